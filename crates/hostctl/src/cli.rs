@@ -1,0 +1,206 @@
+//! Command-line grammar: the clap types, whose `///` comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Deploy a folder to hosting, roll back, and manage sites, tokens and users.
+#[derive(Debug, Parser)]
+#[command(name = "hostctl", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Server base URL, e.g. http://localhost:3000; overrides the stored login.
+    #[arg(long, global = true, env = "HOSTCTL_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// API token; overrides the stored login.
+    #[arg(
+        long,
+        global = true,
+        env = "HOSTCTL_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+
+    /// Print results as JSON on stdout instead of human-readable text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a token against the server and store the login for later commands.
+    Login,
+    /// Forget the stored login.
+    Logout,
+    /// Show who the current token belongs to.
+    Whoami,
+    /// Upload a folder as a new deploy of a site and publish it.
+    Deploy(DeployArgs),
+    /// Create, list and delete sites.
+    #[command(subcommand)]
+    Sites(SitesCommand),
+    /// List the deploys of a site, or roll it back.
+    #[command(subcommand)]
+    Deploys(DeploysCommand),
+    /// Create, list and revoke your API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Manage user accounts (admin only).
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+/// Arguments of `hostctl deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Folder to deploy; its contents become the site root.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Site to deploy to; created if it does not exist yet.
+    #[arg(long, value_name = "NAME")]
+    pub site: String,
+
+    /// Upload the deploy but leave the live site as it is (use the preview URL to check it).
+    #[arg(long)]
+    pub no_publish: bool,
+
+    /// How many files to upload at the same time.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+/// `hostctl sites ...`
+#[derive(Debug, Subcommand)]
+pub enum SitesCommand {
+    /// Create an empty site.
+    Create {
+        /// Site name; it becomes the first label of the site's host name.
+        name: String,
+    },
+    /// List your sites.
+    List,
+    /// Delete a site and all of its deploys.
+    Delete {
+        /// Site to delete.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+/// `hostctl deploys ...`
+#[derive(Debug, Subcommand)]
+pub enum DeploysCommand {
+    /// List a site's deploys, newest first.
+    List {
+        /// Site whose deploys to list.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+    },
+    /// Make an older deploy live again.
+    Rollback {
+        /// Site to roll back.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+        /// Deploy to publish; defaults to the one that was live before the current one.
+        deploy_id: Option<String>,
+    },
+}
+
+/// `hostctl tokens ...`
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token; its secret is printed this once.
+    Create {
+        /// A label to recognise the token by, e.g. "ci".
+        name: String,
+    },
+    /// List your tokens (never their secrets).
+    List,
+    /// Revoke a token so it can no longer be used.
+    Revoke {
+        /// Id of the token, as shown by `tokens list`.
+        id: i64,
+    },
+}
+
+/// `hostctl users ...` (admin only)
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user and a first API token for them.
+    Create {
+        /// Login name of the new user.
+        username: String,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List all users.
+    List,
+    /// Disable a user: their tokens stop working.
+    Disable {
+        /// Id of the user, as shown by `users list`.
+        id: i64,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// Id of the user, as shown by `users list`.
+        id: i64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_are_accepted_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "hostctl",
+            "deploy",
+            "public",
+            "--site",
+            "blog",
+            "--json",
+            "--server",
+            "http://localhost:3000",
+        ])
+        .expect("parses");
+        assert!(cli.json);
+        assert_eq!(cli.server.as_deref(), Some("http://localhost:3000"));
+        let Command::Deploy(args) = cli.command else {
+            panic!("expected deploy");
+        };
+        assert_eq!(args.concurrency, 8);
+        assert!(!args.no_publish);
+    }
+
+    #[test]
+    fn concurrency_zero_is_a_usage_error() {
+        let err = Cli::try_parse_from([
+            "hostctl",
+            "deploy",
+            "d",
+            "--site",
+            "s",
+            "--concurrency",
+            "0",
+        ])
+        .expect_err("rejected");
+        assert_eq!(err.exit_code(), 2);
+    }
+}

@@ -1,0 +1,393 @@
+//! Typed client for the `/api/v1` HTTP API, with the server's problem+json errors
+//! turned into [`ApiError`].
+
+use std::time::Duration;
+
+use hosting_api::{
+    CreateDeploy, CreateSite, CreateToken, CreateUser, CreatedDeploy, CreatedToken, CreatedUser,
+    Deploy, List, Problem, Rollback, Site, Token, UpdateUser, User, IDEMPOTENCY_KEY,
+};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::config::Credentials;
+
+/// Longest piece of a non-problem error body worth showing to a human.
+const MAX_BODY_IN_ERROR: usize = 512;
+
+/// What went wrong talking to the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The server answered with an RFC 9457 problem document.
+    #[error("{}", problem_message(.problem))]
+    Problem {
+        status: StatusCode,
+        /// Boxed to keep `Result<_, ApiError>` small: problems are the rare path.
+        problem: Box<Problem>,
+    },
+    /// The server answered with an error that is not problem+json (e.g. from a proxy).
+    #[error("{status}: {body}")]
+    Status { status: StatusCode, body: String },
+    /// No usable answer: connection refused, reset, timed out, TLS failure...
+    #[error("request to {url} failed")]
+    Transport { url: String, source: reqwest::Error },
+    /// A success status with a body that is not what the API promises.
+    #[error("unexpected response from {url}")]
+    Decode { url: String, source: reqwest::Error },
+    /// The configured server URL cannot have API paths appended to it.
+    #[error("invalid server URL `{0}`")]
+    BadServer(String),
+    /// The token contains characters that cannot go in an HTTP header.
+    #[error("the API token contains characters that are not allowed in an HTTP header")]
+    BadToken,
+}
+
+fn problem_message(problem: &Problem) -> String {
+    match problem.detail.as_deref() {
+        Some(detail) if !detail.is_empty() => format!("{}: {}", problem.title, detail),
+        _ => problem.title.clone(),
+    }
+}
+
+impl ApiError {
+    /// Builds the error for a non-success response from its status, content type and body.
+    pub fn from_parts(status: StatusCode, content_type: Option<&str>, body: &[u8]) -> Self {
+        let json_like = content_type
+            .is_some_and(|ct| ct.starts_with(hosting_api::PROBLEM_JSON) || ct.contains("json"));
+        if json_like {
+            if let Ok(problem) = serde_json::from_slice::<Problem>(body) {
+                return ApiError::Problem {
+                    status,
+                    problem: Box::new(problem),
+                };
+            }
+        }
+        let text = String::from_utf8_lossy(body);
+        let mut text = text.trim().to_owned();
+        if text.len() > MAX_BODY_IN_ERROR {
+            let mut cut = MAX_BODY_IN_ERROR;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+        }
+        ApiError::Status { status, body: text }
+    }
+
+    /// The HTTP status the server answered with, if it answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ApiError::Problem { status, .. } | ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether sending the same request again may succeed: a lost connection, an
+    /// overloaded or restarting server, or a rate limit.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ApiError::Transport { source, .. } => !source.is_builder(),
+            _ => self
+                .status()
+                .is_some_and(|s| s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+}
+
+/// An authenticated connection to one server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    auth: HeaderValue,
+}
+
+impl Client {
+    /// Prepares a client for `credentials`; nothing is sent yet.
+    pub fn new(credentials: &Credentials) -> Result<Self, ApiError> {
+        let base = Url::parse(&credentials.server)
+            .ok()
+            .filter(|u| !u.cannot_be_a_base())
+            .ok_or_else(|| ApiError::BadServer(credentials.server.clone()))?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", credentials.token.trim()))
+            .map_err(|_| ApiError::BadToken)?;
+        auth.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("hostctl/", env!("CARGO_PKG_VERSION")))
+            // No overall timeout: a large upload on a slow link may rightly take minutes.
+            .connect_timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|source| ApiError::Transport {
+                url: credentials.server.clone(),
+                source,
+            })?;
+        Ok(Client { http, base, auth })
+    }
+
+    /// `<server>/api/v1/<segments...>`, each segment percent-encoded.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(["api", "v1"]).extend(segments);
+        }
+        url
+    }
+
+    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+        self.http
+            .request(method, self.url(segments))
+            .header(AUTHORIZATION, self.auth.clone())
+    }
+
+    /// Sends `request`, mapping transport failures and non-2xx answers to [`ApiError`].
+    async fn send(&self, request: RequestBuilder) -> Result<Response, ApiError> {
+        let (client, request) = request.build_split();
+        let request = request.map_err(|source| ApiError::Transport {
+            url: self.base.to_string(),
+            source,
+        })?;
+        let url = request.url().to_string();
+        let response = client
+            .execute(request)
+            .await
+            .map_err(|source| ApiError::Transport {
+                url: url.clone(),
+                source: source.without_url(),
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // An unreadable error body still leaves the status worth reporting.
+        let body = response.bytes().await.unwrap_or_default();
+        Err(ApiError::from_parts(status, content_type.as_deref(), &body))
+    }
+
+    async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ApiError> {
+        let response = self.send(request).await?;
+        let url = response.url().to_string();
+        response.json().await.map_err(|source| ApiError::Decode {
+            url,
+            source: source.without_url(),
+        })
+    }
+
+    async fn empty(&self, request: RequestBuilder) -> Result<(), ApiError> {
+        self.send(request).await.map(drop)
+    }
+
+    /// `GET /whoami`
+    pub async fn whoami(&self) -> Result<User, ApiError> {
+        self.json(self.request(Method::GET, &["whoami"])).await
+    }
+
+    /// `POST /sites`
+    pub async fn create_site(&self, name: &str) -> Result<Site, ApiError> {
+        let body = CreateSite {
+            name: name.to_owned(),
+        };
+        self.json(self.request(Method::POST, &["sites"]).json(&body))
+            .await
+    }
+
+    /// `GET /sites`
+    pub async fn list_sites(&self) -> Result<Vec<Site>, ApiError> {
+        self.list(self.request(Method::GET, &["sites"])).await
+    }
+
+    /// `GET /sites/{site}`
+    pub async fn get_site(&self, name: &str) -> Result<Site, ApiError> {
+        self.json(self.request(Method::GET, &["sites", name])).await
+    }
+
+    /// `DELETE /sites/{site}`
+    pub async fn delete_site(&self, name: &str) -> Result<(), ApiError> {
+        self.empty(self.request(Method::DELETE, &["sites", name]))
+            .await
+    }
+
+    /// `POST /sites/{site}/deploys` with a digest map; the same `idempotency_key`
+    /// on a retry returns the deploy the first attempt created.
+    pub async fn create_deploy(
+        &self,
+        site: &str,
+        files: &CreateDeploy,
+        idempotency_key: &str,
+    ) -> Result<CreatedDeploy, ApiError> {
+        let request = self
+            .request(Method::POST, &["sites", site, "deploys"])
+            .header(IDEMPOTENCY_KEY, idempotency_key)
+            .json(files);
+        self.json(request).await
+    }
+
+    /// `PUT /deploys/{id}/files/{sha256}` with the file's bytes.
+    pub async fn upload_file(
+        &self,
+        deploy_id: &str,
+        sha256: &str,
+        len: u64,
+        body: reqwest::Body,
+    ) -> Result<(), ApiError> {
+        let request = self
+            .request(Method::PUT, &["deploys", deploy_id, "files", sha256])
+            .header(CONTENT_TYPE, "application/octet-stream")
+            // Lets the server refuse an oversized file before reading it, even when streamed.
+            .header(CONTENT_LENGTH, len)
+            .body(body);
+        self.empty(request).await
+    }
+
+    /// `POST /deploys/{id}/publish`
+    pub async fn publish(&self, deploy_id: &str) -> Result<Deploy, ApiError> {
+        self.json(self.request(Method::POST, &["deploys", deploy_id, "publish"]))
+            .await
+    }
+
+    /// `GET /sites/{site}/deploys`, newest first.
+    pub async fn list_deploys(&self, site: &str) -> Result<Vec<Deploy>, ApiError> {
+        self.list(self.request(Method::GET, &["sites", site, "deploys"]))
+            .await
+    }
+
+    /// `GET /deploys/{id}`
+    pub async fn get_deploy(&self, deploy_id: &str) -> Result<Deploy, ApiError> {
+        self.json(self.request(Method::GET, &["deploys", deploy_id]))
+            .await
+    }
+
+    /// `POST /sites/{site}/rollback`; returns the deploy that is now live.
+    pub async fn rollback(
+        &self,
+        site: &str,
+        deploy_id: Option<String>,
+    ) -> Result<Deploy, ApiError> {
+        let body = Rollback { deploy_id };
+        self.json(
+            self.request(Method::POST, &["sites", site, "rollback"])
+                .json(&body),
+        )
+        .await
+    }
+
+    /// `POST /tokens`
+    pub async fn create_token(&self, name: &str) -> Result<CreatedToken, ApiError> {
+        let body = CreateToken {
+            name: name.to_owned(),
+        };
+        self.json(self.request(Method::POST, &["tokens"]).json(&body))
+            .await
+    }
+
+    /// `GET /tokens`
+    pub async fn list_tokens(&self) -> Result<Vec<Token>, ApiError> {
+        self.list(self.request(Method::GET, &["tokens"])).await
+    }
+
+    /// `DELETE /tokens/{id}`
+    pub async fn revoke_token(&self, id: i64) -> Result<(), ApiError> {
+        self.empty(self.request(Method::DELETE, &["tokens", &id.to_string()]))
+            .await
+    }
+
+    /// `POST /users` (admin only)
+    pub async fn create_user(&self, body: &CreateUser) -> Result<CreatedUser, ApiError> {
+        self.json(self.request(Method::POST, &["users"]).json(body))
+            .await
+    }
+
+    /// `GET /users` (admin only)
+    pub async fn list_users(&self) -> Result<Vec<User>, ApiError> {
+        self.list(self.request(Method::GET, &["users"])).await
+    }
+
+    /// `PATCH /users/{id}` (admin only)
+    pub async fn update_user(&self, id: i64, body: &UpdateUser) -> Result<User, ApiError> {
+        self.json(
+            self.request(Method::PATCH, &["users", &id.to_string()])
+                .json(body),
+        )
+        .await
+    }
+
+    async fn list<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<Vec<T>, ApiError> {
+        self.json::<List<T>>(request).await.map(|list| list.items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(server: &str) -> Client {
+        Client::new(&Credentials {
+            server: server.into(),
+            token: "t".into(),
+        })
+        .expect("client")
+    }
+
+    #[test]
+    fn a_problem_body_prints_as_title_and_detail() {
+        let body = br#"{"type":"/problems/not-found","title":"Not Found","status":404,"detail":"no site named blog"}"#;
+        let err = ApiError::from_parts(
+            StatusCode::NOT_FOUND,
+            Some("application/problem+json"),
+            body,
+        );
+        assert_eq!(err.to_string(), "Not Found: no site named blog");
+        assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn a_problem_without_detail_prints_its_title() {
+        let body = br#"{"type":"/problems/forbidden","title":"Forbidden","status":403}"#;
+        let err = ApiError::from_parts(
+            StatusCode::FORBIDDEN,
+            Some("application/problem+json"),
+            body,
+        );
+        assert_eq!(err.to_string(), "Forbidden");
+    }
+
+    #[test]
+    fn other_error_bodies_fall_back_to_status_line_and_text() {
+        let err = ApiError::from_parts(
+            StatusCode::BAD_GATEWAY,
+            Some("text/html"),
+            b"  <h1>502</h1>\n",
+        );
+        assert_eq!(err.to_string(), "502 Bad Gateway: <h1>502</h1>");
+        assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn long_error_bodies_are_cut_on_a_char_boundary() {
+        let body = "é".repeat(1000);
+        let err = ApiError::from_parts(StatusCode::INTERNAL_SERVER_ERROR, None, body.as_bytes());
+        assert!(err.to_string().len() < MAX_BODY_IN_ERROR + 64);
+    }
+
+    #[test]
+    fn api_urls_percent_encode_segments_and_keep_a_base_path() {
+        assert_eq!(
+            client("http://localhost:3000")
+                .url(&["sites", "a b/c"])
+                .as_str(),
+            "http://localhost:3000/api/v1/sites/a%20b%2Fc"
+        );
+        assert_eq!(
+            client("https://h.example/base").url(&["whoami"]).as_str(),
+            "https://h.example/base/api/v1/whoami"
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! `login`, `logout` and `whoami`.
+
+use anyhow::{bail, Context as _};
+use hosting_api::{Role, User};
+
+use super::{prompt, Context};
+use crate::client::Client;
+use crate::config::{self, Credentials};
+use crate::output;
+
+/// Verifies the token with `GET /whoami`, then stores server and token.
+pub async fn login(ctx: &Context) -> anyhow::Result<()> {
+    let Some(server) = ctx.server.as_deref() else {
+        bail!("login needs a server: pass --server URL (or set HOSTCTL_SERVER)");
+    };
+    let server = config::normalize_server(server)?;
+    let token = match ctx.token.clone() {
+        Some(token) => token,
+        None => prompt("API token: ")?.unwrap_or_default(),
+    };
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        bail!("no token given: pass --token TOKEN or type it when asked");
+    }
+    let credentials = Credentials { server, token };
+    let user = Client::new(&credentials)?.whoami().await?;
+    let path = config::default_path()?;
+    config::save(&path, &credentials)?;
+    if ctx.json {
+        output::print_json(&user)
+    } else {
+        println!("Logged in to {} as {}", credentials.server, user.username);
+        Ok(())
+    }
+}
+
+/// Deletes the stored login.
+pub fn logout(ctx: &Context) -> anyhow::Result<()> {
+    let path = config::default_path()?;
+    let removed =
+        config::remove(&path).with_context(|| format!("cannot log out: {}", path.display()))?;
+    if !ctx.json {
+        match removed {
+            Some(credentials) => println!("Logged out of {}", credentials.server),
+            None => println!("Not logged in"),
+        }
+    }
+    Ok(())
+}
+
+/// Shows the user the token belongs to.
+pub async fn whoami(ctx: &Context) -> anyhow::Result<()> {
+    let credentials = ctx.credentials()?;
+    let user = Client::new(&credentials)?.whoami().await?;
+    if ctx.json {
+        return output::print_json(&user);
+    }
+    println!(
+        "{} ({}) on {}",
+        user.username,
+        role_name(user.role),
+        credentials.server
+    );
+    if user.disabled {
+        println!("This account is disabled.");
+    }
+    Ok(())
+}
+
+/// `admin` / `member`, as the API spells them.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Member => "member",
+    }
+}
+
+/// One row of a users table.
+pub fn user_row(user: &User) -> Vec<String> {
+    vec![
+        user.id.to_string(),
+        user.username.clone(),
+        role_name(user.role).to_owned(),
+        if user.disabled { "disabled" } else { "active" }.to_owned(),
+        output::timestamp(&user.created_at),
+    ]
+}

@@ -1,0 +1,325 @@
+//! Turning a folder into the list of files a deploy publishes: which files count,
+//! their site paths, and their SHA-256 digests (hashed in parallel, streamed from disk).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::thread;
+
+use sha2::{Digest, Sha256};
+use walkdir::{DirEntry, WalkDir};
+
+/// Why a folder cannot be deployed as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    #[error("{} contains a symbolic link, which cannot be deployed: {}", root.display(), path.display())]
+    Symlink { root: PathBuf, path: PathBuf },
+    #[error("{} is not a regular file or directory", path.display())]
+    NotRegular { path: PathBuf },
+    #[error("{} has a name that is not valid UTF-8", path.display())]
+    NotUtf8 { path: PathBuf },
+    #[error("{} has no files to deploy", root.display())]
+    Empty { root: PathBuf },
+    #[error("cannot read {}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// A file found on disk, before hashing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundFile {
+    /// Path on the site, `/`-separated and starting with `/`, e.g. `/css/site.css`.
+    pub site_path: String,
+    /// Where to read it from.
+    pub disk_path: PathBuf,
+}
+
+/// A file with its digest and the number of bytes that digest covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashedFile {
+    pub site_path: String,
+    pub disk_path: PathBuf,
+    /// Lower-case hex SHA-256 of the contents.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Dot-files and dot-folders are left out (`.git`, `.DS_Store`, editor swap files) because
+/// publishing them by accident leaks source history or secrets; `.well-known` is kept
+/// because ACME, `security.txt` and app links need it on the web.
+fn is_hidden(entry: &DirEntry) -> bool {
+    entry
+        .file_name()
+        .to_str()
+        .is_some_and(|name| name.starts_with('.') && name != ".well-known")
+}
+
+/// `dir/a/b.html` under `dir` -> `/a/b.html`.
+fn site_path(root: &Path, path: &Path) -> Result<String, WalkError> {
+    let relative = path.strip_prefix(root).unwrap_or(path);
+    let mut site = String::new();
+    for component in relative.components() {
+        let Component::Normal(name) = component else {
+            continue;
+        };
+        let name = name.to_str().ok_or_else(|| WalkError::NotUtf8 {
+            path: path.to_owned(),
+        })?;
+        site.push('/');
+        site.push_str(name);
+    }
+    Ok(site)
+}
+
+/// Lists the files under `root` in a stable order, refusing links and special files.
+pub fn walk(root: &Path) -> Result<Vec<FoundFile>, WalkError> {
+    let mut files = Vec::new();
+    let entries = WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        // Depth 0 is `root` itself, which may be called `.` or `./.out` and is never skipped.
+        .filter_entry(|entry| entry.depth() == 0 || !is_hidden(entry));
+    for entry in entries {
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(root).to_owned();
+            WalkError::Io {
+                path,
+                source: e.into(),
+            }
+        })?;
+        let file_type = entry.file_type();
+        if file_type.is_dir() {
+            continue;
+        }
+        // A link could point outside the folder (`~/.ssh`); refuse rather than guess.
+        if file_type.is_symlink() {
+            return Err(WalkError::Symlink {
+                root: root.to_owned(),
+                path: entry.into_path(),
+            });
+        }
+        if !file_type.is_file() {
+            return Err(WalkError::NotRegular {
+                path: entry.into_path(),
+            });
+        }
+        let site_path = site_path(root, entry.path())?;
+        files.push(FoundFile {
+            site_path,
+            disk_path: entry.into_path(),
+        });
+    }
+    if files.is_empty() {
+        return Err(WalkError::Empty {
+            root: root.to_owned(),
+        });
+    }
+    Ok(files)
+}
+
+/// SHA-256 of a file, read in chunks so a large file never sits in memory whole.
+pub fn hash_file(path: &Path) -> Result<(String, u64), WalkError> {
+    let io_err = |source| WalkError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let read = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(e)),
+        };
+        hasher.update(&buffer[..read]);
+        size += read as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// Hashes `files` on up to `threads` OS threads; the result keeps the input order.
+pub fn hash_all(files: Vec<FoundFile>, threads: usize) -> Result<Vec<HashedFile>, WalkError> {
+    let threads = threads.clamp(1, files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<HashedFile, WalkError>>>> =
+        files.iter().map(|_| Mutex::new(None)).collect();
+    thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(file) = files.get(index) else {
+                    break;
+                };
+                let hashed = hash_file(&file.disk_path).map(|(sha256, size)| HashedFile {
+                    site_path: file.site_path.clone(),
+                    disk_path: file.disk_path.clone(),
+                    sha256,
+                    size,
+                });
+                if let Ok(mut slot) = results[index].lock() {
+                    *slot = Some(hashed);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .zip(&files)
+        .map(|(slot, file)| {
+            // A slot is only empty if its worker panicked, which poisons the mutex.
+            slot.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(WalkError::Io {
+                    path: file.disk_path.clone(),
+                    source: io::Error::other("hashing thread failed"),
+                })
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    fn write(root: &Path, relative: &str, contents: &str) {
+        let path = root.join(relative);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(path, contents).expect("write");
+    }
+
+    fn site_paths(root: &Path) -> Vec<String> {
+        walk(root)
+            .expect("walk")
+            .into_iter()
+            .map(|f| f.site_path)
+            .collect()
+    }
+
+    #[test]
+    fn nested_files_get_slash_separated_site_paths_in_stable_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "index.html", "home");
+        write(dir.path(), "css/site.css", "body{}");
+        write(dir.path(), "blog/2024/post.html", "post");
+        assert_eq!(
+            site_paths(dir.path()),
+            ["/blog/2024/post.html", "/css/site.css", "/index.html"]
+        );
+    }
+
+    #[test]
+    fn hidden_files_and_folders_are_skipped_but_well_known_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "index.html", "home");
+        write(dir.path(), ".env", "SECRET=1");
+        write(dir.path(), ".git/config", "[core]");
+        write(dir.path(), "img/.DS_Store", "junk");
+        write(dir.path(), ".well-known/security.txt", "Contact: x");
+        write(dir.path(), ".well-known/.hidden", "no");
+        assert_eq!(
+            site_paths(dir.path()),
+            ["/.well-known/security.txt", "/index.html"]
+        );
+    }
+
+    #[test]
+    fn a_root_given_with_a_dot_name_is_still_walked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), ".out/index.html", "home");
+        assert_eq!(site_paths(&dir.path().join(".out")), ["/index.html"]);
+    }
+
+    #[test]
+    fn a_symlink_inside_the_folder_is_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "index.html", "home");
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("passwd")).expect("symlink");
+        let err = walk(dir.path()).expect_err("refused");
+        assert!(matches!(err, WalkError::Symlink { .. }));
+        assert!(err.to_string().contains("passwd"), "{err}");
+    }
+
+    #[test]
+    fn a_symlinked_folder_is_refused_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "real/index.html", "home");
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("alias"))
+            .expect("symlink");
+        assert!(matches!(walk(dir.path()), Err(WalkError::Symlink { .. })));
+    }
+
+    #[test]
+    fn an_empty_folder_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), ".gitignore", "x");
+        assert!(matches!(walk(dir.path()), Err(WalkError::Empty { .. })));
+    }
+
+    #[test]
+    fn a_non_utf8_name_is_refused() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let name = std::ffi::OsStr::from_bytes(b"bad\xff.html");
+        // Some filesystems refuse such names outright; then there is nothing to test.
+        if fs::write(dir.path().join(name), "x").is_ok() {
+            assert!(matches!(walk(dir.path()), Err(WalkError::NotUtf8 { .. })));
+        }
+    }
+
+    #[test]
+    fn files_hash_to_their_sha256_and_size() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "abc.txt", "abc");
+        write(dir.path(), "empty.txt", "");
+        let big = "x".repeat(200 * 1024 + 7);
+        write(dir.path(), "big.txt", &big);
+
+        let hashed = hash_all(walk(dir.path()).expect("walk"), 3).expect("hash");
+
+        let by_path = |p: &str| {
+            hashed
+                .iter()
+                .find(|f| f.site_path == p)
+                .expect("present")
+                .clone()
+        };
+        assert_eq!(
+            by_path("/abc.txt").sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(by_path("/abc.txt").size, 3);
+        assert_eq!(
+            by_path("/empty.txt").sha256,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            by_path("/big.txt").sha256,
+            hex::encode(Sha256::digest(big.as_bytes()))
+        );
+        assert_eq!(by_path("/big.txt").size, big.len() as u64);
+        assert_eq!(
+            hashed
+                .iter()
+                .map(|f| f.site_path.as_str())
+                .collect::<Vec<_>>(),
+            ["/abc.txt", "/big.txt", "/empty.txt"]
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_a_hashing_error_naming_it() {
+        let missing = FoundFile {
+            site_path: "/gone".into(),
+            disk_path: PathBuf::from("/nonexistent/gone"),
+        };
+        let err = hash_all(vec![missing], 4).expect_err("fails");
+        assert!(err.to_string().contains("/nonexistent/gone"));
+    }
+}

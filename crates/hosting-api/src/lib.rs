@@ -1,0 +1,167 @@
+//! Request and response bodies of the `/api/v1` HTTP API, shared by the server
+//! (`hosting-app`) and the CLI (`hostctl`) so the two can never disagree on the wire format.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Media type of every API error body (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Header that makes `POST /sites/{site}/deploys` safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// An RFC 9457 problem document: the one error shape of the whole API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Problem {
+    /// A URI naming the class of problem (relative to the API, e.g. `/problems/not-found`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// What exactly was wrong with this request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/users` (admin only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateUser {
+    pub username: String,
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// Optional password for the web dashboard; the API itself uses tokens.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Response to `POST /api/v1/users`: the user and a first API token, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedUser {
+    pub user: User,
+    pub token: CreatedToken,
+}
+
+/// `PATCH /api/v1/users/{id}` (admin only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdateUser {
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateToken {
+    pub name: String,
+}
+
+/// A token as listed: never the secret itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Token {
+    pub id: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A freshly created token; `secret` is returned this once and stored only hashed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub token: Token,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateSite {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Site {
+    pub name: String,
+    /// `http(s)://<name>.<base-domain>/`
+    pub url: String,
+    pub live_deploy_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeployState {
+    /// Created; waiting for the files listed in `required`.
+    Uploading,
+    /// Every file is present; can be published.
+    Ready,
+    /// Abandoned before all files arrived; can never be published.
+    Expired,
+    /// Rejected (bad archive, limits); nothing was published.
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Deploy {
+    pub id: String,
+    pub site: String,
+    pub state: DeployState,
+    /// True when this deploy is the site's live one.
+    pub live: bool,
+    pub file_count: u64,
+    pub total_bytes: u64,
+    /// Username of whoever created the deploy.
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    /// Per-deploy preview URL: `http(s)://<id>--<site>.<base-domain>/`
+    pub preview_url: String,
+    /// Why the deploy failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `POST /api/v1/sites/{site}/deploys` with `Content-Type: application/json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateDeploy {
+    /// Site path (`/index.html`) to lower-case hex SHA-256 of the file's bytes.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Response to a digest deploy: which hashes must still be uploaded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedDeploy {
+    #[serde(flatten)]
+    pub deploy: Deploy,
+    /// Hashes this owner has never uploaded; `PUT /api/v1/deploys/{id}/files/{sha256}` each.
+    pub required: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct List<T> {
+    pub items: Vec<T>,
+}
+
+/// `POST /api/v1/sites/{site}/rollback`: publish `deploy_id`, or when absent the deploy
+/// that was live before the current one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Rollback {
+    #[serde(default)]
+    pub deploy_id: Option<String>,
+}

@@ -1,0 +1,247 @@
+//! Content-addressed file storage: bytes are stored under their SHA-256 and never
+//! change, so any layer may cache them forever. One trait, one implementation per
+//! backend; embedded mode keeps them in a folder.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sha2::{Digest, Sha256 as Hasher};
+use tokio::io::AsyncWriteExt;
+
+use crate::domain::names::Sha256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("the uploaded bytes hash to {actual}, not {expected}")]
+    DigestMismatch { expected: String, actual: String },
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("blob storage failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A stored blob, ready to be sent.
+pub enum Blob {
+    /// Already in memory.
+    Bytes(Bytes),
+    /// An open file of `len` bytes, for streaming large blobs.
+    File { file: tokio::fs::File, len: u64 },
+}
+
+/// Writes one blob; the digest is computed from the bytes, never trusted from a client.
+#[async_trait]
+pub trait BlobWriter: Send {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError>;
+    /// Makes the blob durable and visible under its digest. With `expected`, a different
+    /// digest discards the bytes and fails.
+    async fn commit(self: Box<Self>, expected: Option<&Sha256>)
+        -> Result<(Sha256, u64), BlobError>;
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn writer(&self, max_bytes: u64) -> Result<Box<dyn BlobWriter>, BlobError>;
+    async fn get(&self, sha256: &Sha256) -> Result<Option<Blob>, BlobError>;
+    async fn delete(&self, sha256: &Sha256) -> Result<(), BlobError>;
+}
+
+/// Blobs as files `<root>/ab/cd/<sha256>`, written to `<root>/tmp`, fsynced, then renamed,
+/// so a blob file is either absent or complete.
+pub struct FolderBlobStore {
+    root: PathBuf,
+}
+
+impl FolderBlobStore {
+    pub fn open(root: &Path) -> io::Result<FolderBlobStore> {
+        std::fs::create_dir_all(root.join("tmp"))?;
+        Ok(FolderBlobStore {
+            root: root.to_owned(),
+        })
+    }
+
+    fn path_of(&self, sha256: &Sha256) -> PathBuf {
+        blob_path(&self.root, sha256)
+    }
+}
+
+/// Two levels of fan-out keep directories small with millions of blobs.
+fn blob_path(root: &Path, sha256: &Sha256) -> PathBuf {
+    let hex = sha256.as_str();
+    root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+}
+
+struct FolderBlobWriter {
+    file: tokio::fs::File,
+    temp: tempfile::TempPath,
+    hasher: Hasher,
+    len: u64,
+    max_bytes: u64,
+    root: PathBuf,
+}
+
+#[async_trait]
+impl BlobWriter for FolderBlobWriter {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        self.len += chunk.len() as u64;
+        if self.len > self.max_bytes {
+            return Err(BlobError::TooLarge {
+                limit: self.max_bytes,
+            });
+        }
+        self.hasher.update(chunk);
+        self.file.write_all(chunk).await?;
+        Ok(())
+    }
+
+    async fn commit(
+        mut self: Box<Self>,
+        expected: Option<&Sha256>,
+    ) -> Result<(Sha256, u64), BlobError> {
+        let actual = Sha256::from_digest(&self.hasher.finalize_reset());
+        if let Some(expected) = expected {
+            if *expected != actual {
+                return Err(BlobError::DigestMismatch {
+                    expected: expected.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        self.file.flush().await?;
+        self.file.sync_all().await?;
+        let target = blob_path(&self.root, &actual);
+        if tokio::fs::try_exists(&target).await? {
+            // Same digest, same bytes: the stored copy is as good as this one.
+            return Ok((actual, self.len));
+        }
+        let parent = target.parent().map(Path::to_owned);
+        if let Some(parent) = &parent {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let temp = self.temp;
+        let len = self.len;
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            temp.persist(&target).map_err(|e| e.error)?;
+            // The rename is durable only once the directory entry is.
+            if let Some(parent) = parent {
+                std::fs::File::open(parent)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok((actual, len))
+    }
+}
+
+#[async_trait]
+impl BlobStore for FolderBlobStore {
+    async fn writer(&self, max_bytes: u64) -> Result<Box<dyn BlobWriter>, BlobError> {
+        let tmp_dir = self.root.join("tmp");
+        let (file, temp) =
+            tokio::task::spawn_blocking(move || tempfile::NamedTempFile::new_in(tmp_dir))
+                .await
+                .map_err(io::Error::other)??
+                .into_parts();
+        Ok(Box::new(FolderBlobWriter {
+            file: tokio::fs::File::from_std(file),
+            temp,
+            hasher: Hasher::new(),
+            len: 0,
+            max_bytes,
+            root: self.root.clone(),
+        }))
+    }
+
+    async fn get(&self, sha256: &Sha256) -> Result<Option<Blob>, BlobError> {
+        match tokio::fs::File::open(self.path_of(sha256)).await {
+            Ok(file) => {
+                let len = file.metadata().await?.len();
+                Ok(Some(Blob::File { file, len }))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete(&self, sha256: &Sha256) -> Result<(), BlobError> {
+        match tokio::fs::remove_file(self.path_of(sha256)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Reads a whole blob into memory (for small files and rule files).
+pub async fn read_to_bytes(blob: Blob) -> Result<Bytes, BlobError> {
+    match blob {
+        Blob::Bytes(bytes) => Ok(bytes),
+        Blob::File { mut file, len } => {
+            use tokio::io::AsyncReadExt;
+            let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            file.read_to_end(&mut buf).await?;
+            Ok(Bytes::from(buf))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn put(
+        store: &FolderBlobStore,
+        bytes: &[u8],
+        expected: Option<&Sha256>,
+    ) -> Result<(Sha256, u64), BlobError> {
+        let mut writer = store.writer(1024).await?;
+        writer.write(bytes).await?;
+        writer.commit(expected).await
+    }
+
+    #[tokio::test]
+    async fn a_blob_is_stored_under_its_digest_and_read_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FolderBlobStore::open(dir.path()).expect("open");
+        let (sha, len) = put(&store, b"hello", None).await.expect("put");
+        assert_eq!(
+            sha.as_str(),
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(len, 5);
+        let blob = store.get(&sha).await.expect("get").expect("present");
+        assert_eq!(
+            read_to_bytes(blob).await.expect("read"),
+            Bytes::from_static(b"hello")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_digest_stores_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FolderBlobStore::open(dir.path()).expect("open");
+        let claimed = Sha256::parse(&"0".repeat(64)).expect("sha");
+        let err = put(&store, b"hello", Some(&claimed))
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(err, BlobError::DigestMismatch { .. }));
+        assert!(store.get(&claimed).await.expect("get").is_none());
+        let leftovers = std::fs::read_dir(dir.path().join("tmp"))
+            .expect("tmp")
+            .count();
+        assert_eq!(leftovers, 0, "temporary file left behind");
+    }
+
+    #[tokio::test]
+    async fn writes_past_the_limit_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FolderBlobStore::open(dir.path()).expect("open");
+        let mut writer = store.writer(4).await.expect("writer");
+        assert!(matches!(
+            writer.write(b"hello").await,
+            Err(BlobError::TooLarge { limit: 4 })
+        ));
+    }
+}

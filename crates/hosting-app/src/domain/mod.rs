@@ -1,0 +1,4 @@
+//! Domain types and rules, independent of HTTP and of any backend.
+
+pub mod manifest;
+pub mod names;

@@ -1,0 +1,84 @@
+//! Garbage collection: abandoned deploys expire, then blobs that no deploy
+//! references are deleted, without racing a deploy that is still being made.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::state::App;
+use crate::store::StoreResult;
+
+/// Blobs deleted per database round trip.
+const BATCH: u32 = 500;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub expired_deploys: u64,
+    pub deleted_blobs: u64,
+}
+
+/// A blob written for a deploy is referenced by the time the request that wrote it
+/// ends; twice the request timeout leaves a wide margin.
+fn blob_grace(app: &App) -> Duration {
+    Duration::from_secs(app.config.request_timeout.saturating_mul(2).max(60))
+}
+
+pub async fn run_once(app: &App) -> StoreResult<GcReport> {
+    let expiry =
+        chrono::Duration::seconds(i64::try_from(app.config.deploy_expiry).unwrap_or(i64::MAX / 2));
+    let expired_deploys = app.store.expire_deploys(Utc::now() - expiry).await?;
+    let grace = chrono::Duration::from_std(blob_grace(app)).unwrap_or(chrono::Duration::hours(1));
+    collect_blobs(app, Utc::now() - grace)
+        .await
+        .map(|deleted_blobs| GcReport {
+            expired_deploys,
+            deleted_blobs,
+        })
+}
+
+/// Deletes unreferenced blobs untouched since `cutoff`.
+pub async fn collect_blobs(app: &App, cutoff: chrono::DateTime<Utc>) -> StoreResult<u64> {
+    let mut deleted = 0;
+    loop {
+        let candidates = app.store.unreferenced_blobs(cutoff, BATCH).await?;
+        if candidates.is_empty() {
+            break;
+        }
+        let mut progressed = false;
+        // Exclusive: no upload is between writing a blob file and recording it.
+        let _exclusive = app.blob_gc_lock.write().await;
+        for sha in &candidates {
+            if app.store.forget_blob(sha, cutoff).await? {
+                if let Err(e) = app.blobs.delete(sha).await {
+                    tracing::warn!(blob = %sha, error = %e, "deleting a blob file failed");
+                }
+                deleted += 1;
+                progressed = true;
+            }
+        }
+        if !progressed || candidates.len() < BATCH as usize {
+            break;
+        }
+    }
+    if deleted > 0 {
+        tracing::info!(deleted, "garbage-collected unreferenced blobs");
+    }
+    metrics::counter!("hosting_gc_blobs_deleted_total").increment(deleted);
+    Ok(deleted)
+}
+
+/// Runs garbage collection every `interval` until the process exits.
+pub async fn run_periodically(app: std::sync::Arc<App>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        match run_once(&app).await {
+            Ok(report) if report != GcReport::default() => {
+                tracing::info!(?report, "garbage collection done")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The JSON API under `/api/v1` on the control host: one module per resource.
+
+mod deploys;
+mod openapi;
+mod sites;
+mod tokens;
+mod upload;
+mod users;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::routing::{get, post, put};
+use axum::Router;
+use hosting_api as api;
+
+pub use openapi::{openapi_document, ROUTES};
+
+use super::error::ApiError;
+use crate::state::{App, AppState};
+use crate::store::{DeployRecord, SiteRecord, TokenRecord, UserRecord};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/api/v1/whoami", get(users::whoami))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{id}", axum::routing::patch(users::update))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/api/v1/sites", get(sites::list).post(sites::create))
+        .route(
+            "/api/v1/sites/{site}",
+            get(sites::get).delete(sites::delete),
+        )
+        .route(
+            "/api/v1/sites/{site}/deploys",
+            get(deploys::list).post(deploys::create),
+        )
+        .route("/api/v1/sites/{site}/rollback", post(deploys::rollback))
+        .route("/api/v1/deploys/{id}", get(deploys::get))
+        .route("/api/v1/deploys/{id}/files/{sha256}", put(upload::put_file))
+        .route("/api/v1/deploys/{id}/publish", post(deploys::publish))
+        .fallback(not_found)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no API route {}", uri.path()))
+}
+
+/// `axum::Json` whose rejections are problem+json.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+/// `axum::extract::Path` whose rejections are problem+json.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// `axum::extract::Query` whose rejections are problem+json.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+                "send the body as `Content-Type: application/json`".into(),
+            ),
+            JsonRejection::BytesRejection(e)
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                ApiError::PayloadTooLarge("the JSON body is too large".into())
+            }
+            other => ApiError::BadRequest(format!("invalid JSON body: {}", other.body_text())),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::NotFound(format!("invalid path: {}", rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::BadRequest(format!("invalid query string: {}", rejection.body_text()))
+    }
+}
+
+fn user_view(user: &UserRecord) -> api::User {
+    api::User {
+        id: user.id,
+        username: user.username.clone(),
+        role: user.role,
+        disabled: user.disabled,
+        created_at: user.created_at,
+    }
+}
+
+fn token_view(token: &TokenRecord) -> api::Token {
+    api::Token {
+        id: token.id,
+        name: token.name.clone(),
+        created_at: token.created_at,
+        last_used_at: token.last_used_at,
+    }
+}
+
+fn site_view(app: &App, site: &SiteRecord) -> api::Site {
+    api::Site {
+        name: site.name.clone(),
+        url: app.site_url(&site.name),
+        live_deploy_id: site.live_deploy_id.clone(),
+        created_at: site.created_at,
+        updated_at: site.updated_at,
+    }
+}
+
+fn deploy_view(app: &App, deploy: &DeployRecord) -> api::Deploy {
+    api::Deploy {
+        id: deploy.id.clone(),
+        site: deploy.site_name.clone(),
+        state: deploy.state,
+        live: deploy.live,
+        file_count: deploy.file_count,
+        total_bytes: deploy.total_bytes,
+        created_by: deploy.created_by.clone(),
+        created_at: deploy.created_at,
+        published_at: deploy.published_at,
+        preview_url: app.preview_url(&deploy.site_name, &deploy.id),
+        error: deploy.error.clone(),
+    }
+}

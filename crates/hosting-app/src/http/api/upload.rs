@@ -1,0 +1,179 @@
+//! Bytes coming in: one file of a digest deploy (`PUT .../files/{sha256}`), or a
+//! whole site as a `.tar.gz`, streamed entry by entry into the blob store and never
+//! unpacked onto disk.
+
+use std::io::Read;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use futures::TryStreamExt;
+use hosting_api::DeployState;
+use hosting_archive::{ArchiveError, Limits};
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use super::deploys::owned_deploy;
+use super::Path;
+use crate::blobs::{BlobError, BlobStore};
+use crate::domain::names::{DeployId, Sha256};
+use crate::http::auth::AuthUser;
+use crate::http::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{
+    CreatedDeploy, DeployRecord, ManifestEntry, NewDeploy, SiteRecord, UploadOutcome,
+};
+
+/// `PUT /deploys/{id}/files/{sha256}`: idempotent; the bytes must hash to `sha256`.
+#[tracing::instrument(skip_all, fields(deploy.id = %id))]
+pub async fn put_file(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((id, sha)): Path<(String, String)>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let deploy = owned_deploy(&state, user.id, &id).await?;
+    let sha256 = Sha256::parse(&sha).map_err(ApiError::Unprocessable)?;
+    if matches!(deploy.state, DeployState::Expired | DeployState::Failed) {
+        return Err(ApiError::Conflict(format!(
+            "deploy {id} is {:?}; create a new deploy",
+            deploy.state
+        )));
+    }
+    let _upload = state.blob_gc_lock.read().await;
+    let mut writer = state.blobs.writer(state.config.max_file_bytes).await?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream
+        .try_next()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("reading the upload failed: {e}")))?
+    {
+        writer.write(&chunk).await.map_err(|e| match e {
+            BlobError::TooLarge { limit } => {
+                ApiError::PayloadTooLarge(format!("a file is at most {limit} bytes"))
+            }
+            other => other.into(),
+        })?;
+    }
+    let (sha256, size) = writer.commit(Some(&sha256)).await?;
+    match state
+        .store
+        .record_upload(user.id, &deploy.id, &sha256, size)
+        .await?
+    {
+        UploadOutcome::Accepted { .. } => Ok(StatusCode::NO_CONTENT),
+        UploadOutcome::NotInDeploy => Err(ApiError::Unprocessable(format!(
+            "no file of deploy {id} has the digest {sha256}"
+        ))),
+    }
+}
+
+/// Streams a `.tar.gz` into the blob store and records a ready deploy. On any error
+/// nothing is recorded: the blobs already written are unreferenced and collected later.
+pub async fn create_from_archive(
+    state: &AppState,
+    owner_id: i64,
+    site: &SiteRecord,
+    body: Body,
+) -> ApiResult<DeployRecord> {
+    let limits = Limits {
+        max_files: state.config.max_files,
+        max_file_bytes: state.config.max_file_bytes,
+        max_total_bytes: state.config.max_deploy_bytes,
+        max_expansion_ratio: state.config.max_expansion_ratio,
+        ..Limits::default()
+    };
+    let reader = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    let blobs = state.blobs.clone();
+    let store = state.store.clone();
+    let max_file_bytes = state.config.max_file_bytes;
+    let _upload = state.blob_gc_lock.read().await;
+    let handle = tokio::runtime::Handle::current();
+    let files = tokio::task::spawn_blocking(move || {
+        let mut input = SyncIoBridge::new_with_handle(reader, handle.clone());
+        let mut sink = |_path: &str, _size: u64, entry: &mut dyn Read| -> std::io::Result<String> {
+            handle.block_on(store_entry(
+                blobs.as_ref(),
+                store.as_ref(),
+                max_file_bytes,
+                entry,
+            ))
+        };
+        hosting_archive::read_tar_gz(&mut input, &limits, &mut sink)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("archive task failed: {e}")))?
+    .map_err(archive_error)?;
+
+    let files = files
+        .into_iter()
+        .map(|f| {
+            let sha256 = Sha256::parse(&f.digest).map_err(ApiError::Internal)?;
+            Ok(ManifestEntry {
+                path: f.path,
+                sha256,
+                size: f.size,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let new = NewDeploy {
+        id: DeployId::generate(),
+        site_id: site.id,
+        owner_id,
+        created_by: owner_id,
+        files,
+        idempotency: None,
+        files_uploaded: true,
+    };
+    match state.store.create_deploy(new).await? {
+        CreatedDeploy::Created { deploy, .. } | CreatedDeploy::Replayed { deploy, .. } => {
+            Ok(deploy)
+        }
+        CreatedDeploy::KeyReused => Err(ApiError::Internal(
+            "archive deploys carry no idempotency key".into(),
+        )),
+    }
+}
+
+/// Copies one archive entry into the blob store (called on a blocking thread).
+async fn store_entry(
+    blobs: &dyn BlobStore,
+    store: &dyn crate::store::Store,
+    max_file_bytes: u64,
+    entry: &mut dyn Read,
+) -> std::io::Result<String> {
+    let mut writer = blobs
+        .writer(max_file_bytes)
+        .await
+        .map_err(std::io::Error::other)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        // A blocking read, on the blocking thread that runs this future.
+        let n = entry.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        writer
+            .write(&buf[..n])
+            .await
+            .map_err(std::io::Error::other)?;
+    }
+    let (sha256, size) = writer.commit(None).await.map_err(std::io::Error::other)?;
+    // Touched now so garbage collection leaves it alone until the deploy references it.
+    store
+        .touch_blob(&sha256, size)
+        .await
+        .map_err(std::io::Error::other)?;
+    Ok(sha256.to_string())
+}
+
+fn archive_error(e: ArchiveError) -> ApiError {
+    if !e.is_client_error() {
+        return ApiError::Internal(e.to_string());
+    }
+    let detail = format!("the archive was refused, nothing was published: {e}");
+    if e.is_too_large() {
+        ApiError::PayloadTooLarge(detail)
+    } else {
+        ApiError::BadRequest(detail)
+    }
+}

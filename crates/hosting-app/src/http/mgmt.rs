@@ -1,0 +1,54 @@
+//! The management listener (internal port): Prometheus metrics, liveness and readiness.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+
+use crate::state::AppState;
+use crate::telemetry::metrics_handle;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn metrics() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics_handle().render(),
+    )
+        .into_response()
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: accepting traffic (not shutting down) and the primary database answers.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let database = state.store.ping().await;
+    let accepting = state.is_accepting();
+    let ready = accepting && database.is_ok();
+    metrics::gauge!("hosting_ready").set(if ready { 1.0 } else { 0.0 });
+    let body = json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "accepting": accepting,
+        "database": match &database { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}

@@ -1,0 +1,150 @@
+//! The public listener: requests are dispatched by `Host` to the API (control host)
+//! or to site serving, under one middleware stack (request ids, timeouts, panic
+//! catching, access log and request metrics).
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod host;
+pub mod mgmt;
+pub mod pages;
+pub mod serve;
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use rand::RngCore;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+
+use self::error::problem_response;
+use self::host::{classify, request_host, HostKind};
+use crate::state::AppState;
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// The public router: API on the control host, sites everywhere else.
+pub fn public_router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.request_timeout);
+    api::router()
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            dispatch_by_host,
+        ))
+        .layer(middleware::from_fn(access_log))
+        .layer(RequestBodyTimeoutLayer::new(timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(PropagateRequestIdLayer::new(
+            REQUEST_ID.parse().expect("static header name"),
+        ))
+        .layer(SetRequestIdLayer::new(
+            REQUEST_ID.parse().expect("static header name"),
+            RandomRequestId,
+        ))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                problem_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    Some("the server failed to handle this request".into()),
+                )
+            },
+        ))
+        .with_state(state)
+}
+
+/// Which kind of route served a request: a bounded metric label.
+#[derive(Clone, Copy)]
+struct RouteClass(&'static str);
+
+async fn dispatch_by_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(host) = request_host(&req) else {
+        let mut response = pages::platform_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The request has no valid Host header.",
+        );
+        response.extensions_mut().insert(RouteClass("bad_host"));
+        return response;
+    };
+    let kind = classify(&host, &state.control_host, &state.config.base_domain);
+    let (class, mut response) = match kind {
+        HostKind::Control => ("api", next.run(req).await),
+        HostKind::Unknown => ("unknown_host", pages::not_found()),
+        site => (
+            "site",
+            serve::serve_site(state.clone(), host, site, req).await,
+        ),
+    };
+    response.extensions_mut().insert(RouteClass(class));
+    response
+}
+
+/// One JSON log line and the request metrics per request.
+async fn access_log(req: Request<Body>, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let host = request_host(&req).unwrap_or_default();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let response = next.run(req).await;
+    let elapsed = started.elapsed();
+    let status = response.status();
+    let class = response
+        .extensions()
+        .get::<RouteClass>()
+        .map_or("other", |c| c.0);
+    let status_class = match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!("hosting_http_requests_total", "route" => class, "status" => status_class)
+        .increment(1);
+    metrics::histogram!("hosting_http_request_duration_seconds", "route" => class)
+        .record(elapsed.as_secs_f64());
+    tracing::info!(
+        request_id = %request_id,
+        method = %method,
+        host = %host,
+        path = %path,
+        status = status.as_u16(),
+        route = class,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// Request ids: 16 random hex characters, unless the client (a proxy) sent one.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut bytes = [0u8; 8];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        HeaderValue::from_str(&hex::encode(bytes))
+            .ok()
+            .map(RequestId::new)
+    }
+}

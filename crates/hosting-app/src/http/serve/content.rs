@@ -1,0 +1,362 @@
+//! Which bytes represent a file for a request: content type, encoding negotiation
+//! (precompressed `.br` / `.gz` siblings first, then cached on-the-fly compression of
+//! compressible types), byte ranges, and the byte cache in front of the blob store.
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use bytes::Bytes;
+
+use crate::blobs::read_to_bytes;
+use crate::cache::Encoding;
+use crate::domain::manifest::{FileRef, SiteManifest};
+use crate::domain::names::Sha256;
+use crate::state::AppState;
+
+/// Smaller files gain nothing from compression.
+const MIN_COMPRESS_BYTES: u64 = 256;
+
+/// The bytes chosen for a response.
+#[derive(Debug, Clone)]
+pub struct Representation {
+    /// The blob holding the bytes (identity or precompressed sibling) ...
+    pub sha256: Sha256,
+    /// ... and its size; for on-the-fly compression, the identity blob and its size
+    /// until compressed (see `cached_bytes`).
+    pub size: u64,
+    pub encoding: Encoding,
+    /// True when the bytes are compressed here rather than stored compressed.
+    pub on_the_fly: bool,
+    pub etag: String,
+    /// The response depends on `Accept-Encoding`.
+    pub vary: bool,
+}
+
+impl Representation {
+    pub fn identity(file: &FileRef) -> Representation {
+        Representation {
+            sha256: file.sha256.clone(),
+            size: file.size,
+            encoding: Encoding::Identity,
+            on_the_fly: false,
+            etag: format!("\"{}\"", file.sha256),
+            vary: false,
+        }
+    }
+}
+
+/// Content type by extension, with a charset for text.
+pub fn content_type(path: &str) -> String {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let essence = mime.essence_str();
+    let textual = mime.type_() == mime_guess::mime::TEXT
+        || matches!(
+            essence,
+            "application/javascript"
+                | "application/json"
+                | "application/xml"
+                | "image/svg+xml"
+                | "application/manifest+json"
+        );
+    if textual {
+        format!("{essence}; charset=utf-8")
+    } else {
+        essence.to_owned()
+    }
+}
+
+fn compressible(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("");
+    essence.starts_with("text/")
+        || matches!(
+            essence,
+            "application/javascript"
+                | "application/json"
+                | "application/xml"
+                | "application/manifest+json"
+                | "application/wasm"
+                | "image/svg+xml"
+                | "image/x-icon"
+                | "font/ttf"
+                | "font/otf"
+                | "application/vnd.ms-fontobject"
+        )
+}
+
+/// Encodings the client accepts, best first (q-values honoured, `q=0` refuses).
+fn accepted(request: &HeaderMap) -> Vec<Encoding> {
+    let Some(value) = request
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Vec::new();
+    };
+    let mut found: Vec<(Encoding, u32)> = Vec::new();
+    let mut wildcard = None;
+    for item in value.split(',') {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .filter_map(|q| q.trim().parse::<f32>().ok())
+            .next()
+            .unwrap_or(1.0);
+        let weight = (q.clamp(0.0, 1.0) * 1000.0) as u32;
+        match name.as_str() {
+            "br" => found.push((Encoding::Brotli, weight)),
+            "gzip" | "x-gzip" => found.push((Encoding::Gzip, weight)),
+            "*" => wildcard = Some(weight),
+            _ => {}
+        }
+    }
+    if let Some(weight) = wildcard {
+        for encoding in [Encoding::Brotli, Encoding::Gzip] {
+            if !found.iter().any(|(e, _)| *e == encoding) {
+                found.push((encoding, weight));
+            }
+        }
+    }
+    found.retain(|(_, w)| *w > 0);
+    // Stable sort: at equal weight brotli (smaller) beats gzip.
+    found.sort_by_key(|(e, w)| (std::cmp::Reverse(*w), matches!(e, Encoding::Gzip)));
+    found.into_iter().map(|(e, _)| e).collect()
+}
+
+/// Picks the representation: ranges always get identity bytes, so offsets mean one thing.
+pub fn choose(
+    state: &AppState,
+    request: &HeaderMap,
+    manifest: &SiteManifest,
+    path: &str,
+    file: &FileRef,
+    content_type: &str,
+    ranged: bool,
+) -> Representation {
+    let siblings = [(Encoding::Brotli, ".br"), (Encoding::Gzip, ".gz")]
+        .map(|(e, ext)| (e, manifest.file(&format!("{path}{ext}"))));
+    let has_sibling = siblings.iter().any(|(_, f)| f.is_some());
+    let can_compress = compressible(content_type)
+        && file.size >= MIN_COMPRESS_BYTES
+        && file.size <= state.config.cache_max_file_bytes;
+    let mut rep = Representation::identity(file);
+    rep.vary = has_sibling || can_compress;
+    if ranged {
+        return rep;
+    }
+    for encoding in accepted(request) {
+        if let Some((_, Some(sibling))) = siblings.iter().find(|(e, _)| *e == encoding) {
+            rep.sha256 = sibling.sha256.clone();
+            rep.size = sibling.size;
+            rep.encoding = encoding;
+            rep.etag = format!("\"{}\"", sibling.sha256);
+            return rep;
+        }
+        if can_compress {
+            rep.encoding = encoding;
+            rep.on_the_fly = true;
+            rep.etag = format!(
+                "\"{}.{}\"",
+                file.sha256,
+                encoding.header_value().unwrap_or("id")
+            );
+            return rep;
+        }
+    }
+    rep
+}
+
+/// The representation's bytes from the in-process cache (loading and, for on-the-fly
+/// encodings, compressing them once), or `None` when the file is too large to cache.
+/// For on-the-fly encodings `rep.size` is updated by the caller via `compressed_size`.
+pub async fn cached_bytes(state: &AppState, rep: &Representation) -> Result<Option<Bytes>, String> {
+    if rep.size > state.config.cache_max_file_bytes && !rep.on_the_fly {
+        return Ok(None);
+    }
+    let identity = load_identity(state, &rep.sha256).await?;
+    if !rep.on_the_fly {
+        return Ok(Some(identity));
+    }
+    let key = (rep.sha256.clone(), rep.encoding);
+    let encoding = rep.encoding;
+    let result = state
+        .cache
+        .files
+        .try_get_with(key, async move {
+            tokio::task::spawn_blocking(move || compress(&identity, encoding))
+                .await
+                .map_err(|e| e.to_string())?
+        })
+        .await;
+    result.map(Some).map_err(|e: Arc<String>| e.to_string())
+}
+
+async fn load_identity(state: &AppState, sha256: &Sha256) -> Result<Bytes, String> {
+    let key = (sha256.clone(), Encoding::Identity);
+    if let Some(bytes) = state.cache.files.get(&key).await {
+        metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "file", "result" => "hit").increment(1);
+        return Ok(bytes);
+    }
+    metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "file", "result" => "miss").increment(1);
+    let blobs = state.blobs.clone();
+    let sha = sha256.clone();
+    state
+        .cache
+        .files
+        .try_get_with(key, async move {
+            let blob = blobs
+                .get(&sha)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("blob {sha} is missing from the store"))?;
+            read_to_bytes(blob).await.map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e: Arc<String>| e.to_string())
+}
+
+fn compress(bytes: &[u8], encoding: Encoding) -> Result<Bytes, String> {
+    use std::io::Write;
+    match encoding {
+        Encoding::Identity => Ok(Bytes::copy_from_slice(bytes)),
+        Encoding::Gzip => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+            encoder.write_all(bytes).map_err(|e| e.to_string())?;
+            encoder.finish().map(Bytes::from).map_err(|e| e.to_string())
+        }
+        Encoding::Brotli => {
+            let mut out = Vec::new();
+            {
+                // Quality 5: most of brotli's gain at a fraction of quality 11's CPU.
+                let mut writer = brotli::CompressorWriter::new(&mut out, 64 * 1024, 5, 22);
+                writer.write_all(bytes).map_err(|e| e.to_string())?;
+            }
+            Ok(Bytes::from(out))
+        }
+    }
+}
+
+/// A single-range request, resolved against the representation's size.
+#[derive(Debug, PartialEq)]
+pub enum RangeRequest {
+    /// `[start, end)`
+    Satisfiable(u64, u64),
+    Unsatisfiable,
+    /// Not a byte range we serve (several ranges, other units, malformed): send it all.
+    Ignored,
+}
+
+pub fn parse_range(value: &HeaderValue, size: u64) -> RangeRequest {
+    let Some(spec) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return RangeRequest::Ignored;
+    };
+    if spec.contains(',') {
+        return RangeRequest::Ignored;
+    }
+    let Some((start, end)) = spec.trim().split_once('-') else {
+        return RangeRequest::Ignored;
+    };
+    let (start, end) = (start.trim(), end.trim());
+    let parsed = match (start.is_empty(), end.is_empty()) {
+        // `bytes=-N`: the last N bytes.
+        (true, false) => match end.parse::<u64>() {
+            Ok(0) => return RangeRequest::Unsatisfiable,
+            Ok(n) => Some((size.saturating_sub(n), size)),
+            Err(_) => None,
+        },
+        (false, true) => start.parse::<u64>().ok().map(|s| (s, size)),
+        (false, false) => match (start.parse::<u64>(), end.parse::<u64>()) {
+            (Ok(s), Ok(e)) if e >= s => Some((s, e.saturating_add(1).min(size))),
+            _ => None,
+        },
+        (true, true) => None,
+    };
+    match parsed {
+        None => RangeRequest::Ignored,
+        Some((start, _)) if start >= size => RangeRequest::Unsatisfiable,
+        Some((start, end)) => RangeRequest::Satisfiable(start, end),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> Vec<Encoding> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_str(value).expect("value"),
+        );
+        accepted(&headers)
+    }
+
+    #[test]
+    fn brotli_is_preferred_at_equal_quality_and_q_zero_refuses() {
+        assert_eq!(
+            accept("gzip, deflate, br"),
+            vec![Encoding::Brotli, Encoding::Gzip]
+        );
+        assert_eq!(
+            accept("gzip;q=1, br;q=0.5"),
+            vec![Encoding::Gzip, Encoding::Brotli]
+        );
+        assert_eq!(accept("br;q=0, gzip"), vec![Encoding::Gzip]);
+        assert_eq!(accept("identity"), vec![]);
+        assert_eq!(accept("*"), vec![Encoding::Brotli, Encoding::Gzip]);
+    }
+
+    #[test]
+    fn ranges_resolve_against_the_size() {
+        let range = |v: &str| parse_range(&HeaderValue::from_str(v).expect("value"), 100);
+        assert_eq!(range("bytes=0-9"), RangeRequest::Satisfiable(0, 10));
+        assert_eq!(range("bytes=90-"), RangeRequest::Satisfiable(90, 100));
+        assert_eq!(range("bytes=-10"), RangeRequest::Satisfiable(90, 100));
+        assert_eq!(range("bytes=-500"), RangeRequest::Satisfiable(0, 100));
+        assert_eq!(range("bytes=95-200"), RangeRequest::Satisfiable(95, 100));
+        assert_eq!(range("bytes=100-"), RangeRequest::Unsatisfiable);
+        assert_eq!(range("bytes=-0"), RangeRequest::Unsatisfiable);
+        assert_eq!(range("bytes=0-1,5-6"), RangeRequest::Ignored);
+        assert_eq!(range("items=0-1"), RangeRequest::Ignored);
+        assert_eq!(range("bytes=5-2"), RangeRequest::Ignored);
+    }
+
+    #[test]
+    fn text_types_carry_a_charset_and_binaries_do_not() {
+        assert_eq!(content_type("/index.html"), "text/html; charset=utf-8");
+        assert_eq!(
+            content_type("/app.js"),
+            "text/javascript; charset=utf-8".replace(
+                "text/javascript",
+                mime_guess::from_path("a.js")
+                    .first_or_octet_stream()
+                    .essence_str()
+            )
+        );
+        assert_eq!(content_type("/logo.png"), "image/png");
+        assert_eq!(content_type("/noext"), "application/octet-stream");
+    }
+
+    #[test]
+    fn compression_round_trips() {
+        use std::io::Read;
+        let text = "hello hello hello hello ".repeat(100);
+        let gz = compress(text.as_bytes(), Encoding::Gzip).expect("gzip");
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut out)
+            .expect("gunzip");
+        assert_eq!(out, text);
+        let br = compress(text.as_bytes(), Encoding::Brotli).expect("brotli");
+        let mut out = String::new();
+        brotli::Decompressor::new(&br[..], 4096)
+            .read_to_string(&mut out)
+            .expect("unbrotli");
+        assert_eq!(out, text);
+        assert!(br.len() < text.len() / 4);
+    }
+}

@@ -1,0 +1,288 @@
+//! The hot path: a request on a site host becomes a file of the deploy that host
+//! points at. Host -> deploy, deploy -> manifest and file bytes all come from the
+//! in-process cache once warm, so a warm request touches no database.
+
+mod content;
+pub mod path;
+mod respond;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Method, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hosting_rules::{HeaderRules, MatchKind, Redirects};
+
+use self::respond::{file_response, identity_bytes, site_cache_control, FileToServe};
+use super::host::HostKind;
+use super::pages::{not_found, platform_page};
+use crate::domain::manifest::{
+    Resolved, SiteManifest, HEADERS_FILE, NOT_FOUND_FILE, REDIRECTS_FILE,
+};
+use crate::state::AppState;
+use crate::store::LiveDeploy;
+
+/// Largest `_redirects` / `_headers` file read; more is a mistake or an attack.
+const MAX_RULES_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Serves one request for a site or preview host.
+pub async fn serve_site(
+    state: AppState,
+    host: String,
+    kind: HostKind,
+    req: Request<Body>,
+) -> Response {
+    let is_head = req.method() == Method::HEAD;
+    if req.method() != Method::GET && !is_head {
+        let mut response = platform_page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            "Sites accept GET and HEAD only.",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let target = match deploy_for_host(&state, host, kind).await {
+        Ok(Some(target)) => target,
+        Ok(None) => return not_found(),
+        Err(e) => return unavailable(&e),
+    };
+    let manifest = match manifest_for(&state, &target).await {
+        Ok(manifest) => manifest,
+        Err(e) => return unavailable(&e),
+    };
+    let path = match path::decode_path(req.uri().path()) {
+        Ok(path) => path,
+        Err(reason) => return platform_page(StatusCode::BAD_REQUEST, "Bad request", reason),
+    };
+    let query = req.uri().query();
+    let headers = req.headers();
+
+    if let Some(rule) = manifest
+        .redirects
+        .find(&path, query, |p| manifest.exists(p))
+    {
+        return match rule.kind {
+            MatchKind::Redirect => redirect(
+                &state,
+                StatusCode::from_u16(rule.status).unwrap_or(StatusCode::MOVED_PERMANENTLY),
+                &rule.target,
+            ),
+            MatchKind::Rewrite | MatchKind::Custom => {
+                let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::OK);
+                match path::normalize_path(&rule.target)
+                    .ok()
+                    .and_then(|t| resolve_rewrite(&manifest, &t))
+                {
+                    Some((file_path, file)) => {
+                        let target = FileToServe {
+                            manifest: &manifest,
+                            request_path: &path,
+                            file_path: &file_path,
+                            file: &file,
+                            status,
+                        };
+                        file_response(&state, headers, is_head, target).await
+                    }
+                    None => not_found_response(&state, &manifest, headers, is_head, &path).await,
+                }
+            }
+            MatchKind::Proxy => platform_page(
+                StatusCode::NOT_IMPLEMENTED,
+                "Not implemented",
+                "Proxy rules (200 to another server) are not supported by this platform.",
+            ),
+        };
+    }
+
+    match manifest.resolve(&path) {
+        Resolved::File {
+            path: file_path,
+            file,
+        } => {
+            let target = FileToServe {
+                manifest: &manifest,
+                request_path: &path,
+                file_path: &file_path,
+                file,
+                status: StatusCode::OK,
+            };
+            file_response(&state, headers, is_head, target).await
+        }
+        Resolved::AddSlash => {
+            let location = match query {
+                Some(q) => format!("{}/?{q}", path::encode_path(&path)),
+                None => format!("{}/", path::encode_path(&path)),
+            };
+            redirect(&state, StatusCode::MOVED_PERMANENTLY, &location)
+        }
+        Resolved::Missing => not_found_response(&state, &manifest, headers, is_head, &path).await,
+    }
+}
+
+/// A rewrite target resolves like a request path; a folder serves its index.
+fn resolve_rewrite(
+    manifest: &SiteManifest,
+    target: &str,
+) -> Option<(String, crate::domain::manifest::FileRef)> {
+    match manifest.resolve(target) {
+        Resolved::File { path, file } => Some((path, file.clone())),
+        Resolved::AddSlash => match manifest.resolve(&format!("{target}/")) {
+            Resolved::File { path, file } => Some((path, file.clone())),
+            _ => None,
+        },
+        Resolved::Missing => None,
+    }
+}
+
+async fn not_found_response(
+    state: &AppState,
+    manifest: &SiteManifest,
+    headers: &axum::http::HeaderMap,
+    is_head: bool,
+    path: &str,
+) -> Response {
+    match manifest.file(NOT_FOUND_FILE) {
+        Some(file) => {
+            let target = FileToServe {
+                manifest,
+                request_path: path,
+                file_path: NOT_FOUND_FILE,
+                file,
+                status: StatusCode::NOT_FOUND,
+            };
+            file_response(state, headers, is_head, target).await
+        }
+        None => not_found(),
+    }
+}
+
+fn redirect(state: &AppState, status: StatusCode, location: &str) -> Response {
+    let Ok(location) = HeaderValue::from_str(location) else {
+        return platform_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Bad redirect",
+            "A redirect rule produced an invalid location.",
+        );
+    };
+    let mut response = status.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, location);
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(&site_cache_control(state.config.proxy_cache_seconds))
+            .unwrap_or(HeaderValue::from_static("no-cache")),
+    );
+    response
+}
+
+fn unavailable(cause: &str) -> Response {
+    tracing::warn!(error = %cause, "site lookup failed");
+    let mut response = platform_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "This site cannot be served right now. Please retry in a few seconds.",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
+/// The deploy a host points at, through the host cache.
+async fn deploy_for_host(
+    state: &AppState,
+    host: String,
+    kind: HostKind,
+) -> Result<Option<Arc<LiveDeploy>>, String> {
+    if let Some(found) = state.cache.hosts.get(&host).await {
+        metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "host", "result" => "hit").increment(1);
+        return Ok(found);
+    }
+    metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "host", "result" => "miss").increment(1);
+    let store = state.store.clone();
+    state
+        .cache
+        .hosts
+        .try_get_with(host, async move {
+            let found = match kind {
+                HostKind::Site(site) => store.live_deploy(site.as_str()).await,
+                HostKind::Preview(site, deploy) => {
+                    store.preview_deploy(site.as_str(), deploy.as_str()).await
+                }
+                HostKind::Control | HostKind::Unknown => Ok(None),
+            };
+            found.map(|d| d.map(Arc::new)).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e: Arc<String>| e.to_string())
+}
+
+/// A deploy's manifest and rules, through the manifest cache.
+async fn manifest_for(state: &AppState, target: &LiveDeploy) -> Result<Arc<SiteManifest>, String> {
+    if let Some(found) = state.cache.manifests.get(&target.deploy_id).await {
+        metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "manifest", "result" => "hit").increment(1);
+        return Ok(found);
+    }
+    metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "manifest", "result" => "miss").increment(1);
+    let loader_state = state.clone();
+    let target = target.clone();
+    state
+        .cache
+        .manifests
+        .try_get_with(target.deploy_id.clone(), async move {
+            load_manifest(&loader_state, &target).await.map(Arc::new)
+        })
+        .await
+        .map_err(|e: Arc<String>| e.to_string())
+}
+
+async fn load_manifest(state: &AppState, target: &LiveDeploy) -> Result<SiteManifest, String> {
+    let entries = state
+        .store
+        .manifest(&target.deploy_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut manifest = SiteManifest::new(
+        target.deploy_id.clone(),
+        target.created_at,
+        entries,
+        Redirects::default(),
+        HeaderRules::default(),
+    );
+    if let Some(text) = rules_text(state, &manifest, REDIRECTS_FILE).await? {
+        let (rules, warnings) = Redirects::parse(&text);
+        log_rule_warnings(target, REDIRECTS_FILE, &warnings);
+        manifest.redirects = rules;
+    }
+    if let Some(text) = rules_text(state, &manifest, HEADERS_FILE).await? {
+        let (rules, warnings) = HeaderRules::parse(&text);
+        log_rule_warnings(target, HEADERS_FILE, &warnings);
+        manifest.headers = rules;
+    }
+    Ok(manifest)
+}
+
+async fn rules_text(
+    state: &AppState,
+    manifest: &SiteManifest,
+    path: &str,
+) -> Result<Option<String>, String> {
+    let Some(file) = manifest.entry(path) else {
+        return Ok(None);
+    };
+    if file.size > MAX_RULES_FILE_BYTES {
+        tracing::warn!(deploy.id = %manifest.deploy_id, file = path, "rules file too large; ignored");
+        return Ok(None);
+    }
+    let bytes = identity_bytes(state, file).await?;
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+fn log_rule_warnings(target: &LiveDeploy, file: &str, warnings: &[hosting_rules::ParseWarning]) {
+    for warning in warnings.iter().take(20) {
+        tracing::info!(deploy.id = %target.deploy_id, file, line = warning.line, "skipped rule: {}", warning.message);
+    }
+}

@@ -1,0 +1,332 @@
+//! One file as an HTTP response: content type, validators (strong ETag from the
+//! content hash, Last-Modified), conditional requests (304), a single byte range
+//! (206 / 416), precompressed siblings or cached on-the-fly compression, default
+//! security headers and the deploy's `_headers` rules.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use super::content::{self, Representation};
+use crate::blobs::Blob;
+use crate::domain::manifest::{FileRef, SiteManifest};
+use crate::state::AppState;
+
+/// What to send: a file of a deploy, with the status it is sent with.
+pub struct FileToServe<'a> {
+    pub manifest: &'a SiteManifest,
+    /// The path the client asked for (`_headers` rules match it).
+    pub request_path: &'a str,
+    /// The file's path in the deploy (its extension gives the content type).
+    pub file_path: &'a str,
+    pub file: &'a FileRef,
+    pub status: StatusCode,
+}
+
+/// Headers every site response carries unless `_headers` overrides them.
+const DEFAULT_SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("x-frame-options", "SAMEORIGIN"),
+];
+
+pub async fn file_response(
+    state: &AppState,
+    request: &HeaderMap,
+    is_head: bool,
+    target: FileToServe<'_>,
+) -> Response {
+    match build(state, request, is_head, target).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "serving a file failed");
+            super::super::pages::platform_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Server error",
+                "This file could not be read. The error has been logged.",
+            )
+        }
+    }
+}
+
+async fn build(
+    state: &AppState,
+    request: &HeaderMap,
+    is_head: bool,
+    target: FileToServe<'_>,
+) -> Result<Response, String> {
+    let content_type = content::content_type(target.file_path);
+    let range = if target.status == StatusCode::OK {
+        request.get(header::RANGE)
+    } else {
+        None
+    };
+    let rep = content::choose(
+        state,
+        request,
+        target.manifest,
+        target.file_path,
+        target.file,
+        &content_type,
+        range.is_some(),
+    );
+
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, value(&content_type));
+    headers.insert(header::ETAG, value(&rep.etag));
+    headers.insert(
+        header::LAST_MODIFIED,
+        value(&httpdate::fmt_http_date(
+            target.manifest.last_modified.into(),
+        )),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        value(&site_cache_control(state.config.proxy_cache_seconds)),
+    );
+    if rep.vary {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    if let Some(encoding) = rep.encoding.header_value() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    } else {
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
+    for (name, val) in DEFAULT_SECURITY_HEADERS {
+        headers.insert(*name, HeaderValue::from_static(val));
+    }
+    for (name, val) in target.manifest.headers.for_path(target.request_path) {
+        if let (Ok(name), Ok(val)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(val.as_str()),
+        ) {
+            headers.insert(name, val);
+        }
+    }
+
+    if target.status == StatusCode::OK
+        && not_modified(request, &rep.etag, target.manifest.last_modified)
+    {
+        headers.remove(header::CONTENT_TYPE);
+        return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
+    }
+
+    // On-the-fly encodings have a length only once compressed (then cached).
+    let compressed = if rep.on_the_fly {
+        Some(
+            content::cached_bytes(state, &rep)
+                .await?
+                .ok_or("compressed bytes are not cacheable")?,
+        )
+    } else {
+        None
+    };
+    let size = compressed.as_ref().map_or(rep.size, |b| b.len() as u64);
+    let mut status = target.status;
+    let mut span = 0..size;
+    if let Some(range) =
+        range.filter(|_| if_range_allows(request, &rep.etag, target.manifest.last_modified))
+    {
+        match content::parse_range(range, size) {
+            content::RangeRequest::Satisfiable(start, end) => {
+                status = StatusCode::PARTIAL_CONTENT;
+                headers.insert(
+                    header::CONTENT_RANGE,
+                    value(&format!("bytes {start}-{}/{size}", end - 1)),
+                );
+                span = start..end;
+            }
+            content::RangeRequest::Unsatisfiable => {
+                headers.insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
+                headers.remove(header::CONTENT_TYPE);
+                return Ok(respond(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    headers,
+                    Body::empty(),
+                ));
+            }
+            content::RangeRequest::Ignored => {}
+        }
+    }
+    let length = span.end - span.start;
+    headers.insert(header::CONTENT_LENGTH, value(&length.to_string()));
+    if is_head {
+        return Ok(respond(status, headers, Body::empty()));
+    }
+    metrics::counter!("hosting_served_bytes_total").increment(length);
+    let body = match compressed {
+        Some(bytes) => Body::from(bytes),
+        None => body_of(state, &rep, span).await?,
+    };
+    Ok(respond(status, headers, body))
+}
+
+fn respond(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+fn value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Browsers revalidate every time (the ETag makes that cheap); the proxies may keep a
+/// response `s-maxage` seconds, which bounds how long a publish takes to show.
+pub fn site_cache_control(proxy_seconds: u64) -> String {
+    if proxy_seconds == 0 {
+        "public, max-age=0, must-revalidate".to_owned()
+    } else {
+        format!("public, max-age=0, must-revalidate, s-maxage={proxy_seconds}")
+    }
+}
+
+/// RFC 9110 13.1.2 / 13.1.3: `If-None-Match` (weak comparison) wins over `If-Modified-Since`.
+fn not_modified(request: &HeaderMap, etag: &str, last_modified: DateTime<Utc>) -> bool {
+    if let Some(inm) = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        let ours = etag.trim_start_matches("W/");
+        return inm
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours);
+    }
+    match request
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+    {
+        Some(since) => DateTime::<Utc>::from(since).timestamp() >= last_modified.timestamp(),
+        None => false,
+    }
+}
+
+/// RFC 9110 13.1.5: a range applies only if `If-Range` (when sent) still matches.
+fn if_range_allows(request: &HeaderMap, etag: &str, last_modified: DateTime<Utc>) -> bool {
+    let Some(if_range) = request.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let if_range = if_range.trim();
+    if if_range.starts_with('"') {
+        return if_range == etag;
+    }
+    httpdate::parse_http_date(if_range)
+        .map(|date| DateTime::<Utc>::from(date).timestamp() == last_modified.timestamp())
+        .unwrap_or(false)
+}
+
+async fn body_of(
+    state: &AppState,
+    rep: &Representation,
+    span: std::ops::Range<u64>,
+) -> Result<Body, String> {
+    if let Some(bytes) = content::cached_bytes(state, rep).await? {
+        let (start, end) = (to_usize(span.start), to_usize(span.end));
+        return Ok(Body::from(bytes.slice(start..end)));
+    }
+    // Too large for the cache: stream from the blob store.
+    let blob = state
+        .blobs
+        .get(&rep.sha256)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("blob {} is missing from the store", rep.sha256))?;
+    match blob {
+        Blob::Bytes(bytes) => Ok(Body::from(
+            bytes.slice(to_usize(span.start)..to_usize(span.end)),
+        )),
+        Blob::File { mut file, .. } => {
+            file.seek(std::io::SeekFrom::Start(span.start))
+                .await
+                .map_err(|e| e.to_string())?;
+            let reader = file.take(span.end - span.start);
+            Ok(Body::from_stream(ReaderStream::with_capacity(
+                reader,
+                64 * 1024,
+            )))
+        }
+    }
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// Identity bytes of a small file, through the cache (for rule files and compression).
+pub async fn identity_bytes(state: &AppState, file: &FileRef) -> Result<Bytes, String> {
+    let rep = Representation::identity(file);
+    match content::cached_bytes(state, &rep).await? {
+        Some(bytes) => Ok(bytes),
+        None => Err(format!(
+            "file {} is too large to hold in memory",
+            file.sha256
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, val) in pairs {
+            map.insert(*name, HeaderValue::from_str(val).expect("header value"));
+        }
+        map
+    }
+
+    #[test]
+    fn if_none_match_uses_weak_comparison_and_beats_if_modified_since() {
+        let now = Utc::now();
+        assert!(not_modified(
+            &headers(&[("if-none-match", "W/\"abc\"")]),
+            "\"abc\"",
+            now
+        ));
+        assert!(not_modified(
+            &headers(&[("if-none-match", "\"x\", \"abc\"")]),
+            "\"abc\"",
+            now
+        ));
+        assert!(not_modified(
+            &headers(&[("if-none-match", "*")]),
+            "\"abc\"",
+            now
+        ));
+        let future = httpdate::fmt_http_date((now + chrono::Duration::hours(1)).into());
+        assert!(!not_modified(
+            &headers(&[("if-none-match", "\"x\""), ("if-modified-since", &future)]),
+            "\"abc\"",
+            now
+        ));
+        assert!(not_modified(
+            &headers(&[("if-modified-since", &future)]),
+            "\"abc\"",
+            now
+        ));
+    }
+
+    #[test]
+    fn if_range_needs_the_exact_strong_validator() {
+        let now = Utc::now();
+        assert!(if_range_allows(&headers(&[]), "\"abc\"", now));
+        assert!(if_range_allows(
+            &headers(&[("if-range", "\"abc\"")]),
+            "\"abc\"",
+            now
+        ));
+        assert!(!if_range_allows(
+            &headers(&[("if-range", "\"old\"")]),
+            "\"abc\"",
+            now
+        ));
+    }
+}

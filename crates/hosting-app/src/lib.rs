@@ -1,0 +1,16 @@
+//! hosting-app: the application server of the hosting platform. The binary is a thin
+//! wrapper around [`startup::Application`]; tests boot the very same way.
+
+pub mod blobs;
+pub mod cache;
+pub mod config;
+pub mod domain;
+pub mod gc;
+pub mod http;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::Application;

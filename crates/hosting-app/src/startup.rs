@@ -1,0 +1,164 @@
+//! Building and running the application, shared by the binary and the tests so
+//! both boot the same way.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hosting_api::Role;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::blobs::FolderBlobStore;
+use crate::config::Config;
+use crate::http::auth::{generate_token, hash_token};
+use crate::state::{App, AppState};
+use crate::store::{SqliteStore, Store};
+use crate::{gc, http};
+
+pub struct Application {
+    app: Arc<App>,
+    public: TcpListener,
+    mgmt: TcpListener,
+    /// The first admin's token when this start created it and generated the token.
+    pub bootstrap_token: Option<String>,
+}
+
+/// Opens the embedded backends under the data folder.
+pub async fn open_embedded(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<FolderBlobStore>)> {
+    let store = SqliteStore::open(&config.data_dir)
+        .await
+        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    let blobs = FolderBlobStore::open(&config.data_dir.join("blobs"))
+        .with_context(|| format!("opening the blob folder in {}", config.data_dir.display()))?;
+    Ok((Arc::new(store), Arc::new(blobs)))
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        // Installs the recorder before anything records a metric.
+        crate::telemetry::metrics_handle();
+        let (store, blobs) = open_embedded(&config).await?;
+        let bootstrap_token = bootstrap_admin(store.as_ref(), &config).await?;
+        let public = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding the public listener {}", config.listen))?;
+        let mgmt = TcpListener::bind(config.mgmt_listen)
+            .await
+            .with_context(|| format!("binding the management listener {}", config.mgmt_listen))?;
+        let app = Arc::new(App::new(config, store, blobs));
+        Ok(Application {
+            app,
+            public,
+            mgmt,
+            bootstrap_token,
+        })
+    }
+
+    pub fn api_addr(&self) -> SocketAddr {
+        self.public
+            .local_addr()
+            .unwrap_or_else(|_| self.app.config.listen)
+    }
+
+    pub fn mgmt_addr(&self) -> SocketAddr {
+        self.mgmt
+            .local_addr()
+            .unwrap_or_else(|_| self.app.config.mgmt_listen)
+    }
+
+    pub fn state(&self) -> AppState {
+        AppState(self.app.clone())
+    }
+
+    /// Serves until SIGTERM / Ctrl-C: readiness turns false first, then (after the
+    /// configured drain delay) the listener closes and in-flight requests finish.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` resolves, with the same graceful sequence.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = AppState(self.app.clone());
+        if self.app.config.gc_interval > 0 {
+            tokio::spawn(gc::run_periodically(
+                self.app.clone(),
+                Duration::from_secs(self.app.config.gc_interval),
+            ));
+        }
+        let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+        let app = self.app.clone();
+        let drain = Duration::from_secs(app.config.shutdown_drain);
+        tokio::spawn(async move {
+            stop.await;
+            tracing::info!(
+                drain_seconds = drain.as_secs(),
+                "shutting down: no longer ready"
+            );
+            app.stop_accepting();
+            tokio::time::sleep(drain).await;
+            let _ = stopping_tx.send(true);
+        });
+        let mgmt_router = http::mgmt::router(state.clone());
+        let mut mgmt_stop = stopping_rx.clone();
+        let mgmt = axum::serve(self.mgmt, mgmt_router).with_graceful_shutdown(async move {
+            let _ = mgmt_stop.wait_for(|stopping| *stopping).await;
+        });
+        let mut public_stop = stopping_rx;
+        let public = axum::serve(self.public, http::public_router(state)).with_graceful_shutdown(
+            async move {
+                let _ = public_stop.wait_for(|stopping| *stopping).await;
+            },
+        );
+        tracing::info!("serving");
+        let (public, mgmt) = tokio::join!(public.into_future(), mgmt.into_future());
+        public.context("public listener")?;
+        mgmt.context("management listener")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// With an empty database, creates the first admin and its token (the configured one,
+/// or a generated one that is returned so it can be shown once).
+async fn bootstrap_admin(store: &dyn Store, config: &Config) -> anyhow::Result<Option<String>> {
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let admin = store.create_user("admin", Role::Admin, None).await?;
+    let (secret, generated) = match &config.admin_token {
+        Some(token) => (token.expose_secret().to_owned(), false),
+        None => (generate_token(), true),
+    };
+    store
+        .create_token(admin.id, "bootstrap", &hash_token(&secret))
+        .await?;
+    tracing::info!(user.name = %admin.username, "created the first admin account");
+    Ok(generated.then_some(secret))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

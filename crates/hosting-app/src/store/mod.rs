@@ -1,0 +1,213 @@
+//! The platform's state (users, tokens, sites, deploys, which owner has which blob)
+//! behind one narrow trait, with one implementation per database. Embedded mode
+//! uses SQLite; cluster mode adds PostgreSQL behind the same trait.
+
+mod sqlite;
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hosting_api::{DeployState, Role};
+
+pub use sqlite::SqliteStore;
+
+use crate::domain::names::{DeployId, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint was violated; the string names what already exists.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub password_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SiteRecord {
+    pub id: i64,
+    pub owner_id: i64,
+    pub name: String,
+    pub live_deploy_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeployRecord {
+    pub id: String,
+    pub site_id: i64,
+    pub site_name: String,
+    pub owner_id: i64,
+    pub state: DeployState,
+    /// True when this deploy is its site's live one.
+    pub live: bool,
+    pub file_count: u64,
+    pub total_bytes: u64,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+/// One file of a deploy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManifestEntry {
+    pub path: String,
+    pub sha256: Sha256,
+    pub size: u64,
+}
+
+/// What `create_deploy` needs; sizes of digest-deploy files are learnt on upload.
+#[derive(Debug, Clone)]
+pub struct NewDeploy {
+    pub id: DeployId,
+    pub site_id: i64,
+    pub owner_id: i64,
+    pub created_by: i64,
+    pub files: Vec<ManifestEntry>,
+    /// `(key, fingerprint of the request)` from an `Idempotency-Key` header.
+    pub idempotency: Option<(String, String)>,
+    /// True when the request itself carried every file (an archive deploy): the files'
+    /// sizes are known and the owner is recorded as having their blobs.
+    pub files_uploaded: bool,
+}
+
+/// The outcome of `create_deploy`.
+#[derive(Debug, Clone)]
+pub enum CreatedDeploy {
+    Created {
+        deploy: DeployRecord,
+        required: Vec<Sha256>,
+    },
+    /// The idempotency key was used before with the same request: the earlier deploy.
+    Replayed {
+        deploy: DeployRecord,
+        required: Vec<Sha256>,
+    },
+    /// The idempotency key was used before with a different request.
+    KeyReused,
+}
+
+/// The outcome of recording one uploaded file against a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadOutcome {
+    /// Recorded; the deploy may now be ready.
+    Accepted { now_ready: bool },
+    /// The hash is not part of this deploy.
+    NotInDeploy,
+}
+
+/// What the serving path needs to know about a host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveDeploy {
+    pub site_id: i64,
+    pub deploy_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Platform state. Every site-scoped method takes the owner and filters by it, so a
+/// tenant can never see or change another tenant's sites or deploys.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Round-trip to the primary database (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn count_users(&self) -> StoreResult<u64>;
+    async fn create_user(
+        &self,
+        username: &str,
+        role: Role,
+        password_hash: Option<&str>,
+    ) -> StoreResult<UserRecord>;
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    async fn set_user_disabled(
+        &self,
+        user_id: i64,
+        disabled: bool,
+    ) -> StoreResult<Option<UserRecord>>;
+
+    async fn create_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        secret_hash: &str,
+    ) -> StoreResult<TokenRecord>;
+    async fn list_tokens(&self, user_id: i64) -> StoreResult<Vec<TokenRecord>>;
+    async fn delete_token(&self, user_id: i64, token_id: i64) -> StoreResult<bool>;
+    /// The enabled user owning a token, and records the token's use.
+    async fn authenticate(&self, secret_hash: &str) -> StoreResult<Option<UserRecord>>;
+
+    async fn create_site(&self, owner_id: i64, name: &str) -> StoreResult<SiteRecord>;
+    async fn list_sites(&self, owner_id: i64) -> StoreResult<Vec<SiteRecord>>;
+    async fn site(&self, owner_id: i64, name: &str) -> StoreResult<Option<SiteRecord>>;
+    /// Deletes a site and its deploys; blobs are left to garbage collection.
+    async fn delete_site(&self, owner_id: i64, name: &str) -> StoreResult<bool>;
+
+    /// Creates a deploy and its file list in one transaction; `required` are the
+    /// hashes this owner has never uploaded. With no required hash the deploy is ready.
+    async fn create_deploy(&self, new: NewDeploy) -> StoreResult<CreatedDeploy>;
+    async fn deploy(&self, owner_id: i64, id: &str) -> StoreResult<Option<DeployRecord>>;
+    async fn list_deploys(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<DeployRecord>>;
+    async fn manifest(&self, deploy_id: &str) -> StoreResult<Vec<ManifestEntry>>;
+    /// Hashes this deploy still waits for.
+    async fn missing_blobs(&self, deploy_id: &str) -> StoreResult<Vec<Sha256>>;
+    /// Records that the deploy's owner uploaded `sha256` (verified, `size` bytes).
+    async fn record_upload(
+        &self,
+        owner_id: i64,
+        deploy_id: &str,
+        sha256: &Sha256,
+        size: u64,
+    ) -> StoreResult<UploadOutcome>;
+    /// Makes a ready deploy the site's live one, atomically. Returns the updated deploy,
+    /// or `None` when it is not ready (the caller reports why).
+    async fn publish(&self, owner_id: i64, deploy_id: &str) -> StoreResult<Option<DeployRecord>>;
+    /// The deploy that was live before the current one.
+    async fn previous_live(&self, owner_id: i64, site_id: i64)
+        -> StoreResult<Option<DeployRecord>>;
+
+    /// Which of `hashes` this owner has uploaded before.
+    async fn has_blobs(&self, owner_id: i64, hashes: &[Sha256]) -> StoreResult<HashSet<Sha256>>;
+    /// Notes that a blob was (re)written now, so garbage collection leaves it alone for a while.
+    async fn touch_blob(&self, sha256: &Sha256, size: u64) -> StoreResult<()>;
+
+    /// The live deploy of the site named `site`.
+    async fn live_deploy(&self, site: &str) -> StoreResult<Option<LiveDeploy>>;
+    /// A deploy of `site` by id, for preview hosts (any state but expired or failed).
+    async fn preview_deploy(&self, site: &str, deploy_id: &str) -> StoreResult<Option<LiveDeploy>>;
+
+    /// Marks deploys still uploading since before `cutoff` expired and drops their file lists.
+    async fn expire_deploys(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
+    /// Blobs no deploy references and nothing touched since `cutoff`.
+    async fn unreferenced_blobs(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Sha256>>;
+    /// Forgets a blob if it is still unreferenced and untouched since `cutoff`; true when forgotten.
+    async fn forget_blob(&self, sha256: &Sha256, cutoff: DateTime<Utc>) -> StoreResult<bool>;
+}

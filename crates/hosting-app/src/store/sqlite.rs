@@ -1,0 +1,829 @@
+//! The SQLite store of embedded mode: one file under the data folder, WAL journal,
+//! a single-connection writer pool (SQLite has one writer anyway; serialising in the
+//! pool makes every write transaction see the previous one) and a reader pool.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use hosting_api::{DeployState, Role};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+
+use super::{
+    CreatedDeploy, DeployRecord, LiveDeploy, ManifestEntry, NewDeploy, SiteRecord, Store,
+    StoreError, StoreResult, TokenRecord, UploadOutcome, UserRecord,
+};
+use crate::domain::names::Sha256;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Rows per multi-row INSERT: SQLite allows 32,766 bound parameters per statement.
+const INSERT_CHUNK: usize = 5_000;
+
+const DEPLOY_COLUMNS: &str = "SELECT d.id, d.site_id, s.name AS site_name, s.owner_id, d.state, \
+     (s.live_deploy_id IS NOT NULL AND s.live_deploy_id = d.id) AS live, d.file_count, d.total_bytes, \
+     u.username AS created_by, d.created_at, d.published_at, d.error \
+     FROM deploys d JOIN sites s ON s.id = d.site_id JOIN users u ON u.id = d.created_by";
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `<dir>/hosting.db` and applies pending migrations.
+    pub async fn open(dir: &Path) -> StoreResult<SqliteStore> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(other)?
+            .filename(dir.join("hosting.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged write survives power loss, not only a process crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(unavailable)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(unavailable)?;
+        Ok(SqliteStore { writer, reader })
+    }
+}
+
+fn other(e: sqlx::Error) -> StoreError {
+    StoreError::Other(e.to_string())
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Maps a driver error, naming the unique constraint that was hit.
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let message = db.message();
+            if message.contains("users.username") {
+                StoreError::Conflict("a user with this name")
+            } else if message.contains("sites.name") {
+                StoreError::Conflict("a site with this name")
+            } else {
+                StoreError::Conflict("a record with these values")
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => unavailable(e),
+        _ => other(e),
+    }
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn opt_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.map(time)
+}
+
+fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Member => "member",
+    }
+}
+
+fn state_str(state: DeployState) -> &'static str {
+    match state {
+        DeployState::Uploading => "uploading",
+        DeployState::Ready => "ready",
+        DeployState::Expired => "expired",
+        DeployState::Failed => "failed",
+    }
+}
+
+fn parse_state(raw: &str) -> DeployState {
+    match raw {
+        "ready" => DeployState::Ready,
+        "expired" => DeployState::Expired,
+        "failed" => DeployState::Failed,
+        _ => DeployState::Uploading,
+    }
+}
+
+fn user_from_row(row: &SqliteRow) -> sqlx::Result<UserRecord> {
+    let role: String = row.try_get("role")?;
+    Ok(UserRecord {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        role: if role == "admin" {
+            Role::Admin
+        } else {
+            Role::Member
+        },
+        disabled: row.try_get("disabled")?,
+        password_hash: row.try_get("password_hash")?,
+        created_at: time(row.try_get("created_at")?),
+    })
+}
+
+fn token_from_row(row: &SqliteRow) -> sqlx::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        created_at: time(row.try_get("created_at")?),
+        last_used_at: opt_time(row.try_get("last_used_at")?),
+    })
+}
+
+fn site_from_row(row: &SqliteRow) -> sqlx::Result<SiteRecord> {
+    Ok(SiteRecord {
+        id: row.try_get("id")?,
+        owner_id: row.try_get("owner_id")?,
+        name: row.try_get("name")?,
+        live_deploy_id: row.try_get("live_deploy_id")?,
+        created_at: time(row.try_get("created_at")?),
+        updated_at: time(row.try_get("updated_at")?),
+    })
+}
+
+fn deploy_from_row(row: &SqliteRow) -> sqlx::Result<DeployRecord> {
+    let state: String = row.try_get("state")?;
+    let file_count: i64 = row.try_get("file_count")?;
+    let total_bytes: i64 = row.try_get("total_bytes")?;
+    Ok(DeployRecord {
+        id: row.try_get("id")?,
+        site_id: row.try_get("site_id")?,
+        site_name: row.try_get("site_name")?,
+        owner_id: row.try_get("owner_id")?,
+        state: parse_state(&state),
+        live: row.try_get("live")?,
+        file_count: u64::try_from(file_count).unwrap_or_default(),
+        total_bytes: u64::try_from(total_bytes).unwrap_or_default(),
+        created_by: row.try_get("created_by")?,
+        created_at: time(row.try_get("created_at")?),
+        published_at: opt_time(row.try_get("published_at")?),
+        error: row.try_get("error")?,
+    })
+}
+
+fn sha_column(row: &SqliteRow) -> sqlx::Result<Sha256> {
+    let raw: String = row.try_get("sha256")?;
+    Sha256::parse(&raw).map_err(|e| sqlx::Error::Decode(e.into()))
+}
+
+async fn deploy_in_tx(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+) -> StoreResult<Option<DeployRecord>> {
+    let row = sqlx::query(&format!("{DEPLOY_COLUMNS} WHERE d.id = ?"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    row.as_ref().map(deploy_from_row).transpose().map_err(other)
+}
+
+async fn missing_in_tx(
+    tx: &mut Transaction<'_, Sqlite>,
+    deploy_id: &str,
+) -> StoreResult<Vec<Sha256>> {
+    let rows = sqlx::query("SELECT sha256 FROM deploy_missing WHERE deploy_id = ? ORDER BY sha256")
+        .bind(deploy_id)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    rows.iter()
+        .map(sha_column)
+        .collect::<sqlx::Result<_>>()
+        .map_err(other)
+}
+
+/// Inserts `blobs` rows (or refreshes `touched_at`) and `owner_blobs` rows.
+async fn record_owned_blobs(
+    tx: &mut Transaction<'_, Sqlite>,
+    owner_id: i64,
+    blobs: &[(&Sha256, u64)],
+) -> StoreResult<()> {
+    let now = now_ms();
+    for chunk in blobs.chunks(INSERT_CHUNK / 2) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO blobs (sha256, size, touched_at) ");
+        insert.push_values(chunk, |mut row, (sha, size)| {
+            row.push_bind(sha.as_str())
+                .push_bind(*size as i64)
+                .push_bind(now);
+        });
+        insert.push(" ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at");
+        insert.build().execute(&mut **tx).await.map_err(map_err)?;
+        let mut owned =
+            QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO owner_blobs (owner_id, sha256) ");
+        owned.push_values(chunk, |mut row, (sha, _)| {
+            row.push_bind(owner_id).push_bind(sha.as_str());
+        });
+        owned.build().execute(&mut **tx).await.map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// Sizes of the blobs `owner_id` has, among `hashes`.
+async fn owned_sizes(
+    tx: &mut Transaction<'_, Sqlite>,
+    owner_id: i64,
+    hashes: &[&Sha256],
+) -> StoreResult<std::collections::HashMap<Sha256, u64>> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in hashes.chunks(INSERT_CHUNK) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT b.sha256, b.size FROM owner_blobs o JOIN blobs b ON b.sha256 = o.sha256 WHERE o.owner_id = ",
+        );
+        query.push_bind(owner_id).push(" AND o.sha256 IN (");
+        let mut list = query.separated(", ");
+        for sha in chunk {
+            list.push_bind(sha.as_str());
+        }
+        query.push(")");
+        for row in query.build().fetch_all(&mut **tx).await.map_err(map_err)? {
+            let size: i64 = row.try_get("size").map_err(other)?;
+            found.insert(
+                sha_column(&row).map_err(other)?,
+                u64::try_from(size).unwrap_or_default(),
+            );
+        }
+    }
+    Ok(found)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    async fn create_user(
+        &self,
+        username: &str,
+        role: Role,
+        password_hash: Option<&str>,
+    ) -> StoreResult<UserRecord> {
+        let row = sqlx::query(
+            "INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *",
+        )
+        .bind(username)
+        .bind(role_str(role))
+        .bind(password_hash)
+        .bind(now_ms())
+        .fetch_one(&self.writer)
+        .await
+        .map_err(map_err)?;
+        user_from_row(&row).map_err(other)
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(user_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn set_user_disabled(
+        &self,
+        user_id: i64,
+        disabled: bool,
+    ) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query("UPDATE users SET disabled = ? WHERE id = ? RETURNING *")
+            .bind(disabled)
+            .bind(user_id)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(user_from_row).transpose().map_err(other)
+    }
+
+    async fn create_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        secret_hash: &str,
+    ) -> StoreResult<TokenRecord> {
+        let row = sqlx::query(
+            "INSERT INTO tokens (user_id, name, secret_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *",
+        )
+        .bind(user_id)
+        .bind(name)
+        .bind(secret_hash)
+        .bind(now_ms())
+        .fetch_one(&self.writer)
+        .await
+        .map_err(map_err)?;
+        token_from_row(&row).map_err(other)
+    }
+
+    async fn list_tokens(&self, user_id: i64) -> StoreResult<Vec<TokenRecord>> {
+        let rows = sqlx::query("SELECT * FROM tokens WHERE user_id = ? ORDER BY id")
+            .bind(user_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(token_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn delete_token(&self, user_id: i64, token_id: i64) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM tokens WHERE id = ? AND user_id = ?")
+            .bind(token_id)
+            .bind(user_id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn authenticate(&self, secret_hash: &str) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query(
+            "SELECT u.*, t.id AS token_id, t.last_used_at FROM tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.secret_hash = ? AND u.disabled = 0",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let user = user_from_row(&row).map_err(other)?;
+        let token_id: i64 = row.try_get("token_id").map_err(other)?;
+        let last_used: Option<i64> = row.try_get("last_used_at").map_err(other)?;
+        // Recorded at minute precision so a busy token does not make every request a write.
+        let now = now_ms();
+        if last_used.is_none_or(|at| now - at > 60_000) {
+            sqlx::query("UPDATE tokens SET last_used_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(token_id)
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(Some(user))
+    }
+
+    async fn create_site(&self, owner_id: i64, name: &str) -> StoreResult<SiteRecord> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "INSERT INTO sites (owner_id, name, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING *",
+        )
+        .bind(owner_id)
+        .bind(name)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(map_err)?;
+        site_from_row(&row).map_err(other)
+    }
+
+    async fn list_sites(&self, owner_id: i64) -> StoreResult<Vec<SiteRecord>> {
+        let rows = sqlx::query("SELECT * FROM sites WHERE owner_id = ? ORDER BY name")
+            .bind(owner_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(site_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn site(&self, owner_id: i64, name: &str) -> StoreResult<Option<SiteRecord>> {
+        let row = sqlx::query("SELECT * FROM sites WHERE owner_id = ? AND name = ?")
+            .bind(owner_id)
+            .bind(name)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(site_from_row).transpose().map_err(other)
+    }
+
+    async fn delete_site(&self, owner_id: i64, name: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sites WHERE owner_id = ? AND name = ?")
+            .bind(owner_id)
+            .bind(name)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_deploy(&self, new: NewDeploy) -> StoreResult<CreatedDeploy> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        if let Some((key, fingerprint)) = &new.idempotency {
+            let earlier = sqlx::query(
+                "SELECT id, request_fingerprint FROM deploys WHERE site_id = ? AND idempotency_key = ?",
+            )
+            .bind(new.site_id)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if let Some(earlier) = earlier {
+                let id: String = earlier.try_get("id").map_err(other)?;
+                let earlier_fingerprint: Option<String> =
+                    earlier.try_get("request_fingerprint").map_err(other)?;
+                if earlier_fingerprint.as_deref() != Some(fingerprint.as_str()) {
+                    return Ok(CreatedDeploy::KeyReused);
+                }
+                let deploy = deploy_in_tx(&mut tx, &id)
+                    .await?
+                    .ok_or(StoreError::Other("deploy vanished".into()))?;
+                let required = missing_in_tx(&mut tx, &id).await?;
+                return Ok(CreatedDeploy::Replayed { deploy, required });
+            }
+        }
+
+        let mut files = new.files;
+        let mut required = Vec::new();
+        if new.files_uploaded {
+            let blobs: Vec<(&Sha256, u64)> = files.iter().map(|f| (&f.sha256, f.size)).collect();
+            record_owned_blobs(&mut tx, new.owner_id, &blobs).await?;
+        } else {
+            let hashes: Vec<&Sha256> = files
+                .iter()
+                .map(|f| &f.sha256)
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let owned = owned_sizes(&mut tx, new.owner_id, &hashes).await?;
+            for file in &mut files {
+                match owned.get(&file.sha256) {
+                    Some(size) => file.size = *size,
+                    None => required.push(file.sha256.clone()),
+                }
+            }
+            required.sort();
+            required.dedup();
+        }
+
+        let state = if required.is_empty() {
+            DeployState::Ready
+        } else {
+            DeployState::Uploading
+        };
+        let total: u64 = files.iter().map(|f| f.size).sum();
+        let (key, fingerprint) = new.idempotency.unzip();
+        sqlx::query(
+            "INSERT INTO deploys (id, site_id, created_by, state, file_count, total_bytes, created_at, \
+             idempotency_key, request_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(new.id.as_str())
+        .bind(new.site_id)
+        .bind(new.created_by)
+        .bind(state_str(state))
+        .bind(files.len() as i64)
+        .bind(total as i64)
+        .bind(now_ms())
+        .bind(key)
+        .bind(fingerprint)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        for chunk in files.chunks(INSERT_CHUNK / 4) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO deploy_files (deploy_id, path, sha256, size) ",
+            );
+            insert.push_values(chunk, |mut row, file| {
+                row.push_bind(new.id.as_str())
+                    .push_bind(file.path.as_str())
+                    .push_bind(file.sha256.as_str())
+                    .push_bind(file.size as i64);
+            });
+            insert.build().execute(&mut *tx).await.map_err(map_err)?;
+        }
+        for chunk in required.chunks(INSERT_CHUNK / 2) {
+            let mut insert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO deploy_missing (deploy_id, sha256) ");
+            insert.push_values(chunk, |mut row, sha| {
+                row.push_bind(new.id.as_str()).push_bind(sha.as_str());
+            });
+            insert.build().execute(&mut *tx).await.map_err(map_err)?;
+        }
+        let deploy = deploy_in_tx(&mut tx, new.id.as_str())
+            .await?
+            .ok_or(StoreError::Other("deploy vanished".into()))?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(CreatedDeploy::Created { deploy, required })
+    }
+
+    async fn deploy(&self, owner_id: i64, id: &str) -> StoreResult<Option<DeployRecord>> {
+        let row = sqlx::query(&format!(
+            "{DEPLOY_COLUMNS} WHERE d.id = ? AND s.owner_id = ?"
+        ))
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(deploy_from_row).transpose().map_err(other)
+    }
+
+    async fn list_deploys(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<DeployRecord>> {
+        let rows = sqlx::query(&format!(
+            "{DEPLOY_COLUMNS} WHERE d.site_id = ? AND s.owner_id = ? ORDER BY d.created_at DESC, d.rowid DESC"
+        ))
+        .bind(site_id)
+        .bind(owner_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(deploy_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn manifest(&self, deploy_id: &str) -> StoreResult<Vec<ManifestEntry>> {
+        let rows = sqlx::query("SELECT path, sha256, size FROM deploy_files WHERE deploy_id = ?")
+            .bind(deploy_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let size: i64 = row.try_get("size")?;
+                Ok(ManifestEntry {
+                    path: row.try_get("path")?,
+                    sha256: sha_column(row)?,
+                    size: u64::try_from(size).unwrap_or_default(),
+                })
+            })
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn missing_blobs(&self, deploy_id: &str) -> StoreResult<Vec<Sha256>> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        missing_in_tx(&mut tx, deploy_id).await
+    }
+
+    async fn record_upload(
+        &self,
+        owner_id: i64,
+        deploy_id: &str,
+        sha256: &Sha256,
+        size: u64,
+    ) -> StoreResult<UploadOutcome> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let in_deploy: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM deploy_files WHERE deploy_id = ? AND sha256 = ? LIMIT 1",
+        )
+        .bind(deploy_id)
+        .bind(sha256.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if in_deploy.is_none() {
+            return Ok(UploadOutcome::NotInDeploy);
+        }
+        record_owned_blobs(&mut tx, owner_id, &[(sha256, size)]).await?;
+        let removed = sqlx::query("DELETE FROM deploy_missing WHERE deploy_id = ? AND sha256 = ?")
+            .bind(deploy_id)
+            .bind(sha256.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let mut now_ready = false;
+        if removed.rows_affected() > 0 {
+            sqlx::query("UPDATE deploy_files SET size = ? WHERE deploy_id = ? AND sha256 = ?")
+                .bind(size as i64)
+                .bind(deploy_id)
+                .bind(sha256.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let left: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM deploy_missing WHERE deploy_id = ?")
+                    .bind(deploy_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            if left == 0 {
+                sqlx::query(
+                    "UPDATE deploys SET state = 'ready', total_bytes = \
+                     (SELECT COALESCE(SUM(size), 0) FROM deploy_files WHERE deploy_id = deploys.id) \
+                     WHERE id = ? AND state = 'uploading'",
+                )
+                .bind(deploy_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                now_ready = true;
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(UploadOutcome::Accepted { now_ready })
+    }
+
+    async fn publish(&self, owner_id: i64, deploy_id: &str) -> StoreResult<Option<DeployRecord>> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let Some(deploy) = deploy_in_tx(&mut tx, deploy_id).await? else {
+            return Ok(None);
+        };
+        if deploy.owner_id != owner_id || deploy.state != DeployState::Ready {
+            return Ok(None);
+        }
+        let now = now_ms();
+        // One UPDATE flips the site's live deploy: readers see the old deploy or the new one.
+        sqlx::query("UPDATE sites SET live_deploy_id = ?, updated_at = ? WHERE id = ?")
+            .bind(deploy_id)
+            .bind(now)
+            .bind(deploy.site_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query("UPDATE deploys SET published_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(deploy_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let deploy = deploy_in_tx(&mut tx, deploy_id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(deploy)
+    }
+
+    async fn previous_live(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+    ) -> StoreResult<Option<DeployRecord>> {
+        let row = sqlx::query(&format!(
+            "{DEPLOY_COLUMNS} WHERE d.site_id = ? AND s.owner_id = ? AND d.published_at IS NOT NULL \
+             AND d.state = 'ready' AND (s.live_deploy_id IS NULL OR d.id != s.live_deploy_id) \
+             ORDER BY d.published_at DESC LIMIT 1"
+        ))
+        .bind(site_id)
+        .bind(owner_id)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(deploy_from_row).transpose().map_err(other)
+    }
+
+    async fn has_blobs(&self, owner_id: i64, hashes: &[Sha256]) -> StoreResult<HashSet<Sha256>> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let refs: Vec<&Sha256> = hashes.iter().collect();
+        Ok(owned_sizes(&mut tx, owner_id, &refs)
+            .await?
+            .into_keys()
+            .collect())
+    }
+
+    async fn touch_blob(&self, sha256: &Sha256, size: u64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO blobs (sha256, size, touched_at) VALUES (?, ?, ?) \
+             ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at",
+        )
+        .bind(sha256.as_str())
+        .bind(size as i64)
+        .bind(now_ms())
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn live_deploy(&self, site: &str) -> StoreResult<Option<LiveDeploy>> {
+        let row = sqlx::query(
+            "SELECT s.id AS site_id, d.id AS deploy_id, d.created_at FROM sites s \
+             JOIN deploys d ON d.id = s.live_deploy_id WHERE s.name = ?",
+        )
+        .bind(site)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        row.map(|row| {
+            Ok(LiveDeploy {
+                site_id: row.try_get("site_id")?,
+                deploy_id: row.try_get("deploy_id")?,
+                created_at: time(row.try_get("created_at")?),
+            })
+        })
+        .transpose()
+        .map_err(other)
+    }
+
+    async fn preview_deploy(&self, site: &str, deploy_id: &str) -> StoreResult<Option<LiveDeploy>> {
+        let row = sqlx::query(
+            "SELECT s.id AS site_id, d.id AS deploy_id, d.created_at FROM deploys d \
+             JOIN sites s ON s.id = d.site_id WHERE s.name = ? AND d.id = ? AND d.state = 'ready'",
+        )
+        .bind(site)
+        .bind(deploy_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        row.map(|row| {
+            Ok(LiveDeploy {
+                site_id: row.try_get("site_id")?,
+                deploy_id: row.try_get("deploy_id")?,
+                created_at: time(row.try_get("created_at")?),
+            })
+        })
+        .transpose()
+        .map_err(other)
+    }
+
+    async fn expire_deploys(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let expired: Vec<String> = sqlx::query_scalar(
+            "UPDATE deploys SET state = 'expired', error = 'abandoned before all files were uploaded' \
+             WHERE state = 'uploading' AND created_at < ? RETURNING id",
+        )
+        .bind(cutoff.timestamp_millis())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        for id in &expired {
+            for table in ["deploy_files", "deploy_missing"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE deploy_id = ?"))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(expired.len() as u64)
+    }
+
+    async fn unreferenced_blobs(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Sha256>> {
+        let rows = sqlx::query(
+            "SELECT sha256 FROM blobs b WHERE touched_at < ? \
+             AND NOT EXISTS (SELECT 1 FROM deploy_files f WHERE f.sha256 = b.sha256) LIMIT ?",
+        )
+        .bind(cutoff.timestamp_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(sha_column)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn forget_blob(&self, sha256: &Sha256, cutoff: DateTime<Utc>) -> StoreResult<bool> {
+        // Re-checked in the same statement: a deploy created since the candidate list was
+        // read references the blob, and an upload since then touched it.
+        let done = sqlx::query(
+            "DELETE FROM blobs WHERE sha256 = ? AND touched_at < ? \
+             AND NOT EXISTS (SELECT 1 FROM deploy_files f WHERE f.sha256 = blobs.sha256)",
+        )
+        .bind(sha256.as_str())
+        .bind(cutoff.timestamp_millis())
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
