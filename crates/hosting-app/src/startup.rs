@@ -51,6 +51,10 @@ impl Application {
         let mgmt = TcpListener::bind(config.mgmt_listen)
             .await
             .with_context(|| format!("binding the management listener {}", config.mgmt_listen))?;
+        // With port 0 (tests), public URLs must carry the port actually bound.
+        let mut config = config;
+        config.listen = public.local_addr().context("reading the bound address")?;
+        config.mgmt_listen = mgmt.local_addr().context("reading the bound address")?;
         let app = Arc::new(App::new(config, store, blobs));
         Ok(Application {
             app,

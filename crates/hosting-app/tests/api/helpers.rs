@@ -1,0 +1,241 @@
+//! The test harness: `TestApp::spawn()` boots the real application (the same way the
+//! binary does) on loopback, and small helpers speak to it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use hosting_api as api;
+use hosting_app::state::AppState;
+use hosting_app::{Application, Config};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use secrecy::SecretString;
+use sha2::Digest;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const ADMIN_TOKEN: &str = "hst_test-admin-token-0123456789";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub mgmt: SocketAddr,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub data: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A `.tar.gz` of `files` (paths relative, e.g. `docs/index.html`).
+pub fn targz(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(encoder);
+    for (path, bytes) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, path, *bytes).expect("append");
+    }
+    builder.into_inner().expect("tar").finish().expect("gzip")
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        hosting_app::telemetry::init_test_logging();
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_tests(data.path());
+        config.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+        adjust(&mut config);
+        TestApp::boot(config, data).await
+    }
+
+    /// Boots on an existing data folder (restart tests).
+    pub async fn boot(config: Config, data: tempfile::TempDir) -> TestApp {
+        let app = Application::build(config).await.expect("application builds");
+        let (addr, mgmt, state) = (app.api_addr(), app.mgmt_addr(), app.state());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_gzip()
+            .no_brotli()
+            .build()
+            .expect("client");
+        TestApp { addr, mgmt, client, state, data, stop: Some(stop), server: Some(server) }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("join").expect("server stopped cleanly");
+        }
+        let empty = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.data, empty)
+    }
+
+    /// `http://localhost:<port>/api/v1<path>` (the control host).
+    pub fn api(&self, path: &str) -> String {
+        format!("http://localhost:{}/api/v1{path}", self.addr.port())
+    }
+
+    pub fn mgmt_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.mgmt)
+    }
+
+    pub fn get(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.api(path)).bearer_auth(token)
+    }
+
+    pub fn post(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.api(path)).bearer_auth(token)
+    }
+
+    /// A GET on a site host (`blog.localhost`), connecting to the loopback listener.
+    pub async fn site(&self, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        self.site_request(reqwest::Method::GET, host, path, headers).await
+    }
+
+    pub async fn site_request(&self, method: reqwest::Method, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut map = HeaderMap::new();
+        map.insert(HOST, HeaderValue::from_str(host).expect("host"));
+        for (name, value) in headers {
+            map.insert(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_str(value).expect("value"),
+            );
+        }
+        self.client
+            .request(method, format!("http://{}{path}", self.addr))
+            .headers(map)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Sends a raw HTTP/1.1 request line and headers, bypassing any URL normalization.
+    /// Returns the status code and the whole response text.
+    pub async fn raw(&self, host: &str, raw_path: &[u8]) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
+        let mut request = b"GET ".to_vec();
+        request.extend_from_slice(raw_path);
+        request.extend_from_slice(format!(" HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes());
+        stream.write_all(&request).await.expect("write");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.expect("read");
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, text)
+    }
+
+    pub async fn create_site(&self, token: &str, name: &str) -> api::Site {
+        let response = self
+            .post(token, "/sites")
+            .json(&api::CreateSite { name: name.into() })
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201, "creating site {name}");
+        response.json().await.expect("site json")
+    }
+
+    /// Deploys `files` as a `.tar.gz` (published) and returns the deploy.
+    pub async fn deploy_archive(&self, token: &str, site: &str, files: &[(&str, &[u8])]) -> api::Deploy {
+        let response = self.post_archive(token, site, &targz(files)).await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, 201, "archive deploy failed: {text}");
+        serde_json::from_str(&text).expect("deploy json")
+    }
+
+    pub async fn post_archive(&self, token: &str, site: &str, bytes: &[u8]) -> reqwest::Response {
+        self.post(token, &format!("/sites/{site}/deploys"))
+            .header("content-type", "application/gzip")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Runs the digest protocol: create, upload what is required, publish.
+    /// Returns the deploy and the hashes the server asked for.
+    pub async fn deploy_digest(&self, token: &str, site: &str, files: &[(&str, &[u8])]) -> (api::Deploy, Vec<String>) {
+        let manifest: BTreeMap<String, String> = files.iter().map(|(p, b)| ((*p).to_owned(), sha256_hex(b))).collect();
+        let response = self
+            .post(token, &format!("/sites/{site}/deploys"))
+            .json(&api::CreateDeploy { files: manifest })
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201);
+        let created: api::CreatedDeploy = response.json().await.expect("json");
+        for sha in &created.required {
+            let bytes = files.iter().find(|(_, b)| sha256_hex(b) == *sha).expect("file for hash").1;
+            let response = self
+                .client
+                .put(self.api(&format!("/deploys/{}/files/{sha}", created.deploy.id)))
+                .bearer_auth(token)
+                .body(bytes.to_vec())
+                .send()
+                .await
+                .expect("upload");
+            assert_eq!(response.status(), 204);
+        }
+        let response = self
+            .post(token, &format!("/deploys/{}/publish", created.deploy.id))
+            .send()
+            .await
+            .expect("publish");
+        assert_eq!(response.status(), 200);
+        (response.json().await.expect("json"), created.required)
+    }
+
+    /// Creates a member user and returns their token.
+    pub async fn member(&self, name: &str) -> String {
+        let response = self
+            .post(ADMIN_TOKEN, "/users")
+            .json(&api::CreateUser { username: name.into(), role: None, password: None })
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201);
+        let created: api::CreatedUser = response.json().await.expect("json");
+        created.token.secret
+    }
+}
+
+/// Asserts a response is a problem+json with `status`, and returns its detail.
+pub async fn assert_problem(response: reqwest::Response, status: u16) -> String {
+    assert_eq!(response.status(), status, "unexpected status");
+    assert_eq!(
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    let problem: api::Problem = response.json().await.expect("problem json");
+    assert_eq!(problem.status, status);
+    assert!(!problem.title.is_empty());
+    problem.detail.unwrap_or_default()
+}

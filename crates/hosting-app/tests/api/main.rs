@@ -1,0 +1,9 @@
+//! Integration tests of hosting-app over real HTTP: one test binary, one module per area.
+//! Each test boots its own server on loopback port 0 with its own data folder.
+
+mod helpers;
+
+mod api;
+mod deploys;
+mod isolation;
+mod serving;
