@@ -224,8 +224,7 @@ mod tests {
         let claimed = Sha256::parse(&"0".repeat(64)).expect("sha");
         let err = put(&store, b"hello", Some(&claimed))
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(matches!(err, BlobError::DigestMismatch { .. }));
         assert!(store.get(&claimed).await.expect("get").is_none());
         let leftovers = std::fs::read_dir(dir.path().join("tmp"))

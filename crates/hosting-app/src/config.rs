@@ -159,8 +159,8 @@ impl Config {
     /// `scheme://host[:port]/` for a host under the base domain.
     pub fn public_url(&self, host: &str) -> String {
         let port = match (self.public_port, self.public_scheme.as_str()) {
-            (Some(port), "http") if port == 80 => None,
-            (Some(port), "https") if port == 443 => None,
+            (Some(80), "http") => None,
+            (Some(443), "https") => None,
             (Some(port), _) => Some(port),
             (None, "http") if self.listen.port() != 80 => Some(self.listen.port()),
             (None, _) => None,

@@ -61,9 +61,14 @@ pub async fn put_file(
         .await?
     {
         UploadOutcome::Accepted { .. } => Ok(StatusCode::NO_CONTENT),
-        UploadOutcome::NotInDeploy => Err(ApiError::Unprocessable(format!(
-            "no file of deploy {id} has the digest {sha256}"
-        ))),
+        UploadOutcome::NotInDeploy => {
+            // The bytes are already in the blob store: record them (owned by no one) so
+            // garbage collection deletes them unless some deploy references them.
+            state.store.touch_blob(&sha256, size).await?;
+            Err(ApiError::Unprocessable(format!(
+                "no file of deploy {id} has the digest {sha256}"
+            )))
+        }
     }
 }
 
