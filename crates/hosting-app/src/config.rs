@@ -26,7 +26,7 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Delete expired deploys and unreferenced blobs once, then exit.
+    /// Delete expired deploys and unreferenced blobs once, then exit (with the server stopped).
     Gc,
 }
 

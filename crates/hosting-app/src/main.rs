@@ -24,8 +24,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Gc => {
-            let app = Application::build(config).await?;
-            let report = gc::run_once(&app.state()).await?;
+            // No listeners: this runs beside a stopped server (a running one collects by itself).
+            let (store, blobs) = startup::open_embedded(&config).await?;
+            let app = hosting_app::state::App::new(config, store, blobs);
+            let report = gc::run_once(&app).await?;
             tracing::info!(?report, "garbage collection done");
             Ok(())
         }
