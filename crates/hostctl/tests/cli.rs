@@ -27,13 +27,20 @@ async fn start_server() -> Server {
     tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    Server { port, _data: data, _stop: stop }
+    Server {
+        port,
+        _data: data,
+        _stop: stop,
+    }
 }
 
 /// Runs `hostctl` with `args` off the async runtime (the server shares the runtime).
 async fn hostctl(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_hostctl"))
             .args(&args)
@@ -70,7 +77,11 @@ fn files_of(root: &Path) -> Vec<(String, Vec<u8>)> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let rel = path.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
+                let rel = path
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .to_string_lossy()
+                    .into_owned();
                 files.push((format!("/{rel}"), std::fs::read(&path).expect("read")));
             }
         }
@@ -93,7 +104,9 @@ fn make_site(root: &Path) {
     write(root, "docs/index.html", b"<h1>Docs</h1>");
     write(root, "docs/guide/intro.html", b"<h1>Intro</h1>");
     write(root, "docs/guide/deep/er/file.txt", b"deep text");
-    let binary: Vec<u8> = (0..70_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let binary: Vec<u8> = (0..70_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     write(root, "img/noise.bin", &binary);
     write(root, "dup-a.txt", b"same bytes");
     write(root, "dup-b.txt", b"same bytes");
@@ -115,7 +128,10 @@ async fn fetch(client: &reqwest::Client, port: u16, host: &str, path: &str) -> (
 async fn deploying_a_folder_serves_every_file_and_a_redeploy_uploads_only_what_changed() {
     let server = start_server().await;
     let url = format!("http://localhost:{}", server.port);
-    let env = [("HOSTCTL_SERVER", url.as_str()), ("HOSTCTL_TOKEN", ADMIN_TOKEN)];
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
     let site_dir = tempfile::tempdir().expect("temp dir");
     make_site(site_dir.path());
     let dir = site_dir.path().to_str().expect("utf-8 path");
@@ -125,8 +141,14 @@ async fn deploying_a_folder_serves_every_file_and_a_redeploy_uploads_only_what_c
     let first = hostctl(&["deploy", dir, "--site", "blog"], &env).await;
     assert!(first.status.success(), "deploy failed: {}", stderr(&first));
     let out = stdout(&first);
-    assert!(out.contains("Deployed 10 files (10 uploaded, 0 unchanged)"), "{out}");
-    assert!(out.contains(&format!("Live:    http://blog.localhost:{}/", server.port)), "{out}");
+    assert!(
+        out.contains("Deployed 10 files (10 uploaded, 0 unchanged)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Live:    http://blog.localhost:{}/", server.port)),
+        "{out}"
+    );
     assert!(out.contains("Preview: http://"), "{out}");
 
     // Every file comes back byte-exact; the hidden file was not deployed.
@@ -137,26 +159,55 @@ async fn deploying_a_folder_serves_every_file_and_a_redeploy_uploads_only_what_c
         assert_eq!(status, 200, "{path}");
         assert_eq!(&body, bytes, "{path} differs");
     }
-    assert_eq!(fetch(&client, server.port, "blog.localhost", "/.secret").await.0, 404);
+    assert_eq!(
+        fetch(&client, server.port, "blog.localhost", "/.secret")
+            .await
+            .0,
+        404
+    );
 
     // Change one file and redeploy: exactly one upload.
-    write(site_dir.path(), "docs/guide/intro.html", b"<h1>Intro, revised</h1>");
+    write(
+        site_dir.path(),
+        "docs/guide/intro.html",
+        b"<h1>Intro, revised</h1>",
+    );
     let second = hostctl(&["deploy", dir, "--site", "blog"], &env).await;
-    assert!(second.status.success(), "redeploy failed: {}", stderr(&second));
+    assert!(
+        second.status.success(),
+        "redeploy failed: {}",
+        stderr(&second)
+    );
     let out = stdout(&second);
-    assert!(out.contains("Deployed 10 files (1 uploaded, 9 unchanged)"), "{out}");
-    let (_, body) = fetch(&client, server.port, "blog.localhost", "/docs/guide/intro.html").await;
+    assert!(
+        out.contains("Deployed 10 files (1 uploaded, 9 unchanged)"),
+        "{out}"
+    );
+    let (_, body) = fetch(
+        &client,
+        server.port,
+        "blog.localhost",
+        "/docs/guide/intro.html",
+    )
+    .await;
     assert_eq!(body, b"<h1>Intro, revised</h1>");
 
     // History, then rollback restores the first version.
     let list = hostctl(&["--json", "deploys", "list", "--site", "blog"], &env).await;
     assert!(list.status.success(), "{}", stderr(&list));
-    let deploys: Vec<hosting_api::Deploy> = serde_json::from_slice(&list.stdout).expect("deploy list json");
+    let deploys: Vec<hosting_api::Deploy> =
+        serde_json::from_slice(&list.stdout).expect("deploy list json");
     assert_eq!(deploys.len(), 2);
     assert!(deploys[0].live && !deploys[1].live);
     let rollback = hostctl(&["deploys", "rollback", "--site", "blog"], &env).await;
     assert!(rollback.status.success(), "{}", stderr(&rollback));
-    let (_, body) = fetch(&client, server.port, "blog.localhost", "/docs/guide/intro.html").await;
+    let (_, body) = fetch(
+        &client,
+        server.port,
+        "blog.localhost",
+        "/docs/guide/intro.html",
+    )
+    .await;
     assert_eq!(body, b"<h1>Intro</h1>");
 
     // --no-publish leaves the live site alone.
@@ -180,7 +231,10 @@ async fn login_stores_a_private_config_that_later_commands_use() {
     assert!(login.status.success(), "{}", stderr(&login));
     assert!(stdout(&login).contains("as admin"), "{}", stdout(&login));
     let config = home.path().join("hostctl").join("config.json");
-    let mode = std::fs::metadata(&config).expect("config written").permissions().mode();
+    let mode = std::fs::metadata(&config)
+        .expect("config written")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "config file mode {mode:o}");
 
     let whoami = hostctl(&["whoami"], &env).await;
@@ -190,8 +244,12 @@ async fn login_stores_a_private_config_that_later_commands_use() {
     let sites = hostctl(&["sites", "create", "docs"], &env).await;
     assert!(sites.status.success(), "{}", stderr(&sites));
     let list = hostctl(&["--json", "sites", "list"], &env).await;
-    let listed: Vec<hosting_api::Site> = serde_json::from_slice(&list.stdout).expect("site list json");
-    assert_eq!(listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["docs"]);
+    let listed: Vec<hosting_api::Site> =
+        serde_json::from_slice(&list.stdout).expect("site list json");
+    assert_eq!(
+        listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["docs"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,20 +259,52 @@ async fn errors_are_clear_messages_with_a_non_zero_exit() {
     let home = tempfile::tempdir().expect("temp dir");
     let xdg = home.path().to_str().expect("utf-8");
 
-    let bad_token = hostctl(&["sites", "list"], &[("HOSTCTL_SERVER", &url), ("HOSTCTL_TOKEN", "hst_wrong"), ("XDG_CONFIG_HOME", xdg)]).await;
+    let bad_token = hostctl(
+        &["sites", "list"],
+        &[
+            ("HOSTCTL_SERVER", &url),
+            ("HOSTCTL_TOKEN", "hst_wrong"),
+            ("XDG_CONFIG_HOME", xdg),
+        ],
+    )
+    .await;
     assert!(!bad_token.status.success());
-    assert!(stderr(&bad_token).starts_with("error:"), "{}", stderr(&bad_token));
+    assert!(
+        stderr(&bad_token).starts_with("error:"),
+        "{}",
+        stderr(&bad_token)
+    );
 
-    let not_logged_in = hostctl(&["sites", "list"], &[("XDG_CONFIG_HOME", xdg), ("HOME", xdg)]).await;
+    let not_logged_in = hostctl(
+        &["sites", "list"],
+        &[("XDG_CONFIG_HOME", xdg), ("HOME", xdg)],
+    )
+    .await;
     assert!(!not_logged_in.status.success());
-    assert!(stderr(&not_logged_in).contains("not logged in"), "{}", stderr(&not_logged_in));
+    assert!(
+        stderr(&not_logged_in).contains("not logged in"),
+        "{}",
+        stderr(&not_logged_in)
+    );
 
-    let env = [("HOSTCTL_SERVER", url.as_str()), ("HOSTCTL_TOKEN", ADMIN_TOKEN), ("XDG_CONFIG_HOME", xdg)];
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+        ("XDG_CONFIG_HOME", xdg),
+    ];
     let bad_name = hostctl(&["sites", "create", "Not_A_Label"], &env).await;
     assert!(!bad_name.status.success());
-    assert!(stderr(&bad_name).contains("site name"), "{}", stderr(&bad_name));
+    assert!(
+        stderr(&bad_name).contains("site name"),
+        "{}",
+        stderr(&bad_name)
+    );
 
     let missing_dir = hostctl(&["deploy", "/definitely/not/here", "--site", "blog"], &env).await;
     assert!(!missing_dir.status.success());
-    assert!(stderr(&missing_dir).starts_with("error:"), "{}", stderr(&missing_dir));
+    assert!(
+        stderr(&missing_dir).starts_with("error:"),
+        "{}",
+        stderr(&missing_dir)
+    );
 }

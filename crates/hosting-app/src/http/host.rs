@@ -21,11 +21,14 @@ pub enum HostKind {
 }
 
 /// The request's host, lower-cased, without port or trailing dot.
+///
+/// SECURITY: an absolute-form request target (`GET http://a.example/ HTTP/1.1`) or an
+/// HTTP/2 `:authority` wins over the `Host` header (RFC 9112 3.2.2), exactly as nginx's
+/// `$host` does, so the proxies' cache key and our routing can never disagree.
 pub fn request_host<B>(req: &Request<B>) -> Option<String> {
-    let raw = match req.headers().get(header::HOST) {
-        Some(value) => value.to_str().ok()?.to_owned(),
-        // HTTP/2 carries the host in the URI authority instead.
-        None => req.uri().authority()?.as_str().to_owned(),
+    let raw = match req.uri().authority() {
+        Some(authority) => authority.host().to_owned(),
+        None => req.headers().get(header::HOST)?.to_str().ok()?.to_owned(),
     };
     normalize_host(&raw)
 }
@@ -108,6 +111,25 @@ mod tests {
         assert_eq!(normalize_host("[::1]:3000").as_deref(), Some("[::1]"));
         assert_eq!(normalize_host("evil.com/x"), None);
         assert_eq!(normalize_host("host:notaport"), None);
+    }
+
+    #[test]
+    fn an_absolute_form_target_wins_over_the_host_header_as_in_nginx() {
+        let req = Request::builder()
+            .uri("http://Other.localhost:8080/x")
+            .header(header::HOST, "blog.localhost")
+            .body(())
+            .expect("request");
+        assert_eq!(request_host(&req).as_deref(), Some("other.localhost"));
+        let origin_form = Request::builder()
+            .uri("/x")
+            .header(header::HOST, "Blog.localhost:3000")
+            .body(())
+            .expect("request");
+        assert_eq!(
+            request_host(&origin_form).as_deref(),
+            Some("blog.localhost")
+        );
     }
 
     #[test]

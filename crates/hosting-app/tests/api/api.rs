@@ -9,17 +9,39 @@ use crate::helpers::{assert_problem, TestApp, ADMIN_TOKEN};
 #[tokio::test]
 async fn requests_without_a_valid_token_are_refused_with_problem_json() {
     let app = TestApp::spawn().await;
-    let response = app.client.get(app.api("/sites")).send().await.expect("request");
-    assert_eq!(response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"));
+    let response = app
+        .client
+        .get(app.api("/sites"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer")
+    );
     assert_problem(response, 401).await;
-    let response = app.get("hst_wrong", "/sites").send().await.expect("request");
+    let response = app
+        .get("hst_wrong", "/sites")
+        .send()
+        .await
+        .expect("request");
     assert_problem(response, 401).await;
 }
 
 #[tokio::test]
 async fn whoami_names_the_token_owner() {
     let app = TestApp::spawn().await;
-    let me: api::User = app.get(ADMIN_TOKEN, "/whoami").send().await.expect("request").json().await.expect("json");
+    let me: api::User = app
+        .get(ADMIN_TOKEN, "/whoami")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(me.username, "admin");
     assert_eq!(me.role, api::Role::Admin);
 }
@@ -27,7 +49,11 @@ async fn whoami_names_the_token_owner() {
 #[tokio::test]
 async fn unknown_api_routes_and_bad_bodies_are_problem_json() {
     let app = TestApp::spawn().await;
-    let detail = assert_problem(app.get(ADMIN_TOKEN, "/nope").send().await.expect("request"), 404).await;
+    let detail = assert_problem(
+        app.get(ADMIN_TOKEN, "/nope").send().await.expect("request"),
+        404,
+    )
+    .await;
     assert!(detail.contains("/api/v1/nope"), "{detail}");
     let response = app
         .post(ADMIN_TOKEN, "/sites")
@@ -37,7 +63,12 @@ async fn unknown_api_routes_and_bad_bodies_are_problem_json() {
         .await
         .expect("request");
     assert_problem(response, 400).await;
-    let response = app.post(ADMIN_TOKEN, "/sites").body("name=blog").send().await.expect("request");
+    let response = app
+        .post(ADMIN_TOKEN, "/sites")
+        .body("name=blog")
+        .send()
+        .await
+        .expect("request");
     assert_problem(response, 415).await;
 }
 
@@ -46,28 +77,70 @@ async fn sites_are_created_listed_fetched_and_deleted() {
     let app = TestApp::spawn().await;
     let site = app.create_site(ADMIN_TOKEN, "blog").await;
     assert_eq!(site.name, "blog");
-    assert_eq!(site.url, format!("http://blog.localhost:{}/", app.addr.port()));
+    assert_eq!(
+        site.url,
+        format!("http://blog.localhost:{}/", app.addr.port())
+    );
     assert_eq!(site.live_deploy_id, None);
 
-    let list: api::List<api::Site> = app.get(ADMIN_TOKEN, "/sites").send().await.expect("request").json().await.expect("json");
+    let list: api::List<api::Site> = app
+        .get(ADMIN_TOKEN, "/sites")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(list.items.len(), 1);
-    let fetched: api::Site = app.get(ADMIN_TOKEN, "/sites/blog").send().await.expect("request").json().await.expect("json");
+    let fetched: api::Site = app
+        .get(ADMIN_TOKEN, "/sites/blog")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(fetched, site);
 
-    let response = app.client.delete(app.api("/sites/blog")).bearer_auth(ADMIN_TOKEN).send().await.expect("request");
+    let response = app
+        .client
+        .delete(app.api("/sites/blog"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 204);
-    assert_problem(app.get(ADMIN_TOKEN, "/sites/blog").send().await.expect("request"), 404).await;
+    assert_problem(
+        app.get(ADMIN_TOKEN, "/sites/blog")
+            .send()
+            .await
+            .expect("request"),
+        404,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn site_names_must_be_valid_and_unique() {
     let app = TestApp::spawn().await;
     for bad in ["Blog", "-x", "a--b", "www", "has.dot", ""] {
-        let response = app.post(ADMIN_TOKEN, "/sites").json(&api::CreateSite { name: bad.into() }).send().await.expect("request");
+        let response = app
+            .post(ADMIN_TOKEN, "/sites")
+            .json(&api::CreateSite { name: bad.into() })
+            .send()
+            .await
+            .expect("request");
         assert_problem(response, 422).await;
     }
     app.create_site(ADMIN_TOKEN, "blog").await;
-    let response = app.post(ADMIN_TOKEN, "/sites").json(&api::CreateSite { name: "blog".into() }).send().await.expect("request");
+    let response = app
+        .post(ADMIN_TOKEN, "/sites")
+        .json(&api::CreateSite {
+            name: "blog".into(),
+        })
+        .send()
+        .await
+        .expect("request");
     let detail = assert_problem(response, 409).await;
     assert!(detail.contains("site"), "{detail}");
 }
@@ -75,16 +148,38 @@ async fn site_names_must_be_valid_and_unique() {
 #[tokio::test]
 async fn tokens_are_shown_once_listed_without_secret_and_revocable() {
     let app = TestApp::spawn().await;
-    let response = app.post(ADMIN_TOKEN, "/tokens").json(&api::CreateToken { name: "ci".into() }).send().await.expect("request");
+    let response = app
+        .post(ADMIN_TOKEN, "/tokens")
+        .json(&api::CreateToken { name: "ci".into() })
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 201);
     let created: api::CreatedToken = response.json().await.expect("json");
     assert!(created.secret.starts_with("hst_"));
-    assert_eq!(app.get(&created.secret, "/whoami").send().await.expect("request").status(), 200);
+    assert_eq!(
+        app.get(&created.secret, "/whoami")
+            .send()
+            .await
+            .expect("request")
+            .status(),
+        200
+    );
 
-    let listed: Value = app.get(ADMIN_TOKEN, "/tokens").send().await.expect("request").json().await.expect("json");
+    let listed: Value = app
+        .get(ADMIN_TOKEN, "/tokens")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
     let text = listed.to_string();
     assert!(text.contains("\"ci\""));
-    assert!(!text.contains(&created.secret), "a listed token shows its secret");
+    assert!(
+        !text.contains(&created.secret),
+        "a listed token shows its secret"
+    );
 
     let response = app
         .client
@@ -94,16 +189,38 @@ async fn tokens_are_shown_once_listed_without_secret_and_revocable() {
         .await
         .expect("request");
     assert_eq!(response.status(), 204);
-    assert_problem(app.get(&created.secret, "/whoami").send().await.expect("request"), 401).await;
+    assert_problem(
+        app.get(&created.secret, "/whoami")
+            .send()
+            .await
+            .expect("request"),
+        401,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn admins_manage_users_and_members_cannot() {
     let app = TestApp::spawn().await;
     let member = app.member("alice").await;
-    assert_problem(app.get(&member, "/users").send().await.expect("request"), 403).await;
-    let users: api::List<api::User> = app.get(ADMIN_TOKEN, "/users").send().await.expect("request").json().await.expect("json");
-    let alice = users.items.iter().find(|u| u.username == "alice").expect("alice listed");
+    assert_problem(
+        app.get(&member, "/users").send().await.expect("request"),
+        403,
+    )
+    .await;
+    let users: api::List<api::User> = app
+        .get(ADMIN_TOKEN, "/users")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let alice = users
+        .items
+        .iter()
+        .find(|u| u.username == "alice")
+        .expect("alice listed");
     assert_eq!(alice.role, api::Role::Member);
 
     let response = app
@@ -115,11 +232,19 @@ async fn admins_manage_users_and_members_cannot() {
         .await
         .expect("request");
     assert_eq!(response.status(), 200);
-    assert_problem(app.get(&member, "/whoami").send().await.expect("request"), 401).await;
+    assert_problem(
+        app.get(&member, "/whoami").send().await.expect("request"),
+        401,
+    )
+    .await;
 
     let response = app
         .post(ADMIN_TOKEN, "/users")
-        .json(&api::CreateUser { username: "alice".into(), role: None, password: None })
+        .json(&api::CreateUser {
+            username: "alice".into(),
+            role: None,
+            password: None,
+        })
         .send()
         .await
         .expect("request");
@@ -129,7 +254,15 @@ async fn admins_manage_users_and_members_cannot() {
 #[tokio::test]
 async fn the_openapi_document_lists_exactly_the_real_routes() {
     let app = TestApp::spawn().await;
-    let doc: Value = app.client.get(app.api("/openapi.json")).send().await.expect("request").json().await.expect("json");
+    let doc: Value = app
+        .client
+        .get(app.api("/openapi.json"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");
     let mut documented = 0;
@@ -143,32 +276,79 @@ async fn the_openapi_document_lists_exactly_the_real_routes() {
                 .replace("{id}", "0000000000000000")
                 .replace("{sha256}", &"0".repeat(64));
             let url = format!("http://localhost:{}{concrete}", app.addr.port());
-            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-            let response = app.client.request(method.clone(), url).bearer_auth(ADMIN_TOKEN).send().await.expect("request");
-            assert_ne!(response.status(), 405, "{method} {path} is documented but not routed");
+            let method =
+                reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let response = app
+                .client
+                .request(method.clone(), url)
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .expect("request");
+            assert_ne!(
+                response.status(),
+                405,
+                "{method} {path} is documented but not routed"
+            );
             let body = response.text().await.unwrap_or_default();
-            assert!(!body.contains("no API route"), "{method} {path} is documented but not routed");
+            assert!(
+                !body.contains("no API route"),
+                "{method} {path} is documented but not routed"
+            );
         }
     }
     assert_eq!(documented, hosting_app::http::api::ROUTES.len());
     // And the router has no route the document misses: an undocumented path falls through.
-    let response = app.client.get(app.api("/deploys")).bearer_auth(ADMIN_TOKEN).send().await.expect("request");
+    let response = app
+        .client
+        .get(app.api("/deploys"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 404);
 }
 
 #[tokio::test]
 async fn management_endpoints_report_health_readiness_and_metrics() {
     let app = TestApp::spawn().await;
-    let health = app.client.get(app.mgmt_url("/healthz")).send().await.expect("request");
+    let health = app
+        .client
+        .get(app.mgmt_url("/healthz"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(health.status(), 200);
-    let ready: Value = app.client.get(app.mgmt_url("/readyz")).send().await.expect("request").json().await.expect("json");
+    let ready: Value = app
+        .client
+        .get(app.mgmt_url("/readyz"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(ready["status"], "ready");
     // Some traffic, then the metrics show it with bounded labels.
-    app.get(ADMIN_TOKEN, "/whoami").send().await.expect("request");
-    let metrics = app.client.get(app.mgmt_url("/metrics")).send().await.expect("request").text().await.expect("text");
+    app.get(ADMIN_TOKEN, "/whoami")
+        .send()
+        .await
+        .expect("request");
+    let metrics = app
+        .client
+        .get(app.mgmt_url("/metrics"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
     assert!(metrics.contains("hosting_http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"api\""), "{metrics}");
-    assert!(!metrics.contains("localhost"), "a hostname leaked into metric labels");
+    assert!(
+        !metrics.contains("localhost"),
+        "a hostname leaked into metric labels"
+    );
 }
 
 #[tokio::test]

@@ -45,7 +45,9 @@ pub fn targz(files: &[(&str, &[u8])]) -> Vec<u8> {
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
         header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, path, *bytes).expect("append");
+        builder
+            .append_data(&mut header, path, *bytes)
+            .expect("append");
     }
     builder.into_inner().expect("tar").finish().expect("gzip")
 }
@@ -66,7 +68,9 @@ impl TestApp {
 
     /// Boots on an existing data folder (restart tests).
     pub async fn boot(config: Config, data: tempfile::TempDir) -> TestApp {
-        let app = Application::build(config).await.expect("application builds");
+        let app = Application::build(config)
+            .await
+            .expect("application builds");
         let (addr, mgmt, state) = (app.api_addr(), app.mgmt_addr(), app.state());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
@@ -78,7 +82,15 @@ impl TestApp {
             .no_brotli()
             .build()
             .expect("client");
-        TestApp { addr, mgmt, client, state, data, stop: Some(stop), server: Some(server) }
+        TestApp {
+            addr,
+            mgmt,
+            client,
+            state,
+            data,
+            stop: Some(stop),
+            server: Some(server),
+        }
     }
 
     /// Stops the server gracefully and waits for it.
@@ -111,11 +123,23 @@ impl TestApp {
     }
 
     /// A GET on a site host (`blog.localhost`), connecting to the loopback listener.
-    pub async fn site(&self, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-        self.site_request(reqwest::Method::GET, host, path, headers).await
+    pub async fn site(
+        &self,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.site_request(reqwest::Method::GET, host, path, headers)
+            .await
     }
 
-    pub async fn site_request(&self, method: reqwest::Method, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn site_request(
+        &self,
+        method: reqwest::Method,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut map = HeaderMap::new();
         map.insert(HOST, HeaderValue::from_str(host).expect("host"));
         for (name, value) in headers {
@@ -135,10 +159,14 @@ impl TestApp {
     /// Sends a raw HTTP/1.1 request line and headers, bypassing any URL normalization.
     /// Returns the status code and the whole response text.
     pub async fn raw(&self, host: &str, raw_path: &[u8]) -> (u16, String) {
-        let mut stream = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
+        let mut stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
         let mut request = b"GET ".to_vec();
         request.extend_from_slice(raw_path);
-        request.extend_from_slice(format!(" HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes());
+        request.extend_from_slice(
+            format!(" HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
         stream.write_all(&request).await.expect("write");
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await.expect("read");
@@ -163,7 +191,12 @@ impl TestApp {
     }
 
     /// Deploys `files` as a `.tar.gz` (published) and returns the deploy.
-    pub async fn deploy_archive(&self, token: &str, site: &str, files: &[(&str, &[u8])]) -> api::Deploy {
+    pub async fn deploy_archive(
+        &self,
+        token: &str,
+        site: &str,
+        files: &[(&str, &[u8])],
+    ) -> api::Deploy {
         let response = self.post_archive(token, site, &targz(files)).await;
         let status = response.status();
         let text = response.text().await.expect("body");
@@ -182,8 +215,16 @@ impl TestApp {
 
     /// Runs the digest protocol: create, upload what is required, publish.
     /// Returns the deploy and the hashes the server asked for.
-    pub async fn deploy_digest(&self, token: &str, site: &str, files: &[(&str, &[u8])]) -> (api::Deploy, Vec<String>) {
-        let manifest: BTreeMap<String, String> = files.iter().map(|(p, b)| ((*p).to_owned(), sha256_hex(b))).collect();
+    pub async fn deploy_digest(
+        &self,
+        token: &str,
+        site: &str,
+        files: &[(&str, &[u8])],
+    ) -> (api::Deploy, Vec<String>) {
+        let manifest: BTreeMap<String, String> = files
+            .iter()
+            .map(|(p, b)| ((*p).to_owned(), sha256_hex(b)))
+            .collect();
         let response = self
             .post(token, &format!("/sites/{site}/deploys"))
             .json(&api::CreateDeploy { files: manifest })
@@ -193,7 +234,11 @@ impl TestApp {
         assert_eq!(response.status(), 201);
         let created: api::CreatedDeploy = response.json().await.expect("json");
         for sha in &created.required {
-            let bytes = files.iter().find(|(_, b)| sha256_hex(b) == *sha).expect("file for hash").1;
+            let bytes = files
+                .iter()
+                .find(|(_, b)| sha256_hex(b) == *sha)
+                .expect("file for hash")
+                .1;
             let response = self
                 .client
                 .put(self.api(&format!("/deploys/{}/files/{sha}", created.deploy.id)))
@@ -217,7 +262,11 @@ impl TestApp {
     pub async fn member(&self, name: &str) -> String {
         let response = self
             .post(ADMIN_TOKEN, "/users")
-            .json(&api::CreateUser { username: name.into(), role: None, password: None })
+            .json(&api::CreateUser {
+                username: name.into(),
+                role: None,
+                password: None,
+            })
             .send()
             .await
             .expect("request");
@@ -231,7 +280,10 @@ impl TestApp {
 pub async fn assert_problem(response: reqwest::Response, status: u16) -> String {
     assert_eq!(response.status(), status, "unexpected status");
     assert_eq!(
-        response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/problem+json")
     );
     let problem: api::Problem = response.json().await.expect("problem json");

@@ -160,7 +160,11 @@ async fn not_found_response(
 }
 
 fn redirect(state: &AppState, status: StatusCode, location: &str) -> Response {
-    let Ok(location) = HeaderValue::from_str(location) else {
+    // A `Location` is a URI: non-ASCII (a rule's literal `/café`) and control bytes are
+    // percent-encoded; existing escapes are left alone.
+    let location =
+        percent_encoding::utf8_percent_encode(location, percent_encoding::CONTROLS).to_string();
+    let Ok(location) = HeaderValue::from_str(&location) else {
         return platform_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Bad redirect",

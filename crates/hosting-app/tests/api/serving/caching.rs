@@ -1,0 +1,57 @@
+//! The warm path: once a host, its manifest and the file are cached, serving does not
+//! ask the database.
+
+use sqlx::Connection;
+
+use super::text;
+use crate::helpers::{TestApp, ADMIN_TOKEN};
+
+/// Changes the database behind the application's back (no cache invalidation): the
+/// site no longer has a live deploy, and the deploy no longer lists any file.
+async fn tamper_with_database(app: &TestApp, deploy_id: &str) {
+    let url = format!("sqlite://{}", app.data.path().join("hosting.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open the database");
+    sqlx::query("UPDATE sites SET live_deploy_id = NULL WHERE name = 'blog'")
+        .execute(&mut db)
+        .await
+        .expect("unpublish");
+    let removed = sqlx::query("DELETE FROM deploy_files WHERE deploy_id = ?")
+        .bind(deploy_id)
+        .execute(&mut db)
+        .await
+        .expect("forget files");
+    assert!(removed.rows_affected() > 0);
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_warm_request_is_served_without_asking_the_database() {
+    // Arrange: warm the host, manifest and file caches with one request.
+    // (A long host TTL: the safety-net expiry must not end the test's warm period.)
+    let app = TestApp::spawn_with(|c| c.host_cache_ttl = 3600).await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let deploy = app
+        .deploy_archive(ADMIN_TOKEN, "blog", &[("index.html", b"cached home")])
+        .await;
+    let warm = app.site("blog.localhost", "/", &[]).await;
+    assert_eq!(text(warm).await, "cached home");
+    assert!(app.state.cache.hosts.contains_key("blog.localhost"));
+    assert!(app.state.cache.manifests.contains_key(&deploy.id));
+    tamper_with_database(&app, &deploy.id).await;
+
+    // Act: any database read would now find no live deploy and no file.
+    let responses =
+        futures::future::join_all((0..5).map(|_| app.site("blog.localhost", "/", &[]))).await;
+
+    // Assert
+    for response in responses {
+        assert_eq!(response.status(), 200);
+        assert_eq!(text(response).await, "cached home");
+    }
+    // Control: the tampering is real; once the host entry is dropped, the database is asked.
+    app.state.cache.hosts.invalidate("blog.localhost").await;
+    let cold = app.site("blog.localhost", "/", &[]).await;
+    assert_eq!(cold.status(), 404);
+}
