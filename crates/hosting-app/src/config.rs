@@ -30,6 +30,13 @@ pub enum Command {
     Gc,
 }
 
+/// Where file contents are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BlobStoreKind {
+    Postgres,
+    Folder,
+}
+
 /// Server settings. Sizes are bytes, durations seconds.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -64,6 +71,54 @@ pub struct Config {
     /// API token for the first admin, used instead of a printed one when the database is empty.
     #[arg(long, env = "HOSTING_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<SecretString>,
+
+    /// File holding the first admin's token (a Docker / Kubernetes secret); wins over HOSTING_ADMIN_TOKEN.
+    #[arg(long, env = "HOSTING_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// PostgreSQL primary (`postgres://user:pass@host/db`): setting it selects cluster mode.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+
+    /// PostgreSQL read replica; serving and listings read it when it keeps up.
+    #[arg(long, env = "DATABASE_REPLICA_URL", hide_env_values = true)]
+    pub database_replica_url: Option<SecretString>,
+
+    /// File holding the database password (a Docker / Kubernetes secret), put into both URLs.
+    #[arg(long, env = "DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<PathBuf>,
+
+    /// Connections to the primary per app replica.
+    #[arg(long, env = "HOSTING_DB_PRIMARY_POOL", default_value_t = 4)]
+    pub db_primary_pool: u32,
+
+    /// Connections to the read replica per app replica (five app replicas stay under 50 in all).
+    #[arg(long, env = "HOSTING_DB_REPLICA_POOL", default_value_t = 4)]
+    pub db_replica_pool: u32,
+
+    /// Seconds of replication lag past which reads go to the primary.
+    #[arg(long, env = "HOSTING_REPLICA_MAX_LAG", default_value_t = 5)]
+    pub replica_max_lag: u64,
+
+    /// Where file contents live in cluster mode: `postgres` (default) or `folder` (HOSTING_DATA_DIR on a shared volume).
+    #[arg(long, env = "HOSTING_BLOB_STORE")]
+    pub blob_store: Option<BlobStoreKind>,
+
+    /// Redis (`redis://host:6379/0`): shared cache, publish invalidation, rate-limit counters.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
+
+    /// Prefix of every Redis key and channel, so several platforms can share one Redis.
+    #[arg(long, env = "HOSTING_REDIS_PREFIX", default_value = "hosting")]
+    pub redis_prefix: String,
+
+    /// Files up to this size are shared through Redis (the L2 cache).
+    #[arg(long, env = "HOSTING_REDIS_BLOB_MAX_BYTES", default_value_t = 256 * 1024)]
+    pub redis_blob_max_bytes: u64,
+
+    /// API requests per minute per token and per client address; 0 disables.
+    #[arg(long, env = "HOSTING_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
+    pub rate_limit_per_minute: u64,
 
     /// Most files in one deploy.
     #[arg(long, env = "HOSTING_MAX_FILES", default_value_t = 20_000)]
@@ -141,6 +196,53 @@ impl Config {
         if self.max_files == 0 || self.max_file_bytes == 0 || self.max_deploy_bytes == 0 {
             return Err("deploy limits must be greater than zero".into());
         }
+        if self.database_url.is_none()
+            && (self.database_replica_url.is_some()
+                || self.blob_store == Some(BlobStoreKind::Postgres))
+        {
+            return Err(
+                "DATABASE_REPLICA_URL and HOSTING_BLOB_STORE=postgres need DATABASE_URL".into(),
+            );
+        }
+        if self.db_primary_pool == 0 || self.db_replica_pool == 0 {
+            return Err("database pools need at least one connection".into());
+        }
+        Ok(())
+    }
+
+    /// Cluster mode: PostgreSQL (and usually Redis) instead of the embedded backends.
+    pub fn is_cluster(&self) -> bool {
+        self.database_url.is_some()
+    }
+
+    /// The blob store in effect: PostgreSQL in cluster mode unless a folder is chosen.
+    pub fn blob_store_kind(&self) -> BlobStoreKind {
+        match (self.blob_store, self.is_cluster()) {
+            (Some(kind), _) => kind,
+            (None, true) => BlobStoreKind::Postgres,
+            (None, false) => BlobStoreKind::Folder,
+        }
+    }
+
+    /// Reads the `*_FILE` secrets into their settings (Docker / Kubernetes secrets).
+    pub fn load_secret_files(&mut self) -> Result<(), String> {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path)
+                .map(|text| text.trim().to_owned())
+                .map_err(|e| format!("reading {}: {e}", path.display()))
+        };
+        if let Some(path) = &self.admin_token_file {
+            self.admin_token = Some(SecretString::from(read(path)?));
+        }
+        if let Some(path) = &self.database_password_file {
+            let password = read(path)?;
+            for url in [&mut self.database_url, &mut self.database_replica_url]
+                .into_iter()
+                .flatten()
+            {
+                *url = SecretString::from(with_password(url.expose_secret(), &password)?);
+            }
+        }
         Ok(())
     }
 
@@ -194,6 +296,16 @@ impl Config {
             "public_scheme": self.public_scheme,
             "public_port": self.public_port,
             "admin_token": self.admin_token.as_ref().map(|_| "[redacted]"),
+            "database_url": self.database_url.as_ref().map(|u| redact_url(u.expose_secret())),
+            "database_replica_url": self.database_replica_url.as_ref().map(|u| redact_url(u.expose_secret())),
+            "db_primary_pool": self.db_primary_pool,
+            "db_replica_pool": self.db_replica_pool,
+            "replica_max_lag": self.replica_max_lag,
+            "blob_store": format!("{:?}", self.blob_store_kind()).to_lowercase(),
+            "redis_url": self.redis_url.as_ref().map(|u| redact_url(u.expose_secret())),
+            "redis_prefix": self.redis_prefix,
+            "redis_blob_max_bytes": self.redis_blob_max_bytes,
+            "rate_limit_per_minute": self.rate_limit_per_minute,
             "max_files": self.max_files,
             "max_file_bytes": self.max_file_bytes,
             "max_deploy_bytes": self.max_deploy_bytes,
@@ -209,6 +321,27 @@ impl Config {
             "log_format": self.log_format,
         })
     }
+}
+
+/// `scheme://user:secret@host/...` -> `scheme://user:[redacted]@host/...`
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("[redacted]"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "[unparseable URL]".to_owned(),
+    }
+}
+
+fn with_password(url: &str, password: &str) -> Result<String, String> {
+    let mut parsed = url::Url::parse(url).map_err(|e| format!("database URL: {e}"))?;
+    parsed
+        .set_password(Some(password))
+        .map_err(|()| "the database URL cannot carry a password".to_owned())?;
+    Ok(parsed.to_string())
 }
 
 #[cfg(test)]
@@ -242,6 +375,32 @@ mod tests {
             tls.config.public_url("blog.example.com"),
             "https://blog.example.com/"
         );
+    }
+
+    #[test]
+    fn database_passwords_are_redacted_and_injected_from_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret!\n").expect("write");
+        let mut cli = Cli::parse_from([
+            "hosting-app",
+            "--database-url",
+            "postgres://app@db:5432/hosting",
+        ]);
+        cli.config.database_password_file = Some(file);
+        cli.config.load_secret_files().expect("loads");
+        let url = cli
+            .config
+            .database_url
+            .as_ref()
+            .expect("url")
+            .expose_secret()
+            .to_owned();
+        assert_eq!(url, "postgres://app:s3cret%21@db:5432/hosting");
+        let shown = cli.config.redacted().to_string();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(cli.config.is_cluster());
+        assert_eq!(cli.config.blob_store_kind(), BlobStoreKind::Postgres);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod gc;
 pub mod http;
+pub mod shared;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -8,8 +8,9 @@ use hosting_app::{gc, startup, telemetry, Application};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config = cli.config;
+    let mut config = cli.config;
     telemetry::init_logging(&config.log_format);
+    config.load_secret_files().map_err(anyhow::Error::msg)?;
     config.validate().map_err(anyhow::Error::msg)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -19,14 +20,15 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await
         }
         Command::Migrate => {
-            startup::open_embedded(&config).await.context("migrating")?;
+            startup::open_backends(&config).await.context("migrating")?;
             tracing::info!("migrations applied");
             Ok(())
         }
         Command::Gc => {
             // No listeners: this runs beside a stopped server (a running one collects by itself).
-            let (store, blobs) = startup::open_embedded(&config).await?;
-            let app = hosting_app::state::App::new(config, store, blobs);
+            let (store, blobs) = startup::open_backends(&config).await?;
+            let (shared, _) = startup::open_shared(&config)?;
+            let app = hosting_app::state::App::new(config, store, blobs, shared);
             let report = gc::run_once(&app).await?;
             tracing::info!(?report, "garbage collection done");
             Ok(())

@@ -11,31 +11,61 @@ use hosting_api::Role;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
-use crate::blobs::FolderBlobStore;
-use crate::config::Config;
+use crate::blobs::{BlobStore, FolderBlobStore, PgBlobStore};
+use crate::config::{BlobStoreKind, Config};
 use crate::http::auth::{generate_token, hash_token};
+use crate::shared::{Disabled, RedisShared, SharedState};
 use crate::state::{App, AppState};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PgStore, SqliteStore, Store};
 use crate::{gc, http};
 
 pub struct Application {
     app: Arc<App>,
+    redis: Option<Arc<RedisShared>>,
     public: TcpListener,
     mgmt: TcpListener,
     /// The first admin's token when this start created it and generated the token.
     pub bootstrap_token: Option<String>,
 }
 
-/// Opens the embedded backends under the data folder.
-pub async fn open_embedded(
+/// The backends a configuration selects: SQLite + blob folder (embedded), or PostgreSQL
+/// (with its blob store or a shared folder) in cluster mode.
+pub async fn open_backends(
     config: &Config,
-) -> anyhow::Result<(Arc<dyn Store>, Arc<FolderBlobStore>)> {
-    let store = SqliteStore::open(&config.data_dir)
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn BlobStore>)> {
+    let folder = || -> anyhow::Result<Arc<dyn BlobStore>> {
+        let blobs = FolderBlobStore::open(&config.data_dir.join("blobs"))
+            .with_context(|| format!("opening the blob folder in {}", config.data_dir.display()))?;
+        Ok(Arc::new(blobs))
+    };
+    if !config.is_cluster() {
+        let store = SqliteStore::open(&config.data_dir)
+            .await
+            .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+        return Ok((Arc::new(store), folder()?));
+    }
+    let store = PgStore::connect(config)
         .await
-        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
-    let blobs = FolderBlobStore::open(&config.data_dir.join("blobs"))
-        .with_context(|| format!("opening the blob folder in {}", config.data_dir.display()))?;
-    Ok((Arc::new(store), Arc::new(blobs)))
+        .context("connecting to PostgreSQL")?;
+    let blobs: Arc<dyn BlobStore> = match config.blob_store_kind() {
+        BlobStoreKind::Postgres => Arc::new(PgBlobStore::new(store.pools())),
+        BlobStoreKind::Folder => folder()?,
+    };
+    Ok((Arc::new(store), blobs))
+}
+
+/// Redis when configured, else nothing shared.
+pub fn open_shared(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn SharedState>, Option<Arc<RedisShared>>)> {
+    match &config.redis_url {
+        Some(url) => {
+            let redis = RedisShared::new(url.expose_secret(), &config.redis_prefix)
+                .map_err(anyhow::Error::msg)?;
+            Ok((redis.clone(), Some(redis)))
+        }
+        None => Ok((Arc::new(Disabled), None)),
+    }
 }
 
 impl Application {
@@ -43,7 +73,8 @@ impl Application {
         config.validate().map_err(anyhow::Error::msg)?;
         // Installs the recorder before anything records a metric.
         crate::telemetry::metrics_handle();
-        let (store, blobs) = open_embedded(&config).await?;
+        let (store, blobs) = open_backends(&config).await?;
+        let (shared, redis) = open_shared(&config)?;
         let bootstrap_token = bootstrap_admin(store.as_ref(), &config).await?;
         let public = TcpListener::bind(config.listen)
             .await
@@ -55,9 +86,10 @@ impl Application {
         let mut config = config;
         config.listen = public.local_addr().context("reading the bound address")?;
         config.mgmt_listen = mgmt.local_addr().context("reading the bound address")?;
-        let app = Arc::new(App::new(config, store, blobs));
+        let app = Arc::new(App::new(config, store, blobs, shared));
         Ok(Application {
             app,
+            redis,
             public,
             mgmt,
             bootstrap_token,
@@ -97,6 +129,21 @@ impl Application {
                 self.app.clone(),
                 Duration::from_secs(self.app.config.gc_interval),
             ));
+        }
+        if let Some(redis) = self.redis.clone() {
+            let on_event = {
+                let app = self.app.clone();
+                move |event| {
+                    let app = app.clone();
+                    tokio::spawn(async move { app.apply_invalidation(event).await });
+                }
+            };
+            // Invalidations may have been missed while disconnected: start afresh.
+            let on_resubscribe = {
+                let app = self.app.clone();
+                move || app.cache.hosts.invalidate_all()
+            };
+            tokio::spawn(redis.subscribe(on_event, on_resubscribe));
         }
         let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
         let app = self.app.clone();

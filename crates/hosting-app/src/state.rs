@@ -4,10 +4,18 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use crate::blobs::BlobStore;
 use crate::cache::SiteCache;
 use crate::config::Config;
+use crate::http::ratelimit::LocalCounters;
+use crate::shared::{Invalidation, SharedState};
 use crate::store::Store;
+
+/// A second delete of a host's shared cache entry after publish: a replica that read
+/// the old value just before the publish may have written it back meanwhile.
+const SECOND_INVALIDATION_DELAY: Duration = Duration::from_millis(500);
 
 pub struct App {
     pub config: Config,
@@ -15,6 +23,9 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn BlobStore>,
     pub cache: SiteCache,
+    /// Shared with the other replicas (Redis); `Disabled` in embedded mode.
+    pub shared: Arc<dyn SharedState>,
+    pub local_counters: LocalCounters,
     /// Uploads hold it shared, garbage collection exclusively while deleting blob
     /// files, so a blob being re-uploaded is never deleted under the uploader.
     pub blob_gc_lock: tokio::sync::RwLock<()>,
@@ -22,7 +33,12 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> App {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn BlobStore>,
+        shared: Arc<dyn SharedState>,
+    ) -> App {
         let cache = SiteCache::new(config.cache_bytes, config.host_cache_ttl());
         App {
             control_host: config.control_host(),
@@ -30,6 +46,8 @@ impl App {
             store,
             blobs,
             cache,
+            shared,
+            local_counters: LocalCounters::default(),
             blob_gc_lock: tokio::sync::RwLock::new(()),
             ready: AtomicBool::new(true),
         }
@@ -42,6 +60,33 @@ impl App {
 
     pub fn stop_accepting(&self) {
         self.ready.store(false, Ordering::SeqCst);
+    }
+
+    /// After a site's live deploy changed: drops it from this replica's cache and the
+    /// shared one, and tells every other replica (with the write's WAL position).
+    pub async fn invalidate_site(self: &Arc<Self>, site: &str) {
+        let site_host = self.site_host(site);
+        self.cache.forget_site_hosts(&site_host).await;
+        let key = host_key(&site_host);
+        self.shared.delete(&key).await;
+        let event = Invalidation {
+            site_host,
+            position: self.store.write_position(),
+        };
+        self.shared.publish(&event).await;
+        let app = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(SECOND_INVALIDATION_DELAY).await;
+            app.shared.delete(&key).await;
+        });
+    }
+
+    /// An invalidation published by another replica (or this one) arrived.
+    pub async fn apply_invalidation(&self, event: Invalidation) {
+        if let Some(position) = event.position {
+            self.store.observe_write(position);
+        }
+        self.cache.forget_site_hosts(&event.site_host).await;
     }
 
     /// `<site>.<base-domain>`
@@ -58,6 +103,11 @@ impl App {
         self.config
             .public_url(&format!("{deploy_id}--{}", self.site_host(site)))
     }
+}
+
+/// Shared-cache key of a host's live deploy.
+pub fn host_key(host: &str) -> String {
+    format!("host:{host}")
 }
 
 #[derive(Clone)]

@@ -52,8 +52,25 @@ impl fmt::Display for SiteName {
 }
 
 /// A lower-case hex SHA-256 digest.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct Sha256(String);
+
+impl TryFrom<String> for Sha256 {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Sha256, String> {
+        Sha256::parse(&raw)
+    }
+}
+
+impl From<Sha256> for String {
+    fn from(sha: Sha256) -> String {
+        sha.0
+    }
+}
 
 impl Sha256 {
     pub fn parse(raw: &str) -> Result<Sha256, String> {

@@ -40,10 +40,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let accepting = state.is_accepting();
     let ready = accepting && database.is_ok();
     metrics::gauge!("hosting_ready").set(if ready { 1.0 } else { 0.0 });
+    // Redis and the replica are reported but do not fail readiness: without them the
+    // app still serves (from origin, from the primary).
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },
         "accepting": accepting,
         "database": match &database { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
+        "replica": state.store.replica_status(),
+        "redis": state.shared.status(),
     });
     let status = if ready {
         StatusCode::OK

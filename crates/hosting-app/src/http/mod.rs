@@ -8,6 +8,7 @@ pub mod error;
 pub mod host;
 pub mod mgmt;
 pub mod pages;
+pub mod ratelimit;
 pub mod serve;
 
 use std::time::{Duration, Instant};
@@ -81,7 +82,10 @@ async fn dispatch_by_host(State(state): State<AppState>, req: Request, next: Nex
     };
     let kind = classify(&host, &state.control_host, &state.config.base_domain);
     let (class, mut response) = match kind {
-        HostKind::Control => ("api", next.run(req).await),
+        HostKind::Control => match ratelimit::check(&state, ratelimit::subject(&req)).await {
+            Some(refused) => ("api", refused),
+            None => ("api", next.run(req).await),
+        },
         HostKind::Unknown => ("unknown_host", pages::not_found()),
         site => (
             "site",

@@ -2,6 +2,7 @@
 //! behind one narrow trait, with one implementation per database. Embedded mode
 //! uses SQLite; cluster mode adds PostgreSQL behind the same trait.
 
+mod postgres;
 mod sqlite;
 
 use std::collections::HashSet;
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hosting_api::{DeployState, Role};
 
+pub use postgres::{parse_lsn, PgStore, Pools};
 pub use sqlite::SqliteStore;
 
 use crate::domain::names::{DeployId, Sha256};
@@ -74,7 +76,7 @@ pub struct DeployRecord {
 }
 
 /// One file of a deploy.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ManifestEntry {
     pub path: String,
     pub sha256: Sha256,
@@ -122,7 +124,7 @@ pub enum UploadOutcome {
 }
 
 /// What the serving path needs to know about a host.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LiveDeploy {
     pub site_id: i64,
     pub deploy_id: String,
@@ -135,6 +137,20 @@ pub struct LiveDeploy {
 pub trait Store: Send + Sync {
     /// Round-trip to the primary database (readiness).
     async fn ping(&self) -> StoreResult<()>;
+
+    /// WAL position of the latest write this process knows of (cluster mode), sent with
+    /// invalidations so other app replicas read their writes.
+    fn write_position(&self) -> Option<u64> {
+        None
+    }
+
+    /// Another app replica wrote up to `position`.
+    fn observe_write(&self, _position: u64) {}
+
+    /// The read replica's state for `/readyz` (cluster mode).
+    fn replica_status(&self) -> Option<&'static str> {
+        None
+    }
 
     async fn count_users(&self) -> StoreResult<u64>;
     async fn create_user(

@@ -61,9 +61,6 @@ pub async fn delete(
     if !state.store.delete_site(user.id, &record.name).await? {
         return Err(ApiError::not_found(format!("site {site:?}")));
     }
-    state
-        .cache
-        .forget_site_hosts(&state.site_host(&record.name))
-        .await;
+    state.0.invalidate_site(&record.name).await;
     Ok(StatusCode::NO_CONTENT)
 }

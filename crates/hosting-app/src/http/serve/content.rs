@@ -11,7 +11,11 @@ use crate::blobs::read_to_bytes;
 use crate::cache::Encoding;
 use crate::domain::manifest::{FileRef, SiteManifest};
 use crate::domain::names::Sha256;
+use crate::shared::count_l2;
 use crate::state::AppState;
+
+/// Blobs never change: the shared cache keeps them a day (Redis evicts under pressure).
+const SHARED_BLOB_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Smaller files gain nothing from compression.
 const MIN_COMPRESS_BYTES: u64 = 256;
@@ -172,7 +176,7 @@ pub async fn cached_bytes(state: &AppState, rep: &Representation) -> Result<Opti
     if rep.size > state.config.cache_max_file_bytes && !rep.on_the_fly {
         return Ok(None);
     }
-    let identity = load_identity(state, &rep.sha256).await?;
+    let identity = load_identity(state, &rep.sha256, rep.size).await?;
     if !rep.on_the_fly {
         return Ok(Some(identity));
     }
@@ -190,7 +194,7 @@ pub async fn cached_bytes(state: &AppState, rep: &Representation) -> Result<Opti
     result.map(Some).map_err(|e: Arc<String>| e.to_string())
 }
 
-async fn load_identity(state: &AppState, sha256: &Sha256) -> Result<Bytes, String> {
+async fn load_identity(state: &AppState, sha256: &Sha256, size: u64) -> Result<Bytes, String> {
     let key = (sha256.clone(), Encoding::Identity);
     if let Some(bytes) = state.cache.files.get(&key).await {
         metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "file", "result" => "hit").increment(1);
@@ -198,17 +202,31 @@ async fn load_identity(state: &AppState, sha256: &Sha256) -> Result<Bytes, Strin
     }
     metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "file", "result" => "miss").increment(1);
     let blobs = state.blobs.clone();
+    let shared = state.shared.clone();
     let sha = sha256.clone();
+    let shareable = size <= state.config.redis_blob_max_bytes;
     state
         .cache
         .files
         .try_get_with(key, async move {
+            let shared_key = format!("blob:{sha}");
+            if shareable {
+                if let Some(bytes) = shared.get(&shared_key).await {
+                    count_l2(shared.as_ref(), "file", true);
+                    return Ok(bytes);
+                }
+                count_l2(shared.as_ref(), "file", false);
+            }
             let blob = blobs
                 .get(&sha)
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("blob {sha} is missing from the store"))?;
-            read_to_bytes(blob).await.map_err(|e| e.to_string())
+            let bytes = read_to_bytes(blob).await.map_err(|e| e.to_string())?;
+            if shareable {
+                shared.set(&shared_key, &bytes, SHARED_BLOB_TTL).await;
+            }
+            Ok(bytes)
         })
         .await
         .map_err(|e: Arc<String>| e.to_string())

@@ -19,8 +19,9 @@ use super::pages::{not_found, platform_page};
 use crate::domain::manifest::{
     Resolved, SiteManifest, HEADERS_FILE, NOT_FOUND_FILE, REDIRECTS_FILE,
 };
-use crate::state::AppState;
-use crate::store::LiveDeploy;
+use crate::shared::count_l2;
+use crate::state::{host_key, AppState};
+use crate::store::{LiveDeploy, ManifestEntry};
 
 /// Largest `_redirects` / `_headers` file read; more is a mistake or an attack.
 const MAX_RULES_FILE_BYTES: u64 = 1024 * 1024;
@@ -207,18 +208,32 @@ async fn deploy_for_host(
     }
     metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "host", "result" => "miss").increment(1);
     let store = state.store.clone();
+    let shared = state.shared.clone();
+    let ttl = state.config.host_cache_ttl();
     state
         .cache
         .hosts
-        .try_get_with(host, async move {
+        .try_get_with(host.clone(), async move {
+            let key = host_key(&host);
+            if let Some(bytes) = shared.get(&key).await {
+                if let Ok(found) = serde_json::from_slice::<Option<LiveDeploy>>(&bytes) {
+                    count_l2(shared.as_ref(), "host", true);
+                    return Ok(found.map(Arc::new));
+                }
+            }
+            count_l2(shared.as_ref(), "host", false);
             let found = match kind {
                 HostKind::Site(site) => store.live_deploy(site.as_str()).await,
                 HostKind::Preview(site, deploy) => {
                     store.preview_deploy(site.as_str(), deploy.as_str()).await
                 }
                 HostKind::Control | HostKind::Unknown => Ok(None),
-            };
-            found.map(|d| d.map(Arc::new)).map_err(|e| e.to_string())
+            }
+            .map_err(|e| e.to_string())?;
+            if let Ok(bytes) = serde_json::to_vec(&found) {
+                shared.set(&key, &bytes, ttl).await;
+            }
+            Ok(found.map(Arc::new))
         })
         .await
         .map_err(|e: Arc<String>| e.to_string())
@@ -243,12 +258,33 @@ async fn manifest_for(state: &AppState, target: &LiveDeploy) -> Result<Arc<SiteM
         .map_err(|e: Arc<String>| e.to_string())
 }
 
-async fn load_manifest(state: &AppState, target: &LiveDeploy) -> Result<SiteManifest, String> {
+/// Manifests never change: the shared cache keeps them a day.
+const SHARED_MANIFEST_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+async fn manifest_entries(state: &AppState, deploy_id: &str) -> Result<Vec<ManifestEntry>, String> {
+    let key = format!("manifest:{deploy_id}");
+    if let Some(bytes) = state.shared.get(&key).await {
+        if let Ok(entries) = serde_json::from_slice::<Vec<ManifestEntry>>(&bytes) {
+            count_l2(state.shared.as_ref(), "manifest", true);
+            return Ok(entries);
+        }
+    }
+    count_l2(state.shared.as_ref(), "manifest", false);
     let entries = state
         .store
-        .manifest(&target.deploy_id)
+        .manifest(deploy_id)
         .await
         .map_err(|e| e.to_string())?;
+    if !entries.is_empty() {
+        if let Ok(bytes) = serde_json::to_vec(&entries) {
+            state.shared.set(&key, &bytes, SHARED_MANIFEST_TTL).await;
+        }
+    }
+    Ok(entries)
+}
+
+async fn load_manifest(state: &AppState, target: &LiveDeploy) -> Result<SiteManifest, String> {
+    let entries = manifest_entries(state, &target.deploy_id).await?;
     let mut manifest = SiteManifest::new(
         target.deploy_id.clone(),
         target.created_at,

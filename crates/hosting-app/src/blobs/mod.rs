@@ -12,6 +12,10 @@ use tokio::io::AsyncWriteExt;
 
 use crate::domain::names::Sha256;
 
+mod postgres;
+
+pub use postgres::PgBlobStore;
+
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     #[error("the uploaded bytes hash to {actual}, not {expected}")]

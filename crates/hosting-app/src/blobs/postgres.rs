@@ -1,0 +1,134 @@
+//! Blobs in PostgreSQL (the cluster default): every app replica sees every file, and
+//! streaming replication carries the bytes to the read replica. Files are bounded by
+//! the per-file deploy limit (25 MiB by default), which a `bytea` holds comfortably.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Utc;
+use sha2::{Digest, Sha256 as Hasher};
+
+use super::{Blob, BlobError, BlobStore, BlobWriter};
+use crate::domain::names::Sha256;
+use crate::store::Pools;
+
+pub struct PgBlobStore {
+    pools: Arc<Pools>,
+}
+
+impl PgBlobStore {
+    pub fn new(pools: Arc<Pools>) -> PgBlobStore {
+        PgBlobStore { pools }
+    }
+}
+
+fn storage_error(e: sqlx::Error) -> BlobError {
+    BlobError::Io(std::io::Error::other(e))
+}
+
+struct PgBlobWriter {
+    pools: Arc<Pools>,
+    buffer: Vec<u8>,
+    hasher: Hasher,
+    max_bytes: u64,
+}
+
+#[async_trait]
+impl BlobWriter for PgBlobWriter {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        if (self.buffer.len() + chunk.len()) as u64 > self.max_bytes {
+            return Err(BlobError::TooLarge {
+                limit: self.max_bytes,
+            });
+        }
+        self.hasher.update(chunk);
+        self.buffer.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Writes the bytes and touches the blob's row in one transaction, the row first:
+    /// garbage collection locks the same row, so it can never delete the bytes between
+    /// this upload and the row that records it.
+    async fn commit(
+        self: Box<Self>,
+        expected: Option<&Sha256>,
+    ) -> Result<(Sha256, u64), BlobError> {
+        let actual = Sha256::from_digest(&self.hasher.finalize());
+        if let Some(expected) = expected {
+            if *expected != actual {
+                return Err(BlobError::DigestMismatch {
+                    expected: expected.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        let len = self.buffer.len() as u64;
+        let mut tx = self.pools.primary.begin().await.map_err(storage_error)?;
+        sqlx::query(
+            "INSERT INTO blobs (sha256, size, touched_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at",
+        )
+        .bind(actual.as_str())
+        .bind(len as i64)
+        .bind(Utc::now().timestamp_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        sqlx::query("INSERT INTO blob_contents (sha256, data) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
+            .bind(actual.as_str())
+            .bind(&self.buffer)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+        tx.commit().await.map_err(storage_error)?;
+        Ok((actual, len))
+    }
+}
+
+#[async_trait]
+impl BlobStore for PgBlobStore {
+    async fn writer(&self, max_bytes: u64) -> Result<Box<dyn BlobWriter>, BlobError> {
+        Ok(Box::new(PgBlobWriter {
+            pools: self.pools.clone(),
+            buffer: Vec::new(),
+            hasher: Hasher::new(),
+            max_bytes,
+        }))
+    }
+
+    /// Blobs never change, so the replica is asked first and a miss there (not yet
+    /// replayed, or down) is retried on the primary.
+    async fn get(&self, sha256: &Sha256) -> Result<Option<Blob>, BlobError> {
+        const QUERY: &str = "SELECT data FROM blob_contents WHERE sha256 = $1";
+        if let Some(replica) = self.pools.immutable_read() {
+            match sqlx::query_scalar::<_, Vec<u8>>(QUERY)
+                .bind(sha256.as_str())
+                .fetch_optional(replica)
+                .await
+            {
+                Ok(Some(data)) => {
+                    metrics::counter!("hosting_db_reads_total", "role" => "replica").increment(1);
+                    return Ok(Some(Blob::Bytes(Bytes::from(data))));
+                }
+                Ok(None) => self.pools.fell_back("replica has not replayed the blob"),
+                Err(_) => self.pools.fell_back("replica query failed"),
+            }
+        }
+        let data = sqlx::query_scalar::<_, Vec<u8>>(QUERY)
+            .bind(sha256.as_str())
+            .fetch_optional(&self.pools.primary)
+            .await
+            .map_err(storage_error)?;
+        Ok(data.map(|d| Blob::Bytes(Bytes::from(d))))
+    }
+
+    async fn delete(&self, sha256: &Sha256) -> Result<(), BlobError> {
+        sqlx::query("DELETE FROM blob_contents WHERE sha256 = $1")
+            .bind(sha256.as_str())
+            .execute(&self.pools.primary)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! API rate limits: a fixed one-minute window per token (authenticated requests) or
+//! per client address (the rest). Counted in Redis so the limit holds across every
+//! replica; with Redis unavailable each replica counts on its own.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ConnectInfo;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderValue, Request};
+use axum::response::{IntoResponse, Response};
+use moka::sync::Cache;
+
+use super::auth::hash_token;
+use super::error::ApiError;
+use crate::state::App;
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Per-replica counters, used while the shared ones are unavailable.
+pub struct LocalCounters(Cache<String, Arc<AtomicU64>>);
+
+impl Default for LocalCounters {
+    fn default() -> LocalCounters {
+        LocalCounters(
+            Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(WINDOW * 2)
+                .build(),
+        )
+    }
+}
+
+impl LocalCounters {
+    fn increment(&self, key: &str) -> u64 {
+        let counter = self
+            .0
+            .get_with(key.to_owned(), || Arc::new(AtomicU64::new(0)));
+        counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// Who a request is counted against: its token, or its client address.
+pub fn subject<B>(req: &Request<B>) -> String {
+    if let Some(token) = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        // A hash prefix: the counter key must never contain the secret itself.
+        return format!("t:{}", &hash_token(token.trim())[..16]);
+    }
+    format!(
+        "ip:{}",
+        client_ip(req).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    )
+}
+
+/// The peer address, or `X-Real-IP` when the peer is one of our proxies (a loopback or
+/// private address) - the proxies set it from the connection they accepted.
+fn client_ip<B>(req: &Request<B>) -> Option<IpAddr> {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())?;
+    let behind_proxy = match peer {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        IpAddr::V6(v6) => v6.is_loopback(),
+    };
+    if behind_proxy {
+        if let Some(real) = req
+            .headers()
+            .get("x-real-ip")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return Some(real);
+        }
+    }
+    Some(peer)
+}
+
+/// `Some(response)` when `subject` (see [`subject`]) is over its limit.
+pub async fn check(app: &App, subject: String) -> Option<Response> {
+    let limit = app.config.rate_limit_per_minute;
+    if limit == 0 {
+        return None;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let window = now / WINDOW.as_secs();
+    let key = format!("rl:{subject}:{window}");
+    let count = match app.shared.increment(&key, WINDOW).await {
+        Some(count) => count,
+        None => app.local_counters.increment(&key),
+    };
+    if count <= limit {
+        return None;
+    }
+    metrics::counter!("hosting_rate_limited_total").increment(1);
+    let retry_after = WINDOW.as_secs() - now % WINDOW.as_secs();
+    let mut response = ApiError::TooManyRequests(format!(
+        "more than {limit} API requests a minute; retry in {retry_after} s"
+    ))
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, value);
+    }
+    Some(response)
+}

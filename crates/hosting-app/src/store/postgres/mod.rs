@@ -1,0 +1,915 @@
+//! The PostgreSQL store of cluster mode: the same `Store` contract as SQLite, with
+//! writes on the primary and serving / listing reads routed by [`routing::Pools`].
+//!
+//! Garbage collection and writers that rely on a blob row lock that row (`FOR UPDATE`
+//! / `FOR SHARE`), so under READ COMMITTED a blob is never deleted while a deploy that
+//! counts on it is being recorded, on any app replica.
+
+mod routing;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use hosting_api::{DeployState, Role};
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+
+pub use routing::{parse_lsn, Pools};
+
+use super::{
+    CreatedDeploy, DeployRecord, LiveDeploy, ManifestEntry, NewDeploy, SiteRecord, Store,
+    StoreError, StoreResult, TokenRecord, UploadOutcome, UserRecord,
+};
+use crate::config::Config;
+use crate::domain::names::Sha256;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+const DEPLOY_COLUMNS: &str = "SELECT d.id, d.site_id, s.name AS site_name, s.owner_id, d.state, \
+     COALESCE(s.live_deploy_id = d.id, FALSE) AS live, d.file_count, d.total_bytes, \
+     u.username AS created_by, d.created_at, d.published_at, d.error \
+     FROM deploys d JOIN sites s ON s.id = d.site_id JOIN users u ON u.id = d.created_by";
+
+pub struct PgStore {
+    pools: Arc<Pools>,
+}
+
+fn connect_options(url: &str) -> StoreResult<PgConnectOptions> {
+    url.parse::<PgConnectOptions>()
+        .map(|o| o.application_name("hosting-app"))
+        .map_err(|e| StoreError::Other(format!("invalid database URL: {e}")))
+}
+
+impl PgStore {
+    /// Connects to the primary (and lazily to the replica), then migrates. sqlx's
+    /// migrator holds a PostgreSQL advisory lock while it runs, so N replicas starting
+    /// together migrate once.
+    pub async fn connect(config: &Config) -> StoreResult<PgStore> {
+        let Some(url) = &config.database_url else {
+            return Err(StoreError::Other("DATABASE_URL is not set".into()));
+        };
+        let primary = PgPoolOptions::new()
+            .max_connections(config.db_primary_pool)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(connect_options(url.expose_secret())?)
+            .await
+            .map_err(unavailable)?;
+        MIGRATOR
+            .run(&primary)
+            .await
+            .map_err(|e| StoreError::Other(format!("migrating: {e}")))?;
+        let replica = match &config.database_replica_url {
+            Some(url) => Some(
+                PgPoolOptions::new()
+                    .max_connections(config.db_replica_pool)
+                    .acquire_timeout(Duration::from_secs(2))
+                    .connect_lazy_with(connect_options(url.expose_secret())?),
+            ),
+            None => None,
+        };
+        let pools = Pools::new(
+            primary,
+            replica,
+            Duration::from_secs(config.replica_max_lag),
+        );
+        if pools.has_replica() {
+            tokio::spawn(pools.clone().poll_replica());
+        }
+        Ok(PgStore { pools })
+    }
+
+    /// Only migrates (`hosting-app migrate`).
+    pub async fn migrate(config: &Config) -> StoreResult<()> {
+        PgStore::connect(config).await.map(|_| ())
+    }
+
+    pub fn pools(&self) -> Arc<Pools> {
+        self.pools.clone()
+    }
+
+    fn primary(&self) -> &PgPool {
+        &self.pools.primary
+    }
+}
+
+fn other(e: sqlx::Error) -> StoreError {
+    StoreError::Other(e.to_string())
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Maps a driver error, naming the unique constraint that was hit; a read-only database
+/// (a replica promoted badly, a primary in recovery) is "unavailable", not a bug.
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => match db.constraint() {
+            Some("users_username_key") => StoreError::Conflict("a user with this name"),
+            Some("sites_name_key") => StoreError::Conflict("a site with this name"),
+            _ => StoreError::Conflict("a record with these values"),
+        },
+        // 25006: read_only_sql_transaction
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("25006") => unavailable(e),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => unavailable(e),
+        _ => other(e),
+    }
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Member => "member",
+    }
+}
+
+fn parse_state(raw: &str) -> DeployState {
+    match raw {
+        "ready" => DeployState::Ready,
+        "expired" => DeployState::Expired,
+        "failed" => DeployState::Failed,
+        _ => DeployState::Uploading,
+    }
+}
+
+fn user_from_row(row: &PgRow) -> sqlx::Result<UserRecord> {
+    let role: String = row.try_get("role")?;
+    Ok(UserRecord {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        role: if role == "admin" {
+            Role::Admin
+        } else {
+            Role::Member
+        },
+        disabled: row.try_get("disabled")?,
+        password_hash: row.try_get("password_hash")?,
+        created_at: time(row.try_get("created_at")?),
+    })
+}
+
+fn token_from_row(row: &PgRow) -> sqlx::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        created_at: time(row.try_get("created_at")?),
+        last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(time),
+    })
+}
+
+fn site_from_row(row: &PgRow) -> sqlx::Result<SiteRecord> {
+    Ok(SiteRecord {
+        id: row.try_get("id")?,
+        owner_id: row.try_get("owner_id")?,
+        name: row.try_get("name")?,
+        live_deploy_id: row.try_get("live_deploy_id")?,
+        created_at: time(row.try_get("created_at")?),
+        updated_at: time(row.try_get("updated_at")?),
+    })
+}
+
+fn deploy_from_row(row: &PgRow) -> sqlx::Result<DeployRecord> {
+    let state: String = row.try_get("state")?;
+    Ok(DeployRecord {
+        id: row.try_get("id")?,
+        site_id: row.try_get("site_id")?,
+        site_name: row.try_get("site_name")?,
+        owner_id: row.try_get("owner_id")?,
+        state: parse_state(&state),
+        live: row.try_get("live")?,
+        file_count: u64::try_from(row.try_get::<i64, _>("file_count")?).unwrap_or_default(),
+        total_bytes: u64::try_from(row.try_get::<i64, _>("total_bytes")?).unwrap_or_default(),
+        created_by: row.try_get("created_by")?,
+        created_at: time(row.try_get("created_at")?),
+        published_at: row.try_get::<Option<i64>, _>("published_at")?.map(time),
+        error: row.try_get("error")?,
+    })
+}
+
+fn live_from_row(row: &PgRow) -> sqlx::Result<LiveDeploy> {
+    Ok(LiveDeploy {
+        site_id: row.try_get("site_id")?,
+        deploy_id: row.try_get("deploy_id")?,
+        created_at: time(row.try_get("created_at")?),
+    })
+}
+
+fn sha_column(row: &PgRow) -> sqlx::Result<Sha256> {
+    let raw: String = row.try_get("sha256")?;
+    Sha256::parse(&raw).map_err(|e| sqlx::Error::Decode(e.into()))
+}
+
+fn manifest_from_rows(rows: &[PgRow]) -> StoreResult<Vec<ManifestEntry>> {
+    rows.iter()
+        .map(|row| {
+            Ok(ManifestEntry {
+                path: row.try_get("path")?,
+                sha256: sha_column(row)?,
+                size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or_default(),
+            })
+        })
+        .collect::<sqlx::Result<_>>()
+        .map_err(other)
+}
+
+async fn deploy_in_tx(
+    tx: &mut Transaction<'_, Postgres>,
+    id: &str,
+) -> StoreResult<Option<DeployRecord>> {
+    let row = sqlx::query(&format!("{DEPLOY_COLUMNS} WHERE d.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    row.as_ref().map(deploy_from_row).transpose().map_err(other)
+}
+
+async fn missing_in_tx(
+    tx: &mut Transaction<'_, Postgres>,
+    deploy_id: &str,
+) -> StoreResult<Vec<Sha256>> {
+    let rows =
+        sqlx::query("SELECT sha256 FROM deploy_missing WHERE deploy_id = $1 ORDER BY sha256")
+            .bind(deploy_id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(map_err)?;
+    rows.iter()
+        .map(sha_column)
+        .collect::<sqlx::Result<_>>()
+        .map_err(other)
+}
+
+/// Upserts `blobs` rows (refreshing `touched_at`, which also locks them) and `owner_blobs`.
+async fn record_owned_blobs(
+    tx: &mut Transaction<'_, Postgres>,
+    owner_id: i64,
+    blobs: &[(&Sha256, u64)],
+) -> StoreResult<()> {
+    let mut unique: HashMap<&str, i64> = HashMap::new();
+    for (sha, size) in blobs {
+        unique.insert(sha.as_str(), *size as i64);
+    }
+    let mut hashes: Vec<&str> = unique.keys().copied().collect();
+    // A fixed lock order keeps two concurrent deploys from deadlocking.
+    hashes.sort_unstable();
+    let sizes: Vec<i64> = hashes.iter().map(|h| unique[h]).collect();
+    sqlx::query(
+        "INSERT INTO blobs (sha256, size, touched_at) SELECT h, s, $3 FROM UNNEST($1::text[], $2::bigint[]) AS t(h, s) \
+         ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at",
+    )
+    .bind(&hashes)
+    .bind(&sizes)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO owner_blobs (owner_id, sha256) SELECT $1, h FROM UNNEST($2::text[]) AS t(h) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(owner_id)
+    .bind(&hashes)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Sizes of the blobs `owner_id` has among `hashes`, share-locking their rows so garbage
+/// collection cannot delete them before this transaction commits.
+async fn owned_sizes(
+    tx: &mut Transaction<'_, Postgres>,
+    owner_id: i64,
+    hashes: &[&Sha256],
+) -> StoreResult<HashMap<Sha256, u64>> {
+    let mut list: Vec<&str> = hashes.iter().map(|h| h.as_str()).collect();
+    list.sort_unstable();
+    list.dedup();
+    let rows = sqlx::query(
+        "SELECT b.sha256, b.size FROM blobs b JOIN owner_blobs o ON o.sha256 = b.sha256 \
+         WHERE o.owner_id = $1 AND b.sha256 = ANY($2::text[]) ORDER BY b.sha256 FOR SHARE OF b",
+    )
+    .bind(owner_id)
+    .bind(&list)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    let mut found = HashMap::new();
+    for row in rows {
+        let size: i64 = row.try_get("size").map_err(other)?;
+        found.insert(
+            sha_column(&row).map_err(other)?,
+            u64::try_from(size).unwrap_or_default(),
+        );
+    }
+    Ok(found)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(self.primary())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn write_position(&self) -> Option<u64> {
+        Some(self.pools.write_position())
+    }
+
+    fn observe_write(&self, position: u64) {
+        self.pools.observe_write(position);
+    }
+
+    fn replica_status(&self) -> Option<&'static str> {
+        Some(self.pools.replica_status())
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(self.primary())
+            .await
+            .map_err(map_err)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    async fn create_user(
+        &self,
+        username: &str,
+        role: Role,
+        password_hash: Option<&str>,
+    ) -> StoreResult<UserRecord> {
+        let row = sqlx::query(
+            "INSERT INTO users (username, role, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING *",
+        )
+        .bind(username)
+        .bind(role_str(role))
+        .bind(password_hash)
+        .bind(now_ms())
+        .fetch_one(self.primary())
+        .await
+        .map_err(map_err)?;
+        user_from_row(&row).map_err(other)
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY id")
+            .fetch_all(self.primary())
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(user_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn set_user_disabled(
+        &self,
+        user_id: i64,
+        disabled: bool,
+    ) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2 RETURNING *")
+            .bind(disabled)
+            .bind(user_id)
+            .fetch_optional(self.primary())
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(user_from_row).transpose().map_err(other)
+    }
+
+    async fn create_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        secret_hash: &str,
+    ) -> StoreResult<TokenRecord> {
+        let row = sqlx::query(
+            "INSERT INTO tokens (user_id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING *",
+        )
+        .bind(user_id)
+        .bind(name)
+        .bind(secret_hash)
+        .bind(now_ms())
+        .fetch_one(self.primary())
+        .await
+        .map_err(map_err)?;
+        token_from_row(&row).map_err(other)
+    }
+
+    async fn list_tokens(&self, user_id: i64) -> StoreResult<Vec<TokenRecord>> {
+        let rows = sqlx::query("SELECT * FROM tokens WHERE user_id = $1 ORDER BY id")
+            .bind(user_id)
+            .fetch_all(self.primary())
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(token_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn delete_token(&self, user_id: i64, token_id: i64) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM tokens WHERE id = $1 AND user_id = $2")
+            .bind(token_id)
+            .bind(user_id)
+            .execute(self.primary())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// On the primary: a revoked token must stop working at once on every replica.
+    async fn authenticate(&self, secret_hash: &str) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query(
+            "SELECT u.*, t.id AS token_id, t.last_used_at FROM tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.secret_hash = $1 AND NOT u.disabled",
+        )
+        .bind(secret_hash)
+        .fetch_optional(self.primary())
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let user = user_from_row(&row).map_err(other)?;
+        let token_id: i64 = row.try_get("token_id").map_err(other)?;
+        let last_used: Option<i64> = row.try_get("last_used_at").map_err(other)?;
+        let now = now_ms();
+        if last_used.is_none_or(|at| now - at > 60_000) {
+            sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(token_id)
+                .execute(self.primary())
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(Some(user))
+    }
+
+    async fn create_site(&self, owner_id: i64, name: &str) -> StoreResult<SiteRecord> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "INSERT INTO sites (owner_id, name, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING *",
+        )
+        .bind(owner_id)
+        .bind(name)
+        .bind(now)
+        .fetch_one(self.primary())
+        .await
+        .map_err(map_err)?;
+        self.pools.note_write().await;
+        site_from_row(&row).map_err(other)
+    }
+
+    async fn list_sites(&self, owner_id: i64) -> StoreResult<Vec<SiteRecord>> {
+        let pool = self.pools.read();
+        let rows = sqlx::query("SELECT * FROM sites WHERE owner_id = $1 ORDER BY name")
+            .bind(owner_id)
+            .fetch_all(pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(site_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn site(&self, owner_id: i64, name: &str) -> StoreResult<Option<SiteRecord>> {
+        let row = sqlx::query("SELECT * FROM sites WHERE owner_id = $1 AND name = $2")
+            .bind(owner_id)
+            .bind(name)
+            .fetch_optional(self.primary())
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(site_from_row).transpose().map_err(other)
+    }
+
+    async fn delete_site(&self, owner_id: i64, name: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sites WHERE owner_id = $1 AND name = $2")
+            .bind(owner_id)
+            .bind(name)
+            .execute(self.primary())
+            .await
+            .map_err(map_err)?;
+        self.pools.note_write().await;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_deploy(&self, new: NewDeploy) -> StoreResult<CreatedDeploy> {
+        let mut tx = self.primary().begin().await.map_err(map_err)?;
+        if let Some((key, fingerprint)) = &new.idempotency {
+            // Serialises concurrent retries with the same key on this site.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))")
+                .bind(key)
+                .bind(new.site_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let earlier = sqlx::query("SELECT id, request_fingerprint FROM deploys WHERE site_id = $1 AND idempotency_key = $2")
+                .bind(new.site_id)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if let Some(earlier) = earlier {
+                let id: String = earlier.try_get("id").map_err(other)?;
+                let earlier_fingerprint: Option<String> =
+                    earlier.try_get("request_fingerprint").map_err(other)?;
+                if earlier_fingerprint.as_deref() != Some(fingerprint.as_str()) {
+                    return Ok(CreatedDeploy::KeyReused);
+                }
+                let deploy = deploy_in_tx(&mut tx, &id)
+                    .await?
+                    .ok_or(StoreError::Other("deploy vanished".into()))?;
+                let required = missing_in_tx(&mut tx, &id).await?;
+                return Ok(CreatedDeploy::Replayed { deploy, required });
+            }
+        }
+
+        let mut files = new.files;
+        let mut required = Vec::new();
+        if new.files_uploaded {
+            let blobs: Vec<(&Sha256, u64)> = files.iter().map(|f| (&f.sha256, f.size)).collect();
+            record_owned_blobs(&mut tx, new.owner_id, &blobs).await?;
+        } else {
+            let hashes: Vec<&Sha256> = files
+                .iter()
+                .map(|f| &f.sha256)
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let owned = owned_sizes(&mut tx, new.owner_id, &hashes).await?;
+            for file in &mut files {
+                match owned.get(&file.sha256) {
+                    Some(size) => file.size = *size,
+                    None => required.push(file.sha256.clone()),
+                }
+            }
+            required.sort();
+            required.dedup();
+        }
+
+        let state = if required.is_empty() {
+            "ready"
+        } else {
+            "uploading"
+        };
+        let total: u64 = files.iter().map(|f| f.size).sum();
+        let (key, fingerprint) = new.idempotency.unzip();
+        sqlx::query(
+            "INSERT INTO deploys (id, site_id, created_by, state, file_count, total_bytes, created_at, \
+             idempotency_key, request_fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(new.id.as_str())
+        .bind(new.site_id)
+        .bind(new.created_by)
+        .bind(state)
+        .bind(files.len() as i64)
+        .bind(total as i64)
+        .bind(now_ms())
+        .bind(key)
+        .bind(fingerprint)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        let hashes: Vec<&str> = files.iter().map(|f| f.sha256.as_str()).collect();
+        let sizes: Vec<i64> = files.iter().map(|f| f.size as i64).collect();
+        sqlx::query(
+            "INSERT INTO deploy_files (deploy_id, path, sha256, size) \
+             SELECT $1, p, h, s FROM UNNEST($2::text[], $3::text[], $4::bigint[]) AS t(p, h, s)",
+        )
+        .bind(new.id.as_str())
+        .bind(&paths)
+        .bind(&hashes)
+        .bind(&sizes)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if !required.is_empty() {
+            let missing: Vec<&str> = required.iter().map(Sha256::as_str).collect();
+            sqlx::query("INSERT INTO deploy_missing (deploy_id, sha256) SELECT $1, h FROM UNNEST($2::text[]) AS t(h)")
+                .bind(new.id.as_str())
+                .bind(&missing)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        let deploy = deploy_in_tx(&mut tx, new.id.as_str())
+            .await?
+            .ok_or(StoreError::Other("deploy vanished".into()))?;
+        tx.commit().await.map_err(map_err)?;
+        self.pools.note_write().await;
+        Ok(CreatedDeploy::Created { deploy, required })
+    }
+
+    async fn deploy(&self, owner_id: i64, id: &str) -> StoreResult<Option<DeployRecord>> {
+        let row = sqlx::query(&format!(
+            "{DEPLOY_COLUMNS} WHERE d.id = $1 AND s.owner_id = $2"
+        ))
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(self.primary())
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(deploy_from_row).transpose().map_err(other)
+    }
+
+    async fn list_deploys(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<DeployRecord>> {
+        let pool = self.pools.read();
+        let rows = sqlx::query(&format!(
+            "{DEPLOY_COLUMNS} WHERE d.site_id = $1 AND s.owner_id = $2 ORDER BY d.created_at DESC, d.seq DESC"
+        ))
+        .bind(site_id)
+        .bind(owner_id)
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(deploy_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    /// File lists never change once written, so the replica is tried first and an empty
+    /// answer (not replayed yet) is retried on the primary.
+    async fn manifest(&self, deploy_id: &str) -> StoreResult<Vec<ManifestEntry>> {
+        const QUERY: &str = "SELECT path, sha256, size FROM deploy_files WHERE deploy_id = $1";
+        if let Some(replica) = self.pools.immutable_read() {
+            match sqlx::query(QUERY).bind(deploy_id).fetch_all(replica).await {
+                Ok(rows) if !rows.is_empty() => {
+                    metrics::counter!("hosting_db_reads_total", "role" => "replica").increment(1);
+                    return manifest_from_rows(&rows);
+                }
+                Ok(_) => self.pools.fell_back("replica has not replayed the deploy"),
+                Err(_) => self.pools.fell_back("replica query failed"),
+            }
+        }
+        let rows = sqlx::query(QUERY)
+            .bind(deploy_id)
+            .fetch_all(self.primary())
+            .await
+            .map_err(map_err)?;
+        manifest_from_rows(&rows)
+    }
+
+    async fn missing_blobs(&self, deploy_id: &str) -> StoreResult<Vec<Sha256>> {
+        let mut tx = self.primary().begin().await.map_err(map_err)?;
+        missing_in_tx(&mut tx, deploy_id).await
+    }
+
+    async fn record_upload(
+        &self,
+        owner_id: i64,
+        deploy_id: &str,
+        sha256: &Sha256,
+        size: u64,
+    ) -> StoreResult<UploadOutcome> {
+        let mut tx = self.primary().begin().await.map_err(map_err)?;
+        let in_deploy: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM deploy_files WHERE deploy_id = $1 AND sha256 = $2 LIMIT 1",
+        )
+        .bind(deploy_id)
+        .bind(sha256.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if in_deploy.is_none() {
+            return Ok(UploadOutcome::NotInDeploy);
+        }
+        record_owned_blobs(&mut tx, owner_id, &[(sha256, size)]).await?;
+        let removed =
+            sqlx::query("DELETE FROM deploy_missing WHERE deploy_id = $1 AND sha256 = $2")
+                .bind(deploy_id)
+                .bind(sha256.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        let mut now_ready = false;
+        if removed.rows_affected() > 0 {
+            sqlx::query("UPDATE deploy_files SET size = $1 WHERE deploy_id = $2 AND sha256 = $3")
+                .bind(size as i64)
+                .bind(deploy_id)
+                .bind(sha256.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            // Locks the deploy row so two last uploads cannot both miss the transition.
+            sqlx::query("SELECT 1 FROM deploys WHERE id = $1 FOR UPDATE")
+                .bind(deploy_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let left: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM deploy_missing WHERE deploy_id = $1")
+                    .bind(deploy_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            if left == 0 {
+                sqlx::query(
+                    "UPDATE deploys SET state = 'ready', total_bytes = \
+                     (SELECT COALESCE(SUM(size), 0) FROM deploy_files WHERE deploy_id = $1)::bigint \
+                     WHERE id = $1 AND state = 'uploading'",
+                )
+                .bind(deploy_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                now_ready = true;
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(UploadOutcome::Accepted { now_ready })
+    }
+
+    async fn publish(&self, owner_id: i64, deploy_id: &str) -> StoreResult<Option<DeployRecord>> {
+        let mut tx = self.primary().begin().await.map_err(map_err)?;
+        let Some(deploy) = deploy_in_tx(&mut tx, deploy_id).await? else {
+            return Ok(None);
+        };
+        if deploy.owner_id != owner_id || deploy.state != DeployState::Ready {
+            return Ok(None);
+        }
+        let now = now_ms();
+        // One UPDATE flips the site's live deploy: readers see the old deploy or the new one.
+        sqlx::query("UPDATE sites SET live_deploy_id = $1, updated_at = $2 WHERE id = $3")
+            .bind(deploy_id)
+            .bind(now)
+            .bind(deploy.site_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query("UPDATE deploys SET published_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(deploy_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let deploy = deploy_in_tx(&mut tx, deploy_id).await?;
+        tx.commit().await.map_err(map_err)?;
+        self.pools.note_write().await;
+        Ok(deploy)
+    }
+
+    async fn previous_live(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+    ) -> StoreResult<Option<DeployRecord>> {
+        let row = sqlx::query(&format!(
+            "{DEPLOY_COLUMNS} WHERE d.site_id = $1 AND s.owner_id = $2 AND d.published_at IS NOT NULL \
+             AND d.state = 'ready' AND d.id IS DISTINCT FROM s.live_deploy_id \
+             ORDER BY d.published_at DESC, d.seq DESC LIMIT 1"
+        ))
+        .bind(site_id)
+        .bind(owner_id)
+        .fetch_optional(self.primary())
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(deploy_from_row).transpose().map_err(other)
+    }
+
+    async fn has_blobs(&self, owner_id: i64, hashes: &[Sha256]) -> StoreResult<HashSet<Sha256>> {
+        let mut tx = self.primary().begin().await.map_err(map_err)?;
+        let refs: Vec<&Sha256> = hashes.iter().collect();
+        Ok(owned_sizes(&mut tx, owner_id, &refs)
+            .await?
+            .into_keys()
+            .collect())
+    }
+
+    async fn touch_blob(&self, sha256: &Sha256, size: u64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO blobs (sha256, size, touched_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at",
+        )
+        .bind(sha256.as_str())
+        .bind(size as i64)
+        .bind(now_ms())
+        .execute(self.primary())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn live_deploy(&self, site: &str) -> StoreResult<Option<LiveDeploy>> {
+        let pool = self.pools.read();
+        let row = sqlx::query(
+            "SELECT s.id AS site_id, d.id AS deploy_id, d.created_at FROM sites s \
+             JOIN deploys d ON d.id = s.live_deploy_id WHERE s.name = $1",
+        )
+        .bind(site)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(live_from_row).transpose().map_err(other)
+    }
+
+    async fn preview_deploy(&self, site: &str, deploy_id: &str) -> StoreResult<Option<LiveDeploy>> {
+        let pool = self.pools.read();
+        let row = sqlx::query(
+            "SELECT s.id AS site_id, d.id AS deploy_id, d.created_at FROM deploys d \
+             JOIN sites s ON s.id = d.site_id WHERE s.name = $1 AND d.id = $2 AND d.state = 'ready'",
+        )
+        .bind(site)
+        .bind(deploy_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(live_from_row).transpose().map_err(other)
+    }
+
+    async fn expire_deploys(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.primary().begin().await.map_err(map_err)?;
+        let expired: Vec<String> = sqlx::query_scalar(
+            "UPDATE deploys SET state = 'expired', error = 'abandoned before all files were uploaded' \
+             WHERE state = 'uploading' AND created_at < $1 RETURNING id",
+        )
+        .bind(cutoff.timestamp_millis())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        for table in ["deploy_files", "deploy_missing"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE deploy_id = ANY($1::text[])"
+            ))
+            .bind(&expired)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(expired.len() as u64)
+    }
+
+    async fn unreferenced_blobs(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Sha256>> {
+        let rows = sqlx::query(
+            "SELECT sha256 FROM blobs b WHERE touched_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM deploy_files f WHERE f.sha256 = b.sha256) LIMIT $2",
+        )
+        .bind(cutoff.timestamp_millis())
+        .bind(i64::from(limit))
+        .fetch_all(self.primary())
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(sha_column)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    /// Locks the blob row first, then re-checks with a fresh snapshot (READ COMMITTED):
+    /// a deploy that share-locked the row has committed its file list by then, and an
+    /// upload that touched it has moved `touched_at`. Stored contents go in the same
+    /// transaction, so a row never outlives its bytes or the other way round.
+    async fn forget_blob(&self, sha256: &Sha256, cutoff: DateTime<Utc>) -> StoreResult<bool> {
+        let mut tx = self.primary().begin().await.map_err(map_err)?;
+        let locked: Option<i64> =
+            sqlx::query_scalar("SELECT touched_at FROM blobs WHERE sha256 = $1 FOR UPDATE")
+                .bind(sha256.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if locked.is_none() {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "DELETE FROM blobs WHERE sha256 = $1 AND touched_at < $2 \
+             AND NOT EXISTS (SELECT 1 FROM deploy_files f WHERE f.sha256 = $1)",
+        )
+        .bind(sha256.as_str())
+        .bind(cutoff.timestamp_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let forgotten = done.rows_affected() > 0;
+        if forgotten {
+            sqlx::query("DELETE FROM blob_contents WHERE sha256 = $1")
+                .bind(sha256.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(forgotten)
+    }
+}
