@@ -27,8 +27,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Gc => {
             // No listeners: this runs beside a stopped server (a running one collects by itself).
             let (store, blobs) = startup::open_backends(&config).await?;
-            let (shared, _) = startup::open_shared(&config)?;
-            let app = hosting_app::state::App::new(config, store, blobs, shared);
+            let shared = startup::open_shared(&config)?;
+            let app = hosting_app::state::App::new(config, store, blobs, shared.state);
             let report = gc::run_once(&app).await?;
             tracing::info!(?report, "garbage collection done");
             Ok(())

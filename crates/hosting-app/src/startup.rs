@@ -54,17 +54,27 @@ pub async fn open_backends(
     Ok((Arc::new(store), blobs))
 }
 
+/// The shared state in effect, and Redis itself when configured (for its subscriber).
+pub struct Shared {
+    pub state: Arc<dyn SharedState>,
+    pub redis: Option<Arc<RedisShared>>,
+}
+
 /// Redis when configured, else nothing shared.
-pub fn open_shared(
-    config: &Config,
-) -> anyhow::Result<(Arc<dyn SharedState>, Option<Arc<RedisShared>>)> {
+pub fn open_shared(config: &Config) -> anyhow::Result<Shared> {
     match &config.redis_url {
         Some(url) => {
             let redis = RedisShared::new(url.expose_secret(), &config.redis_prefix)
                 .map_err(anyhow::Error::msg)?;
-            Ok((redis.clone(), Some(redis)))
+            Ok(Shared {
+                state: redis.clone(),
+                redis: Some(redis),
+            })
         }
-        None => Ok((Arc::new(Disabled), None)),
+        None => Ok(Shared {
+            state: Arc::new(Disabled),
+            redis: None,
+        }),
     }
 }
 
@@ -74,7 +84,10 @@ impl Application {
         // Installs the recorder before anything records a metric.
         crate::telemetry::metrics_handle();
         let (store, blobs) = open_backends(&config).await?;
-        let (shared, redis) = open_shared(&config)?;
+        let Shared {
+            state: shared,
+            redis,
+        } = open_shared(&config)?;
         let bootstrap_token = bootstrap_admin(store.as_ref(), &config).await?;
         let public = TcpListener::bind(config.listen)
             .await

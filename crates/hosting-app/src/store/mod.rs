@@ -188,6 +188,7 @@ pub trait Store: Send + Sync {
     async fn create_deploy(&self, new: NewDeploy) -> StoreResult<CreatedDeploy>;
     async fn deploy(&self, owner_id: i64, id: &str) -> StoreResult<Option<DeployRecord>>;
     async fn list_deploys(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<DeployRecord>>;
+    /// The files of a ready deploy (empty for any other state).
     async fn manifest(&self, deploy_id: &str) -> StoreResult<Vec<ManifestEntry>>;
     /// Hashes this deploy still waits for.
     async fn missing_blobs(&self, deploy_id: &str) -> StoreResult<Vec<Sha256>>;

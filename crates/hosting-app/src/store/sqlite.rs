@@ -578,7 +578,10 @@ impl Store for SqliteStore {
     }
 
     async fn manifest(&self, deploy_id: &str) -> StoreResult<Vec<ManifestEntry>> {
-        let rows = sqlx::query("SELECT path, sha256, size FROM deploy_files WHERE deploy_id = ?")
+        let rows = sqlx::query(
+            "SELECT f.path, f.sha256, f.size FROM deploy_files f JOIN deploys d ON d.id = f.deploy_id \
+             WHERE f.deploy_id = ? AND d.state = 'ready'",
+        )
             .bind(deploy_id)
             .fetch_all(&self.reader)
             .await

@@ -3,7 +3,6 @@
 //! garbage collection and restarts are in the submodules.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use hosting_api as api;
 
@@ -100,16 +99,6 @@ pub(crate) async fn page(app: &TestApp, site: &str, path: &str) -> (u16, String)
     (status, response.text().await.expect("site body"))
 }
 
-/// Where the blob store keeps the bytes of `sha`.
-pub(crate) fn blob_file(app: &TestApp, sha: &str) -> PathBuf {
-    app.data
-        .path()
-        .join("blobs")
-        .join(&sha[0..2])
-        .join(&sha[2..4])
-        .join(sha)
-}
-
 #[tokio::test]
 async fn a_digest_deploy_asks_for_every_file_then_only_for_what_changed() {
     // Arrange
@@ -197,8 +186,8 @@ async fn uploads_are_verified_against_their_hash_and_the_deploy() {
     )
     .await;
     assert!(detail.contains(&v2), "{detail}");
-    assert!(!blob_file(&app, &v2).exists());
-    assert!(!blob_file(&app, &sha256_hex(b"something else")).exists());
+    assert!(!app.blob_stored(&v2).await);
+    assert!(!app.blob_stored(&sha256_hex(b"something else")).await);
 
     // A hash that is not part of the deploy is refused
     let stranger = b"not in this deploy";

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use hosting_api as api;
 use hosting_app::state::AppState;
@@ -20,8 +21,99 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     pub data: tempfile::TempDir,
+    pub config: Config,
+    /// Cluster mode: the test's own database, dropped with the last app using it.
+    database: Option<Arc<TestDatabase>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// The backends under test: embedded by default; `HOSTING_TEST_BACKEND=cluster` runs the
+/// same tests on PostgreSQL (primary + replica) and Redis, from `TEST_DATABASE_URL`,
+/// `TEST_DATABASE_REPLICA_URL` and `TEST_REDIS_URL` (see scripts/test).
+pub fn cluster_backend() -> bool {
+    std::env::var("HOSTING_TEST_BACKEND").is_ok_and(|b| b == "cluster")
+}
+
+fn required_env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} must be set when HOSTING_TEST_BACKEND=cluster"))
+}
+
+fn random_suffix() -> String {
+    let mut bytes = [0u8; 6];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+    hex::encode(bytes)
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let mut url = url::Url::parse(url).expect("database URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// A database of its own on the cluster under test, dropped (even with connections
+/// open) when the last test app using it is gone: tests never leak databases.
+pub struct TestDatabase {
+    admin_url: String,
+    pub name: String,
+}
+
+impl TestDatabase {
+    async fn create() -> TestDatabase {
+        use sqlx::Connection;
+        let admin_url = required_env("TEST_DATABASE_URL");
+        let name = format!("test_{}", random_suffix());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to the test cluster");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        TestDatabase { admin_url, name }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: use a thread with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let mut admin = sqlx::PgConnection::connect(&url).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                Ok::<_, sqlx::Error>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// Points `config` at a fresh database and Redis namespace of the test cluster.
+pub async fn use_cluster(config: &mut Config) -> Arc<TestDatabase> {
+    let database = TestDatabase::create().await;
+    config.database_url = Some(SecretString::from(with_database(
+        &database.admin_url,
+        &database.name,
+    )));
+    if let Ok(replica) = std::env::var("TEST_DATABASE_REPLICA_URL") {
+        config.database_replica_url =
+            Some(SecretString::from(with_database(&replica, &database.name)));
+    }
+    config.redis_url = Some(SecretString::from(required_env("TEST_REDIS_URL")));
+    config.redis_prefix = format!("test-{}", random_suffix());
+    Arc::new(database)
 }
 
 impl Drop for TestApp {
@@ -62,13 +154,26 @@ impl TestApp {
         let data = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_tests(data.path());
         config.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+        let database = if cluster_backend() {
+            Some(use_cluster(&mut config).await)
+        } else {
+            None
+        };
         adjust(&mut config);
-        TestApp::boot(config, data).await
+        TestApp::boot(config, data, database).await
     }
 
-    /// Boots on an existing data folder (restart tests).
-    pub async fn boot(config: Config, data: tempfile::TempDir) -> TestApp {
-        let app = Application::build(config)
+    /// Boots on an existing data folder and database.
+    pub async fn boot(
+        config: Config,
+        data: tempfile::TempDir,
+        database: Option<Arc<TestDatabase>>,
+    ) -> TestApp {
+        let mut config = config;
+        // A restart must bind fresh ports, not the ones the last run reported.
+        config.listen.set_port(0);
+        config.mgmt_listen.set_port(0);
+        let app = Application::build(config.clone())
             .await
             .expect("application builds");
         let (addr, mgmt, state) = (app.api_addr(), app.mgmt_addr(), app.state());
@@ -88,6 +193,8 @@ impl TestApp {
             client,
             state,
             data,
+            config,
+            database,
             stop: Some(stop),
             server: Some(server),
         }
@@ -103,6 +210,67 @@ impl TestApp {
         }
         let empty = tempfile::tempdir().expect("temp dir");
         std::mem::replace(&mut self.data, empty)
+    }
+
+    /// Stops the server gracefully and starts it again on the same data and database.
+    pub async fn restart(self) -> TestApp {
+        let config = self.config.clone();
+        let database = self.database.clone();
+        let data = self.stop().await;
+        TestApp::boot(config, data, database).await
+    }
+
+    /// A second app instance on the same database and Redis (cluster tests).
+    #[allow(dead_code, reason = "used by the cluster test binary only")]
+    pub async fn another_instance(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut config = self.config.clone();
+        config.data_dir = data.path().to_owned();
+        adjust(&mut config);
+        TestApp::boot(config, data, self.database.clone()).await
+    }
+
+    /// Whether the blob store holds `sha` (whatever the backend).
+    pub async fn blob_stored(&self, sha: &str) -> bool {
+        let sha = hosting_app::domain::names::Sha256::parse(sha).expect("sha");
+        self.state
+            .blobs
+            .get(&sha)
+            .await
+            .expect("blob store")
+            .is_some()
+    }
+
+    /// Runs one SQL statement on the app's database behind its back; returns rows affected.
+    pub async fn execute_sql(&self, statement: &str) -> u64 {
+        use secrecy::ExposeSecret;
+        use sqlx::Connection;
+        match &self.config.database_url {
+            Some(url) => {
+                let mut db = sqlx::PgConnection::connect(url.expose_secret())
+                    .await
+                    .expect("connect");
+                sqlx::query(statement)
+                    .execute(&mut db)
+                    .await
+                    .expect("statement")
+                    .rows_affected()
+            }
+            None => {
+                let url = format!(
+                    "sqlite://{}",
+                    self.config.data_dir.join("hosting.db").display()
+                );
+                let mut db = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("open the database");
+                sqlx::query(statement)
+                    .execute(&mut db)
+                    .await
+                    .expect("statement")
+                    .rows_affected()
+            }
+        }
     }
 
     /// `http://localhost:<port>/api/v1<path>` (the control host).

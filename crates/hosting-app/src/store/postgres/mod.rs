@@ -34,6 +34,22 @@ const DEPLOY_COLUMNS: &str = "SELECT d.id, d.site_id, s.name AS site_name, s.own
      u.username AS created_by, d.created_at, d.published_at, d.error \
      FROM deploys d JOIN sites s ON s.id = d.site_id JOIN users u ON u.id = d.created_by";
 
+/// Runs a read on the pool routing picks and, when that was the replica and it failed,
+/// once more on the primary: a replica going away mid-query is never a client error.
+macro_rules! routed_read {
+    ($store:expr, |$pool:ident| $read:expr) => {{
+        let $pool = $store.pools.read();
+        match $read {
+            Err(_) if $store.pools.is_replica($pool) => {
+                $store.pools.fell_back("replica query failed");
+                let $pool = &$store.pools.primary;
+                $read
+            }
+            result => result,
+        }
+    }};
+}
+
 pub struct PgStore {
     pools: Arc<Pools>,
 }
@@ -476,12 +492,13 @@ impl Store for PgStore {
     }
 
     async fn list_sites(&self, owner_id: i64) -> StoreResult<Vec<SiteRecord>> {
-        let pool = self.pools.read();
-        let rows = sqlx::query("SELECT * FROM sites WHERE owner_id = $1 ORDER BY name")
-            .bind(owner_id)
-            .fetch_all(pool)
-            .await
-            .map_err(map_err)?;
+        let rows = routed_read!(self, |pool| sqlx::query(
+            "SELECT * FROM sites WHERE owner_id = $1 ORDER BY name"
+        )
+        .bind(owner_id)
+        .fetch_all(pool)
+        .await)
+        .map_err(map_err)?;
         rows.iter()
             .map(site_from_row)
             .collect::<sqlx::Result<_>>()
@@ -630,14 +647,12 @@ impl Store for PgStore {
     }
 
     async fn list_deploys(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<DeployRecord>> {
-        let pool = self.pools.read();
-        let rows = sqlx::query(&format!(
-            "{DEPLOY_COLUMNS} WHERE d.site_id = $1 AND s.owner_id = $2 ORDER BY d.created_at DESC, d.seq DESC"
-        ))
-        .bind(site_id)
-        .bind(owner_id)
-        .fetch_all(pool)
-        .await
+        let query = format!("{DEPLOY_COLUMNS} WHERE d.site_id = $1 AND s.owner_id = $2 ORDER BY d.created_at DESC, d.seq DESC");
+        let rows = routed_read!(self, |pool| sqlx::query(&query)
+            .bind(site_id)
+            .bind(owner_id)
+            .fetch_all(pool)
+            .await)
         .map_err(map_err)?;
         rows.iter()
             .map(deploy_from_row)
@@ -645,10 +660,12 @@ impl Store for PgStore {
             .map_err(other)
     }
 
-    /// File lists never change once written, so the replica is tried first and an empty
-    /// answer (not replayed yet) is retried on the primary.
+    /// A ready deploy's file list never changes (sizes are final by the transaction that
+    /// makes it ready), so the replica is tried first and an empty answer (not replayed
+    /// yet) is retried on the primary.
     async fn manifest(&self, deploy_id: &str) -> StoreResult<Vec<ManifestEntry>> {
-        const QUERY: &str = "SELECT path, sha256, size FROM deploy_files WHERE deploy_id = $1";
+        const QUERY: &str = "SELECT f.path, f.sha256, f.size FROM deploy_files f \
+             JOIN deploys d ON d.id = f.deploy_id WHERE f.deploy_id = $1 AND d.state = 'ready'";
         if let Some(replica) = self.pools.immutable_read() {
             match sqlx::query(QUERY).bind(deploy_id).fetch_all(replica).await {
                 Ok(rows) if !rows.is_empty() => {
@@ -808,28 +825,24 @@ impl Store for PgStore {
     }
 
     async fn live_deploy(&self, site: &str) -> StoreResult<Option<LiveDeploy>> {
-        let pool = self.pools.read();
-        let row = sqlx::query(
-            "SELECT s.id AS site_id, d.id AS deploy_id, d.created_at FROM sites s \
-             JOIN deploys d ON d.id = s.live_deploy_id WHERE s.name = $1",
-        )
-        .bind(site)
-        .fetch_optional(pool)
-        .await
+        const QUERY: &str = "SELECT s.id AS site_id, d.id AS deploy_id, d.created_at FROM sites s \
+             JOIN deploys d ON d.id = s.live_deploy_id WHERE s.name = $1";
+        let row = routed_read!(self, |pool| sqlx::query(QUERY)
+            .bind(site)
+            .fetch_optional(pool)
+            .await)
         .map_err(map_err)?;
         row.as_ref().map(live_from_row).transpose().map_err(other)
     }
 
     async fn preview_deploy(&self, site: &str, deploy_id: &str) -> StoreResult<Option<LiveDeploy>> {
-        let pool = self.pools.read();
-        let row = sqlx::query(
-            "SELECT s.id AS site_id, d.id AS deploy_id, d.created_at FROM deploys d \
-             JOIN sites s ON s.id = d.site_id WHERE s.name = $1 AND d.id = $2 AND d.state = 'ready'",
-        )
-        .bind(site)
-        .bind(deploy_id)
-        .fetch_optional(pool)
-        .await
+        const QUERY: &str = "SELECT s.id AS site_id, d.id AS deploy_id, d.created_at FROM deploys d \
+             JOIN sites s ON s.id = d.site_id WHERE s.name = $1 AND d.id = $2 AND d.state = 'ready'";
+        let row = routed_read!(self, |pool| sqlx::query(QUERY)
+            .bind(site)
+            .bind(deploy_id)
+            .fetch_optional(pool)
+            .await)
         .map_err(map_err)?;
         row.as_ref().map(live_from_row).transpose().map_err(other)
     }

@@ -26,6 +26,10 @@ pub struct Pools {
     replica_replayed: AtomicU64,
     /// Reachable and within the lag bound at the last poll.
     replica_healthy: AtomicBool,
+    /// The primary's position at the previous poll, and when the replica last had replayed
+    /// at least that much: the lag bound is judged on positions, since a replica cut off
+    /// from the primary reports no lag at all on its own.
+    poll_state: std::sync::Mutex<(u64, Instant)>,
     /// Highest WAL position of a write this process made or was told about.
     required: AtomicU64,
     last_fallback_log: std::sync::Mutex<Option<Instant>>,
@@ -46,6 +50,7 @@ impl Pools {
             replica_replayed: AtomicU64::new(0),
             replica_healthy: AtomicBool::new(false),
             required: AtomicU64::new(0),
+            poll_state: std::sync::Mutex::new((0, Instant::now())),
             last_fallback_log: std::sync::Mutex::new(None),
         })
     }
@@ -69,6 +74,13 @@ impl Pools {
         }
         metrics::counter!("hosting_db_reads_total", "role" => "replica").increment(1);
         replica
+    }
+
+    /// Whether `pool` is the replica's (a failed read there is retried on the primary).
+    pub fn is_replica(&self, pool: &PgPool) -> bool {
+        self.replica
+            .as_ref()
+            .is_some_and(|replica| std::ptr::eq(replica, pool))
     }
 
     /// The replica, if any, for reads of immutable rows (blobs, manifests): a miss there is
@@ -134,6 +146,12 @@ impl Pools {
         loop {
             ticker.tick().await;
             self.report_pool_use();
+            let primary_position =
+                sqlx::query_scalar::<_, String>("SELECT pg_current_wal_lsn()::text")
+                    .fetch_one(&self.primary)
+                    .await
+                    .ok()
+                    .and_then(|text| parse_lsn(&text));
             let polled = sqlx::query(
                 "SELECT pg_last_wal_replay_lsn()::text AS replayed, \
                  CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
@@ -143,20 +161,40 @@ impl Pools {
             .await;
             let healthy = match polled {
                 Ok(row) => {
-                    let replayed: Option<String> = row.try_get("replayed").ok().flatten();
+                    let replayed: Option<u64> = row
+                        .try_get::<Option<String>, _>("replayed")
+                        .ok()
+                        .flatten()
+                        .as_deref()
+                        .and_then(parse_lsn);
+                    // The replica's own view of its lag, for the dashboards.
                     let lag: f64 = row.try_get("lag").unwrap_or(f64::MAX);
                     metrics::gauge!("hosting_db_replica_lag_seconds").set(lag);
-                    if let Some(lsn) = replayed.as_deref().and_then(parse_lsn) {
-                        self.replica_replayed.fetch_max(lsn, Ordering::AcqRel);
-                    }
-                    // Note: a primary (no recovery) answers NULL for the replay position.
-                    replayed.is_some() && lag <= self.max_lag.as_secs_f64()
+                    // A primary (no recovery) answers NULL for the replay position.
+                    replayed.is_some_and(|replayed| {
+                        self.replica_replayed.fetch_max(replayed, Ordering::AcqRel);
+                        self.within_lag_bound(replayed, primary_position)
+                    })
                 }
                 Err(_) => false,
             };
             metrics::gauge!("hosting_db_replica_up").set(if healthy { 1.0 } else { 0.0 });
             self.replica_healthy.store(healthy, Ordering::Release);
         }
+    }
+
+    /// True while the replica has, within the lag bound, replayed what the primary had
+    /// written at the previous poll.
+    fn within_lag_bound(&self, replayed: u64, primary_now: Option<u64>) -> bool {
+        let mut state = self.poll_state.lock().unwrap_or_else(|e| e.into_inner());
+        let (primary_before, caught_up_at) = &mut *state;
+        if replayed >= *primary_before {
+            *caught_up_at = Instant::now();
+        }
+        if let Some(position) = primary_now {
+            *primary_before = position;
+        }
+        caught_up_at.elapsed() <= self.max_lag
     }
 
     fn report_pool_use(&self) {

@@ -6,7 +6,7 @@ use std::io::Write;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use super::{blob_file, history, page};
+use super::{history, page};
 use crate::helpers::{assert_problem, sha256_hex, TestApp, ADMIN_TOKEN};
 
 /// A tar stream written block by block, so tests can write what `tar::Builder` refuses.
@@ -171,11 +171,11 @@ async fn duplicate_and_case_colliding_paths_are_refused_and_nothing_changes() {
         .expect("collect");
     for bytes in [&b"one"[..], b"upper"] {
         assert!(
-            !blob_file(&app, &sha256_hex(bytes)).exists(),
+            !app.blob_stored(&sha256_hex(bytes)).await,
             "{bytes:?} left behind"
         );
     }
-    assert!(blob_file(&app, &sha256_hex(b"live")).exists());
+    assert!(app.blob_stored(&sha256_hex(b"live")).await);
     assert_eq!(
         page(&app, "blog", "/index.html").await,
         (200, "live".into())

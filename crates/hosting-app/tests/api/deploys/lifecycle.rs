@@ -5,10 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use hosting_api as api;
-use hosting_app::Config;
-use secrecy::SecretString;
 
-use super::{blob_file, create_digest, get_deploy, page, publish, upload};
+use super::{create_digest, get_deploy, page, publish, upload};
 use crate::helpers::{assert_problem, sha256_hex, TestApp, ADMIN_TOKEN};
 
 const FILES: usize = 20;
@@ -136,7 +134,7 @@ async fn abandoned_deploys_expire_and_their_blobs_are_collected() {
             .status(),
         204
     );
-    assert!(blob_file(&app, &sha256_hex(partial)).exists());
+    assert!(app.blob_stored(&sha256_hex(partial)).await);
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
 
     // Act: expire, then collect everything unreferenced touched before now + 1s
@@ -160,11 +158,11 @@ async fn abandoned_deploys_expire_and_their_blobs_are_collected() {
     )
     .await;
     assert!(
-        !blob_file(&app, &sha256_hex(partial)).exists(),
+        !app.blob_stored(&sha256_hex(partial)).await,
         "the abandoned blob is still stored"
     );
     assert!(
-        blob_file(&app, &sha256_hex(live)).exists(),
+        app.blob_stored(&sha256_hex(live)).await,
         "the live blob was collected"
     );
     assert_eq!(
@@ -210,7 +208,7 @@ async fn an_upload_for_a_hash_outside_the_deploy_leaves_nothing_behind() {
     .await
     .expect("collect");
     assert!(
-        !blob_file(&app, &sha256_hex(stranger)).exists(),
+        !app.blob_stored(&sha256_hex(stranger)).await,
         "a refused upload stays on disk"
     );
     let again = create_digest(&app, ADMIN_TOKEN, "blog", &[("/x.html", stranger)]).await;
@@ -232,10 +230,7 @@ async fn a_published_site_and_tokens_survive_a_restart() {
     let bob = app.member("bob").await;
 
     // Act
-    let dir = app.stop().await;
-    let mut config = Config::for_tests(dir.path());
-    config.admin_token = Some(SecretString::from(crate::helpers::ADMIN_TOKEN));
-    let app = TestApp::boot(config, dir).await;
+    let app = app.restart().await;
 
     // Assert
     assert_eq!(

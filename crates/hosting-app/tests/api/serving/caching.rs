@@ -1,29 +1,21 @@
 //! The warm path: once a host, its manifest and the file are cached, serving does not
 //! ask the database.
 
-use sqlx::Connection;
-
 use super::text;
 use crate::helpers::{TestApp, ADMIN_TOKEN};
 
 /// Changes the database behind the application's back (no cache invalidation): the
 /// site no longer has a live deploy, and the deploy no longer lists any file.
 async fn tamper_with_database(app: &TestApp, deploy_id: &str) {
-    let url = format!("sqlite://{}", app.data.path().join("hosting.db").display());
-    let mut db = sqlx::SqliteConnection::connect(&url)
-        .await
-        .expect("open the database");
-    sqlx::query("UPDATE sites SET live_deploy_id = NULL WHERE name = 'blog'")
-        .execute(&mut db)
-        .await
-        .expect("unpublish");
-    let removed = sqlx::query("DELETE FROM deploy_files WHERE deploy_id = ?")
-        .bind(deploy_id)
-        .execute(&mut db)
-        .await
-        .expect("forget files");
-    assert!(removed.rows_affected() > 0);
-    db.close().await.expect("close");
+    app.execute_sql("UPDATE sites SET live_deploy_id = NULL WHERE name = 'blog'")
+        .await;
+    // The id is 16 hex characters (checked by the API), so it is safe to inline.
+    let removed = app
+        .execute_sql(&format!(
+            "DELETE FROM deploy_files WHERE deploy_id = '{deploy_id}'"
+        ))
+        .await;
+    assert!(removed > 0);
 }
 
 #[tokio::test]
@@ -52,6 +44,10 @@ async fn a_warm_request_is_served_without_asking_the_database() {
     }
     // Control: the tampering is real; once the host entry is dropped, the database is asked.
     app.state.cache.hosts.invalidate("blog.localhost").await;
+    app.state
+        .shared
+        .delete(&hosting_app::state::host_key("blog.localhost"))
+        .await;
     let cold = app.site("blog.localhost", "/", &[]).await;
     assert_eq!(cold.status(), 404);
 }

@@ -1,0 +1,196 @@
+//! Several app instances sharing one database and Redis.
+
+use std::time::{Duration, Instant};
+
+use hosting_api as api;
+
+use crate::helpers::{TestApp, ADMIN_TOKEN};
+
+async fn body(app: &TestApp, path: &str) -> (u16, String) {
+    let response = app.site("blog.localhost", path, &[]).await;
+    (
+        response.status().as_u16(),
+        response.text().await.expect("body"),
+    )
+}
+
+/// Polls `app` until `path` shows `expected` or `limit` passes; returns the time it took.
+async fn time_until_visible(
+    app: &TestApp,
+    path: &str,
+    expected: &str,
+    limit: Duration,
+) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() <= limit {
+        let (status, text) = body(app, path).await;
+        assert!(status < 500, "server error {status} while waiting");
+        if text == expected {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+async fn wait_for_replica(app: &TestApp) {
+    for _ in 0..100 {
+        let ready: serde_json::Value = app
+            .client
+            .get(app.mgmt_url("/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json");
+        if ready["replica"] == "ok" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the replica never became usable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_serves_what_another_published_within_a_second() {
+    // Arrange: B caches hosts for an hour, so only the invalidation message can update it.
+    let a = TestApp::spawn().await;
+    let b = a.another_instance(|c| c.host_cache_ttl = 3600).await;
+    a.create_site(ADMIN_TOKEN, "blog").await;
+    a.deploy_archive(ADMIN_TOKEN, "blog", &[("index.html", b"v1")])
+        .await;
+    assert_eq!(body(&b, "/").await, (200, "v1".into()));
+
+    // Act
+    a.deploy_archive(ADMIN_TOKEN, "blog", &[("index.html", b"v2")])
+        .await;
+
+    // Assert
+    let took = time_until_visible(&b, "/", "v2", Duration::from_secs(1)).await;
+    assert!(
+        took.is_some(),
+        "instance B still served the old deploy after 1 s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_pub_sub_an_instance_catches_up_within_the_host_ttl() {
+    // Arrange: B has no working Redis (nothing listens on port 1), and a 2 s host TTL.
+    let a = TestApp::spawn().await;
+    let b = a
+        .another_instance(|c| {
+            c.redis_url = Some(secrecy::SecretString::from("redis://127.0.0.1:1/0"));
+            c.host_cache_ttl = 2;
+        })
+        .await;
+    a.create_site(ADMIN_TOKEN, "blog").await;
+    a.deploy_archive(ADMIN_TOKEN, "blog", &[("index.html", b"v1")])
+        .await;
+    assert_eq!(body(&b, "/").await, (200, "v1".into()));
+
+    // Act
+    a.deploy_archive(ADMIN_TOKEN, "blog", &[("index.html", b"v2")])
+        .await;
+
+    // Assert: visible within the TTL (plus scheduling slack), with no 5xx meanwhile.
+    let took = time_until_visible(&b, "/", "v2", Duration::from_secs(3)).await;
+    assert!(
+        took.is_some(),
+        "instance B did not catch up within its host TTL"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_is_read_back_at_once_through_the_replica_path() {
+    let a = TestApp::spawn().await;
+    assert!(
+        a.config.database_replica_url.is_some(),
+        "this test needs TEST_DATABASE_REPLICA_URL"
+    );
+    wait_for_replica(&a).await;
+    a.create_site(ADMIN_TOKEN, "blog").await;
+    let b = a.another_instance(|_| {}).await;
+    wait_for_replica(&b).await;
+
+    for round in 0..5 {
+        let content = format!("round {round}");
+        let deploy = a
+            .deploy_archive(ADMIN_TOKEN, "blog", &[("index.html", content.as_bytes())])
+            .await;
+        // The writer itself reads its write at once, even if the replica lags.
+        assert_eq!(body(&a, "/").await, (200, content.clone()));
+        let listed: api::List<api::Deploy> = a
+            .get(ADMIN_TOKEN, "/sites/blog/deploys")
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            listed.items.first().map(|d| d.id.clone()),
+            Some(deploy.id.clone())
+        );
+        // The preview host of the brand-new deploy resolves too.
+        let preview = a
+            .site(&format!("{}--blog.localhost", deploy.id), "/", &[])
+            .await;
+        assert_eq!(preview.status(), 200);
+    }
+}
+
+/// Four digest deploys, each published, through one instance.
+async fn deploy_from(app: &TestApp, who: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for round in 0..4 {
+        let content = format!("{who} {round}");
+        let (deploy, _) = app
+            .deploy_digest(ADMIN_TOKEN, "blog", &[("/index.html", content.as_bytes())])
+            .await;
+        ids.push(deploy.id);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_publishing_one_site_concurrently_both_complete() {
+    let a = TestApp::spawn().await;
+    let b = a.another_instance(|_| {}).await;
+    a.create_site(ADMIN_TOKEN, "blog").await;
+
+    let (from_a, from_b) = tokio::join!(deploy_from(&a, "a"), deploy_from(&b, "b"));
+    assert_eq!(from_a.len() + from_b.len(), 8);
+
+    let history: api::List<api::Deploy> = a
+        .get(ADMIN_TOKEN, "/sites/blog/deploys")
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(history.items.len(), 8);
+    assert!(history
+        .items
+        .iter()
+        .all(|d| d.state == api::DeployState::Ready));
+    let last_published = history
+        .items
+        .iter()
+        .max_by_key(|d| d.published_at)
+        .expect("published deploys");
+    let site: api::Site = a
+        .get(ADMIN_TOKEN, "/sites/blog")
+        .send()
+        .await
+        .expect("site")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        site.live_deploy_id.as_deref(),
+        Some(last_published.id.as_str())
+    );
+    assert!(history.items.iter().filter(|d| d.live).count() == 1);
+}

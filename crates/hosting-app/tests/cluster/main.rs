@@ -1,0 +1,13 @@
+//! Cluster-only tests: several app instances on one PostgreSQL (primary + replica) and
+//! Redis, with dependencies failing under load. Run by scripts/test after
+//! `deploy/local/services up` (`cargo test -p hosting-app --features cluster-tests --test cluster`).
+
+#[allow(
+    dead_code,
+    reason = "the harness is shared with the api suite, which uses all of it"
+)]
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+mod failures;
+mod instances;
