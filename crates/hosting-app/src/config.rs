@@ -381,7 +381,7 @@ mod tests {
     fn database_passwords_are_redacted_and_injected_from_files() {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("pw");
-        std::fs::write(&file, "s3cret!\n").expect("write");
+        std::fs::write(&file, "s3cret@/x\n").expect("write");
         let mut cli = Cli::parse_from([
             "hosting-app",
             "--database-url",
@@ -396,7 +396,7 @@ mod tests {
             .expect("url")
             .expose_secret()
             .to_owned();
-        assert_eq!(url, "postgres://app:s3cret%21@db:5432/hosting");
+        assert_eq!(url, "postgres://app:s3cret%40%2Fx@db:5432/hosting");
         let shown = cli.config.redacted().to_string();
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(cli.config.is_cluster());

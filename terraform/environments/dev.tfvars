@@ -1,0 +1,3 @@
+environment   = "dev"
+admin_cidrs   = ["203.0.113.0/24"]
+manager_count = 1
