@@ -26,6 +26,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Also trust this PEM CA certificate for HTTPS (a private CA or a self-signed proxy).
+    #[arg(long, global = true, env = "HOSTCTL_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -97,6 +97,21 @@ impl ApiError {
     }
 }
 
+/// Extra CA certificates trusted by every client of this process (`--ca-cert`).
+static EXTRA_ROOTS: std::sync::OnceLock<Vec<reqwest::Certificate>> = std::sync::OnceLock::new();
+
+/// Trusts the PEM certificate(s) in `pem` besides the built-in roots, for this process.
+pub fn trust_ca_pem(pem: &[u8]) -> Result<(), String> {
+    let certificates = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| format!("not a PEM certificate: {e}"))?;
+    if certificates.is_empty() {
+        return Err("no certificate found in the file".into());
+    }
+    EXTRA_ROOTS
+        .set(certificates)
+        .map_err(|_| "a CA certificate was already configured".to_owned())
+}
+
 /// An authenticated connection to one server.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -115,7 +130,11 @@ impl Client {
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", credentials.token.trim()))
             .map_err(|_| ApiError::BadToken)?;
         auth.set_sensitive(true);
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        for certificate in EXTRA_ROOTS.get().into_iter().flatten() {
+            builder = builder.add_root_certificate(certificate.clone());
+        }
+        let http = builder
             .user_agent(concat!("hostctl/", env!("CARGO_PKG_VERSION")))
             // No overall timeout: a large upload on a slow link may rightly take minutes.
             .connect_timeout(Duration::from_secs(15))
@@ -325,6 +344,12 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_file_without_a_certificate_is_refused_as_ca() {
+        assert!(super::trust_ca_pem(b"not a certificate").is_err());
+    }
+
     use super::*;
 
     fn client(server: &str) -> Client {

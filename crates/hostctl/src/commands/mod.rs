@@ -61,6 +61,13 @@ impl Context {
 
 /// Runs `cli` to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(path) = &cli.ca_cert {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading the CA certificate {}", path.display()))?;
+        crate::client::trust_ca_pem(&pem)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("loading the CA certificate {}", path.display()))?;
+    }
     let ctx = Context {
         json: cli.json,
         server: cli.server,

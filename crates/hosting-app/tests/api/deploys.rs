@@ -463,3 +463,39 @@ async fn bad_json_deploy_requests_are_refused_with_the_right_status() {
 
     assert!(history(&app, ADMIN_TOKEN, "blog").await.is_empty());
 }
+
+#[tokio::test]
+async fn an_archive_with_large_files_is_stored_byte_exact() {
+    // Arrange: entries far larger than any read buffer between the body and the tar reader.
+    let app = TestApp::spawn().await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    let medium = vec![b'x'; 700_000];
+
+    // Act
+    app.deploy_archive(
+        ADMIN_TOKEN,
+        "blog",
+        &[
+            ("big.bin", &big),
+            ("medium.txt", &medium),
+            ("index.html", b"ok"),
+        ],
+    )
+    .await;
+
+    // Assert
+    let response = app.site("blog.localhost", "/big.bin", &[]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.bytes().await.expect("body").as_ref(),
+        big.as_slice()
+    );
+    let response = app.site("blog.localhost", "/medium.txt", &[]).await;
+    assert_eq!(
+        response.bytes().await.expect("body").as_ref(),
+        medium.as_slice()
+    );
+}

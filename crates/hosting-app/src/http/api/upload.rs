@@ -96,14 +96,19 @@ pub async fn create_from_archive(
     let files = tokio::task::spawn_blocking(move || {
         let mut input = SyncIoBridge::new_with_handle(reader, handle.clone());
         let mut sink = |_path: &str, _size: u64, entry: &mut dyn Read| -> std::io::Result<String> {
-            handle.block_on(store_entry(
+            store_entry(
+                &handle,
                 blobs.as_ref(),
                 store.as_ref(),
                 max_file_bytes,
                 entry,
-            ))
+            )
         };
-        hosting_archive::read_tar_gz(&mut input, &limits, &mut sink)
+        let result = hosting_archive::read_tar_gz(&mut input, &limits, &mut sink);
+        if result.is_err() {
+            drain(&mut input);
+        }
+        result
     })
     .await
     .map_err(|e| ApiError::Internal(format!("archive task failed: {e}")))?
@@ -139,36 +144,45 @@ pub async fn create_from_archive(
     }
 }
 
-/// Copies one archive entry into the blob store (called on a blocking thread).
-async fn store_entry(
+/// Copies one archive entry into the blob store, on the blocking thread that reads the
+/// archive. The entry is read outside `block_on`: its bytes come through a `SyncIoBridge`,
+/// which blocks on the runtime itself, and runtimes do not nest.
+fn store_entry(
+    handle: &tokio::runtime::Handle,
     blobs: &dyn BlobStore,
     store: &dyn crate::store::Store,
     max_file_bytes: u64,
     entry: &mut dyn Read,
 ) -> std::io::Result<String> {
-    let mut writer = blobs
-        .writer(max_file_bytes)
-        .await
+    let mut writer = handle
+        .block_on(blobs.writer(max_file_bytes))
         .map_err(std::io::Error::other)?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        // A blocking read, on the blocking thread that runs this future.
         let n = entry.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        writer
-            .write(&buf[..n])
-            .await
+        handle
+            .block_on(writer.write(&buf[..n]))
             .map_err(std::io::Error::other)?;
     }
-    let (sha256, size) = writer.commit(None).await.map_err(std::io::Error::other)?;
+    let (sha256, size) = handle
+        .block_on(writer.commit(None))
+        .map_err(std::io::Error::other)?;
     // Touched now so garbage collection leaves it alone until the deploy references it.
-    store
-        .touch_blob(&sha256, size)
-        .await
+    handle
+        .block_on(store.touch_blob(&sha256, size))
         .map_err(std::io::Error::other)?;
     Ok(sha256.to_string())
+}
+
+/// Most bytes read (and dropped) after a refused archive, so the client, or a proxy
+/// streaming its upload, gets the 4xx instead of a broken pipe.
+const DRAIN_LIMIT: u64 = 32 * 1024 * 1024;
+
+fn drain(input: &mut impl Read) {
+    let _ = std::io::copy(&mut input.take(DRAIN_LIMIT), &mut std::io::sink());
 }
 
 fn archive_error(e: ArchiveError) -> ApiError {
