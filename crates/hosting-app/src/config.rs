@@ -76,6 +76,15 @@ pub struct Config {
     #[arg(long, env = "HOSTING_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
 
+    /// Dashboard password of the first admin (`admin`), at least 10 characters; also set on
+    /// an existing `admin` account that has no password yet.
+    #[arg(long, env = "HOSTING_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<SecretString>,
+
+    /// File holding the first admin's dashboard password; wins over HOSTING_ADMIN_PASSWORD.
+    #[arg(long, env = "HOSTING_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
+
     /// PostgreSQL primary (`postgres://user:pass@host/db`): setting it selects cluster mode.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<SecretString>,
@@ -193,6 +202,11 @@ impl Config {
                 return Err("HOSTING_ADMIN_TOKEN must be at least 16 characters".into());
             }
         }
+        if let Some(password) = &self.admin_password {
+            if password.expose_secret().chars().count() < 10 {
+                return Err("HOSTING_ADMIN_PASSWORD must be at least 10 characters".into());
+            }
+        }
         if self.max_files == 0 || self.max_file_bytes == 0 || self.max_deploy_bytes == 0 {
             return Err("deploy limits must be greater than zero".into());
         }
@@ -233,6 +247,9 @@ impl Config {
         };
         if let Some(path) = &self.admin_token_file {
             self.admin_token = Some(SecretString::from(read(path)?));
+        }
+        if let Some(path) = &self.admin_password_file {
+            self.admin_password = Some(SecretString::from(read(path)?));
         }
         if let Some(path) = &self.database_password_file {
             let password = read(path)?;
@@ -296,6 +313,7 @@ impl Config {
             "public_scheme": self.public_scheme,
             "public_port": self.public_port,
             "admin_token": self.admin_token.as_ref().map(|_| "[redacted]"),
+            "admin_password": self.admin_password.as_ref().map(|_| "[redacted]"),
             "database_url": self.database_url.as_ref().map(|u| redact_url(u.expose_secret())),
             "database_replica_url": self.database_replica_url.as_ref().map(|u| redact_url(u.expose_secret())),
             "db_primary_pool": self.db_primary_pool,

@@ -27,6 +27,8 @@ pub async fn run_once(app: &App) -> StoreResult<GcReport> {
     let expiry =
         chrono::Duration::seconds(i64::try_from(app.config.deploy_expiry).unwrap_or(i64::MAX / 2));
     let expired_deploys = app.store.expire_deploys(Utc::now() - expiry).await?;
+    // Expired browser sessions are refused anyway; this only keeps the table small.
+    app.store.delete_expired_sessions(Utc::now()).await?;
     let grace = chrono::Duration::from_std(blob_grace(app)).unwrap_or(chrono::Duration::hours(1));
     collect_blobs(app, Utc::now() - grace)
         .await

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod gc;
 pub mod http;
+pub mod sessions;
 pub mod shared;
 pub mod startup;
 pub mod state;

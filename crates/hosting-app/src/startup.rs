@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 
 use crate::blobs::{BlobStore, FolderBlobStore, PgBlobStore};
 use crate::config::{BlobStoreKind, Config};
-use crate::http::auth::{generate_token, hash_token};
+use crate::http::auth::{generate_token, hash_password, hash_token};
+use crate::sessions::RedisSessions;
 use crate::shared::{Disabled, RedisShared, SharedState};
 use crate::state::{App, AppState};
 use crate::store::{PgStore, SqliteStore, Store};
@@ -99,7 +100,12 @@ impl Application {
         let mut config = config;
         config.listen = public.local_addr().context("reading the bound address")?;
         config.mgmt_listen = mgmt.local_addr().context("reading the bound address")?;
-        let app = Arc::new(App::new(config, store, blobs, shared));
+        let mut app = App::new(config, store, blobs, shared);
+        if let Some(redis) = &redis {
+            // Cluster mode: sessions are shared by every replica and expire in Redis.
+            app = app.with_sessions(Arc::new(RedisSessions(redis.clone())));
+        }
+        let app = Arc::new(app);
         Ok(Application {
             app,
             redis,
@@ -177,11 +183,12 @@ impl Application {
             let _ = mgmt_stop.wait_for(|stopping| *stopping).await;
         });
         let mut public_stop = stopping_rx;
-        let public = axum::serve(self.public, http::public_router(state)).with_graceful_shutdown(
-            async move {
-                let _ = public_stop.wait_for(|stopping| *stopping).await;
-            },
-        );
+        // With the peer address, so rate limits (API, sign-in) count per client.
+        let public_service =
+            http::public_router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let public = axum::serve(self.public, public_service).with_graceful_shutdown(async move {
+            let _ = public_stop.wait_for(|stopping| *stopping).await;
+        });
         tracing::info!("serving");
         let (public, mgmt) = tokio::join!(public.into_future(), mgmt.into_future());
         public.context("public listener")?;
@@ -193,11 +200,32 @@ impl Application {
 
 /// With an empty database, creates the first admin and its token (the configured one,
 /// or a generated one that is returned so it can be shown once).
+///
+/// `HOSTING_ADMIN_PASSWORD` becomes the first admin's dashboard password; on an existing
+/// database it is set only for an `admin` account that has no password yet, so a
+/// password changed in the dashboard is never overwritten by a restart.
 async fn bootstrap_admin(store: &dyn Store, config: &Config) -> anyhow::Result<Option<String>> {
+    let password_hash = match &config.admin_password {
+        Some(password) => Some(
+            hash_password(password.expose_secret())
+                .map_err(|e| anyhow::anyhow!("HOSTING_ADMIN_PASSWORD: {e}"))?,
+        ),
+        None => None,
+    };
     if store.count_users().await? > 0 {
+        if let Some(hash) = &password_hash {
+            if let Some(admin) = store.user_by_name("admin").await? {
+                if admin.role == Role::Admin && admin.password_hash.is_none() {
+                    store.set_password(admin.id, hash).await?;
+                    tracing::info!(user.name = %admin.username, "set the admin's dashboard password");
+                }
+            }
+        }
         return Ok(None);
     }
-    let admin = store.create_user("admin", Role::Admin, None).await?;
+    let admin = store
+        .create_user("admin", Role::Admin, password_hash.as_deref())
+        .await?;
     let (secret, generated) = match &config.admin_token {
         Some(token) => (token.expose_secret().to_owned(), false),
         None => (generate_token(), true),

@@ -10,6 +10,7 @@ use crate::blobs::BlobStore;
 use crate::cache::SiteCache;
 use crate::config::Config;
 use crate::http::ratelimit::LocalCounters;
+use crate::sessions::{SessionStore, StoreSessions};
 use crate::shared::{Invalidation, SharedState};
 use crate::store::Store;
 
@@ -26,6 +27,8 @@ pub struct App {
     /// Shared with the other replicas (Redis); `Disabled` in embedded mode.
     pub shared: Arc<dyn SharedState>,
     pub local_counters: LocalCounters,
+    /// Dashboard sessions: the database by default, Redis in cluster mode.
+    pub sessions: Arc<dyn SessionStore>,
     /// Uploads hold it shared, garbage collection exclusively while deleting blob
     /// files, so a blob being re-uploaded is never deleted under the uploader.
     pub blob_gc_lock: tokio::sync::RwLock<()>,
@@ -43,6 +46,7 @@ impl App {
         App {
             control_host: config.control_host(),
             config,
+            sessions: Arc::new(StoreSessions(store.clone())),
             store,
             blobs,
             cache,
@@ -51,6 +55,12 @@ impl App {
             blob_gc_lock: tokio::sync::RwLock::new(()),
             ready: AtomicBool::new(true),
         }
+    }
+
+    /// Keeps sessions somewhere else than the database (Redis in cluster mode).
+    pub fn with_sessions(mut self, sessions: Arc<dyn SessionStore>) -> App {
+        self.sessions = sessions;
+        self
     }
 
     /// False once shutdown has begun, so load balancers stop sending traffic.

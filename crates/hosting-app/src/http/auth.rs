@@ -4,6 +4,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::Method;
 use base64::Engine;
 use hosting_api::Role;
 use rand::RngCore;
@@ -47,7 +48,37 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))
 }
 
-/// The user a valid bearer token belongs to.
+/// A hash of a random password, verified against when a user does not exist or has no
+/// password, so a failed sign-in takes as long whatever the reason.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    argon2::Argon2::default()
+        .hash_password(generate_token().as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .unwrap_or_default()
+});
+
+/// Checks `password` against an argon2id hash in constant time (argon2's own verify).
+/// With no hash (unknown user, or one without a password) a dummy hash is verified
+/// instead and the answer is false, so timing does not reveal which users exist.
+pub fn verify_password(hash: Option<&str>, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let (hash, real) = match hash {
+        Some(hash) => (hash, true),
+        None => (DUMMY_HASH.as_str(), false),
+    };
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let matches = argon2::Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
+    real && matches
+}
+
+/// The user a valid bearer token belongs to - or, for the dashboard's upload script, a
+/// signed-in browser session (see `from_request_parts`).
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub UserRecord);
 
@@ -62,11 +93,10 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthorized)?;
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return session_user(parts, state).await;
+        };
+        let header = header.to_str().map_err(|_| ApiError::Unauthorized)?;
         let (scheme, secret) = header
             .trim()
             .split_once(' ')
@@ -80,6 +110,31 @@ impl FromRequestParts<AppState> for AuthUser {
             .await?
             .ok_or(ApiError::Unauthorized)?;
         Ok(AuthUser(user))
+    }
+}
+
+/// No bearer token: the dashboard's session cookie. SECURITY: a browser sends cookies
+/// with cross-site requests too, so anything but GET / HEAD also needs the session's
+/// CSRF token in `X-CSRF-Token`, which another origin cannot read. A bearer token, when
+/// sent, always wins, and an invalid one is never retried as a cookie.
+async fn session_user(parts: &Parts, state: &AppState) -> Result<AuthUser, ApiError> {
+    use super::dashboard::session::{self, SessionLookup, CSRF_HEADER};
+    match session::lookup(state, &parts.headers).await {
+        SessionLookup::Active(current) => {
+            let safe = matches!(parts.method, Method::GET | Method::HEAD);
+            let token_ok = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|sent| session::constant_time_eq(sent, &current.csrf));
+            if !safe && !token_ok {
+                return Err(ApiError::Forbidden(
+                    "a browser session needs its CSRF token in the X-CSRF-Token header".into(),
+                ));
+            }
+            Ok(AuthUser(current.user))
+        }
+        SessionLookup::SignedOut | SessionLookup::Unavailable => Err(ApiError::Unauthorized),
     }
 }
 
@@ -117,5 +172,9 @@ mod tests {
         assert!(hash_password("short").is_err());
         let hash = hash_password("a long enough password").expect("hash");
         assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(Some(&hash), "a long enough password"));
+        assert!(!verify_password(Some(&hash), "a long enough passwore"));
+        assert!(!verify_password(None, "a long enough password"));
+        assert!(!verify_password(Some("not a hash"), "x"));
     }
 }

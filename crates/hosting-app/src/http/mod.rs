@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod host;
 pub mod mgmt;
@@ -36,6 +37,8 @@ const REQUEST_ID: &str = "x-request-id";
 pub fn public_router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout);
     api::router()
+        .merge(dashboard::router(state.clone()))
+        .fallback(control_fallback)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             dispatch_by_host,
@@ -64,6 +67,16 @@ pub fn public_router(state: AppState) -> Router {
             },
         ))
         .with_state(state)
+}
+
+/// Unknown paths of the control host: problem+json under `/api/`, a page elsewhere.
+async fn control_fallback(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        use axum::response::IntoResponse;
+        error::ApiError::NotFound(format!("no API route {}", uri.path())).into_response()
+    } else {
+        dashboard::not_found()
+    }
 }
 
 /// Which kind of route served a request: a bounded metric label.

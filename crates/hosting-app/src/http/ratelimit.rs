@@ -61,8 +61,12 @@ pub fn subject<B>(req: &Request<B>) -> String {
 /// The peer address, or `X-Real-IP` when the peer is one of our proxies (a loopback or
 /// private address) - the proxies set it from the connection they accepted.
 fn client_ip<B>(req: &Request<B>) -> Option<IpAddr> {
-    let peer = req
-        .extensions()
+    client_ip_of(req.extensions(), req.headers())
+}
+
+/// [`client_ip`] from a request's parts.
+pub fn client_ip_of(extensions: &http::Extensions, headers: &http::HeaderMap) -> Option<IpAddr> {
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())?;
     let behind_proxy = match peer {
@@ -70,8 +74,7 @@ fn client_ip<B>(req: &Request<B>) -> Option<IpAddr> {
         IpAddr::V6(v6) => v6.is_loopback(),
     };
     if behind_proxy {
-        if let Some(real) = req
-            .headers()
+        if let Some(real) = headers
             .get("x-real-ip")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok())
@@ -80,6 +83,26 @@ fn client_ip<B>(req: &Request<B>) -> Option<IpAddr> {
         }
     }
     Some(peer)
+}
+
+/// Counts one event against `key` in the current one-minute window (shared across
+/// replicas when Redis is up). `Err(seconds until the window ends)` past `limit`.
+pub async fn count(app: &App, key: &str, limit: u64) -> Result<(), u64> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let key = format!("rl:{key}:{}", now / WINDOW.as_secs());
+    let count = match app.shared.increment(&key, WINDOW).await {
+        Some(count) => count,
+        None => app.local_counters.increment(&key),
+    };
+    if count <= limit {
+        Ok(())
+    } else {
+        metrics::counter!("hosting_rate_limited_total").increment(1);
+        Err(WINDOW.as_secs() - now % WINDOW.as_secs())
+    }
 }
 
 /// `Some(response)` when `subject` (see [`subject`]) is over its limit.

@@ -105,7 +105,7 @@ impl RedisShared {
     }
 
     /// Runs one command with the timeout; failures mark Redis down and yield `None`.
-    async fn run<T, F, Fut>(&self, command: F) -> Option<T>
+    pub(crate) async fn run<T, F, Fut>(&self, command: F) -> Option<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,

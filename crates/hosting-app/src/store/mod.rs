@@ -75,6 +75,15 @@ pub struct DeployRecord {
     pub error: Option<String>,
 }
 
+/// A dashboard browser session, stored under the SHA-256 of its id.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SessionRecord {
+    pub user_id: i64,
+    /// The synchronizer token every form and upload of this session must send back.
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// One file of a deploy.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ManifestEntry {
@@ -165,6 +174,21 @@ pub trait Store: Send + Sync {
         user_id: i64,
         disabled: bool,
     ) -> StoreResult<Option<UserRecord>>;
+
+    async fn user_by_id(&self, user_id: i64) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Replaces a user's argon2id password hash; false when there is no such user.
+    async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool>;
+
+    /// Browser sessions (used when no Redis is configured), keyed by the id's hash.
+    async fn create_session(&self, id_hash: &str, session: &SessionRecord) -> StoreResult<()>;
+    /// The session if it exists and has not expired.
+    async fn session(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>>;
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+    /// Signs a user out everywhere (password changed, account disabled).
+    async fn delete_user_sessions(&self, user_id: i64) -> StoreResult<()>;
+    /// Deletes sessions that expired before `now`.
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
     async fn create_token(
         &self,

@@ -16,8 +16,8 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    CreatedDeploy, DeployRecord, LiveDeploy, ManifestEntry, NewDeploy, SiteRecord, Store,
-    StoreError, StoreResult, TokenRecord, UploadOutcome, UserRecord,
+    CreatedDeploy, DeployRecord, LiveDeploy, ManifestEntry, NewDeploy, SessionRecord, SiteRecord,
+    Store, StoreError, StoreResult, TokenRecord, UploadOutcome, UserRecord,
 };
 use crate::domain::names::Sha256;
 
@@ -335,6 +335,96 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         row.as_ref().map(user_from_row).transpose().map_err(other)
+    }
+
+    async fn user_by_id(&self, user_id: i64) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(user_from_row).transpose().map_err(other)
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(user_from_row).transpose().map_err(other)
+    }
+
+    async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool> {
+        let result = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn create_session(&self, id_hash: &str, session: &SessionRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id_hash)
+        .bind(session.user_id)
+        .bind(&session.csrf_token)
+        .bind(now_ms())
+        .bind(session.expires_at.timestamp_millis())
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        // The primary (writer): a session created a moment ago must be visible at once.
+        let row = sqlx::query(
+            "SELECT user_id, csrf_token, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ?",
+        )
+        .bind(id_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(SessionRecord {
+            user_id: row.try_get("user_id").map_err(other)?,
+            csrf_token: row.try_get("csrf_token").map_err(other)?,
+            expires_at: time(row.try_get("expires_at").map_err(other)?),
+        }))
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(now.timestamp_millis())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(result.rows_affected())
     }
 
     async fn create_token(

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api;
+mod dashboard;
 mod deploys;
 mod isolation;
 mod serving;

@@ -1,11 +1,11 @@
 //! The JSON API under `/api/v1` on the control host: one module per resource.
 
-mod deploys;
+pub(crate) mod deploys;
 mod openapi;
-mod sites;
-mod tokens;
+pub(crate) mod sites;
+pub(crate) mod tokens;
 mod upload;
-mod users;
+pub(crate) mod users;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
@@ -40,11 +40,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/deploys/{id}", get(deploys::get))
         .route("/api/v1/deploys/{id}/files/{sha256}", put(upload::put_file))
         .route("/api/v1/deploys/{id}/publish", post(deploys::publish))
-        .fallback(not_found)
-}
-
-async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(format!("no API route {}", uri.path()))
 }
 
 /// `axum::Json` whose rejections are problem+json.
@@ -90,7 +85,7 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-fn user_view(user: &UserRecord) -> api::User {
+pub(crate) fn user_view(user: &UserRecord) -> api::User {
     api::User {
         id: user.id,
         username: user.username.clone(),
@@ -100,7 +95,7 @@ fn user_view(user: &UserRecord) -> api::User {
     }
 }
 
-fn token_view(token: &TokenRecord) -> api::Token {
+pub(crate) fn token_view(token: &TokenRecord) -> api::Token {
     api::Token {
         id: token.id,
         name: token.name.clone(),
@@ -109,7 +104,7 @@ fn token_view(token: &TokenRecord) -> api::Token {
     }
 }
 
-fn site_view(app: &App, site: &SiteRecord) -> api::Site {
+pub(crate) fn site_view(app: &App, site: &SiteRecord) -> api::Site {
     api::Site {
         name: site.name.clone(),
         url: app.site_url(&site.name),
@@ -119,7 +114,7 @@ fn site_view(app: &App, site: &SiteRecord) -> api::Site {
     }
 }
 
-fn deploy_view(app: &App, deploy: &DeployRecord) -> api::Deploy {
+pub(crate) fn deploy_view(app: &App, deploy: &DeployRecord) -> api::Deploy {
     api::Deploy {
         id: deploy.id.clone(),
         site: deploy.site_name.clone(),

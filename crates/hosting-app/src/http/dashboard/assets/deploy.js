@@ -1,0 +1,230 @@
+// Deploy a folder from the browser with the digest protocol, like `hostctl deploy`:
+// hash every file here (SHA-256), send the file list, upload only the files the server
+// asks for, then publish. Requests carry the session cookie and the page's CSRF token
+// in X-CSRF-Token (the API accepts a browser session only with it).
+"use strict";
+(function () {
+  const form = document.getElementById("deploy-form");
+  if (!form) return;
+  const site = form.dataset.site;
+  const csrf = form.dataset.csrf;
+  const liveUrl = form.dataset.url;
+  const zone = document.getElementById("dropzone");
+  const input = document.getElementById("folder");
+  const status = document.getElementById("deploy-status");
+  const progress = document.getElementById("deploy-progress");
+  const CONCURRENCY = 4;
+
+  function show(kind, text, link) {
+    status.textContent = "";
+    const box = document.createElement("div");
+    box.className = "notice " + kind;
+    box.setAttribute("role", kind === "error" ? "alert" : "status");
+    box.append(text);
+    if (link) {
+      box.append(" ");
+      const a = document.createElement("a");
+      a.href = link;
+      a.id = "deployed-link";
+      a.textContent = link;
+      box.append(a);
+    }
+    status.append(box);
+  }
+
+  // Hidden files and folders are skipped, as hostctl does (but .well-known is kept).
+  function wanted(path) {
+    return path.split("/").every((part) => part && (!part.startsWith(".") || part === ".well-known"));
+  }
+
+  // --- SHA-256: WebCrypto where available (secure contexts), else a small fallback.
+  const K = new Uint32Array([
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+  ]);
+  function sha256Fallback(bytes) {
+    const bitLen = bytes.length * 8;
+    const padded = new Uint8Array(((bytes.length + 9 + 63) >> 6) << 6);
+    padded.set(bytes);
+    padded[bytes.length] = 0x80;
+    const view = new DataView(padded.buffer);
+    view.setUint32(padded.length - 8, Math.floor(bitLen / 0x100000000));
+    view.setUint32(padded.length - 4, bitLen >>> 0);
+    const h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+    const w = new Uint32Array(64);
+    const rotr = (x, n) => (x >>> n) | (x << (32 - n));
+    for (let off = 0; off < padded.length; off += 64) {
+      for (let i = 0; i < 16; i++) w[i] = view.getUint32(off + i * 4);
+      for (let i = 16; i < 64; i++) {
+        const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+        const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+        w[i] = (w[i - 16] + s0 + w[i - 7] + s1) >>> 0;
+      }
+      let [a, b, c, d, e, f, g, hh] = h;
+      for (let i = 0; i < 64; i++) {
+        const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) >>> 0;
+        const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+        hh = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
+      }
+      h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+    }
+    return Array.from(h, (x) => x.toString(16).padStart(8, "0")).join("");
+  }
+  async function sha256(file) {
+    const buffer = await file.arrayBuffer();
+    if (window.crypto && crypto.subtle) {
+      const digest = await crypto.subtle.digest("SHA-256", buffer);
+      return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+    }
+    return sha256Fallback(new Uint8Array(buffer));
+  }
+
+  // --- Collecting files: from the folder picker, or from a drop (folders walked).
+  function fromPicker(fileList) {
+    return Array.from(fileList, (file) => {
+      const rel = file.webkitRelativePath || file.name;
+      // The picked folder's own name is not part of the site.
+      const path = rel.includes("/") ? rel.slice(rel.indexOf("/") + 1) : rel;
+      return { path, file };
+    });
+  }
+  function readAll(reader) {
+    return new Promise((resolve, reject) => {
+      const out = [];
+      const next = () => reader.readEntries((batch) => {
+        if (batch.length === 0) resolve(out);
+        else { out.push(...batch); next(); }
+      }, reject);
+      next();
+    });
+  }
+  async function walk(entry, prefix, out) {
+    if (entry.isFile) {
+      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+      out.push({ path: prefix + entry.name, file });
+    } else if (entry.isDirectory) {
+      for (const child of await readAll(entry.createReader())) {
+        await walk(child, prefix + entry.name + "/", out);
+      }
+    }
+  }
+  async function fromDrop(items) {
+    const entries = Array.from(items, (item) => item.webkitGetAsEntry && item.webkitGetAsEntry()).filter(Boolean);
+    const out = [];
+    if (entries.length === 1 && entries[0].isDirectory) {
+      // One folder dropped: its contents are the site.
+      for (const child of await readAll(entries[0].createReader())) await walk(child, "", out);
+    } else {
+      for (const entry of entries) await walk(entry, "", out);
+    }
+    return out;
+  }
+
+  // --- The API calls.
+  async function api(method, path, body, headers) {
+    const response = await fetch("/api/v1" + path, {
+      method,
+      body,
+      credentials: "same-origin",
+      headers: Object.assign({ "X-CSRF-Token": csrf }, headers || {}),
+    });
+    if (!response.ok) {
+      let detail = response.status + " " + response.statusText;
+      try {
+        const problem = await response.json();
+        if (problem.detail) detail = problem.detail;
+      } catch (_) { /* not JSON */ }
+      throw new Error(detail);
+    }
+    return response.status === 204 ? null : response.json();
+  }
+
+  async function deploy(entries) {
+    const files = entries.filter((e) => wanted(e.path));
+    if (files.length === 0) {
+      show("error", "No files to deploy (hidden files are skipped).");
+      return;
+    }
+    zone.classList.add("busy");
+    progress.hidden = false;
+    progress.value = 0;
+    try {
+      const manifest = {};
+      const byHash = new Map();
+      let hashed = 0;
+      for (const { path, file } of files) {
+        const hash = await sha256(file);
+        manifest["/" + path] = hash;
+        byHash.set(hash, file);
+        hashed++;
+        progress.value = (hashed / files.length) * 20;
+        show("ok", `Hashing files… ${hashed} / ${files.length}`);
+      }
+      const key = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+      const created = await api("POST", `/sites/${encodeURIComponent(site)}/deploys`, JSON.stringify({ files: manifest }), {
+        "Content-Type": "application/json",
+        "Idempotency-Key": key,
+      });
+      const required = created.required;
+      const total = required.reduce((sum, hash) => sum + byHash.get(hash).size, 0) || 1;
+      let sent = 0;
+      let done = 0;
+      const queue = required.slice();
+      const worker = async () => {
+        while (queue.length) {
+          const hash = queue.shift();
+          const file = byHash.get(hash);
+          await api("PUT", `/deploys/${created.id}/files/${hash}`, file, { "Content-Type": "application/octet-stream" });
+          sent += file.size;
+          done++;
+          progress.value = 20 + (sent / total) * 75;
+          show("ok", `Uploading ${done} / ${required.length} new files (${files.length - required.length} unchanged)…`);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(CONCURRENCY, required.length) }, worker));
+      await api("POST", `/deploys/${created.id}/publish`);
+      progress.value = 100;
+      show("ok", `Deployed ${files.length} files (${required.length} uploaded, ${files.length - required.length} unchanged). Live at`, liveUrl);
+      await refresh();
+    } catch (error) {
+      show("error", "The deploy failed: " + error.message);
+    } finally {
+      zone.classList.remove("busy");
+      input.value = "";
+    }
+  }
+
+  // The live card and the history are re-read from the page, so they match the server.
+  async function refresh() {
+    const response = await fetch(location.pathname, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    for (const id of ["site-heading", "live", "history"]) {
+      const fresh = doc.getElementById(id);
+      const old = document.getElementById(id);
+      if (fresh && old) old.replaceWith(fresh);
+    }
+  }
+
+  input.addEventListener("change", () => deploy(fromPicker(input.files)));
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", async (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    const items = event.dataTransfer.items;
+    const entries = items && items.length && items[0].webkitGetAsEntry
+      ? await fromDrop(items)
+      : fromPicker(event.dataTransfer.files);
+    deploy(entries);
+  });
+})();

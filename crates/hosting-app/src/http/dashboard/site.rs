@@ -1,0 +1,231 @@
+//! One site: live deploy, deploy from the browser, history with one-click rollback,
+//! and deletion with confirmation. Rollback and delete reuse the API's domain calls.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Form;
+use hosting_api::DeployState;
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::assets;
+use super::layout::{bytes, csrf_field, notice, opt_time, page, time, Nav};
+use super::session::{CurrentSession, SignedIn};
+use super::sites::Flash;
+use super::{html, see_other, PageError, PageResult};
+use crate::http::api::deploys::{owned_deploy, publish_deploy};
+use crate::http::api::sites::owned_site;
+use crate::state::AppState;
+use crate::store::{DeployRecord, SiteRecord};
+
+#[derive(Deserialize)]
+pub struct RollbackForm {
+    deploy_id: String,
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+fn state_badge(deploy: &DeployRecord) -> Markup {
+    let (class, label) = match (deploy.live, deploy.state) {
+        (true, _) => ("live", "Live"),
+        (false, DeployState::Ready) => ("ready", "Ready"),
+        (false, DeployState::Uploading) => ("pending", "Uploading"),
+        (false, DeployState::Expired) => ("muted", "Expired"),
+        (false, DeployState::Failed) => ("error", "Failed"),
+    };
+    html! { span.badge.(class) { (label) } }
+}
+
+fn deploy_form(session: &CurrentSession, site: &SiteRecord, url: &str) -> Markup {
+    html! {
+        section.card #deploy aria-labelledby="deploy-title" {
+            h2 #deploy-title { "Deploy" }
+            form #deploy-form data-site=(site.name) data-csrf=(session.csrf) data-url=(url) {
+                div.dropzone #dropzone {
+                    p { strong { "Drop a folder here" } " or " }
+                    label.button for="folder" { "Choose a folder…" }
+                    input #folder.visually-hidden type="file" webkitdirectory multiple;
+                    p.muted { "Files are hashed in your browser; only files the server does not have yet are uploaded." }
+                }
+            }
+            div #deploy-status aria-live="polite" {}
+            progress #deploy-progress max="100" value="0" hidden {}
+        }
+        script src=(assets::js_url()) defer {}
+    }
+}
+
+fn history(
+    state: &AppState,
+    session: &CurrentSession,
+    site: &SiteRecord,
+    deploys: &[DeployRecord],
+) -> Markup {
+    html! {
+        section.card #history aria-labelledby="history-title" {
+            h2 #history-title { "Deploys" }
+            @if deploys.is_empty() {
+                p.muted { "Nothing deployed yet." }
+            } @else {
+                div.table-wrap {
+                    table #deploys {
+                        thead { tr {
+                            th scope="col" { "Deploy" } th scope="col" { "State" } th scope="col" { "Created" }
+                            th scope="col" { "Files" } th scope="col" { "Size" } th scope="col" { "By" } th scope="col" { span.sr-only { "Actions" } }
+                        } }
+                        tbody {
+                            @for d in deploys {
+                                tr data-deploy=(d.id) {
+                                    td { a href=(state.preview_url(&site.name, &d.id)) title="Preview this deploy" { code { (d.id) } } }
+                                    td { (state_badge(d)) }
+                                    td { (time(d.created_at)) }
+                                    td { (d.file_count) }
+                                    td { (bytes(d.total_bytes)) }
+                                    td { (d.created_by) }
+                                    td.actions {
+                                        @if !d.live && d.state == DeployState::Ready {
+                                            form method="post" action={ "/sites/" (site.name) "/rollback" } {
+                                                (csrf_field(session))
+                                                input type="hidden" name="deploy_id" value=(d.id);
+                                                button.small type="submit" aria-label={ "Publish deploy " (d.id) } {
+                                                    @if d.published_at.is_some() { "Roll back to this" } @else { "Publish" }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn render(
+    state: &AppState,
+    session: &CurrentSession,
+    site: &SiteRecord,
+    deploys: &[DeployRecord],
+    message: Option<Markup>,
+) -> Markup {
+    let live = deploys.iter().find(|d| d.live);
+    let url = state.site_url(&site.name);
+    page(
+        &site.name,
+        session,
+        Nav::Sites,
+        html! {
+            nav.crumbs aria-label="Breadcrumb" { a href="/sites" { "Sites" } " / " span { (site.name) } }
+            div.heading #site-heading {
+                h1 { (site.name) }
+                @if live.is_some() { a.button.primary #live-link href=(url) { "Open live site" } }
+            }
+            @if let Some(message) = message { (message) }
+            section.card.live #live aria-labelledby="live-title" {
+                h2 #live-title { "Live" }
+                @if let Some(live) = live {
+                    dl.facts {
+                        div { dt { "URL" } dd { a href=(url) { (url) } } }
+                        div { dt { "Deploy" } dd { code { (live.id) } } }
+                        div { dt { "Published" } dd { (opt_time(live.published_at)) } }
+                        div { dt { "Files" } dd { (live.file_count) " · " (bytes(live.total_bytes)) } }
+                    }
+                } @else {
+                    p.muted { "Nothing is published yet: deploy a folder below." }
+                }
+            }
+            (deploy_form(session, site, &url))
+            (history(state, session, site, deploys))
+            section.card.danger aria-labelledby="delete-title" {
+                h2 #delete-title { "Delete this site" }
+                p { "Deleting removes the site and all its deploys; its address stops working at once. This cannot be undone." }
+                form.inline method="post" action={ "/sites/" (site.name) "/delete" } {
+                    (csrf_field(session))
+                    label for="confirm" { "Type " strong { (site.name) } " to confirm" }
+                    input #confirm name="confirm" type="text" required autocomplete="off" spellcheck="false";
+                    button.danger type="submit" { "Delete site" }
+                }
+            }
+        },
+    )
+}
+
+async fn load(
+    state: &AppState,
+    session: &CurrentSession,
+    name: &str,
+) -> PageResult<(SiteRecord, Vec<DeployRecord>)> {
+    let site = owned_site(state, session.user.id, name).await?;
+    let deploys = state.store.list_deploys(session.user.id, site.id).await?;
+    Ok((site, deploys))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Path(name): Path<String>,
+    Query(flash): Query<Flash>,
+) -> PageResult {
+    let (site, deploys) = load(&state, &session, &name).await?;
+    let message = match flash.done.as_deref() {
+        Some("created") => Some(notice(
+            "ok",
+            "Site created. Drop a folder below to deploy it.",
+        )),
+        Some("rolled-back") => Some(notice(
+            "ok",
+            "Published: the site now serves the chosen deploy.",
+        )),
+        _ => None,
+    };
+    Ok(html(
+        StatusCode::OK,
+        render(&state, &session, &site, &deploys, message),
+    ))
+}
+
+pub async fn rollback(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Path(name): Path<String>,
+    Form(form): Form<RollbackForm>,
+) -> PageResult {
+    let site = owned_site(&state, session.user.id, &name).await?;
+    let deploy = owned_deploy(&state, session.user.id, &form.deploy_id).await?;
+    if deploy.site_id != site.id {
+        return Err(PageError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "That deploy belongs to another site.",
+        ));
+    }
+    publish_deploy(&state, session.user.id, &deploy.id).await?;
+    Ok(see_other(&format!("/sites/{}?done=rolled-back", site.name)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Path(name): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> PageResult<Response> {
+    let (site, deploys) = load(&state, &session, &name).await?;
+    if form.confirm.trim() != site.name {
+        let message = notice(
+            "error",
+            "The name typed does not match: the site was not deleted.",
+        );
+        let page = render(&state, &session, &site, &deploys, Some(message));
+        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page));
+    }
+    if state.store.delete_site(session.user.id, &site.name).await? {
+        state.0.invalidate_site(&site.name).await;
+    }
+    Ok(see_other("/sites?done=deleted"))
+}
