@@ -24,6 +24,9 @@ pub enum BlobError {
     TooLarge { limit: u64 },
     #[error("blob storage failed: {0}")]
     Io(#[from] io::Error),
+    /// The storage backend cannot be reached right now (a database failover).
+    #[error("blob storage is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// A stored blob, ready to be sent.

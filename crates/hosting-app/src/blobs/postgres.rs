@@ -23,8 +23,21 @@ impl PgBlobStore {
     }
 }
 
+/// Unreachable database (I/O, pool exhausted or closed, connection and shutdown SQLSTATEs,
+/// a read-only former primary) -> `Unavailable` (503); anything else is an internal error.
 fn storage_error(e: sqlx::Error) -> BlobError {
-    BlobError::Io(std::io::Error::other(e))
+    let unavailable = match &e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0") || c == "25006"),
+        _ => false,
+    };
+    if unavailable {
+        BlobError::Unavailable(e.to_string())
+    } else {
+        BlobError::Io(std::io::Error::other(e))
+    }
 }
 
 struct PgBlobWriter {

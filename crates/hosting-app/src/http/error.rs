@@ -144,6 +144,9 @@ impl From<BlobError> for ApiError {
             BlobError::DigestMismatch { .. } => ApiError::Unprocessable(e.to_string()),
             BlobError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
             BlobError::Io(cause) => ApiError::Internal(format!("blob storage: {cause}")),
+            BlobError::Unavailable(cause) => {
+                ApiError::ServiceUnavailable(format!("blob storage: {cause}"))
+            }
         }
     }
 }

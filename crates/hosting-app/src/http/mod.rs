@@ -39,6 +39,7 @@ pub fn public_router(state: AppState) -> Router {
     api::router()
         .merge(dashboard::router(state.clone()))
         .fallback(control_fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             dispatch_by_host,
@@ -49,6 +50,7 @@ pub fn public_router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(middleware::map_response(describe_timeouts))
         .layer(PropagateRequestIdLayer::new(
             REQUEST_ID.parse().expect("static header name"),
         ))
@@ -67,6 +69,31 @@ pub fn public_router(state: AppState) -> Router {
             },
         ))
         .with_state(state)
+}
+
+/// A known path with the wrong method: problem+json (the router's own 405 has no body).
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    problem_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        Some(format!("{} does not accept this method", uri.path())),
+    )
+}
+
+/// The timeout layer answers with a bare status; give it the problem+json every error has.
+async fn describe_timeouts(response: Response) -> Response {
+    if response.status() == StatusCode::REQUEST_TIMEOUT
+        && !response
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        return problem_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            Some("the request took longer than the server allows (HOSTING_REQUEST_TIMEOUT)".into()),
+        );
+    }
+    response
 }
 
 /// Unknown paths of the control host: problem+json under `/api/`, a page elsewhere.
@@ -95,6 +122,7 @@ async fn dispatch_by_host(State(state): State<AppState>, req: Request, next: Nex
     };
     let kind = classify(&host, &state.control_host, &state.config.base_domain);
     let (class, mut response) = match kind {
+        HostKind::Control if ratelimit::exempt(&req) => ("api", next.run(req).await),
         HostKind::Control => match ratelimit::check(&state, ratelimit::subject(&req)).await {
             Some(refused) => ("api", refused),
             None => ("api", next.run(req).await),

@@ -373,3 +373,73 @@ async fn shutdown_turns_readiness_off_before_the_listener_closes() {
     assert!(!state.is_accepting());
     stopping.await.expect("stopped");
 }
+
+#[tokio::test]
+async fn a_wrong_method_on_an_api_route_is_a_problem_json_405() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .delete(app.api("/sites"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request");
+    let detail = assert_problem(response, 405).await;
+    assert!(detail.contains("/api/v1/sites"), "{detail}");
+}
+
+#[tokio::test]
+async fn api_requests_over_the_limit_get_429_but_file_uploads_are_not_counted() {
+    // Arrange: three API requests a minute.
+    let app = TestApp::spawn_with(|c| c.rate_limit_per_minute = 3).await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let files: Vec<(String, Vec<u8>)> = (0..6)
+        .map(|i| (format!("/f{i}.txt"), format!("file {i}").into_bytes()))
+        .collect();
+    let manifest: std::collections::BTreeMap<String, String> = files
+        .iter()
+        .map(|(p, b)| (p.clone(), crate::helpers::sha256_hex(b)))
+        .collect();
+    let created: api::CreatedDeploy = app
+        .post(ADMIN_TOKEN, "/sites/blog/deploys")
+        .json(&api::CreateDeploy { files: manifest })
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+
+    // Act: six uploads (not counted), then API calls until refused.
+    for (_, bytes) in &files {
+        let sha = crate::helpers::sha256_hex(bytes);
+        let response = app
+            .client
+            .put(app.api(&format!("/deploys/{}/files/{sha}", created.deploy.id)))
+            .bearer_auth(ADMIN_TOKEN)
+            .body(bytes.clone())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(response.status(), 204);
+    }
+    let third = app
+        .get(ADMIN_TOKEN, "/whoami")
+        .send()
+        .await
+        .expect("request");
+    let fourth = app
+        .get(ADMIN_TOKEN, "/whoami")
+        .send()
+        .await
+        .expect("request");
+
+    // Assert
+    assert_eq!(
+        third.status(),
+        200,
+        "the third counted request is within the limit"
+    );
+    assert!(fourth.headers().contains_key("retry-after"));
+    assert_problem(fourth, 429).await;
+}

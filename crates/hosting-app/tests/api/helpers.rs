@@ -230,15 +230,32 @@ impl TestApp {
         TestApp::boot(config, data, self.database.clone()).await
     }
 
-    /// Whether the blob store holds `sha` (whatever the backend).
+    /// Whether the blob store holds `sha` (whatever the backend). PostgreSQL blobs are
+    /// looked up on the primary: the store itself may answer from a lagging replica.
     pub async fn blob_stored(&self, sha: &str) -> bool {
-        let sha = hosting_app::domain::names::Sha256::parse(sha).expect("sha");
-        self.state
-            .blobs
-            .get(&sha)
-            .await
-            .expect("blob store")
-            .is_some()
+        use secrecy::ExposeSecret;
+        use sqlx::Connection;
+        let parsed = hosting_app::domain::names::Sha256::parse(sha).expect("sha");
+        match (&self.config.database_url, self.config.blob_store_kind()) {
+            (Some(url), hosting_app::config::BlobStoreKind::Postgres) => {
+                let mut db = sqlx::PgConnection::connect(url.expose_secret())
+                    .await
+                    .expect("connect");
+                sqlx::query("SELECT 1 FROM blob_contents WHERE sha256 = $1")
+                    .bind(parsed.as_str())
+                    .fetch_optional(&mut db)
+                    .await
+                    .expect("query")
+                    .is_some()
+            }
+            _ => self
+                .state
+                .blobs
+                .get(&parsed)
+                .await
+                .expect("blob store")
+                .is_some(),
+        }
     }
 
     /// Runs one SQL statement on the app's database behind its back; returns rows affected.

@@ -34,8 +34,9 @@ const DEPLOY_COLUMNS: &str = "SELECT d.id, d.site_id, s.name AS site_name, s.own
      u.username AS created_by, d.created_at, d.published_at, d.error \
      FROM deploys d JOIN sites s ON s.id = d.site_id JOIN users u ON u.id = d.created_by";
 
-/// Runs a read on the pool routing picks and, when that was the replica and it failed,
-/// once more on the primary: a replica going away mid-query is never a client error.
+/// Runs a read on the pool routing picks and, when that failed, once more on the other
+/// one: a replica going away mid-query is never a client error, and while the primary is
+/// down (a failover) serving reads the replica's slightly older state rather than failing.
 macro_rules! routed_read {
     ($store:expr, |$pool:ident| $read:expr) => {{
         let $pool = $store.pools.read();
@@ -45,9 +46,31 @@ macro_rules! routed_read {
                 let $pool = &$store.pools.primary;
                 $read
             }
+            Err(e) => match $store.pools.any_replica() {
+                Some($pool) if is_connection_error(&e) => {
+                    metrics::counter!("hosting_db_primary_fallbacks_total").increment(1);
+                    $read
+                }
+                _ => Err(e),
+            },
             result => result,
         }
     }};
+}
+
+/// The primary could not be reached (as opposed to a query that failed on it).
+fn is_connection_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => true,
+        // 08xxx connection exceptions, 57P0x operator intervention (shutdown, crash).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+        _ => false,
+    }
 }
 
 pub struct PgStore {

@@ -76,6 +76,11 @@ impl Pools {
         replica
     }
 
+    /// The replica whatever its state, as a last resort while the primary is unreachable.
+    pub fn any_replica(&self) -> Option<&PgPool> {
+        self.replica.as_ref()
+    }
+
     /// Whether `pool` is the replica's (a failed read there is retried on the primary).
     pub fn is_replica(&self, pool: &PgPool) -> bool {
         self.replica
