@@ -1,6 +1,11 @@
 //! `hosting-app [serve|migrate|gc]`: see `hosting-app --help`.
 
 use anyhow::Context;
+
+/// mimalloc: the hot path allocates small, short-lived buffers, which glibc's malloc
+/// serves markedly slower under concurrency (measured in BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 use hosting_app::config::{Cli, Command};
 use hosting_app::{gc, startup, telemetry, Application};

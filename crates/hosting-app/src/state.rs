@@ -21,6 +21,8 @@ const SECOND_INVALIDATION_DELAY: Duration = Duration::from_millis(500);
 pub struct App {
     pub config: Config,
     pub control_host: String,
+    /// `Cache-Control` of every site response (from the proxy cache setting).
+    pub site_cache_control: axum::http::HeaderValue,
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn BlobStore>,
     pub cache: SiteCache,
@@ -43,7 +45,10 @@ impl App {
         shared: Arc<dyn SharedState>,
     ) -> App {
         let cache = SiteCache::new(config.cache_bytes, config.host_cache_ttl());
+        let site_cache_control = crate::http::serve::site_cache_control(config.proxy_cache_seconds);
         App {
+            site_cache_control: axum::http::HeaderValue::from_str(&site_cache_control)
+                .unwrap_or(axum::http::HeaderValue::from_static("no-cache")),
             control_host: config.control_host(),
             config,
             sessions: Arc::new(StoreSessions(store.clone())),

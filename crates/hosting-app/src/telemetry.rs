@@ -55,3 +55,65 @@ pub fn metrics_handle() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// Route classes of `hosting_http_requests_total` (a bounded label).
+pub const ROUTE_CLASSES: [&str; 5] = ["api", "site", "unknown_host", "bad_host", "other"];
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Metric handles of the per-request path, registered once: looking a labelled metric
+/// up by name on every request costs more than the rest of a warm cache hit's bookkeeping.
+struct RequestMetrics {
+    requests: Vec<[metrics::Counter; 5]>,
+    durations: Vec<metrics::Histogram>,
+    cache: Vec<metrics::Counter>,
+}
+
+const CACHE_LAYERS: [&str; 2] = ["l1", "l2"];
+const CACHE_KINDS: [&str; 3] = ["host", "manifest", "file"];
+
+fn request_metrics() -> &'static RequestMetrics {
+    static METRICS: OnceLock<RequestMetrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        metrics_handle();
+        RequestMetrics {
+            requests: ROUTE_CLASSES
+                .iter()
+                .map(|route| STATUS_CLASSES.map(|status| metrics::counter!("hosting_http_requests_total", "route" => *route, "status" => status)))
+                .collect(),
+            durations: ROUTE_CLASSES
+                .iter()
+                .map(|route| metrics::histogram!("hosting_http_request_duration_seconds", "route" => *route))
+                .collect(),
+            cache: CACHE_LAYERS
+                .iter()
+                .flat_map(|layer| {
+                    CACHE_KINDS.iter().flat_map(move |kind| {
+                        ["hit", "miss"].map(|result| {
+                            metrics::counter!("hosting_cache_requests_total", "layer" => *layer, "kind" => *kind, "result" => result)
+                        })
+                    })
+                })
+                .collect(),
+        }
+    })
+}
+
+/// Counts one request of `route` (one of [`ROUTE_CLASSES`]) answered with `status`.
+pub fn record_request(route: &str, status: u16, seconds: f64) {
+    let metrics = request_metrics();
+    let route = ROUTE_CLASSES
+        .iter()
+        .position(|r| *r == route)
+        .unwrap_or(ROUTE_CLASSES.len() - 1);
+    let status = usize::from((status / 100).clamp(1, 5) - 1);
+    metrics.requests[route][status].increment(1);
+    metrics.durations[route].record(seconds);
+}
+
+/// Counts one cache lookup: `layer` "l1" or "l2", `kind` "host", "manifest" or "file".
+pub fn record_cache_lookup(layer: &str, kind: &str, hit: bool) {
+    let layer = usize::from(layer == "l2");
+    let kind = CACHE_KINDS.iter().position(|k| *k == kind).unwrap_or(0);
+    let index = (layer * CACHE_KINDS.len() + kind) * 2 + usize::from(!hit);
+    request_metrics().cache[index].increment(1);
+}

@@ -1,9 +1,11 @@
 //! A deploy as the serving path sees it: its files by path, its `_redirects` and
 //! `_headers` rules, and how a request path resolves to a file. Built once per deploy
-//! and cached; deploys never change, so neither does this.
+//! and cached; deploys never change, so neither does this, and what every response of a
+//! file needs (content type, validators) is computed here once rather than per request.
 
 use std::collections::HashMap;
 
+use axum::http::HeaderValue;
 use chrono::{DateTime, Utc};
 use hosting_rules::{HeaderRules, Redirects};
 
@@ -15,10 +17,79 @@ pub const REDIRECTS_FILE: &str = "/_redirects";
 pub const HEADERS_FILE: &str = "/_headers";
 pub const NOT_FOUND_FILE: &str = "/404.html";
 
+/// Smaller files gain nothing from compression.
+const MIN_COMPRESS_BYTES: u64 = 256;
+
+/// A file of a deploy, with the parts of its responses that never change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileRef {
     pub sha256: Sha256,
     pub size: u64,
+    pub content_type: HeaderValue,
+    /// The strong validator of the identity bytes: the content hash.
+    pub etag: HeaderValue,
+    /// Worth compressing on the fly (a textual type, not tiny).
+    pub compressible: bool,
+    /// A precompressed `.br` or `.gz` sibling exists in the deploy.
+    pub has_encoded_sibling: bool,
+}
+
+impl FileRef {
+    pub fn new(path: &str, sha256: Sha256, size: u64) -> FileRef {
+        let content_type = content_type_for(path);
+        let compressible = size >= MIN_COMPRESS_BYTES && is_compressible(&content_type);
+        FileRef {
+            etag: header_value(&format!("\"{sha256}\"")),
+            content_type: header_value(&content_type),
+            sha256,
+            size,
+            compressible,
+            has_encoded_sibling: false,
+        }
+    }
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+}
+
+/// Content type by extension, with a charset for text.
+pub fn content_type_for(path: &str) -> String {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let essence = mime.essence_str();
+    let textual = mime.type_() == mime_guess::mime::TEXT
+        || matches!(
+            essence,
+            "application/javascript"
+                | "application/json"
+                | "application/xml"
+                | "image/svg+xml"
+                | "application/manifest+json"
+        );
+    if textual {
+        format!("{essence}; charset=utf-8")
+    } else {
+        essence.to_owned()
+    }
+}
+
+fn is_compressible(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("");
+    essence.starts_with("text/")
+        || matches!(
+            essence,
+            "application/javascript"
+                | "application/json"
+                | "application/xml"
+                | "application/manifest+json"
+                | "application/wasm"
+                | "image/svg+xml"
+                | "image/x-icon"
+                | "font/ttf"
+                | "font/otf"
+                | "application/vnd.ms-fontobject"
+        )
 }
 
 #[derive(Debug)]
@@ -26,6 +97,7 @@ pub struct SiteManifest {
     pub deploy_id: String,
     /// When the deploy's content was created: every file's `Last-Modified`.
     pub last_modified: DateTime<Utc>,
+    pub last_modified_header: HeaderValue,
     files: HashMap<String, FileRef>,
     pub redirects: Redirects,
     pub headers: HeaderRules,
@@ -51,21 +123,31 @@ impl SiteManifest {
         redirects: Redirects,
         headers: HeaderRules,
     ) -> SiteManifest {
-        let files = entries
+        let mut files: HashMap<String, FileRef> = entries
             .into_iter()
             .map(|e| {
-                (
-                    e.path,
-                    FileRef {
-                        sha256: e.sha256,
-                        size: e.size,
-                    },
-                )
+                let file = FileRef::new(&e.path, e.sha256, e.size);
+                (e.path, file)
             })
             .collect();
+        let with_siblings: Vec<String> = files
+            .keys()
+            .filter(|path| {
+                files.contains_key(&format!("{path}.br"))
+                    || files.contains_key(&format!("{path}.gz"))
+            })
+            .cloned()
+            .collect();
+        for path in with_siblings {
+            if let Some(file) = files.get_mut(&path) {
+                file.has_encoded_sibling = true;
+            }
+        }
+        let last_modified_header = header_value(&httpdate::fmt_http_date(last_modified.into()));
         SiteManifest {
             deploy_id,
             last_modified,
+            last_modified_header,
             files,
             redirects,
             headers,

@@ -33,24 +33,29 @@ use crate::state::AppState;
 
 const REQUEST_ID: &str = "x-request-id";
 
-/// The public router: API on the control host, sites everywhere else.
+/// The public router. Dispatch by host runs before any route matching: a site request
+/// goes straight to the serving path, and only the control host pays for the API and
+/// dashboard routers, their request timeouts and body limits.
 pub fn public_router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout);
-    api::router()
+    let control = api::router()
         .merge(dashboard::router(state.clone()))
         .fallback(control_fallback)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            dispatch_by_host,
-        ))
-        .layer(middleware::from_fn(access_log))
         .layer(RequestBodyTimeoutLayer::new(timeout))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
         .layer(middleware::map_response(describe_timeouts))
+        .with_state(state.clone());
+    Router::new()
+        .fallback_service(control)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            dispatch_by_host,
+        ))
+        .layer(middleware::from_fn(access_log))
         .layer(PropagateRequestIdLayer::new(
             REQUEST_ID.parse().expect("static header name"),
         ))
@@ -68,7 +73,6 @@ pub fn public_router(state: AppState) -> Router {
                 )
             },
         ))
-        .with_state(state)
 }
 
 /// A known path with the wrong method: problem+json (the router's own 405 has no body).
@@ -140,15 +144,21 @@ async fn dispatch_by_host(State(state): State<AppState>, req: Request, next: Nex
 /// One JSON log line and the request metrics per request.
 async fn access_log(req: Request<Body>, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let host = request_host(&req).unwrap_or_default();
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    // The request's fields are copied only when the line will be written.
+    let logged = tracing::enabled!(tracing::Level::INFO).then(|| {
+        let request_id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (
+            req.method().clone(),
+            req.uri().path().to_owned(),
+            request_host(&req).unwrap_or_default(),
+            request_id,
+        )
+    });
     let response = next.run(req).await;
     let elapsed = started.elapsed();
     let status = response.status();
@@ -156,27 +166,19 @@ async fn access_log(req: Request<Body>, next: Next) -> Response {
         .extensions()
         .get::<RouteClass>()
         .map_or("other", |c| c.0);
-    let status_class = match status.as_u16() {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    metrics::counter!("hosting_http_requests_total", "route" => class, "status" => status_class)
-        .increment(1);
-    metrics::histogram!("hosting_http_request_duration_seconds", "route" => class)
-        .record(elapsed.as_secs_f64());
-    tracing::info!(
-        request_id = %request_id,
-        method = %method,
-        host = %host,
-        path = %path,
-        status = status.as_u16(),
-        route = class,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "request"
-    );
+    crate::telemetry::record_request(class, status.as_u16(), elapsed.as_secs_f64());
+    if let Some((method, path, host, request_id)) = logged {
+        tracing::info!(
+            request_id = %request_id,
+            method = %method,
+            host = %host,
+            path = %path,
+            status = status.as_u16(),
+            route = class,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+    }
     response
 }
 

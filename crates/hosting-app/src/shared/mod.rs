@@ -43,8 +43,7 @@ pub trait SharedState: Send + Sync {
 /// Counts a shared-cache (L2) lookup; nothing is counted when there is no L2.
 pub fn count_l2(shared: &dyn SharedState, kind: &'static str, hit: bool) {
     if shared.is_enabled() {
-        let result = if hit { "hit" } else { "miss" };
-        metrics::counter!("hosting_cache_requests_total", "layer" => "l2", "kind" => kind, "result" => result).increment(1);
+        crate::telemetry::record_cache_lookup("l2", kind, hit);
     }
 }
 

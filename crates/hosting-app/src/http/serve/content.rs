@@ -17,9 +17,6 @@ use crate::state::AppState;
 /// Blobs never change: the shared cache keeps them a day (Redis evicts under pressure).
 const SHARED_BLOB_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-/// Smaller files gain nothing from compression.
-const MIN_COMPRESS_BYTES: u64 = 256;
-
 /// The bytes chosen for a response.
 #[derive(Debug, Clone)]
 pub struct Representation {
@@ -31,7 +28,7 @@ pub struct Representation {
     pub encoding: Encoding,
     /// True when the bytes are compressed here rather than stored compressed.
     pub on_the_fly: bool,
-    pub etag: String,
+    pub etag: HeaderValue,
     /// The response depends on `Accept-Encoding`.
     pub vary: bool,
 }
@@ -43,48 +40,10 @@ impl Representation {
             size: file.size,
             encoding: Encoding::Identity,
             on_the_fly: false,
-            etag: format!("\"{}\"", file.sha256),
+            etag: file.etag.clone(),
             vary: false,
         }
     }
-}
-
-/// Content type by extension, with a charset for text.
-pub fn content_type(path: &str) -> String {
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let essence = mime.essence_str();
-    let textual = mime.type_() == mime_guess::mime::TEXT
-        || matches!(
-            essence,
-            "application/javascript"
-                | "application/json"
-                | "application/xml"
-                | "image/svg+xml"
-                | "application/manifest+json"
-        );
-    if textual {
-        format!("{essence}; charset=utf-8")
-    } else {
-        essence.to_owned()
-    }
-}
-
-fn compressible(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("");
-    essence.starts_with("text/")
-        || matches!(
-            essence,
-            "application/javascript"
-                | "application/json"
-                | "application/xml"
-                | "application/manifest+json"
-                | "application/wasm"
-                | "image/svg+xml"
-                | "image/x-icon"
-                | "font/ttf"
-                | "font/otf"
-                | "application/vnd.ms-fontobject"
-        )
 }
 
 /// Encodings the client accepts, best first (q-values honoured, `q=0` refuses).
@@ -133,36 +92,38 @@ pub fn choose(
     manifest: &SiteManifest,
     path: &str,
     file: &FileRef,
-    content_type: &str,
     ranged: bool,
 ) -> Representation {
-    let siblings = [(Encoding::Brotli, ".br"), (Encoding::Gzip, ".gz")]
-        .map(|(e, ext)| (e, manifest.file(&format!("{path}{ext}"))));
-    let has_sibling = siblings.iter().any(|(_, f)| f.is_some());
-    let can_compress = compressible(content_type)
-        && file.size >= MIN_COMPRESS_BYTES
-        && file.size <= state.config.cache_max_file_bytes;
+    let can_compress = file.compressible && file.size <= state.config.cache_max_file_bytes;
     let mut rep = Representation::identity(file);
-    rep.vary = has_sibling || can_compress;
-    if ranged {
+    rep.vary = file.has_encoded_sibling || can_compress;
+    if ranged || !rep.vary {
         return rep;
     }
     for encoding in accepted(request) {
-        if let Some((_, Some(sibling))) = siblings.iter().find(|(e, _)| *e == encoding) {
-            rep.sha256 = sibling.sha256.clone();
-            rep.size = sibling.size;
-            rep.encoding = encoding;
-            rep.etag = format!("\"{}\"", sibling.sha256);
-            return rep;
+        if file.has_encoded_sibling {
+            let extension = if encoding == Encoding::Brotli {
+                "br"
+            } else {
+                "gz"
+            };
+            if let Some(sibling) = manifest.file(&format!("{path}.{extension}")) {
+                rep.sha256 = sibling.sha256.clone();
+                rep.size = sibling.size;
+                rep.encoding = encoding;
+                rep.etag = sibling.etag.clone();
+                return rep;
+            }
         }
         if can_compress {
             rep.encoding = encoding;
             rep.on_the_fly = true;
-            rep.etag = format!(
+            let tag = format!(
                 "\"{}.{}\"",
                 file.sha256,
                 encoding.header_value().unwrap_or("id")
             );
+            rep.etag = HeaderValue::from_str(&tag).unwrap_or_else(|_| file.etag.clone());
             return rep;
         }
     }
@@ -197,10 +158,10 @@ pub async fn cached_bytes(state: &AppState, rep: &Representation) -> Result<Opti
 async fn load_identity(state: &AppState, sha256: &Sha256, size: u64) -> Result<Bytes, String> {
     let key = (sha256.clone(), Encoding::Identity);
     if let Some(bytes) = state.cache.files.get(&key).await {
-        metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "file", "result" => "hit").increment(1);
+        crate::telemetry::record_cache_lookup("l1", "file", true);
         return Ok(bytes);
     }
-    metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "file", "result" => "miss").increment(1);
+    crate::telemetry::record_cache_lookup("l1", "file", false);
     let blobs = state.blobs.clone();
     let shared = state.shared.clone();
     let sha = sha256.clone();
@@ -345,9 +306,12 @@ mod tests {
 
     #[test]
     fn text_types_carry_a_charset_and_binaries_do_not() {
-        assert_eq!(content_type("/index.html"), "text/html; charset=utf-8");
         assert_eq!(
-            content_type("/app.js"),
+            crate::domain::manifest::content_type_for("/index.html"),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(
+            crate::domain::manifest::content_type_for("/app.js"),
             "text/javascript; charset=utf-8".replace(
                 "text/javascript",
                 mime_guess::from_path("a.js")
@@ -355,8 +319,14 @@ mod tests {
                     .essence_str()
             )
         );
-        assert_eq!(content_type("/logo.png"), "image/png");
-        assert_eq!(content_type("/noext"), "application/octet-stream");
+        assert_eq!(
+            crate::domain::manifest::content_type_for("/logo.png"),
+            "image/png"
+        );
+        assert_eq!(
+            crate::domain::manifest::content_type_for("/noext"),
+            "application/octet-stream"
+        );
     }
 
     #[test]

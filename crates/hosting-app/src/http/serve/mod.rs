@@ -13,7 +13,8 @@ use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hosting_rules::{HeaderRules, MatchKind, Redirects};
 
-use self::respond::{file_response, identity_bytes, site_cache_control, FileToServe};
+pub use self::respond::site_cache_control;
+use self::respond::{file_response, identity_bytes, FileToServe};
 use super::host::HostKind;
 use super::pages::{not_found, platform_page};
 use crate::domain::manifest::{
@@ -203,10 +204,10 @@ async fn deploy_for_host(
     kind: HostKind,
 ) -> Result<Option<Arc<LiveDeploy>>, String> {
     if let Some(found) = state.cache.hosts.get(&host).await {
-        metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "host", "result" => "hit").increment(1);
+        crate::telemetry::record_cache_lookup("l1", "host", true);
         return Ok(found);
     }
-    metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "host", "result" => "miss").increment(1);
+    crate::telemetry::record_cache_lookup("l1", "host", false);
     let store = state.store.clone();
     let shared = state.shared.clone();
     let ttl = state.config.host_cache_ttl();
@@ -242,10 +243,10 @@ async fn deploy_for_host(
 /// A deploy's manifest and rules, through the manifest cache.
 async fn manifest_for(state: &AppState, target: &LiveDeploy) -> Result<Arc<SiteManifest>, String> {
     if let Some(found) = state.cache.manifests.get(&target.deploy_id).await {
-        metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "manifest", "result" => "hit").increment(1);
+        crate::telemetry::record_cache_lookup("l1", "manifest", true);
         return Ok(found);
     }
-    metrics::counter!("hosting_cache_requests_total", "layer" => "l1", "kind" => "manifest", "result" => "miss").increment(1);
+    crate::telemetry::record_cache_lookup("l1", "manifest", false);
     let loader_state = state.clone();
     let target = target.clone();
     state

@@ -28,10 +28,19 @@ pub struct FileToServe<'a> {
 }
 
 /// Headers every site response carries unless `_headers` overrides them.
-const DEFAULT_SECURITY_HEADERS: &[(&str, &str)] = &[
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "strict-origin-when-cross-origin"),
-    ("x-frame-options", "SAMEORIGIN"),
+const DEFAULT_SECURITY_HEADERS: [(HeaderName, HeaderValue); 3] = [
+    (
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    ),
+    (
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    ),
 ];
 
 pub async fn file_response(
@@ -59,7 +68,6 @@ async fn build(
     is_head: bool,
     target: FileToServe<'_>,
 ) -> Result<Response, String> {
-    let content_type = content::content_type(target.file_path);
     let range = if target.status == StatusCode::OK {
         request.get(header::RANGE)
     } else {
@@ -71,23 +79,17 @@ async fn build(
         target.manifest,
         target.file_path,
         target.file,
-        &content_type,
         range.is_some(),
     );
 
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, value(&content_type));
-    headers.insert(header::ETAG, value(&rep.etag));
+    let mut headers = HeaderMap::with_capacity(12);
+    headers.insert(header::CONTENT_TYPE, target.file.content_type.clone());
+    headers.insert(header::ETAG, rep.etag.clone());
     headers.insert(
         header::LAST_MODIFIED,
-        value(&httpdate::fmt_http_date(
-            target.manifest.last_modified.into(),
-        )),
+        target.manifest.last_modified_header.clone(),
     );
-    headers.insert(
-        header::CACHE_CONTROL,
-        value(&site_cache_control(state.config.proxy_cache_seconds)),
-    );
+    headers.insert(header::CACHE_CONTROL, state.site_cache_control.clone());
     if rep.vary {
         headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
@@ -97,19 +99,25 @@ async fn build(
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
     for (name, val) in DEFAULT_SECURITY_HEADERS {
-        headers.insert(*name, HeaderValue::from_static(val));
+        headers.insert(name, val);
     }
-    for (name, val) in target.manifest.headers.for_path(target.request_path) {
-        if let (Ok(name), Ok(val)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(val.as_str()),
-        ) {
-            headers.insert(name, val);
+    if !target.manifest.headers.is_empty() {
+        for (name, val) in target.manifest.headers.for_path(target.request_path) {
+            if let (Ok(name), Ok(val)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(val.as_str()),
+            ) {
+                headers.insert(name, val);
+            }
         }
     }
 
     if target.status == StatusCode::OK
-        && not_modified(request, &rep.etag, target.manifest.last_modified)
+        && not_modified(
+            request,
+            rep.etag.to_str().unwrap_or(""),
+            target.manifest.last_modified,
+        )
     {
         headers.remove(header::CONTENT_TYPE);
         return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
@@ -128,9 +136,13 @@ async fn build(
     let size = compressed.as_ref().map_or(rep.size, |b| b.len() as u64);
     let mut status = target.status;
     let mut span = 0..size;
-    if let Some(range) =
-        range.filter(|_| if_range_allows(request, &rep.etag, target.manifest.last_modified))
-    {
+    if let Some(range) = range.filter(|_| {
+        if_range_allows(
+            request,
+            rep.etag.to_str().unwrap_or(""),
+            target.manifest.last_modified,
+        )
+    }) {
         match content::parse_range(range, size) {
             content::RangeRequest::Satisfiable(start, end) => {
                 status = StatusCode::PARTIAL_CONTENT;
@@ -153,7 +165,7 @@ async fn build(
         }
     }
     let length = span.end - span.start;
-    headers.insert(header::CONTENT_LENGTH, value(&length.to_string()));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if is_head {
         return Ok(respond(status, headers, Body::empty()));
     }
