@@ -91,7 +91,19 @@ async fn create_deploy(
 ) -> anyhow::Result<CreatedDeploy> {
     let mut attempt = 0;
     let mut key = idempotency_key(dir, site, attempt);
+    // Ask first, so a large file list is not sent to a site that does not exist yet.
     let mut site_created = false;
+    if let Err(error) = client.get_site(site).await {
+        if error.status() != Some(StatusCode::NOT_FOUND) {
+            return Err(error.into());
+        }
+        match client.create_site(site).await {
+            Ok(_) => ctx.note(&format!("Created site {site}")),
+            Err(e) if e.status() == Some(StatusCode::CONFLICT) => {}
+            Err(e) => return Err(e.into()),
+        }
+        site_created = true;
+    }
     let mut retries = 0;
     loop {
         let error = match client.create_deploy(site, files, &key).await {

@@ -71,7 +71,15 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let site = owned_site(&state, user.id, &site).await?;
+    let site = match owned_site(&state, user.id, &site).await {
+        Ok(site) => site,
+        Err(refused) => {
+            // Read (a bounded amount of) the body first: answering before it is read makes
+            // the connection close under the client, which then sees a reset, not the 404.
+            let _ = axum::body::to_bytes(body, MAX_MANIFEST_JSON_BYTES).await;
+            return Err(refused);
+        }
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
