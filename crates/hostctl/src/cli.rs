@@ -51,6 +51,9 @@ pub enum Command {
     /// List the deploys of a site, or roll it back.
     #[command(subcommand)]
     Deploys(DeploysCommand),
+    /// Add, list, verify and remove a site's custom domains.
+    #[command(subcommand)]
+    Domains(DomainsCommand),
     /// Create, list and revoke your API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
@@ -115,6 +118,41 @@ pub enum DeploysCommand {
         site: String,
         /// Deploy to publish; defaults to the one that was live before the current one.
         deploy_id: Option<String>,
+    },
+}
+
+/// `hostctl domains ...`
+#[derive(Debug, Subcommand)]
+pub enum DomainsCommand {
+    /// Claim a custom domain for a site and print the records that prove ownership.
+    Add {
+        /// Site the domain serves once verified.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+        /// The domain, e.g. www.example.com.
+        domain: String,
+    },
+    /// List a site's custom domains and their status.
+    List {
+        /// Site whose domains to list.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+    },
+    /// Check a domain's ownership now (instead of waiting for the periodic check).
+    Verify {
+        /// Site the domain belongs to.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+        /// The domain to check.
+        domain: String,
+    },
+    /// Remove a custom domain; it stops serving the site at once.
+    Remove {
+        /// Site the domain belongs to.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+        /// The domain to remove.
+        domain: String,
     },
 }
 

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use hosting_api::{
-    CreateDeploy, CreateSite, CreateToken, CreateUser, CreatedDeploy, CreatedToken, CreatedUser,
-    Deploy, List, Problem, Rollback, Site, Token, UpdateUser, User, IDEMPOTENCY_KEY,
+    AddDomain, CreateDeploy, CreateSite, CreateToken, CreateUser, CreatedDeploy, CreatedToken,
+    CreatedUser, Deploy, Domain, List, Problem, Rollback, Site, Token, UpdateUser, User,
+    IDEMPOTENCY_KEY,
 };
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -230,6 +231,36 @@ impl Client {
     /// `DELETE /sites/{site}`
     pub async fn delete_site(&self, name: &str) -> Result<(), ApiError> {
         self.empty(self.request(Method::DELETE, &["sites", name]))
+            .await
+    }
+
+    /// `POST /sites/{site}/domains`
+    pub async fn add_domain(&self, site: &str, domain: &str) -> Result<Domain, ApiError> {
+        let body = AddDomain {
+            name: domain.to_owned(),
+        };
+        self.json(
+            self.request(Method::POST, &["sites", site, "domains"])
+                .json(&body),
+        )
+        .await
+    }
+
+    /// `GET /sites/{site}/domains`
+    pub async fn list_domains(&self, site: &str) -> Result<Vec<Domain>, ApiError> {
+        self.list(self.request(Method::GET, &["sites", site, "domains"]))
+            .await
+    }
+
+    /// `POST /sites/{site}/domains/{domain}/verify`
+    pub async fn verify_domain(&self, site: &str, domain: &str) -> Result<Domain, ApiError> {
+        self.json(self.request(Method::POST, &["sites", site, "domains", domain, "verify"]))
+            .await
+    }
+
+    /// `DELETE /sites/{site}/domains/{domain}`
+    pub async fn remove_domain(&self, site: &str, domain: &str) -> Result<(), ApiError> {
+        self.empty(self.request(Method::DELETE, &["sites", site, "domains", domain]))
             .await
     }
 

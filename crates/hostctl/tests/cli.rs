@@ -308,3 +308,47 @@ async fn errors_are_clear_messages_with_a_non_zero_exit() {
         stderr(&missing_dir)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domains_are_added_listed_and_removed() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let created = hostctl(&["sites", "create", "shop"], &env).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+
+    let add = hostctl(
+        &["domains", "add", "--site", "shop", "www.example.test"],
+        &env,
+    )
+    .await;
+    assert!(add.status.success(), "{}", stderr(&add));
+    assert!(
+        stdout(&add).contains("_hosting-verify.www.example.test"),
+        "{}",
+        stdout(&add)
+    );
+    let list = hostctl(&["--json", "domains", "list", "--site", "shop"], &env).await;
+    let listed: Vec<hosting_api::Domain> =
+        serde_json::from_slice(&list.stdout).expect("domain list json");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, hosting_api::DomainStatus::Pending);
+
+    let bad = hostctl(&["domains", "add", "--site", "shop", "localhost"], &env).await;
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("two labels"), "{}", stderr(&bad));
+
+    let remove = hostctl(
+        &["domains", "remove", "--site", "shop", "www.example.test"],
+        &env,
+    )
+    .await;
+    assert!(remove.status.success(), "{}", stderr(&remove));
+    let list = hostctl(&["--json", "domains", "list", "--site", "shop"], &env).await;
+    let listed: Vec<hosting_api::Domain> =
+        serde_json::from_slice(&list.stdout).expect("domain list json");
+    assert!(listed.is_empty());
+}

@@ -104,6 +104,52 @@ pub struct Site {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Body of `POST /api/v1/sites/{site}/domains`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddDomain {
+    /// Lower-case ASCII host name, e.g. `www.example.com` (not under the platform's base domain).
+    pub name: String,
+}
+
+/// Where a custom domain is in its ownership check.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainStatus {
+    /// Added; not proven yet. The domain serves the platform's 404.
+    Pending,
+    /// Ownership proven: the domain serves its site's live deploy.
+    Verified,
+    /// Not proven within the grace period, or no longer proven: serves the platform's 404.
+    Failed,
+}
+
+/// How the owner proves control of a domain: either record is enough.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DomainVerification {
+    /// DNS name of the TXT record to create, `_hosting-verify.<domain>`.
+    pub txt_name: String,
+    /// Value of that TXT record.
+    pub txt_value: String,
+    /// Path the platform itself answers on the domain once it points at the platform.
+    pub http_path: String,
+    /// Body the platform answers at `http_path`.
+    pub http_token: String,
+}
+
+/// A custom domain of a site.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Domain {
+    pub name: String,
+    pub site: String,
+    pub status: DomainStatus,
+    /// Why the domain is pending or failed (the last check's result).
+    pub status_detail: Option<String>,
+    pub verification: DomainVerification,
+    pub created_at: DateTime<Utc>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum DeployState {

@@ -169,6 +169,22 @@ pub struct Config {
     #[arg(long, env = "HOSTING_GC_INTERVAL", default_value_t = 600)]
     pub gc_interval: u64,
 
+    /// Seconds between re-checks of custom-domain ownership (failed checks back off, up
+    /// to a day); 0 disables the periodic check (the verify endpoint still works).
+    #[arg(long, env = "HOSTING_DOMAIN_CHECK_INTERVAL", default_value_t = 3600)]
+    pub domain_check_interval: u64,
+
+    /// DNS server (`IP:PORT`) asked for custom-domain TXT records; the system resolver
+    /// (`/etc/resolv.conf`) when unset. Tests point it at a local mock DNS.
+    #[arg(long, env = "HOSTING_DNS_RESOLVER")]
+    pub dns_resolver: Option<SocketAddr>,
+
+    /// Address (`IP:PORT`) the HTTP-token check connects to instead of resolving the
+    /// domain (an ingress with a fixed address, or tests); port 0 means this app's own
+    /// public listener.
+    #[arg(long, env = "HOSTING_VERIFY_HTTP_ADDR")]
+    pub verify_http_addr: Option<SocketAddr>,
+
     /// Seconds a request may take before it is answered 408 (uploads included).
     #[arg(long, env = "HOSTING_REQUEST_TIMEOUT", default_value_t = 300)]
     pub request_timeout: u64,
@@ -298,6 +314,7 @@ impl Config {
             mgmt_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
             gc_interval: 0,
+            domain_check_interval: 0,
             ..cli.config
         }
     }
@@ -334,6 +351,9 @@ impl Config {
             "proxy_cache_seconds": self.proxy_cache_seconds,
             "deploy_expiry": self.deploy_expiry,
             "gc_interval": self.gc_interval,
+            "domain_check_interval": self.domain_check_interval,
+            "dns_resolver": self.dns_resolver.map(|a| a.to_string()),
+            "verify_http_addr": self.verify_http_addr.map(|a| a.to_string()),
             "request_timeout": self.request_timeout,
             "shutdown_drain": self.shutdown_drain,
             "log_format": self.log_format,

@@ -5,6 +5,7 @@ pub mod blobs;
 pub mod cache;
 pub mod config;
 pub mod domain;
+pub mod domains;
 pub mod gc;
 pub mod http;
 pub mod sessions;

@@ -143,6 +143,12 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let state = AppState(self.app.clone());
+        if self.app.config.domain_check_interval > 0 {
+            tokio::spawn(crate::domains::run_periodically(
+                self.app.clone(),
+                Duration::from_secs(self.app.config.domain_check_interval),
+            ));
+        }
         if self.app.config.gc_interval > 0 {
             tokio::spawn(gc::run_periodically(
                 self.app.clone(),

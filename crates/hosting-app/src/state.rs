@@ -77,15 +77,32 @@ impl App {
         self.ready.store(false, Ordering::SeqCst);
     }
 
-    /// After a site's live deploy changed: drops it from this replica's cache and the
-    /// shared one, and tells every other replica (with the write's WAL position).
+    /// After a site's live deploy changed: drops its host and its custom domains from
+    /// this replica's cache and the shared one, and tells every other replica.
     pub async fn invalidate_site(self: &Arc<Self>, site: &str) {
-        let site_host = self.site_host(site);
-        self.cache.forget_site_hosts(&site_host).await;
-        let key = host_key(&site_host);
+        self.invalidate_host(&self.site_host(site)).await;
+        match self.store.site_domains(site).await {
+            Ok(domains) => {
+                for domain in domains {
+                    self.invalidate_host(&domain).await;
+                }
+            }
+            // The host cache's TTL bounds how long a custom domain may lag.
+            Err(e) => {
+                tracing::warn!(site.name = %site, error = %e, "listing custom domains to invalidate failed")
+            }
+        }
+    }
+
+    /// Drops one host (a site host with its previews, or a custom domain) from this
+    /// replica's cache and the shared one, and tells every other replica (with the
+    /// write's WAL position).
+    pub async fn invalidate_host(self: &Arc<Self>, host: &str) {
+        self.cache.forget_site_hosts(host).await;
+        let key = host_key(host);
         self.shared.delete(&key).await;
         let event = Invalidation {
-            site_host,
+            site_host: host.to_owned(),
             position: self.store.write_position(),
         };
         self.shared.publish(&event).await;

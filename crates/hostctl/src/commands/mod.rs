@@ -3,6 +3,7 @@
 mod auth;
 mod deploy;
 mod deploys;
+mod domains;
 mod sites;
 mod tokens;
 mod users;
@@ -80,6 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deploy(args) => deploy::run(&ctx, args).await,
         Command::Sites(command) => sites::run(&ctx, command).await,
         Command::Deploys(command) => deploys::run(&ctx, command).await,
+        Command::Domains(command) => domains::run(&ctx, command).await,
         Command::Tokens(command) => tokens::run(&ctx, command).await,
         Command::Users(command) => users::run(&ctx, command).await,
     }

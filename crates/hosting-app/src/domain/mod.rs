@@ -1,4 +1,5 @@
 //! Domain types and rules, independent of HTTP and of any backend.
 
+pub mod hostname;
 pub mod manifest;
 pub mod names;

@@ -16,6 +16,8 @@ pub enum HostKind {
     Site(SiteName),
     /// `<deploy>--<site>.<base-domain>`: one deploy of a site.
     Preview(SiteName, DeployId),
+    /// A host outside the base domain: maybe a tenant's verified custom domain.
+    Custom(String),
     /// Anything else: the platform's 404.
     Unknown,
 }
@@ -65,7 +67,13 @@ pub fn classify(host: &str, control_host: &str, base_domain: &str) -> HostKind {
         .strip_suffix(base_domain)
         .and_then(|rest| rest.strip_suffix('.'))
     else {
-        return HostKind::Unknown;
+        // Custom domains have at least two labels and never end with the base domain
+        // (`evil<base-domain>` is refused when a domain is added, so it never verifies).
+        return if host.contains('.') && host != base_domain {
+            HostKind::Custom(host.to_owned())
+        } else {
+            HostKind::Unknown
+        };
     };
     if label.contains('.') {
         return HostKind::Unknown;
@@ -155,9 +163,16 @@ mod tests {
     }
 
     #[test]
+    fn hosts_outside_the_base_domain_may_be_custom_domains() {
+        assert_eq!(
+            kind("Shop.Example.com"),
+            HostKind::Custom("shop.example.com".into())
+        );
+    }
+
+    #[test]
     fn other_hosts_are_unknown() {
         assert_eq!(kind("a.b.localhost"), HostKind::Unknown);
-        assert_eq!(kind("example.com"), HostKind::Unknown);
         assert_eq!(kind("evillocalhost"), HostKind::Unknown);
         assert_eq!(kind("xyz--blog.localhost"), HostKind::Unknown);
         assert_eq!(kind("www.localhost"), HostKind::Unknown);

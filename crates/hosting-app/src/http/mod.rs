@@ -132,6 +132,17 @@ async fn dispatch_by_host(State(state): State<AppState>, req: Request, next: Nex
             None => ("api", next.run(req).await),
         },
         HostKind::Unknown => ("unknown_host", pages::not_found()),
+        HostKind::Custom(domain)
+            if req
+                .uri()
+                .path()
+                .starts_with(crate::domains::HTTP_VERIFY_PREFIX) =>
+        {
+            (
+                "site",
+                api::domains::serve_token(&state, &domain, req.uri().path()).await,
+            )
+        }
         site => (
             "site",
             serve::serve_site(state.clone(), host, site, req).await,

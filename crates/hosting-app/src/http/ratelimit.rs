@@ -123,29 +123,14 @@ pub async fn check(app: &App, subject: String) -> Option<Response> {
     if limit == 0 {
         return None;
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let window = now / WINDOW.as_secs();
-    let key = format!("rl:{subject}:{window}");
-    let count = match app.shared.increment(&key, WINDOW).await {
-        Some(count) => count,
-        None => app.local_counters.increment(&key),
-    };
-    if count <= limit {
-        return None;
-    }
-    metrics::counter!("hosting_rate_limited_total").increment(1);
-    let retry_after = WINDOW.as_secs() - now % WINDOW.as_secs();
+    let retry_after = count(app, &subject, limit).await.err()?;
     let mut response = ApiError::TooManyRequests(format!(
         "more than {limit} API requests a minute; retry in {retry_after} s"
     ))
     .into_response();
-    if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
-        response
-            .headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, value);
-    }
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from(retry_after),
+    );
     Some(response)
 }

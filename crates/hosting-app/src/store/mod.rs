@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hosting_api::{DeployState, Role};
+use hosting_api::{DeployState, DomainStatus, Role};
 
 pub use postgres::{parse_lsn, PgStore, Pools};
 pub use sqlite::SqliteStore;
@@ -140,6 +140,63 @@ pub struct LiveDeploy {
     pub created_at: DateTime<Utc>,
 }
 
+/// A custom domain of a site; the owner is the site's.
+#[derive(Debug, Clone)]
+pub struct DomainRecord {
+    pub id: i64,
+    pub name: String,
+    pub site_id: i64,
+    pub site_name: String,
+    pub owner_id: i64,
+    pub status: DomainStatus,
+    pub status_detail: Option<String>,
+    /// The verification token (TXT value and HTTP token body); not a secret.
+    pub token: String,
+    pub created_at: DateTime<Utc>,
+    pub checked_at: Option<DateTime<Utc>>,
+    pub verified_at: Option<DateTime<Utc>>,
+    /// Consecutive failed checks.
+    pub failures: u32,
+}
+
+/// What `add_domain` needs.
+#[derive(Debug, Clone)]
+pub struct NewDomain {
+    pub owner_id: i64,
+    pub site_id: i64,
+    pub name: String,
+    pub token: String,
+    pub next_check_at: DateTime<Utc>,
+    /// Another owner's unverified claim created before this may be replaced (a failed
+    /// one always may); a verified claim never is.
+    pub replace_unverified_before: DateTime<Utc>,
+}
+
+/// The result of one ownership check.
+#[derive(Debug, Clone)]
+pub struct DomainCheck {
+    pub status: DomainStatus,
+    pub detail: Option<String>,
+    pub failures: u32,
+    pub next_check_at: DateTime<Utc>,
+}
+
+pub(crate) fn domain_status_str(status: DomainStatus) -> &'static str {
+    match status {
+        DomainStatus::Pending => "pending",
+        DomainStatus::Verified => "verified",
+        DomainStatus::Failed => "failed",
+    }
+}
+
+pub(crate) fn parse_domain_status(raw: &str) -> DomainStatus {
+    match raw {
+        "verified" => DomainStatus::Verified,
+        "failed" => DomainStatus::Failed,
+        _ => DomainStatus::Pending,
+    }
+}
+
 /// Platform state. Every site-scoped method takes the owner and filters by it, so a
 /// tenant can never see or change another tenant's sites or deploys.
 #[async_trait]
@@ -251,4 +308,27 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<Sha256>>;
     /// Forgets a blob if it is still unreferenced and untouched since `cutoff`; true when forgotten.
     async fn forget_blob(&self, sha256: &Sha256, cutoff: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Claims a domain for a site, in one transaction: 409 when the name is verified by
+    /// anyone, already claimed by this owner, or claimed (unverified) by another owner
+    /// more recently than `replace_unverified_before` and not failed.
+    async fn add_domain(&self, new: NewDomain) -> StoreResult<DomainRecord>;
+    async fn list_domains(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<DomainRecord>>;
+    async fn domain(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        name: &str,
+    ) -> StoreResult<Option<DomainRecord>>;
+    async fn delete_domain(&self, owner_id: i64, site_id: i64, name: &str) -> StoreResult<bool>;
+    /// Records the outcome of an ownership check of the domain with this id.
+    async fn record_domain_check(&self, id: i64, check: &DomainCheck) -> StoreResult<()>;
+    /// Domains whose next check is due at `now`, oldest first.
+    async fn domains_due(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<DomainRecord>>;
+    /// The live deploy of the site a VERIFIED domain belongs to.
+    async fn domain_live_deploy(&self, name: &str) -> StoreResult<Option<LiveDeploy>>;
+    /// The verification token of a claimed domain (any status), for the HTTP check.
+    async fn domain_token(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Names of a site's custom domains (cache invalidation).
+    async fn site_domains(&self, site: &str) -> StoreResult<Vec<String>>;
 }

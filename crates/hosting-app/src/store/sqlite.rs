@@ -16,8 +16,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    CreatedDeploy, DeployRecord, LiveDeploy, ManifestEntry, NewDeploy, SessionRecord, SiteRecord,
-    Store, StoreError, StoreResult, TokenRecord, UploadOutcome, UserRecord,
+    domain_status_str, parse_domain_status, CreatedDeploy, DeployRecord, DomainCheck, DomainRecord,
+    LiveDeploy, ManifestEntry, NewDeploy, NewDomain, SessionRecord, SiteRecord, Store, StoreError,
+    StoreResult, TokenRecord, UploadOutcome, UserRecord,
 };
 use crate::domain::names::Sha256;
 
@@ -85,6 +86,8 @@ fn map_err(e: sqlx::Error) -> StoreError {
                 StoreError::Conflict("a user with this name")
             } else if message.contains("sites.name") {
                 StoreError::Conflict("a site with this name")
+            } else if message.contains("domains.name") {
+                StoreError::Conflict("a claim on this domain")
             } else {
                 StoreError::Conflict("a record with these values")
             }
@@ -185,6 +188,30 @@ fn deploy_from_row(row: &SqliteRow) -> sqlx::Result<DeployRecord> {
         created_at: time(row.try_get("created_at")?),
         published_at: opt_time(row.try_get("published_at")?),
         error: row.try_get("error")?,
+    })
+}
+
+const DOMAIN_COLUMNS: &str =
+    "SELECT d.id, d.name, d.site_id, s.name AS site_name, s.owner_id, d.status, \
+     d.status_detail, d.token, d.created_at, d.checked_at, d.verified_at, d.failures \
+     FROM domains d JOIN sites s ON s.id = d.site_id";
+
+fn domain_from_row(row: &SqliteRow) -> sqlx::Result<DomainRecord> {
+    let status: String = row.try_get("status")?;
+    let failures: i64 = row.try_get("failures")?;
+    Ok(DomainRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        site_id: row.try_get("site_id")?,
+        site_name: row.try_get("site_name")?,
+        owner_id: row.try_get("owner_id")?,
+        status: parse_domain_status(&status),
+        status_detail: row.try_get("status_detail")?,
+        token: row.try_get("token")?,
+        created_at: time(row.try_get("created_at")?),
+        checked_at: opt_time(row.try_get("checked_at")?),
+        verified_at: opt_time(row.try_get("verified_at")?),
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
     })
 }
 
@@ -918,5 +945,169 @@ impl Store for SqliteStore {
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn add_domain(&self, new: NewDomain) -> StoreResult<DomainRecord> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let existing = sqlx::query("SELECT d.id, s.owner_id, d.status, d.created_at FROM domains d JOIN sites s ON s.id = d.site_id WHERE d.name = ?")
+            .bind(&new.name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if let Some(row) = existing {
+            let id: i64 = row.try_get("id").map_err(other)?;
+            let owner_id: i64 = row.try_get("owner_id").map_err(other)?;
+            let status: String = row.try_get("status").map_err(other)?;
+            let created_at: i64 = row.try_get("created_at").map_err(other)?;
+            if status == "verified" {
+                return Err(StoreError::Conflict("a verified claim on this domain"));
+            }
+            if owner_id == new.owner_id {
+                return Err(StoreError::Conflict(
+                    "a claim on this domain by one of your sites",
+                ));
+            }
+            let replaceable =
+                status == "failed" || created_at < new.replace_unverified_before.timestamp_millis();
+            if !replaceable {
+                return Err(StoreError::Conflict(
+                    "a recent unverified claim on this domain by another account",
+                ));
+            }
+            sqlx::query("DELETE FROM domains WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        let id: i64 = sqlx::query_scalar("INSERT INTO domains (name, site_id, status, token, created_at, next_check_at) VALUES (?, ?, 'pending', ?, ?, ?) RETURNING id")
+            .bind(&new.name)
+            .bind(new.site_id)
+            .bind(&new.token)
+            .bind(now_ms())
+            .bind(new.next_check_at.timestamp_millis())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let row = sqlx::query(&format!("{DOMAIN_COLUMNS} WHERE d.id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        domain_from_row(&row).map_err(other)
+    }
+
+    async fn list_domains(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<DomainRecord>> {
+        let rows = sqlx::query(&format!(
+            "{DOMAIN_COLUMNS} WHERE s.owner_id = ? AND d.site_id = ? ORDER BY d.name"
+        ))
+        .bind(owner_id)
+        .bind(site_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(domain_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn domain(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        name: &str,
+    ) -> StoreResult<Option<DomainRecord>> {
+        let row = sqlx::query(&format!(
+            "{DOMAIN_COLUMNS} WHERE s.owner_id = ? AND d.site_id = ? AND d.name = ?"
+        ))
+        .bind(owner_id)
+        .bind(site_id)
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(domain_from_row).transpose().map_err(other)
+    }
+
+    async fn delete_domain(&self, owner_id: i64, site_id: i64, name: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM domains WHERE name = ? AND site_id = ? AND site_id IN (SELECT id FROM sites WHERE owner_id = ?)")
+            .bind(name)
+            .bind(site_id)
+            .bind(owner_id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn record_domain_check(&self, id: i64, check: &DomainCheck) -> StoreResult<()> {
+        let now = now_ms();
+        let status = domain_status_str(check.status);
+        sqlx::query("UPDATE domains SET status = ?, status_detail = ?, checked_at = ?, verified_at = CASE WHEN ? = 'verified' THEN COALESCE(verified_at, ?) ELSE verified_at END, failures = ?, next_check_at = ? WHERE id = ?")
+            .bind(status)
+            .bind(&check.detail)
+            .bind(now)
+            .bind(status)
+            .bind(now)
+            .bind(i64::from(check.failures))
+            .bind(check.next_check_at.timestamp_millis())
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn domains_due(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<DomainRecord>> {
+        let rows = sqlx::query(&format!(
+            "{DOMAIN_COLUMNS} WHERE d.next_check_at <= ? ORDER BY d.next_check_at LIMIT ?"
+        ))
+        .bind(now.timestamp_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(domain_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn domain_live_deploy(&self, name: &str) -> StoreResult<Option<LiveDeploy>> {
+        const QUERY: &str = "SELECT s.id AS site_id, d.id AS deploy_id, d.created_at FROM domains m JOIN sites s ON s.id = m.site_id JOIN deploys d ON d.id = s.live_deploy_id WHERE m.name = ? AND m.status = 'verified'";
+        let row = sqlx::query(QUERY)
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.map(|row| {
+            Ok(LiveDeploy {
+                site_id: row.try_get("site_id")?,
+                deploy_id: row.try_get("deploy_id")?,
+                created_at: time(row.try_get("created_at")?),
+            })
+        })
+        .transpose()
+        .map_err(other)
+    }
+
+    async fn domain_token(&self, name: &str) -> StoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT token FROM domains WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn site_domains(&self, site: &str) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT d.name FROM domains d JOIN sites s ON s.id = d.site_id WHERE s.name = ?",
+        )
+        .bind(site)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(map_err)
     }
 }

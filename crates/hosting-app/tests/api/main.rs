@@ -6,5 +6,6 @@ mod helpers;
 mod api;
 mod dashboard;
 mod deploys;
+mod domains;
 mod isolation;
 mod serving;

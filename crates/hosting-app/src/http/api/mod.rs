@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1` on the control host: one module per resource.
 
 pub(crate) mod deploys;
+pub(crate) mod domains;
 mod openapi;
 pub(crate) mod sites;
 pub(crate) mod tokens;
@@ -37,6 +38,18 @@ pub fn router() -> Router<AppState> {
             get(deploys::list).post(deploys::create),
         )
         .route("/api/v1/sites/{site}/rollback", post(deploys::rollback))
+        .route(
+            "/api/v1/sites/{site}/domains",
+            get(domains::list).post(domains::add),
+        )
+        .route(
+            "/api/v1/sites/{site}/domains/{domain}",
+            axum::routing::delete(domains::remove),
+        )
+        .route(
+            "/api/v1/sites/{site}/domains/{domain}/verify",
+            post(domains::verify),
+        )
         .route("/api/v1/deploys/{id}", get(deploys::get))
         .route("/api/v1/deploys/{id}/files/{sha256}", put(upload::put_file))
         .route("/api/v1/deploys/{id}/publish", post(deploys::publish))

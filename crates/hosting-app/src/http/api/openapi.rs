@@ -64,6 +64,10 @@ pub const ROUTES: &[RouteDoc] = &[
         Some("CreatedDeploy"),
     ),
     route("post", "/api/v1/sites/{site}/rollback", "Publish an earlier deploy (by default the one live before)", Some("Rollback"), 200, Some("Deploy")),
+    route("get", "/api/v1/sites/{site}/domains", "List a site's custom domains", None, 200, Some("DomainList")),
+    route("post", "/api/v1/sites/{site}/domains", "Claim a custom domain for a site (409 when verified or claimed elsewhere)", Some("AddDomain"), 201, Some("Domain")),
+    route("delete", "/api/v1/sites/{site}/domains/{domain}", "Remove a custom domain; it stops serving at once", None, 204, None),
+    route("post", "/api/v1/sites/{site}/domains/{domain}/verify", "Check domain ownership now (DNS TXT record or HTTP token)", None, 200, Some("Domain")),
     route("get", "/api/v1/deploys/{id}", "Get a deploy", None, 200, Some("Deploy")),
     route("put", "/api/v1/deploys/{id}/files/{sha256}", "Upload one required file; the bytes must hash to `sha256`", Some("Bytes"), 204, None),
     route("post", "/api/v1/deploys/{id}/publish", "Make a ready deploy the site's live one, atomically", None, 200, Some("Deploy")),
@@ -118,6 +122,16 @@ fn schemas() -> Value {
             "required": { "type": "array", "items": { "type": "string" } } } }] },
         "Rollback": { "type": "object", "properties": { "deploy_id": { "type": ["string", "null"] } } },
         "Bytes": { "type": "string", "format": "binary" },
+        "AddDomain": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" } } },
+        "Domain": { "type": "object", "required": ["name", "site", "status", "verification", "created_at"], "properties": {
+            "name": { "type": "string" }, "site": { "type": "string" },
+            "status": { "type": "string", "enum": ["pending", "verified", "failed"] },
+            "status_detail": { "type": ["string", "null"] },
+            "verification": { "type": "object", "required": ["txt_name", "txt_value", "http_path", "http_token"], "properties": {
+                "txt_name": { "type": "string" }, "txt_value": { "type": "string" },
+                "http_path": { "type": "string" }, "http_token": { "type": "string" } } },
+            "created_at": time, "verified_at": opt_time, "checked_at": opt_time } },
+        "DomainList": list_of("Domain"),
     })
 }
 

@@ -58,9 +58,18 @@ pub async fn delete(
     Path(site): Path<String>,
 ) -> ApiResult<StatusCode> {
     let record = owned_site(&state, user.id, &site).await?;
+    // Read before the delete cascades them away, so their cached hosts can be dropped.
+    let domains = state
+        .store
+        .site_domains(&record.name)
+        .await
+        .unwrap_or_default();
     if !state.store.delete_site(user.id, &record.name).await? {
         return Err(ApiError::not_found(format!("site {site:?}")));
     }
     state.0.invalidate_site(&record.name).await;
+    for domain in domains {
+        state.0.invalidate_host(&domain).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -224,8 +224,17 @@ pub async fn delete(
         let page = render(&state, &session, &site, &deploys, Some(message));
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page));
     }
+    // Read before the delete cascades them away, so their cached hosts can be dropped.
+    let domains = state
+        .store
+        .site_domains(&site.name)
+        .await
+        .unwrap_or_default();
     if state.store.delete_site(session.user.id, &site.name).await? {
         state.0.invalidate_site(&site.name).await;
+        for domain in domains {
+            state.0.invalidate_host(&domain).await;
+        }
     }
     Ok(see_other("/sites?done=deleted"))
 }

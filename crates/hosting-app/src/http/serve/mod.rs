@@ -228,6 +228,8 @@ async fn deploy_for_host(
                 HostKind::Preview(site, deploy) => {
                     store.preview_deploy(site.as_str(), deploy.as_str()).await
                 }
+                // Only a verified domain resolves (the store checks the status).
+                HostKind::Custom(name) => store.domain_live_deploy(&name).await,
                 HostKind::Control | HostKind::Unknown => Ok(None),
             }
             .map_err(|e| e.to_string())?;

@@ -21,8 +21,9 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 pub use routing::{parse_lsn, Pools};
 
 use super::{
-    CreatedDeploy, DeployRecord, LiveDeploy, ManifestEntry, NewDeploy, SessionRecord, SiteRecord,
-    Store, StoreError, StoreResult, TokenRecord, UploadOutcome, UserRecord,
+    domain_status_str, parse_domain_status, CreatedDeploy, DeployRecord, DomainCheck, DomainRecord,
+    LiveDeploy, ManifestEntry, NewDeploy, NewDomain, SessionRecord, SiteRecord, Store, StoreError,
+    StoreResult, TokenRecord, UploadOutcome, UserRecord,
 };
 use crate::config::Config;
 use crate::domain::names::Sha256;
@@ -150,6 +151,7 @@ fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.is_unique_violation() => match db.constraint() {
             Some("users_username_key") => StoreError::Conflict("a user with this name"),
             Some("sites_name_key") => StoreError::Conflict("a site with this name"),
+            Some("domains_name_key") => StoreError::Conflict("a claim on this domain"),
             _ => StoreError::Conflict("a record with these values"),
         },
         // 25006: read_only_sql_transaction
@@ -243,6 +245,34 @@ fn live_from_row(row: &PgRow) -> sqlx::Result<LiveDeploy> {
         site_id: row.try_get("site_id")?,
         deploy_id: row.try_get("deploy_id")?,
         created_at: time(row.try_get("created_at")?),
+    })
+}
+
+const DOMAIN_COLUMNS: &str =
+    "SELECT d.id, d.name, d.site_id, s.name AS site_name, s.owner_id, d.status, \
+     d.status_detail, d.token, d.created_at, d.checked_at, d.verified_at, d.failures \
+     FROM domains d JOIN sites s ON s.id = d.site_id";
+
+fn opt_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.map(time)
+}
+
+fn domain_from_row(row: &PgRow) -> sqlx::Result<DomainRecord> {
+    let status: String = row.try_get("status")?;
+    let failures: i64 = row.try_get("failures")?;
+    Ok(DomainRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        site_id: row.try_get("site_id")?,
+        site_name: row.try_get("site_name")?,
+        owner_id: row.try_get("owner_id")?,
+        status: parse_domain_status(&status),
+        status_detail: row.try_get("status_detail")?,
+        token: row.try_get("token")?,
+        created_at: time(row.try_get("created_at")?),
+        checked_at: opt_time(row.try_get("checked_at")?),
+        verified_at: opt_time(row.try_get("verified_at")?),
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
     })
 }
 
@@ -1037,5 +1067,164 @@ impl Store for PgStore {
         }
         tx.commit().await.map_err(map_err)?;
         Ok(forgotten)
+    }
+
+    async fn add_domain(&self, new: NewDomain) -> StoreResult<DomainRecord> {
+        let mut tx = self.primary().begin().await.map_err(map_err)?;
+        let existing = sqlx::query("SELECT d.id, s.owner_id, d.status, d.created_at FROM domains d JOIN sites s ON s.id = d.site_id WHERE d.name = $1 FOR UPDATE OF d")
+            .bind(&new.name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if let Some(row) = existing {
+            let id: i64 = row.try_get("id").map_err(other)?;
+            let owner_id: i64 = row.try_get("owner_id").map_err(other)?;
+            let status: String = row.try_get("status").map_err(other)?;
+            let created_at: i64 = row.try_get("created_at").map_err(other)?;
+            if status == "verified" {
+                return Err(StoreError::Conflict("a verified claim on this domain"));
+            }
+            if owner_id == new.owner_id {
+                return Err(StoreError::Conflict(
+                    "a claim on this domain by one of your sites",
+                ));
+            }
+            let replaceable =
+                status == "failed" || created_at < new.replace_unverified_before.timestamp_millis();
+            if !replaceable {
+                return Err(StoreError::Conflict(
+                    "a recent unverified claim on this domain by another account",
+                ));
+            }
+            sqlx::query("DELETE FROM domains WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        let id: i64 = sqlx::query_scalar("INSERT INTO domains (name, site_id, status, token, created_at, next_check_at) VALUES ($1, $2, 'pending', $3, $4, $5) RETURNING id")
+            .bind(&new.name)
+            .bind(new.site_id)
+            .bind(&new.token)
+            .bind(now_ms())
+            .bind(new.next_check_at.timestamp_millis())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let row = sqlx::query(&format!("{DOMAIN_COLUMNS} WHERE d.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        self.pools.note_write().await;
+        domain_from_row(&row).map_err(other)
+    }
+
+    async fn list_domains(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<DomainRecord>> {
+        let rows = sqlx::query(&format!(
+            "{DOMAIN_COLUMNS} WHERE s.owner_id = $1 AND d.site_id = $2 ORDER BY d.name"
+        ))
+        .bind(owner_id)
+        .bind(site_id)
+        .fetch_all(self.primary())
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(domain_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn domain(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        name: &str,
+    ) -> StoreResult<Option<DomainRecord>> {
+        let row = sqlx::query(&format!(
+            "{DOMAIN_COLUMNS} WHERE s.owner_id = $1 AND d.site_id = $2 AND d.name = $3"
+        ))
+        .bind(owner_id)
+        .bind(site_id)
+        .bind(name)
+        .fetch_optional(self.primary())
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(domain_from_row).transpose().map_err(other)
+    }
+
+    async fn delete_domain(&self, owner_id: i64, site_id: i64, name: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM domains WHERE name = $1 AND site_id = $2 AND site_id IN (SELECT id FROM sites WHERE owner_id = $3)")
+            .bind(name)
+            .bind(site_id)
+            .bind(owner_id)
+            .execute(self.primary())
+            .await
+            .map_err(map_err)?;
+        self.pools.note_write().await;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn record_domain_check(&self, id: i64, check: &DomainCheck) -> StoreResult<()> {
+        let now = now_ms();
+        let status = domain_status_str(check.status);
+        sqlx::query("UPDATE domains SET status = $1, status_detail = $2, checked_at = $3, verified_at = CASE WHEN $4 = 'verified' THEN COALESCE(verified_at, $5) ELSE verified_at END, failures = $6, next_check_at = $7 WHERE id = $8")
+            .bind(status)
+            .bind(&check.detail)
+            .bind(now)
+            .bind(status)
+            .bind(now)
+            .bind(i64::from(check.failures))
+            .bind(check.next_check_at.timestamp_millis())
+            .bind(id)
+            .execute(self.primary())
+            .await
+            .map_err(map_err)?;
+        self.pools.note_write().await;
+        Ok(())
+    }
+
+    async fn domains_due(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<DomainRecord>> {
+        let rows = sqlx::query(&format!(
+            "{DOMAIN_COLUMNS} WHERE d.next_check_at <= $1 ORDER BY d.next_check_at LIMIT $2"
+        ))
+        .bind(now.timestamp_millis())
+        .bind(i64::from(limit))
+        .fetch_all(self.primary())
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(domain_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn domain_live_deploy(&self, name: &str) -> StoreResult<Option<LiveDeploy>> {
+        const QUERY: &str = "SELECT s.id AS site_id, d.id AS deploy_id, d.created_at FROM domains m JOIN sites s ON s.id = m.site_id JOIN deploys d ON d.id = s.live_deploy_id WHERE m.name = $1 AND m.status = 'verified'";
+        let row = routed_read!(self, |pool| sqlx::query(QUERY)
+            .bind(name)
+            .fetch_optional(pool)
+            .await)
+        .map_err(map_err)?;
+        row.as_ref().map(live_from_row).transpose().map_err(other)
+    }
+
+    async fn domain_token(&self, name: &str) -> StoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT token FROM domains WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.primary())
+            .await
+            .map_err(map_err)
+    }
+
+    async fn site_domains(&self, site: &str) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT d.name FROM domains d JOIN sites s ON s.id = d.site_id WHERE s.name = $1",
+        )
+        .bind(site)
+        .fetch_all(self.primary())
+        .await
+        .map_err(map_err)
     }
 }

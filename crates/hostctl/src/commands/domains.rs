@@ -1,0 +1,92 @@
+//! `hostctl domains add | list | verify | remove`.
+
+use hosting_api::{Domain, DomainStatus};
+
+use super::Context;
+use crate::cli::DomainsCommand;
+use crate::output;
+
+fn status_text(status: DomainStatus) -> &'static str {
+    match status {
+        DomainStatus::Pending => "pending",
+        DomainStatus::Verified => "verified",
+        DomainStatus::Failed => "failed",
+    }
+}
+
+/// What the owner must do to prove control of a domain.
+fn print_instructions(domain: &Domain) {
+    println!("Prove you control {} with either:", domain.name);
+    println!(
+        "  a DNS TXT record   {}  =  \"{}\"",
+        domain.verification.txt_name, domain.verification.txt_value
+    );
+    println!(
+        "  or point the domain at the platform (CNAME to the site's host, or A/AAAA);\n  \
+         the platform then answers http://{}{} itself.",
+        domain.name, domain.verification.http_path
+    );
+    println!(
+        "Then run `hostctl domains verify --site {} {}` (it is also re-checked periodically).",
+        domain.site, domain.name
+    );
+}
+
+/// Runs one `domains` subcommand.
+pub async fn run(ctx: &Context, command: DomainsCommand) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    match command {
+        DomainsCommand::Add { site, domain } => {
+            let domain = client.add_domain(&site, &domain).await?;
+            if ctx.json {
+                return output::print_json(&domain);
+            }
+            println!("Added {} to site {} (pending)", domain.name, domain.site);
+            print_instructions(&domain);
+        }
+        DomainsCommand::List { site } => {
+            let domains = client.list_domains(&site).await?;
+            if ctx.json {
+                return output::print_json(&domains);
+            }
+            let rows: Vec<Vec<String>> = domains
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.name.clone(),
+                        status_text(d.status).to_owned(),
+                        d.checked_at
+                            .as_ref()
+                            .map_or_else(|| "-".to_owned(), output::timestamp),
+                        d.status_detail.clone().unwrap_or_else(|| "-".to_owned()),
+                    ]
+                })
+                .collect();
+            output::print_table(
+                &["DOMAIN", "STATUS", "CHECKED", "DETAIL"],
+                &rows,
+                "No custom domains: add one with `hostctl domains add --site NAME DOMAIN`",
+            );
+        }
+        DomainsCommand::Verify { site, domain } => {
+            let domain = client.verify_domain(&site, &domain).await?;
+            if ctx.json {
+                return output::print_json(&domain);
+            }
+            println!("{}: {}", domain.name, status_text(domain.status));
+            if let Some(detail) = &domain.status_detail {
+                println!("  {detail}");
+            }
+            if domain.status != DomainStatus::Verified {
+                print_instructions(&domain);
+            }
+        }
+        DomainsCommand::Remove { site, domain } => {
+            client.remove_domain(&site, &domain).await?;
+            if !ctx.json {
+                println!("Removed {domain} from site {site}");
+            }
+        }
+    }
+    Ok(())
+}

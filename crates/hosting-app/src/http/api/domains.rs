@@ -1,0 +1,149 @@
+//! Custom domains of a site: add, list, remove, verify now. Every query is filtered by
+//! the caller (another tenant's site is a 404).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use hosting_api as api;
+
+use super::sites::owned_site;
+use super::{Json, Path};
+use crate::domain::hostname::CustomDomain;
+use crate::domains::{self, HTTP_VERIFY_PREFIX};
+use crate::http::auth::AuthUser;
+use crate::http::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{DomainRecord, NewDomain};
+
+pub(crate) fn domain_view(domain: &DomainRecord) -> api::Domain {
+    api::Domain {
+        name: domain.name.clone(),
+        site: domain.site_name.clone(),
+        status: domain.status,
+        status_detail: domain.status_detail.clone(),
+        verification: api::DomainVerification {
+            txt_name: domains::txt_name(&domain.name),
+            txt_value: domain.token.clone(),
+            http_path: format!("{HTTP_VERIFY_PREFIX}{}", domain.token),
+            http_token: domain.token.clone(),
+        },
+        created_at: domain.created_at,
+        verified_at: domain.verified_at,
+        checked_at: domain.checked_at,
+    }
+}
+
+/// The caller's domain `name` of the caller's site `site`, or 404.
+async fn owned_domain(
+    state: &AppState,
+    owner_id: i64,
+    site: &str,
+    name: &str,
+) -> ApiResult<DomainRecord> {
+    let site = owned_site(state, owner_id, site).await?;
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    state
+        .store
+        .domain(owner_id, site.id, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("domain {name:?} of site {:?}", site.name)))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(site): Path<String>,
+) -> ApiResult<axum::Json<api::List<api::Domain>>> {
+    let site = owned_site(&state, user.id, &site).await?;
+    let domains = state.store.list_domains(user.id, site.id).await?;
+    Ok(axum::Json(api::List {
+        items: domains.iter().map(domain_view).collect(),
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(site.name = %site, domain.name = %body.name))]
+pub async fn add(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(site): Path<String>,
+    Json(body): Json<api::AddDomain>,
+) -> ApiResult<(StatusCode, axum::Json<api::Domain>)> {
+    let site = owned_site(&state, user.id, &site).await?;
+    let name = CustomDomain::parse(&body.name, &state.config.base_domain, &state.control_host)
+        .map_err(ApiError::Unprocessable)?;
+    let now = Utc::now();
+    let domain = state
+        .store
+        .add_domain(NewDomain {
+            owner_id: user.id,
+            site_id: site.id,
+            name: name.as_str().to_owned(),
+            token: domains::new_token(),
+            next_check_at: now,
+            replace_unverified_before: now - domains::CLAIM_GRACE,
+        })
+        .await?;
+    // A replaced claim was never verified, but a cached "not served" entry is dropped anyway.
+    state.0.invalidate_host(&domain.name).await;
+    Ok((StatusCode::CREATED, axum::Json(domain_view(&domain))))
+}
+
+#[tracing::instrument(skip_all, fields(site.name = %site, domain.name = %name))]
+pub async fn remove(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((site, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let domain = owned_domain(&state, user.id, &site, &name).await?;
+    if !state
+        .store
+        .delete_domain(user.id, domain.site_id, &domain.name)
+        .await?
+    {
+        return Err(ApiError::not_found(format!("domain {name:?}")));
+    }
+    state.0.invalidate_host(&domain.name).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks ownership now (TXT record, then HTTP token) and answers the updated domain.
+#[tracing::instrument(skip_all, fields(site.name = %site, domain.name = %name))]
+pub async fn verify(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((site, name)): Path<(String, String)>,
+) -> ApiResult<axum::Json<api::Domain>> {
+    let domain = owned_domain(&state, user.id, &site, &name).await?;
+    domains::check_and_record(&state.0, &domain).await?;
+    let updated = owned_domain(&state, user.id, &site, &name).await?;
+    Ok(axum::Json(domain_view(&updated)))
+}
+
+/// `GET /.well-known/hosting-verify/<token>` on a custom domain: the token, when it is
+/// the one of a claim on this very host. Proves the domain routes to the platform.
+pub async fn serve_token(state: &AppState, host: &str, path: &str) -> Response {
+    let asked = path.strip_prefix(HTTP_VERIFY_PREFIX).unwrap_or_default();
+    match state.store.domain_token(host).await {
+        Ok(Some(token)) if !asked.is_empty() && token == asked => {
+            let mut response = (StatusCode::OK, Body::from(token)).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Ok(_) => crate::http::pages::not_found(),
+        Err(e) => {
+            tracing::warn!(error = %e, "looking up a verification token failed");
+            crate::http::pages::platform_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "Try again shortly.",
+            )
+        }
+    }
+}
