@@ -26,13 +26,10 @@ impl PgBlobStore {
 /// Unreachable database (I/O, pool exhausted or closed, connection and shutdown SQLSTATEs,
 /// a read-only former primary) -> `Unavailable` (503); anything else is an internal error.
 fn storage_error(e: sqlx::Error) -> BlobError {
-    let unavailable = match &e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0") || c == "25006"),
-        _ => false,
-    };
+    // 25006: a read-only former primary, which cannot take the write right now.
+    let read_only =
+        matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("25006"));
+    let unavailable = crate::store::is_unreachable(&e) || read_only;
     if unavailable {
         BlobError::Unavailable(e.to_string())
     } else {

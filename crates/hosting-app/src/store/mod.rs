@@ -2,6 +2,7 @@
 //! behind one narrow trait, with one implementation per database. Embedded mode
 //! uses SQLite; cluster mode adds PostgreSQL behind the same trait.
 
+mod columns;
 mod postgres;
 mod sqlite;
 
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hosting_api::{DeployState, DomainStatus, Role};
 
+pub(crate) use postgres::is_unreachable;
 pub use postgres::{parse_lsn, PgStore, Pools};
 pub use sqlite::SqliteStore;
 

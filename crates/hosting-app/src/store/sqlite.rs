@@ -8,13 +8,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use hosting_api::{DeployState, Role};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
+use super::columns::{
+    now_ms, opt_time, other, parse_state, role_str, state_str, time, unavailable,
+};
 use super::{
     domain_status_str, parse_domain_status, CreatedDeploy, DeployRecord, DomainCheck, DomainRecord,
     LiveDeploy, ManifestEntry, NewDeploy, NewDomain, SessionRecord, SiteRecord, Store, StoreError,
@@ -69,14 +72,6 @@ impl SqliteStore {
     }
 }
 
-fn other(e: sqlx::Error) -> StoreError {
-    StoreError::Other(e.to_string())
-}
-
-fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
 /// Maps a driver error, naming the unique constraint that was hit.
 fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
@@ -94,43 +89,6 @@ fn map_err(e: sqlx::Error) -> StoreError {
         }
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => unavailable(e),
         _ => other(e),
-    }
-}
-
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-fn opt_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
-    ms.map(time)
-}
-
-fn role_str(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::Member => "member",
-    }
-}
-
-fn state_str(state: DeployState) -> &'static str {
-    match state {
-        DeployState::Uploading => "uploading",
-        DeployState::Ready => "ready",
-        DeployState::Expired => "expired",
-        DeployState::Failed => "failed",
-    }
-}
-
-fn parse_state(raw: &str) -> DeployState {
-    match raw {
-        "ready" => DeployState::Ready,
-        "expired" => DeployState::Expired,
-        "failed" => DeployState::Failed,
-        _ => DeployState::Uploading,
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use hosting_api::{DeployState, Role};
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -20,6 +20,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 
 pub use routing::{parse_lsn, Pools};
 
+use super::columns::{now_ms, opt_time, other, parse_state, role_str, time, unavailable};
 use super::{
     domain_status_str, parse_domain_status, CreatedDeploy, DeployRecord, DomainCheck, DomainRecord,
     LiveDeploy, ManifestEntry, NewDeploy, NewDomain, SessionRecord, SiteRecord, Store, StoreError,
@@ -59,19 +60,22 @@ macro_rules! routed_read {
     }};
 }
 
-/// The primary could not be reached (as opposed to a query that failed on it).
-fn is_connection_error(e: &sqlx::Error) -> bool {
+/// The database could not be reached (as opposed to a query that failed on it): I/O,
+/// a pool exhausted or closed, 08xxx connection exceptions, 57P0x operator intervention
+/// (shutdown, crash). Shared by the store and the PostgreSQL blob store.
+pub(crate) fn is_unreachable(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_) => true,
-        // 08xxx connection exceptions, 57P0x operator intervention (shutdown, crash).
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
         sqlx::Error::Database(db) => db
             .code()
             .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
         _ => false,
     }
+}
+
+/// The primary could not be reached, TLS failures included.
+fn is_connection_error(e: &sqlx::Error) -> bool {
+    is_unreachable(e) || matches!(e, sqlx::Error::Tls(_))
 }
 
 pub struct PgStore {
@@ -136,14 +140,6 @@ impl PgStore {
     }
 }
 
-fn other(e: sqlx::Error) -> StoreError {
-    StoreError::Other(e.to_string())
-}
-
-fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
 /// Maps a driver error, naming the unique constraint that was hit; a read-only database
 /// (a replica promoted badly, a primary in recovery) is "unavailable", not a bug.
 fn map_err(e: sqlx::Error) -> StoreError {
@@ -158,30 +154,6 @@ fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("25006") => unavailable(e),
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => unavailable(e),
         _ => other(e),
-    }
-}
-
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-fn role_str(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::Member => "member",
-    }
-}
-
-fn parse_state(raw: &str) -> DeployState {
-    match raw {
-        "ready" => DeployState::Ready,
-        "expired" => DeployState::Expired,
-        "failed" => DeployState::Failed,
-        _ => DeployState::Uploading,
     }
 }
 
@@ -252,10 +224,6 @@ const DOMAIN_COLUMNS: &str =
     "SELECT d.id, d.name, d.site_id, s.name AS site_name, s.owner_id, d.status, \
      d.status_detail, d.token, d.created_at, d.checked_at, d.verified_at, d.failures \
      FROM domains d JOIN sites s ON s.id = d.site_id";
-
-fn opt_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
-    ms.map(time)
-}
 
 fn domain_from_row(row: &PgRow) -> sqlx::Result<DomainRecord> {
     let status: String = row.try_get("status")?;
