@@ -82,17 +82,25 @@ impl RedisShared {
             .set_connection_timeout(Some(COMMAND_TIMEOUT))
             .set_response_timeout(Some(COMMAND_TIMEOUT))
             .set_number_of_retries(1);
-        match tokio::time::timeout(
-            COMMAND_TIMEOUT * 2,
-            self.client.get_connection_manager_with_config(config),
-        )
-        .await
-        {
-            Ok(Ok(connection)) => {
-                self.mark(true, None);
-                *slot = Some(connection.clone());
-                Some(connection)
-            }
+        let connection = self
+            .bounded(
+                COMMAND_TIMEOUT * 2,
+                self.client.get_connection_manager_with_config(config),
+            )
+            .await?;
+        self.mark(true, None);
+        *slot = Some(connection.clone());
+        Some(connection)
+    }
+
+    /// Awaits `operation` for at most `limit`; an error or a time-out marks Redis down.
+    async fn bounded<T>(
+        &self,
+        limit: Duration,
+        operation: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        match tokio::time::timeout(limit, operation).await {
+            Ok(Ok(value)) => Some(value),
             Ok(Err(e)) => {
                 self.mark(false, Some(&e));
                 None
@@ -111,22 +119,11 @@ impl RedisShared {
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let connection = self.connection().await?;
-        match tokio::time::timeout(COMMAND_TIMEOUT, command(connection)).await {
-            Ok(Ok(value)) => {
-                if !self.up.load(Ordering::Acquire) {
-                    self.mark(true, None);
-                }
-                Some(value)
-            }
-            Ok(Err(e)) => {
-                self.mark(false, Some(&e));
-                None
-            }
-            Err(e) => {
-                self.mark(false, Some(&e));
-                None
-            }
+        let value = self.bounded(COMMAND_TIMEOUT, command(connection)).await?;
+        if !self.up.load(Ordering::Acquire) {
+            self.mark(true, None);
         }
+        Some(value)
     }
 
     /// Delivers invalidations published by any replica to `on_event` until the process
