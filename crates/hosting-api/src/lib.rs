@@ -148,6 +148,41 @@ pub struct Domain {
     pub created_at: DateTime<Utc>,
     pub verified_at: Option<DateTime<Utc>>,
     pub checked_at: Option<DateTime<Utc>>,
+    /// The domain's TLS certificate; `null` while the domain is not verified or when the
+    /// platform runs without ACME (then the platform's own certificate is served).
+    #[serde(default)]
+    pub certificate: Option<Certificate>,
+}
+
+/// Where a custom domain's certificate is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CertificateStatus {
+    /// No certificate yet; an order is due (HTTPS serves the platform's certificate).
+    Pending,
+    /// A certificate is served; renewal is scheduled.
+    Issued,
+    /// The last order failed; it is retried with backoff. A certificate issued before,
+    /// if any, is still served until it expires.
+    Failed,
+}
+
+/// A custom domain's TLS certificate (the private key never leaves the platform).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Certificate {
+    pub status: CertificateStatus,
+    /// Serial number of the certificate served, upper-case hex.
+    pub serial: Option<String>,
+    pub issuer: Option<String>,
+    pub not_before: Option<DateTime<Utc>>,
+    pub not_after: Option<DateTime<Utc>>,
+    pub issued_at: Option<DateTime<Utc>>,
+    /// Consecutive failed orders.
+    pub failures: u32,
+    /// Why the last order failed.
+    pub last_error: Option<String>,
+    /// When the next order (renewal or retry) is due.
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 pub mod blobs;
 pub mod cache;
+pub mod certs;
 pub mod config;
 pub mod domain;
 pub mod domains;

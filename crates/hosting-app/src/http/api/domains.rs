@@ -32,6 +32,7 @@ pub(crate) fn domain_view(domain: &DomainRecord) -> api::Domain {
         created_at: domain.created_at,
         verified_at: domain.verified_at,
         checked_at: domain.checked_at,
+        certificate: None,
     }
 }
 
