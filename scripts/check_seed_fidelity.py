@@ -52,7 +52,7 @@ PROD_SIZES = {"app": (2.0, 2048), "postgres-primary": (4.0, 4096), "postgres-rep
 # Seed "Volume Mapping": NFS volumes (addr=10.0.1.20,nfsvers=4)
 NFS_VOLUMES = ["postgres_data", "postgres_replica_data", "redis_data"]
 # Services we add beyond the seed (documented in docs/deployment.md)
-EXTRA_SERVICES = {"tls-init", "migrate", "postgres-exporter", "redis-exporter", "backup"}
+EXTRA_SERVICES = {"tls-init", "migrate", "postgres-exporter", "redis-exporter", "backup", "cert-installer"}
 
 failures = []
 

@@ -146,6 +146,14 @@ pub enum DomainsCommand {
         /// The domain to check.
         domain: String,
     },
+    /// Order a verified domain's TLS certificate now (first order, retry, early renewal).
+    Renew {
+        /// Site the domain belongs to.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+        /// The domain whose certificate to order.
+        domain: String,
+    },
     /// Remove a custom domain; it stops serving the site at once.
     Remove {
         /// Site the domain belongs to.

@@ -258,6 +258,15 @@ impl Client {
             .await
     }
 
+    /// `POST /sites/{site}/domains/{domain}/certificate`
+    pub async fn request_certificate(&self, site: &str, domain: &str) -> Result<Domain, ApiError> {
+        self.json(self.request(
+            Method::POST,
+            &["sites", site, "domains", domain, "certificate"],
+        ))
+        .await
+    }
+
     /// `DELETE /sites/{site}/domains/{domain}`
     pub async fn remove_domain(&self, site: &str, domain: &str) -> Result<(), ApiError> {
         self.empty(self.request(Method::DELETE, &["sites", site, "domains", domain]))

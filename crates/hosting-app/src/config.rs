@@ -185,6 +185,55 @@ pub struct Config {
     #[arg(long, env = "HOSTING_VERIFY_HTTP_ADDR")]
     pub verify_http_addr: Option<SocketAddr>,
 
+    /// ACME directory URL (RFC 8555) that issues certificates for verified custom
+    /// domains; unset = no automatic certificates (HTTPS serves the platform's own).
+    #[arg(long, env = "HOSTING_ACME_DIRECTORY")]
+    pub acme_directory: Option<String>,
+
+    /// PEM file of the root CA to trust for the ACME server's own HTTPS (test CAs such
+    /// as Pebble); the system's roots when unset.
+    #[arg(long, env = "HOSTING_ACME_CA_ROOT")]
+    pub acme_ca_root: Option<PathBuf>,
+
+    /// Contact e-mail of the ACME account.
+    #[arg(long, env = "HOSTING_ACME_CONTACT")]
+    pub acme_contact: Option<String>,
+
+    /// Seconds before expiry a certificate is renewed (at most a third of its lifetime).
+    #[arg(long, env = "HOSTING_ACME_RENEW_BEFORE", default_value_t = 30 * 24 * 3600)]
+    pub acme_renew_before: u64,
+
+    /// Seconds before the first retry of a failed order; doubles per failure, up to a day.
+    #[arg(long, env = "HOSTING_ACME_RETRY_BASE", default_value_t = 300)]
+    pub acme_retry_base: u64,
+
+    /// Seconds between rounds of the certificate issuer (orders that are due).
+    #[arg(long, env = "HOSTING_ACME_INTERVAL", default_value_t = 60)]
+    pub acme_interval: u64,
+
+    /// File with the 32-byte key (64 hex digits) that seals certificate private keys in
+    /// the database; the same on every replica. Embedded mode creates
+    /// `<data dir>/certificate-encryption.key` when unset.
+    #[arg(long, env = "HOSTING_CERT_ENCRYPTION_KEY_FILE")]
+    pub cert_encryption_key_file: Option<PathBuf>,
+
+    /// Folder the certificate installer keeps `<domain>.pem` files and `crt-list.txt` in.
+    #[arg(long, env = "HOSTING_CERT_DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// The same folder as HAProxy sees it (container mounts differ); defaults to HOSTING_CERT_DIR.
+    #[arg(long, env = "HOSTING_HAPROXY_CERT_DIR")]
+    pub haproxy_cert_dir: Option<PathBuf>,
+
+    /// HAProxy's runtime API (`unix:/path/admin.sock` or `host:port`, level admin): with
+    /// HOSTING_CERT_DIR set, this replica installs certificates. One replica per HAProxy.
+    #[arg(long, env = "HOSTING_HAPROXY_RUNTIME_API")]
+    pub haproxy_runtime_api: Option<String>,
+
+    /// Seconds between installer rounds (database -> files -> HAProxy).
+    #[arg(long, env = "HOSTING_CERT_SYNC_INTERVAL", default_value_t = 30)]
+    pub cert_sync_interval: u64,
+
     /// Seconds a request may take before it is answered 408 (uploads included).
     #[arg(long, env = "HOSTING_REQUEST_TIMEOUT", default_value_t = 300)]
     pub request_timeout: u64,
@@ -237,7 +286,44 @@ impl Config {
         if self.db_primary_pool == 0 || self.db_replica_pool == 0 {
             return Err("database pools need at least one connection".into());
         }
+        if let Some(directory) = &self.acme_directory {
+            if !directory.starts_with("https://") {
+                return Err("HOSTING_ACME_DIRECTORY must be an https:// URL".into());
+            }
+        }
+        let handles_certificates =
+            self.acme_directory.is_some() || self.haproxy_runtime_api.is_some();
+        if handles_certificates && self.is_cluster() && self.cert_encryption_key_file.is_none() {
+            return Err(
+                "HOSTING_ACME_DIRECTORY or HOSTING_HAPROXY_RUNTIME_API in cluster mode needs \
+                 HOSTING_CERT_ENCRYPTION_KEY_FILE (the same key file on every replica)"
+                    .into(),
+            );
+        }
+        if self.acme_interval == 0 || self.cert_sync_interval == 0 || self.acme_retry_base == 0 {
+            return Err(
+                "HOSTING_ACME_INTERVAL, HOSTING_ACME_RETRY_BASE and HOSTING_CERT_SYNC_INTERVAL \
+                 must be at least 1 second"
+                    .into(),
+            );
+        }
+        if self.haproxy_runtime_api.is_some() != self.cert_dir.is_some() {
+            return Err(
+                "HOSTING_HAPROXY_RUNTIME_API and HOSTING_CERT_DIR go together (the installer \
+                 needs both)"
+                    .into(),
+            );
+        }
         Ok(())
+    }
+
+    /// Where this replica's certificate installer runs, if it does: (own folder,
+    /// HAProxy's view of it, runtime API).
+    pub fn certificate_installer(&self) -> Option<(PathBuf, PathBuf, String)> {
+        let dir = self.cert_dir.clone()?;
+        let api = self.haproxy_runtime_api.clone()?;
+        let haproxy_dir = self.haproxy_cert_dir.clone().unwrap_or_else(|| dir.clone());
+        Some((dir, haproxy_dir, api))
     }
 
     /// Cluster mode: PostgreSQL (and usually Redis) instead of the embedded backends.
@@ -354,6 +440,16 @@ impl Config {
             "domain_check_interval": self.domain_check_interval,
             "dns_resolver": self.dns_resolver.map(|a| a.to_string()),
             "verify_http_addr": self.verify_http_addr.map(|a| a.to_string()),
+            "acme_directory": self.acme_directory,
+            "acme_ca_root": self.acme_ca_root,
+            "acme_renew_before": self.acme_renew_before,
+            "acme_retry_base": self.acme_retry_base,
+            "acme_interval": self.acme_interval,
+            "cert_encryption_key_file": self.cert_encryption_key_file,
+            "cert_dir": self.cert_dir,
+            "haproxy_cert_dir": self.haproxy_cert_dir,
+            "haproxy_runtime_api": self.haproxy_runtime_api,
+            "cert_sync_interval": self.cert_sync_interval,
             "request_timeout": self.request_timeout,
             "shutdown_drain": self.shutdown_drain,
             "log_format": self.log_format,
@@ -399,6 +495,60 @@ mod tests {
         assert_eq!(cli.config.mgmt_listen.to_string(), "0.0.0.0:9000");
         assert_eq!(cli.config.base_domain, "localhost");
         assert_eq!(cli.config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn certificate_settings_are_checked_together() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["hosting-app"];
+            all.extend_from_slice(args);
+            Cli::parse_from(all).config.validate()
+        };
+        assert!(parse(&["--acme-directory", "http://ca.test/dir"])
+            .unwrap_err()
+            .contains("https://"));
+        assert_eq!(parse(&["--acme-directory", "https://ca.test/dir"]), Ok(()));
+        let cluster = ["--database-url", "postgres://u@db/h"];
+        let error = parse(&[&cluster[..], &["--acme-directory", "https://ca.test/dir"]].concat())
+            .unwrap_err();
+        assert!(
+            error.contains("HOSTING_CERT_ENCRYPTION_KEY_FILE"),
+            "{error}"
+        );
+        let error = parse(
+            &[
+                &cluster[..],
+                &[
+                    "--haproxy-runtime-api",
+                    "unix:/run/h.sock",
+                    "--cert-dir",
+                    "/c",
+                ],
+            ]
+            .concat(),
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("HOSTING_CERT_ENCRYPTION_KEY_FILE"),
+            "{error}"
+        );
+        let error = parse(&["--cert-dir", "/c"]).unwrap_err();
+        assert!(error.contains("go together"), "{error}");
+        assert_eq!(
+            parse(
+                &[
+                    &cluster[..],
+                    &[
+                        "--acme-directory",
+                        "https://ca.test/dir",
+                        "--cert-encryption-key-file",
+                        "/k"
+                    ]
+                ]
+                .concat()
+            ),
+            Ok(())
+        );
     }
 
     #[test]

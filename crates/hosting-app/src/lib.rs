@@ -1,6 +1,8 @@
 //! hosting-app: the application server of the hosting platform. The binary is a thin
 //! wrapper around [`startup::Application`]; tests boot the very same way.
 
+#![recursion_limit = "256"]
+
 pub mod blobs;
 pub mod cache;
 pub mod certs;

@@ -12,17 +12,23 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::blobs::{BlobStore, FolderBlobStore, PgBlobStore};
+use crate::certs::haproxy::{RuntimeApi, RuntimeApiAddr};
+use crate::certs::install::Installer;
+use crate::certs::seal::Sealer;
 use crate::config::{BlobStoreKind, Config};
 use crate::http::auth::{generate_token, hash_password, hash_token};
 use crate::sessions::RedisSessions;
 use crate::shared::{Disabled, RedisShared, SharedState};
 use crate::state::{App, AppState};
 use crate::store::{PgStore, SqliteStore, Store};
-use crate::{gc, http};
+use crate::{certs, gc, http};
 
 pub struct Application {
     app: Arc<App>,
     redis: Option<Arc<RedisShared>>,
+    /// Seals certificate private keys; set when this replica issues or installs them.
+    sealer: Option<Arc<Sealer>>,
+    installer: Option<Installer>,
     public: TcpListener,
     mgmt: TcpListener,
     /// The first admin's token when this start created it and generated the token.
@@ -90,6 +96,18 @@ impl Application {
             redis,
         } = open_shared(&config)?;
         let bootstrap_token = bootstrap_admin(store.as_ref(), &config).await?;
+        let sealer = certs::open_sealer(&config)?;
+        let installer = match config.certificate_installer() {
+            Some((dir, haproxy_dir, api)) => {
+                let addr: RuntimeApiAddr = api
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("HOSTING_HAPROXY_RUNTIME_API {api:?}: {e}"))?;
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating HOSTING_CERT_DIR {}", dir.display()))?;
+                Some(Installer::new(dir, haproxy_dir, RuntimeApi::new(addr)))
+            }
+            None => None,
+        };
         let public = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding the public listener {}", config.listen))?;
@@ -109,6 +127,8 @@ impl Application {
         Ok(Application {
             app,
             redis,
+            sealer,
+            installer,
             public,
             mgmt,
             bootstrap_token,
@@ -148,6 +168,18 @@ impl Application {
                 self.app.clone(),
                 Duration::from_secs(self.app.config.domain_check_interval),
             ));
+        }
+        if let Some(sealer) = &self.sealer {
+            if self.app.config.acme_directory.is_some() {
+                tokio::spawn(certs::run_issuer(self.app.clone(), sealer.clone()));
+            }
+            if let Some(installer) = self.installer {
+                tokio::spawn(certs::run_installer(
+                    self.app.clone(),
+                    sealer.clone(),
+                    installer,
+                ));
+            }
         }
         if self.app.config.gc_interval > 0 {
             tokio::spawn(gc::run_periodically(

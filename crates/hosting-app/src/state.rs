@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use crate::blobs::BlobStore;
 use crate::cache::SiteCache;
+use crate::certs::challenge::ChallengeAnswers;
+use crate::certs::CertificateGauges;
 use crate::config::Config;
 use crate::http::ratelimit::LocalCounters;
 use crate::sessions::{SessionStore, StoreSessions};
@@ -34,6 +36,12 @@ pub struct App {
     /// Uploads hold it shared, garbage collection exclusively while deleting blob
     /// files, so a blob being re-uploaded is never deleted under the uploader.
     pub blob_gc_lock: tokio::sync::RwLock<()>,
+    /// ACME HTTP-01 answers of orders in progress.
+    pub challenges: ChallengeAnswers,
+    /// Certificate figures for `/metrics` (filled by the issuer).
+    pub certificate_gauges: CertificateGauges,
+    /// Signalled when this replica stored a new certificate (the installer runs at once).
+    pub certificates_changed: tokio::sync::watch::Sender<()>,
     ready: AtomicBool,
 }
 
@@ -58,6 +66,9 @@ impl App {
             shared,
             local_counters: LocalCounters::default(),
             blob_gc_lock: tokio::sync::RwLock::new(()),
+            challenges: ChallengeAnswers::default(),
+            certificate_gauges: CertificateGauges::default(),
+            certificates_changed: tokio::sync::watch::Sender::new(()),
             ready: AtomicBool::new(true),
         }
     }

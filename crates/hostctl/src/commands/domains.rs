@@ -1,6 +1,6 @@
-//! `hostctl domains add | list | verify | remove`.
+//! `hostctl domains add | list | verify | renew | remove`.
 
-use hosting_api::{Domain, DomainStatus};
+use hosting_api::{Certificate, CertificateStatus, Domain, DomainStatus};
 
 use super::Context;
 use crate::cli::DomainsCommand;
@@ -11,6 +11,25 @@ fn status_text(status: DomainStatus) -> &'static str {
         DomainStatus::Pending => "pending",
         DomainStatus::Verified => "verified",
         DomainStatus::Failed => "failed",
+    }
+}
+
+/// `issued, expires 2027-02-01 10:00` / `failed (3x): <why>` / `-` (no certificate).
+fn certificate_text(certificate: Option<&Certificate>) -> String {
+    let Some(c) = certificate else {
+        return "-".to_owned();
+    };
+    match c.status {
+        CertificateStatus::Pending => "pending".to_owned(),
+        CertificateStatus::Issued => match &c.not_after {
+            Some(not_after) => format!("issued, expires {}", output::timestamp(not_after)),
+            None => "issued".to_owned(),
+        },
+        CertificateStatus::Failed => format!(
+            "failed ({}x): {}",
+            c.failures,
+            c.last_error.as_deref().unwrap_or("unknown error")
+        ),
     }
 }
 
@@ -59,11 +78,12 @@ pub async fn run(ctx: &Context, command: DomainsCommand) -> anyhow::Result<()> {
                             .as_ref()
                             .map_or_else(|| "-".to_owned(), output::timestamp),
                         d.status_detail.clone().unwrap_or_else(|| "-".to_owned()),
+                        certificate_text(d.certificate.as_ref()),
                     ]
                 })
                 .collect();
             output::print_table(
-                &["DOMAIN", "STATUS", "CHECKED", "DETAIL"],
+                &["DOMAIN", "STATUS", "CHECKED", "DETAIL", "CERTIFICATE"],
                 &rows,
                 "No custom domains: add one with `hostctl domains add --site NAME DOMAIN`",
             );
@@ -80,6 +100,21 @@ pub async fn run(ctx: &Context, command: DomainsCommand) -> anyhow::Result<()> {
             if domain.status != DomainStatus::Verified {
                 print_instructions(&domain);
             }
+        }
+        DomainsCommand::Renew { site, domain } => {
+            let domain = client.request_certificate(&site, &domain).await?;
+            if ctx.json {
+                return output::print_json(&domain);
+            }
+            println!(
+                "Ordering a certificate for {} now (currently: {})",
+                domain.name,
+                certificate_text(domain.certificate.as_ref())
+            );
+            println!(
+                "Follow it with `hostctl domains list --site {}`.",
+                domain.site
+            );
         }
         DomainsCommand::Remove { site, domain } => {
             client.remove_domain(&site, &domain).await?;

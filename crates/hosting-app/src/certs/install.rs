@@ -1,1 +1,644 @@
+//! Installs custom-domain certificates into the running HAProxy without a reload, and on
+//! disk, so that a restart or reload serves the same ones.
+//!
+//! For every domain it owns the installer keeps:
+//! - `<cert_dir>/<domain>.pem`: chain (leaf first) + private key, mode 0600;
+//! - the line `<haproxy_cert_dir>/<domain>.pem` in `<cert_dir>/crt-list.txt` (sorted);
+//! - a HAProxy certificate of that name, in HAProxy's crt-list `<haproxy_cert_dir>/crt-list.txt`
+//!   (the path must be spelled exactly as in `haproxy.cfg`).
+//!
+//! The cert dir belongs to the installer: every `<domain>.pem` there that is not desired is
+//! removed, so the platform's default certificate (`crt` in haproxy.cfg) lives elsewhere.
+//!
+//! Disk first, then the runtime API: a change made only at runtime is lost on the next
+//! reload. Files are written to a temp file in the same folder, fsynced and renamed.
+//!
+//! HAProxy 2.6.12 has ONE global certificate transaction, and `set ssl cert B` while A's is
+//! open silently puts B's certificate into A's transaction (research doc §0.3). Hence: one
+//! reconcile at a time (a mutex), any open transaction aborted before each `set` and after
+//! any failure, and every reply checked exactly.
+//!
+//! Outcomes: a domain HAProxy refuses goes to [`InstallReport::failed`], its files go back
+//! to what they were before this reconcile (HAProxy refuses to START with a crt-list entry
+//! it cannot load), and the next domains go on. If HAProxy cannot be reached the files are
+//! still written (its next start loads them) and `reconcile` returns
+//! [`InstallError::RuntimeApi`]; the next reconcile then loads them at runtime.
 
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs::{self, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::Mutex;
+use zeroize::Zeroizing;
+
+use super::haproxy::{
+    first_line, parse_cert_list, parse_crt_list, parse_served_serial, reply_is, reply_succeeded,
+    RuntimeApi, RuntimeApiError,
+};
+use super::x509::normalize_serial;
+
+const CRT_LIST_FILE: &str = "crt-list.txt";
+
+/// A certificate HAProxy should serve for a custom domain.
+pub struct DesiredCertificate {
+    /// Lower-case host name, already validated (letters, digits, '-', '.').
+    pub domain: String,
+    /// Chain (leaf first) followed by the private key, PEM.
+    pub bundle_pem: Zeroizing<String>,
+    /// Leaf serial, upper-case hex, no separators.
+    pub serial: String,
+}
+
+// SECURITY: no derive: the bundle holds the private key.
+impl fmt::Debug for DesiredCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DesiredCertificate")
+            .field("domain", &self.domain)
+            .field("serial", &self.serial)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one reconcile did, by domain name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InstallReport {
+    pub added: Vec<String>,
+    pub replaced: Vec<String>,
+    pub removed: Vec<String>,
+    /// (domain, reason); the domain keeps whatever HAProxy served before.
+    pub failed: Vec<(String, String)>,
+}
+
+impl InstallReport {
+    fn done(&mut self, result: &'static str, domain: &str, serial: &str) {
+        tracing::info!(domain.name = %domain, certificate.serial = %serial, "certificate {result}");
+        metrics::counter!("hosting_certificate_installs_total", "result" => result).increment(1);
+        let list = match result {
+            "added" => &mut self.added,
+            "replaced" => &mut self.replaced,
+            _ => &mut self.removed,
+        };
+        list.push(domain.to_owned());
+    }
+
+    fn failed(&mut self, domain: &str, reason: String) {
+        tracing::warn!(domain.name = %domain, reason = %reason, "certificate not installed");
+        metrics::counter!("hosting_certificate_installs_total", "result" => "failed").increment(1);
+        self.failed.push((domain.to_owned(), reason));
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("cannot update the certificate folder {}: {source}", dir.display())]
+    Disk {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The files are up to date; HAProxy loads them on its next start or reload.
+    #[error(
+        "HAProxy runtime API unreachable (certificate files are written for its next start): {0}"
+    )]
+    RuntimeApi(#[from] RuntimeApiError),
+    #[error("HAProxy answered `{command}` with: {reply}")]
+    UnexpectedReply { command: String, reply: String },
+}
+
+/// Why one domain's runtime step stopped: HAProxy is gone (stop everything), or it
+/// refused this domain (record it, go on with the next).
+enum StepError {
+    Api(RuntimeApiError),
+    Refused(String),
+}
+
+impl From<RuntimeApiError> for StepError {
+    fn from(e: RuntimeApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+/// A domain's file before this reconcile, to put back if HAProxy refuses the new one.
+enum Previous {
+    Unchanged,
+    Written(Option<Zeroizing<Vec<u8>>>),
+}
+
+/// Keeps the custom-domain certificates on disk and in a running HAProxy in line.
+pub struct Installer {
+    cert_dir: PathBuf,
+    /// `<haproxy_cert_dir>/`: the prefix of every HAProxy certificate name we own.
+    name_prefix: String,
+    api: RuntimeApi,
+    /// One reconcile at a time: HAProxy 2.6 has a single certificate transaction.
+    one_at_a_time: Mutex<()>,
+}
+
+impl Installer {
+    /// `cert_dir`: where this process writes `<domain>.pem` files and `crt-list.txt`;
+    /// `haproxy_cert_dir`: the same folder as HAProxy sees it (may differ in containers).
+    /// Neither may contain whitespace (crt-list lines are split on it).
+    pub fn new(cert_dir: PathBuf, haproxy_cert_dir: PathBuf, api: RuntimeApi) -> Self {
+        let name_prefix = format!(
+            "{}/",
+            haproxy_cert_dir.to_string_lossy().trim_end_matches('/')
+        );
+        Self {
+            cert_dir,
+            name_prefix,
+            api,
+            one_at_a_time: Mutex::new(()),
+        }
+    }
+
+    /// Makes disk and the running HAProxy match `desired` exactly: adds new domains,
+    /// replaces those whose served serial differs, removes those not desired.
+    pub async fn reconcile(
+        &self,
+        desired: &[DesiredCertificate],
+    ) -> Result<InstallReport, InstallError> {
+        let _one_at_a_time = self.one_at_a_time.lock().await;
+        let mut report = InstallReport::default();
+        let disk_error = |source| InstallError::Disk {
+            dir: self.cert_dir.clone(),
+            source,
+        };
+
+        // 1. Disk.
+        let mut wanted = BTreeSet::new();
+        let mut staged = Vec::new();
+        for cert in desired {
+            if let Err(reason) = check_desired(cert) {
+                report.failed(&cert.domain, reason);
+            } else if !wanted.insert(cert.domain.clone()) {
+                report.failed(&cert.domain, "listed twice".to_owned());
+            } else {
+                let (path, bundle) = (self.pem_path(&cert.domain), cert.bundle_pem.clone());
+                match blocking(move || persist_file(&path, bundle.as_bytes())).await {
+                    Ok(previous) => staged.push((cert, previous)),
+                    Err(e) => report.failed(&cert.domain, format!("cannot write its file: {e}")),
+                }
+            }
+        }
+        let (dir, keep) = (self.cert_dir.clone(), wanted.clone());
+        let removed_from_disk = blocking(move || remove_pem_files_except(&dir, &keep))
+            .await
+            .map_err(disk_error)?;
+        self.write_crt_list(&wanted).await.map_err(disk_error)?;
+
+        // 2. Runtime API.
+        let result = self
+            .apply_runtime(&staged, &wanted, &removed_from_disk, &mut report)
+            .await;
+        // Files restored after a refusal change the crt-list again.
+        self.write_crt_list(&wanted).await.map_err(disk_error)?;
+        result.map(|()| report)
+    }
+
+    async fn apply_runtime(
+        &self,
+        staged: &[(&DesiredCertificate, Previous)],
+        wanted: &BTreeSet<String>,
+        removed_from_disk: &BTreeSet<String>,
+        report: &mut InstallReport,
+    ) -> Result<(), InstallError> {
+        let crt_list = self.crt_list_name();
+        let unexpected = |command: &str, reply: &str| InstallError::UnexpectedReply {
+            command: command.to_owned(),
+            reply: first_line(reply).to_owned(),
+        };
+        let reply = self.api.command("show ssl cert").await?;
+        let loaded: BTreeSet<String> = parse_cert_list(&reply)
+            .ok_or_else(|| unexpected("show ssl cert", &reply))?
+            .names
+            .into_iter()
+            .collect();
+        let command = format!("show ssl crt-list {crt_list}");
+        let reply = self.api.command(&command).await?;
+        let listed: BTreeSet<String> = parse_crt_list(&reply, &crt_list)
+            .ok_or_else(|| unexpected(&command, &reply))?
+            .into_iter()
+            .collect();
+
+        for domain in removed_from_disk
+            .iter()
+            .filter(|d| !loaded.contains(&self.haproxy_name(d)))
+        {
+            report.done("removed", domain, "-");
+        }
+        for (cert, previous) in staged {
+            match self.install(cert, &loaded, &listed).await {
+                Ok(Some(result)) => report.done(result, &cert.domain, &cert.serial),
+                Ok(None) => {}
+                Err(StepError::Api(e)) => return Err(e.into()),
+                Err(StepError::Refused(reason)) => {
+                    self.restore(&cert.domain, previous).await;
+                    report.failed(&cert.domain, reason);
+                }
+            }
+        }
+        let stale = loaded
+            .iter()
+            .filter_map(|name| self.owned_domain(name))
+            .filter(|d| !wanted.contains(*d));
+        for domain in stale {
+            match self.uninstall(domain, &listed).await {
+                Ok(()) => report.done("removed", domain, "-"),
+                Err(StepError::Api(e)) => return Err(e.into()),
+                Err(StepError::Refused(reason)) => report.failed(domain, reason),
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds or replaces one certificate at runtime; `None` if HAProxy already serves it.
+    async fn install(
+        &self,
+        cert: &DesiredCertificate,
+        loaded: &BTreeSet<String>,
+        listed: &BTreeSet<String>,
+    ) -> Result<Option<&'static str>, StepError> {
+        let name = self.haproxy_name(&cert.domain);
+        let (is_loaded, is_listed) = (loaded.contains(&name), listed.contains(&name));
+        let served = match is_loaded {
+            true => parse_served_serial(&self.api.command(&format!("show ssl cert {name}")).await?),
+            false => None,
+        };
+        let up_to_date = served == Some(normalize_serial(&cert.serial));
+        if is_listed && up_to_date {
+            return Ok(None);
+        }
+        if !is_loaded {
+            self.expect(&format!("new ssl cert {name}"), None, |r| {
+                reply_is(r, &format!("New empty certificate store '{name}'!"))
+            })
+            .await?;
+        }
+        if !up_to_date {
+            // Never "Transaction updated": that may be someone else's certificate (§0.3).
+            self.abort_open_transaction().await?;
+            let payload = payload(&cert.bundle_pem);
+            self.expect(&format!("set ssl cert {name}"), Some(&payload), |r| {
+                reply_is(r, &format!("Transaction created for certificate {name}!"))
+            })
+            .await?;
+            self.expect(&format!("commit ssl cert {name}"), None, reply_succeeded)
+                .await?;
+        }
+        if !is_listed {
+            let command = format!("add ssl crt-list {} {name}", self.crt_list_name());
+            self.expect(&command, None, reply_succeeded).await?;
+        }
+        Ok(Some(if is_listed { "replaced" } else { "added" }))
+    }
+
+    async fn uninstall(&self, domain: &str, listed: &BTreeSet<String>) -> Result<(), StepError> {
+        let (name, crt_list) = (self.haproxy_name(domain), self.crt_list_name());
+        if listed.contains(&name) {
+            self.expect(&format!("del ssl crt-list {crt_list} {name}"), None, |r| {
+                reply_is(
+                    r,
+                    &format!("Entry '{name}' deleted in crtlist '{crt_list}'!"),
+                )
+            })
+            .await?;
+        }
+        self.abort_open_transaction().await?;
+        self.expect(&format!("del ssl cert {name}"), None, |r| {
+            reply_is(r, &format!("Certificate '{name}' deleted!"))
+        })
+        .await
+    }
+
+    /// Runs one command and checks its reply; on any other reply aborts whatever
+    /// transaction is open, so that nobody commits a half-done (or mixed-up) one.
+    async fn expect(
+        &self,
+        command: &str,
+        payload: Option<&str>,
+        ok: impl Fn(&str) -> bool,
+    ) -> Result<(), StepError> {
+        let reply = match payload {
+            Some(payload) => self.api.command_with_payload(command, payload).await?,
+            None => self.api.command(command).await?,
+        };
+        if ok(&reply) {
+            return Ok(());
+        }
+        self.abort_open_transaction().await?;
+        // Observed on 2.6.12: a payload larger than tune.bufsize (16 kB) gets no reply at all.
+        let hint = match payload.is_some() && reply.trim().is_empty() {
+            true => " (payload larger than HAProxy's tune.bufsize?)",
+            false => "",
+        };
+        Err(StepError::Refused(format!(
+            "`{command}`: {}{hint}",
+            first_line(&reply)
+        )))
+    }
+
+    /// Aborts the transaction `show ssl cert` reports open, if any (left by a failed
+    /// update, a crash between `set` and `commit`, or an operator).
+    async fn abort_open_transaction(&self) -> Result<(), StepError> {
+        let reply = self.api.command("show ssl cert").await?;
+        let list = parse_cert_list(&reply).ok_or_else(|| {
+            StepError::Refused(format!("`show ssl cert`: {}", first_line(&reply)))
+        })?;
+        let Some(name) = list.transaction else {
+            return Ok(());
+        };
+        tracing::warn!(certificate.name = %name, "aborting an open HAProxy certificate transaction");
+        let reply = self.api.command(&format!("abort ssl cert {name}")).await?;
+        match reply_is(
+            &reply,
+            &format!("Transaction aborted for certificate '{name}'!"),
+        ) {
+            true => Ok(()),
+            false => Err(StepError::Refused(format!(
+                "`abort ssl cert {name}`: {}",
+                first_line(&reply)
+            ))),
+        }
+    }
+
+    /// Puts a domain's file back as it was before this reconcile (HAProxy refused the new one).
+    async fn restore(&self, domain: &str, previous: &Previous) {
+        let Previous::Written(old) = previous else {
+            return;
+        };
+        let (path, old) = (self.pem_path(domain), old.clone());
+        let restored = blocking(move || match old {
+            Some(old) => write_atomic(&path, &old),
+            None => fs::remove_file(&path),
+        })
+        .await;
+        if let Err(e) = restored {
+            tracing::error!(domain.name = %domain, error = %e, "cannot restore the certificate file HAProxy refused");
+        }
+    }
+
+    async fn write_crt_list(&self, wanted: &BTreeSet<String>) -> io::Result<()> {
+        let (dir, prefix, wanted) = (
+            self.cert_dir.clone(),
+            self.name_prefix.clone(),
+            wanted.clone(),
+        );
+        blocking(move || {
+            let on_disk = pem_domains(&dir)?;
+            let lines: String = on_disk
+                .intersection(&wanted)
+                .map(|d| format!("{prefix}{d}.pem\n"))
+                .collect();
+            let path = dir.join(CRT_LIST_FILE);
+            match fs::read_to_string(&path) {
+                Ok(current) if current == lines => Ok(()),
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => write_atomic(&path, lines.as_bytes()),
+            }
+        })
+        .await
+    }
+
+    fn pem_path(&self, domain: &str) -> PathBuf {
+        self.cert_dir.join(format!("{domain}.pem"))
+    }
+
+    fn haproxy_name(&self, domain: &str) -> String {
+        format!("{}{domain}.pem", self.name_prefix)
+    }
+
+    fn crt_list_name(&self) -> String {
+        format!("{}{CRT_LIST_FILE}", self.name_prefix)
+    }
+
+    /// The domain of a HAProxy certificate name this installer owns.
+    fn owned_domain<'a>(&self, name: &'a str) -> Option<&'a str> {
+        name.strip_prefix(&self.name_prefix)?
+            .strip_suffix(".pem")
+            .filter(|d| valid_domain(d))
+    }
+}
+
+/// SECURITY: the domain becomes a file name and part of admin-socket commands.
+fn valid_domain(domain: &str) -> bool {
+    domain.len() <= 253
+        && domain.contains('.')
+        && !domain.starts_with(['.', '-'])
+        && !domain.contains("..")
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+/// Refuses what HAProxy would refuse (or serve under the wrong serial) before it is persisted.
+fn check_desired(cert: &DesiredCertificate) -> Result<(), String> {
+    if !valid_domain(&cert.domain) {
+        return Err("not a valid lower-case host name".to_owned());
+    }
+    let serial = normalize_serial(&cert.serial);
+    if serial.is_empty() || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("serial {:?} is not hex", cert.serial));
+    }
+    let leaf =
+        leaf_serial(&cert.bundle_pem).ok_or("the bundle does not start with a PEM certificate")?;
+    if leaf != serial {
+        return Err(format!("the bundle's leaf has serial {leaf}, not {serial}"));
+    }
+    if !cert.bundle_pem.contains("PRIVATE KEY-----") {
+        return Err("the bundle has no private key".to_owned());
+    }
+    Ok(())
+}
+
+fn leaf_serial(bundle: &str) -> Option<String> {
+    // SECURITY: only a certificate is decoded; a leading key block would be copied unzeroized.
+    if !bundle
+        .trim_start()
+        .starts_with("-----BEGIN CERTIFICATE-----")
+    {
+        return None;
+    }
+    super::x509::leaf_info(bundle).ok().map(|leaf| leaf.serial)
+}
+
+/// The bundle as a runtime-API payload: blank lines (legal between PEM blocks) would end it early.
+fn payload(bundle: &str) -> Zeroizing<String> {
+    let mut payload = Zeroizing::new(String::with_capacity(bundle.len()));
+    for line in bundle.lines().filter(|l| !l.trim().is_empty()) {
+        payload.push_str(line);
+        payload.push('\n');
+    }
+    payload
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+}
+
+/// Writes `bundle` to `path` unless it already holds exactly that.
+fn persist_file(path: &Path, bundle: &[u8]) -> io::Result<Previous> {
+    let old = match fs::read(path) {
+        Ok(old) => Some(Zeroizing::new(old)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    if old.as_ref().is_some_and(|old| old.as_slice() == bundle) {
+        return Ok(Previous::Unchanged);
+    }
+    write_atomic(path, bundle)?;
+    Ok(Previous::Written(old))
+}
+
+/// A temp file in the same folder (mode 0600), fsynced, renamed over `path`; then the
+/// folder is fsynced so the rename survives a crash.
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("a file path without a folder"))?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".")
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(0o600))
+        .tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    fs::File::open(dir)?.sync_all()
+}
+
+/// The domains with a `<domain>.pem` in `dir`.
+fn pem_domains(dir: &Path) -> io::Result<BTreeSet<String>> {
+    let mut domains = BTreeSet::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let domain = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".pem"))
+            .filter(|d| valid_domain(d));
+        domains.extend(domain.map(str::to_owned));
+    }
+    Ok(domains)
+}
+
+fn remove_pem_files_except(dir: &Path, keep: &BTreeSet<String>) -> io::Result<BTreeSet<String>> {
+    let stale: BTreeSet<String> = pem_domains(dir)?.difference(keep).cloned().collect();
+    for domain in &stale {
+        fs::remove_file(dir.join(format!("{domain}.pem")))?;
+    }
+    if !stale.is_empty() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(stale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::haproxy::RuntimeApiAddr;
+
+    #[test]
+    fn only_lower_case_host_names_are_accepted() {
+        for good in ["a.test", "shop.customer-one.test", "xn--bcher-kva.example"] {
+            assert!(valid_domain(good), "{good}");
+        }
+        for bad in [
+            "",
+            "default",
+            "A.test",
+            ".a.test",
+            "-a.test",
+            "a..test",
+            "a/b.test",
+            "../x.test",
+            "a.test\n",
+        ] {
+            assert!(!valid_domain(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn payload_drops_blank_lines_between_pem_blocks() {
+        let bundle = "-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n\n \n-----BEGIN PRIVATE KEY-----\nBB\n-----END PRIVATE KEY-----\n\n";
+        assert_eq!(
+            payload(bundle).as_str(),
+            "-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nBB\n-----END PRIVATE KEY-----\n"
+        );
+    }
+
+    #[test]
+    fn a_bundle_not_starting_with_a_certificate_is_refused() {
+        let cert = |bundle: &str| DesiredCertificate {
+            domain: "a.test".into(),
+            bundle_pem: Zeroizing::new(bundle.into()),
+            serial: "01".into(),
+        };
+        assert!(check_desired(&cert(
+            "-----BEGIN PRIVATE KEY-----\nAA\n-----END PRIVATE KEY-----\n"
+        ))
+        .is_err());
+        assert!(check_desired(&cert("garbage")).is_err());
+        assert!(!format!("{:?}", cert("SECRET")).contains("SECRET"));
+    }
+
+    #[test]
+    fn haproxy_names_map_back_to_owned_domains_only() {
+        let api = RuntimeApi::new(RuntimeApiAddr::Unix("/x.sock".into()));
+        let installer = Installer::new("/data/certs".into(), "/etc/haproxy/certs/".into(), api);
+        assert_eq!(
+            installer.haproxy_name("a.test"),
+            "/etc/haproxy/certs/a.test.pem"
+        );
+        assert_eq!(installer.crt_list_name(), "/etc/haproxy/certs/crt-list.txt");
+        assert_eq!(
+            installer.owned_domain("/etc/haproxy/certs/a.test.pem"),
+            Some("a.test")
+        );
+        assert_eq!(installer.owned_domain("/etc/haproxy/default.pem"), None);
+        assert_eq!(
+            installer.owned_domain("/etc/haproxy/certs/sub/a.test.pem"),
+            None
+        );
+        assert_eq!(
+            installer.owned_domain("/etc/haproxy/certs/crt-list.txt"),
+            None
+        );
+    }
+
+    #[test]
+    fn files_are_written_0600_and_rewritten_only_when_they_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.test.pem");
+        assert!(matches!(
+            persist_file(&path, b"one"),
+            Ok(Previous::Written(None))
+        ));
+        assert!(matches!(
+            persist_file(&path, b"one"),
+            Ok(Previous::Unchanged)
+        ));
+        match persist_file(&path, b"two") {
+            Ok(Previous::Written(Some(old))) => assert_eq!(old.as_slice(), b"one"),
+            _ => panic!("expected the old content back"),
+        }
+        let mode = fs::metadata(&path).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            pem_domains(dir.path()).expect("list"),
+            BTreeSet::from(["a.test".to_owned()])
+        );
+        let removed = remove_pem_files_except(dir.path(), &BTreeSet::new()).expect("remove");
+        assert_eq!(removed, BTreeSet::from(["a.test".to_owned()]));
+        assert_eq!(
+            fs::read_dir(dir.path()).expect("read_dir").count(),
+            0,
+            "no temp files left"
+        );
+    }
+}

@@ -1,4 +1,417 @@
-//! Custom-domain certificates: ACME orders, sealed storage, and installing them into HAProxy.
+//! Custom-domain certificates: ordering them from an ACME CA once a domain is verified,
+//! renewing them ahead of expiry (with backoff on failure), keeping them sealed in the
+//! database, and installing them into HAProxy.
+//!
+//! Two loops, both optional:
+//! - the issuer (every replica when `HOSTING_ACME_DIRECTORY` is set): takes a per-domain
+//!   lease in the database, orders with HTTP-01, stores the chain and the sealed key;
+//! - the installer (one replica per HAProxy, `HOSTING_HAPROXY_RUNTIME_API` +
+//!   `HOSTING_CERT_DIR`): makes HAProxy's files and runtime state match the database.
+//!
+//! A failed renewal changes nothing that is served: the current certificate stays in the
+//! database and in HAProxy until a new one replaces it.
 
+pub mod acme;
+pub mod challenge;
 pub mod haproxy;
 pub mod install;
+pub mod seal;
+pub mod x509;
+
+use std::fmt::Write as _;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hosting_api::{self as api, CertificateStatus};
+use zeroize::Zeroizing;
+
+use self::acme::{AcmeClient, OrderError, Stage};
+use self::install::{DesiredCertificate, Installer};
+use self::seal::Sealer;
+use crate::state::App;
+use crate::store::{CertificateFailure, CertificateRecord, DueCertificate, IssuedCertificate};
+
+/// Longest wait between retries of a failing order.
+const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+
+/// An issuer holds a domain's order this long at most (then another replica may retry).
+const LEASE: Duration = Duration::from_secs(600);
+
+/// Longest an order may take (the CA validates and signs meanwhile).
+const ORDER_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Orders started per issuer round.
+const BATCH: u32 = 20;
+
+/// Per-domain expiry series exported at most (the soonest to expire), so the label set
+/// stays bounded however many domains there are.
+const EXPIRY_SERIES_MAX: usize = 500;
+
+/// The sealing context of a domain's private key.
+fn key_context(domain: &str) -> String {
+    format!("certificate:{domain}")
+}
+
+/// The key that seals private keys: the configured file, or in embedded mode one created
+/// in the data folder. `None` when nothing here handles certificates.
+pub fn open_sealer(config: &crate::config::Config) -> Result<Option<Arc<Sealer>>, seal::SealError> {
+    if config.acme_directory.is_none() && config.certificate_installer().is_none() {
+        return Ok(None);
+    }
+    let sealer = match &config.cert_encryption_key_file {
+        Some(path) => Sealer::from_key_file(path)?,
+        None => Sealer::from_key_file_or_create(&config.data_dir.join(seal::DEFAULT_KEY_FILE))?,
+    };
+    Ok(Some(Arc::new(sealer)))
+}
+
+/// When the next order is due after `failures` consecutive failures.
+pub fn retry_after(base: Duration, failures: u32) -> Duration {
+    base.saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF)
+}
+
+/// The API's view of a stored certificate.
+pub fn certificate_view(record: &CertificateRecord) -> api::Certificate {
+    api::Certificate {
+        status: record.status,
+        serial: record.serial.clone(),
+        issuer: record.issuer.clone(),
+        not_before: record.not_before,
+        not_after: record.not_after,
+        issued_at: record.issued_at,
+        failures: record.failures,
+        last_error: record.last_error.clone(),
+        next_attempt_at: Some(record.next_attempt_at),
+    }
+}
+
+/// The view of a verified domain that has no certificate row yet (its order is due).
+pub fn pending_view() -> api::Certificate {
+    api::Certificate {
+        status: CertificateStatus::Pending,
+        serial: None,
+        issuer: None,
+        not_before: None,
+        not_after: None,
+        issued_at: None,
+        failures: 0,
+        last_error: None,
+        next_attempt_at: None,
+    }
+}
+
+/// Certificate figures for `/metrics`, refreshed by the issuer each round.
+#[derive(Default)]
+pub struct CertificateGauges {
+    text: RwLock<String>,
+}
+
+impl CertificateGauges {
+    /// The Prometheus text of the gauges (empty until the first refresh).
+    pub fn render(&self) -> String {
+        self.text.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    fn set(&self, text: String) {
+        if let Ok(mut current) = self.text.write() {
+            *current = text;
+        }
+    }
+}
+
+async fn refresh_gauges(app: &App) {
+    let (served, counts) = match (
+        app.store.served_certificates().await,
+        app.store.certificate_counts().await,
+    ) {
+        (Ok(served), Ok(counts)) => (served, counts),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "reading certificate figures failed");
+            return;
+        }
+    };
+    let mut expiries: Vec<(&str, DateTime<Utc>)> = served
+        .iter()
+        .filter_map(|c| Some((c.domain.as_str(), c.not_after?)))
+        .collect();
+    expiries.sort_by_key(|(_, not_after)| *not_after);
+    let mut text = String::new();
+    text.push_str(
+        "# HELP hosting_certificate_expiry_timestamp_seconds When a custom domain's served certificate expires (the soonest 500).\n\
+         # TYPE hosting_certificate_expiry_timestamp_seconds gauge\n",
+    );
+    for (domain, not_after) in expiries.iter().take(EXPIRY_SERIES_MAX) {
+        // Domain names are [a-z0-9.-] (validated), so they need no label escaping.
+        let _ = writeln!(
+            text,
+            "hosting_certificate_expiry_timestamp_seconds{{domain=\"{domain}\"}} {}",
+            not_after.timestamp()
+        );
+    }
+    text.push_str(
+        "# HELP hosting_certificates Custom-domain certificates by status.\n\
+         # TYPE hosting_certificates gauge\n",
+    );
+    for status in [
+        CertificateStatus::Pending,
+        CertificateStatus::Issued,
+        CertificateStatus::Failed,
+    ] {
+        let count = counts
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n);
+        let label = crate::store::certificate_status_str(status);
+        let _ = writeln!(text, "hosting_certificates{{status=\"{label}\"}} {count}");
+    }
+    app.certificate_gauges.set(text);
+}
+
+/// Orders certificates that are due, forever (every `HOSTING_ACME_INTERVAL`).
+pub async fn run_issuer(app: Arc<App>, sealer: Arc<Sealer>) {
+    let interval = Duration::from_secs(app.config.acme_interval);
+    let mut client: Option<AcmeClient> = None;
+    loop {
+        refresh_gauges(&app).await;
+        let due = match app.store.certificates_due(Utc::now(), BATCH).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing certificates due failed");
+                Vec::new()
+            }
+        };
+        let attempted = !due.is_empty();
+        for domain in due {
+            let now = Utc::now();
+            let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+            match app
+                .store
+                .lease_certificate(domain.domain_id, now, until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(domain.name = %domain.domain, error = %e, "taking a certificate lease failed");
+                    continue;
+                }
+            }
+            if client.is_none() {
+                match AcmeClient::connect(&app.config, app.store.as_ref(), &sealer).await {
+                    Ok(connected) => client = Some(connected),
+                    Err(e) => {
+                        record_failure(&app, &domain, &e).await;
+                        continue;
+                    }
+                }
+            }
+            if let Some(acme) = &client {
+                if issue(&app, acme, &sealer, &domain).await == Issued::AccountGone {
+                    if let Err(e) = acme.forget(app.store.as_ref()).await {
+                        tracing::warn!(error = %e, "forgetting the ACME account failed");
+                    }
+                    client = None;
+                }
+            }
+        }
+        if attempted {
+            refresh_gauges(&app).await;
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Issued {
+    Yes,
+    Failed,
+    /// Failed because the CA does not know the account.
+    AccountGone,
+}
+
+/// One order for one domain, recorded either way.
+async fn issue(app: &App, acme: &AcmeClient, sealer: &Sealer, due: &DueCertificate) -> Issued {
+    let started = std::time::Instant::now();
+    tracing::info!(domain.name = %due.domain, "ordering a certificate");
+    let ordered = tokio::time::timeout(
+        ORDER_TIMEOUT,
+        acme.order(&due.domain, &app.challenges, app.shared.as_ref()),
+    )
+    .await
+    .unwrap_or_else(|_| Err(OrderError::new(Stage::Finalize, "the order timed out")));
+    let stored = match ordered {
+        Ok(new) => store_issued(app, sealer, due, new).await,
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(issued) => {
+            metrics::counter!("hosting_acme_orders_total", "result" => "issued").increment(1);
+            tracing::info!(
+                domain.name = %due.domain,
+                certificate.serial = %issued.serial,
+                certificate.not_after = %issued.not_after,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "certificate issued"
+            );
+            app.certificates_changed.send_replace(());
+            Issued::Yes
+        }
+        Err(e) => {
+            record_failure(app, due, &e).await;
+            if e.account_gone {
+                Issued::AccountGone
+            } else {
+                Issued::Failed
+            }
+        }
+    }
+}
+
+async fn store_issued(
+    app: &App,
+    sealer: &Sealer,
+    due: &DueCertificate,
+    new: acme::NewCertificate,
+) -> Result<IssuedCertificate, OrderError> {
+    let leaf = x509::leaf_info(&new.chain_pem).map_err(|e| OrderError::new(Stage::Finalize, e))?;
+    if !leaf.dns_names.iter().any(|name| name == &due.domain) {
+        return Err(OrderError::new(
+            Stage::Finalize,
+            "the issued certificate does not name the domain",
+        ));
+    }
+    let key_sealed = sealer
+        .seal(&key_context(&due.domain), new.key_pem.as_bytes())
+        .map_err(|e| OrderError::new(Stage::Store, e))?;
+    let renew_before = Duration::from_secs(app.config.acme_renew_before);
+    let issued = IssuedCertificate {
+        chain_pem: new.chain_pem,
+        key_sealed,
+        serial: leaf.serial,
+        issuer: leaf.issuer,
+        not_before: leaf.not_before,
+        not_after: leaf.not_after,
+        issued_at: Utc::now(),
+        next_attempt_at: x509::renewal_time(leaf.not_before, leaf.not_after, renew_before),
+    };
+    app.store
+        .record_certificate_issued(due.domain_id, &issued)
+        .await
+        .map_err(|e| OrderError::new(Stage::Store, e))?;
+    Ok(issued)
+}
+
+async fn record_failure(app: &App, due: &DueCertificate, error: &OrderError) {
+    metrics::counter!("hosting_acme_orders_total", "result" => "failed").increment(1);
+    metrics::counter!("hosting_acme_failures_total", "stage" => error.stage.as_str()).increment(1);
+    let failures = due.failures.saturating_add(1);
+    let wait = retry_after(Duration::from_secs(app.config.acme_retry_base), failures);
+    tracing::warn!(
+        domain.name = %due.domain,
+        failures,
+        retry_in_seconds = wait.as_secs(),
+        error = %error,
+        "certificate order failed; the current certificate, if any, stays in use"
+    );
+    let failure = CertificateFailure {
+        error: error.to_string(),
+        failures,
+        next_attempt_at: Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
+    };
+    if let Err(e) = app
+        .store
+        .record_certificate_failure(due.domain_id, &failure)
+        .await
+    {
+        tracing::warn!(domain.name = %due.domain, error = %e, "recording a certificate failure failed");
+    }
+}
+
+/// Makes HAProxy serve what the database holds, every `HOSTING_CERT_SYNC_INTERVAL` and
+/// at once when this replica issued a certificate.
+pub async fn run_installer(app: Arc<App>, sealer: Arc<Sealer>, installer: Installer) {
+    let interval = Duration::from_secs(app.config.cert_sync_interval);
+    let mut changed = app.certificates_changed.subscribe();
+    loop {
+        match desired_certificates(&app, &sealer).await {
+            Ok(desired) => match installer.reconcile(&desired).await {
+                Ok(report) => {
+                    metrics::gauge!("hosting_certificate_install_last_success_timestamp_seconds")
+                        .set(Utc::now().timestamp() as f64);
+                    if !(report.added.is_empty()
+                        && report.replaced.is_empty()
+                        && report.removed.is_empty()
+                        && report.failed.is_empty())
+                    {
+                        tracing::info!(?report, "certificates installed into HAProxy");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "installing certificates into HAProxy failed"),
+            },
+            Err(e) => tracing::error!(error = %e, "reading the certificates to install failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = changed.changed() => {}
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DesiredError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(
+        "the private key of {1}'s certificate: {0}; nothing is installed or removed until it opens"
+    )]
+    Key(seal::SealError, String),
+}
+
+async fn desired_certificates(
+    app: &App,
+    sealer: &Sealer,
+) -> Result<Vec<DesiredCertificate>, DesiredError> {
+    let served = app.store.served_certificates().await?;
+    let mut desired = Vec::with_capacity(served.len());
+    for record in served {
+        let (Some(chain), Some(sealed), Some(serial)) =
+            (&record.chain_pem, &record.key_sealed, &record.serial)
+        else {
+            continue;
+        };
+        // A key that does not open means a wrong HOSTING_CERT_ENCRYPTION_KEY_FILE here:
+        // the whole round is skipped, since leaving the domain out would REMOVE its
+        // certificate from HAProxy.
+        let opened = sealer
+            .open(&key_context(&record.domain), sealed)
+            .map_err(|e| DesiredError::Key(e, record.domain.clone()))?;
+        let key = std::str::from_utf8(&opened)
+            .map_err(|_| DesiredError::Key(seal::SealError::Open, record.domain.clone()))?;
+        let mut bundle = Zeroizing::new(String::with_capacity(chain.len() + key.len() + 1));
+        bundle.push_str(chain.trim_end());
+        bundle.push('\n');
+        bundle.push_str(key);
+        desired.push(DesiredCertificate {
+            domain: record.domain.clone(),
+            bundle_pem: bundle,
+            serial: serial.clone(),
+        });
+    }
+    Ok(desired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_the_base_to_a_day() {
+        let base = Duration::from_secs(300);
+        assert_eq!(retry_after(base, 1), Duration::from_secs(300));
+        assert_eq!(retry_after(base, 2), Duration::from_secs(600));
+        assert_eq!(retry_after(base, 4), Duration::from_secs(2400));
+        assert_eq!(retry_after(base, 40), MAX_BACKOFF);
+    }
+}

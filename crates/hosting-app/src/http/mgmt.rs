@@ -18,13 +18,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn metrics() -> Response {
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = metrics_handle().render();
+    // Per-domain certificate expiry is rendered apart: its series come and go with domains.
+    text.push_str(&state.certificate_gauges.render());
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics_handle().render(),
+        text,
     )
         .into_response()
 }

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use rand::RngCore;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -136,6 +136,17 @@ async fn dispatch_by_host(State(state): State<AppState>, req: Request, next: Nex
             if req
                 .uri()
                 .path()
+                .starts_with(crate::certs::challenge::ACME_CHALLENGE_PREFIX) =>
+        {
+            (
+                "site",
+                acme_challenge(&state, &domain, req.uri().path()).await,
+            )
+        }
+        HostKind::Custom(domain)
+            if req
+                .uri()
+                .path()
                 .starts_with(crate::domains::HTTP_VERIFY_PREFIX) =>
         {
             (
@@ -150,6 +161,30 @@ async fn dispatch_by_host(State(state): State<AppState>, req: Request, next: Nex
     };
     response.extensions_mut().insert(RouteClass(class));
     response
+}
+
+/// `GET /.well-known/acme-challenge/<token>` on a custom domain: the key authorization
+/// of an order in progress for this very domain (any replica knows it), else 404.
+async fn acme_challenge(state: &AppState, host: &str, path: &str) -> Response {
+    let token = path
+        .strip_prefix(crate::certs::challenge::ACME_CHALLENGE_PREFIX)
+        .unwrap_or_default();
+    match state
+        .challenges
+        .answer(state.shared.as_ref(), host, token)
+        .await
+    {
+        Some(key_authorization) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "text/plain"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            key_authorization,
+        )
+            .into_response(),
+        None => pages::not_found(),
+    }
 }
 
 /// One JSON log line and the request metrics per request.

@@ -1,5 +1,5 @@
 //! State shared between app replicas beyond the database: the L2 cache, publish
-//! invalidations and rate-limit counters. Redis in cluster mode; in embedded mode (one
+//! invalidations, rate-limit counters and ACME challenge answers. Redis in cluster mode; in embedded mode (one
 //! process) there is nothing to share and `Disabled` answers "miss" to everything.
 //!
 //! Every operation is best-effort: an error is a miss, never a failed request.
@@ -26,7 +26,8 @@ pub struct Invalidation {
 #[async_trait]
 pub trait SharedState: Send + Sync {
     async fn get(&self, key: &str) -> Option<Bytes>;
-    async fn set(&self, key: &str, value: &[u8], ttl: Duration);
+    /// Stores `value` for `ttl`; false when it could not be stored.
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> bool;
     async fn delete(&self, key: &str);
     async fn publish(&self, event: &Invalidation);
     /// Adds one to a counter that lives `window`, returning the new count, or `None`
@@ -55,7 +56,9 @@ impl SharedState for Disabled {
     async fn get(&self, _key: &str) -> Option<Bytes> {
         None
     }
-    async fn set(&self, _key: &str, _value: &[u8], _ttl: Duration) {}
+    async fn set(&self, _key: &str, _value: &[u8], _ttl: Duration) -> bool {
+        false
+    }
     async fn delete(&self, _key: &str) {}
     async fn publish(&self, _event: &Invalidation) {}
     async fn increment(&self, _key: &str, _window: Duration) -> Option<u64> {

@@ -169,12 +169,13 @@ impl SharedState for RedisShared {
             .map(Bytes::from)
     }
 
-    async fn set(&self, key: &str, value: &[u8], ttl: Duration) {
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> bool {
         let key = self.key(key);
         let value = value.to_vec();
         let seconds = ttl.as_secs().max(1);
         self.run(|mut c| async move { c.set_ex::<_, _, ()>(key, value, seconds).await })
-            .await;
+            .await
+            .is_some()
     }
 
     async fn delete(&self, key: &str) {

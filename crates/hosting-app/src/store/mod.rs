@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hosting_api::{DeployState, DomainStatus, Role};
+use hosting_api::{CertificateStatus, DeployState, DomainStatus, Role};
 
 pub(crate) use postgres::is_unreachable;
 pub use postgres::{parse_lsn, PgStore, Pools};
@@ -183,6 +183,106 @@ pub struct DomainCheck {
     pub next_check_at: DateTime<Utc>,
 }
 
+/// Sealed bytes in `Debug` output: their length only, never their contents.
+struct SealedBytes<'a>(&'a [u8]);
+
+impl std::fmt::Debug for SealedBytes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
+/// A custom domain's certificate as stored; the private key is sealed (never printed).
+#[derive(Clone)]
+pub struct CertificateRecord {
+    pub domain_id: i64,
+    /// The domain's name.
+    pub domain: String,
+    pub status: CertificateStatus,
+    /// Leaf and intermediates, PEM (public).
+    pub chain_pem: Option<String>,
+    /// The private key, sealed by the caller.
+    pub key_sealed: Option<Vec<u8>>,
+    pub serial: Option<String>,
+    pub issuer: Option<String>,
+    pub not_before: Option<DateTime<Utc>>,
+    pub not_after: Option<DateTime<Utc>>,
+    pub issued_at: Option<DateTime<Utc>>,
+    /// Consecutive failed orders.
+    pub failures: u32,
+    pub last_error: Option<String>,
+    /// When the next order (renewal or retry) is due.
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for CertificateRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateRecord")
+            .field("domain_id", &self.domain_id)
+            .field("domain", &self.domain)
+            .field("status", &self.status)
+            .field("chain_pem", &self.chain_pem)
+            .field("key_sealed", &self.key_sealed.as_deref().map(SealedBytes))
+            .field("serial", &self.serial)
+            .field("issuer", &self.issuer)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .field("issued_at", &self.issued_at)
+            .field("failures", &self.failures)
+            .field("last_error", &self.last_error)
+            .field("next_attempt_at", &self.next_attempt_at)
+            .finish()
+    }
+}
+
+/// A freshly issued certificate to store; the private key is sealed (never printed).
+#[derive(Clone)]
+pub struct IssuedCertificate {
+    pub chain_pem: String,
+    pub key_sealed: Vec<u8>,
+    pub serial: String,
+    pub issuer: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub issued_at: DateTime<Utc>,
+    /// When to renew.
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for IssuedCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCertificate")
+            .field("chain_pem", &self.chain_pem)
+            .field("key_sealed", &SealedBytes(&self.key_sealed))
+            .field("serial", &self.serial)
+            .field("issuer", &self.issuer)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .field("issued_at", &self.issued_at)
+            .field("next_attempt_at", &self.next_attempt_at)
+            .finish()
+    }
+}
+
+/// A failed certificate order to record.
+#[derive(Debug, Clone)]
+pub struct CertificateFailure {
+    pub error: String,
+    /// Consecutive failed orders, this one included.
+    pub failures: u32,
+    /// When to retry.
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// A verified domain whose certificate order is due.
+#[derive(Debug, Clone)]
+pub struct DueCertificate {
+    pub domain_id: i64,
+    pub domain: String,
+    /// Consecutive failed orders so far.
+    pub failures: u32,
+}
+
 pub(crate) fn domain_status_str(status: DomainStatus) -> &'static str {
     match status {
         DomainStatus::Pending => "pending",
@@ -196,6 +296,22 @@ pub(crate) fn parse_domain_status(raw: &str) -> DomainStatus {
         "verified" => DomainStatus::Verified,
         "failed" => DomainStatus::Failed,
         _ => DomainStatus::Pending,
+    }
+}
+
+pub(crate) fn certificate_status_str(status: CertificateStatus) -> &'static str {
+    match status {
+        CertificateStatus::Pending => "pending",
+        CertificateStatus::Issued => "issued",
+        CertificateStatus::Failed => "failed",
+    }
+}
+
+pub(crate) fn parse_certificate_status(raw: &str) -> CertificateStatus {
+    match raw {
+        "issued" => CertificateStatus::Issued,
+        "failed" => CertificateStatus::Failed,
+        _ => CertificateStatus::Pending,
     }
 }
 
@@ -333,4 +449,60 @@ pub trait Store: Send + Sync {
     async fn domain_token(&self, name: &str) -> StoreResult<Option<String>>;
     /// Names of a site's custom domains (cache invalidation).
     async fn site_domains(&self, site: &str) -> StoreResult<Vec<String>>;
+
+    /// Verified domains whose certificate order is due at `now`: no certificates row yet, or
+    /// next_attempt_at <= now — skipping rows whose lease_until > now. Most overdue first
+    /// (rows missing count as due since the domain's verified_at).
+    async fn certificates_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueCertificate>>;
+    /// Takes the order lease of a domain's certificate until `until`, unless another holder's
+    /// lease is still running at `now`; creates the row (status pending, next_attempt_at now) if
+    /// missing. True when the caller got the lease. One statement (INSERT .. ON CONFLICT DO
+    /// UPDATE .. WHERE lease is free), so two replicas racing get one winner.
+    async fn lease_certificate(
+        &self,
+        domain_id: i64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Stores a new certificate: status issued, failures 0, last_error NULL, lease cleared.
+    async fn record_certificate_issued(
+        &self,
+        domain_id: i64,
+        issued: &IssuedCertificate,
+    ) -> StoreResult<()>;
+    /// Records a failed order: status failed, failures/last_error/next_attempt_at set, lease
+    /// cleared; chain_pem/key_sealed/serial etc. of an earlier certificate are KEPT.
+    async fn record_certificate_failure(
+        &self,
+        domain_id: i64,
+        failure: &CertificateFailure,
+    ) -> StoreResult<()>;
+    /// Makes a domain's certificate order due at `now` (owner asked to renew / retry): creates
+    /// the row as pending if missing, otherwise only sets next_attempt_at (status unchanged).
+    async fn request_certificate(&self, domain_id: i64, now: DateTime<Utc>) -> StoreResult<()>;
+    /// The certificate row of a domain, if any.
+    async fn certificate(&self, domain_id: i64) -> StoreResult<Option<CertificateRecord>>;
+    /// Certificates the proxies should serve: rows WITH a chain whose domain is verified,
+    /// ordered by domain name.
+    async fn served_certificates(&self) -> StoreResult<Vec<CertificateRecord>>;
+    /// Number of certificate rows per status, for metrics (statuses with 0 rows may be omitted).
+    async fn certificate_counts(&self) -> StoreResult<Vec<(CertificateStatus, u64)>>;
+    /// The sealed ACME account credentials stored for a directory URL.
+    async fn acme_account(&self, directory: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores account credentials unless the directory already has some; returns the stored
+    /// ones (the first writer wins, so racing replicas end up with one account).
+    async fn save_acme_account(
+        &self,
+        directory: &str,
+        sealed: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<u8>>;
+    /// Forgets the stored account of a directory when it is still `sealed` (the CA no
+    /// longer knows it), so the next order creates a new one; a replica that already
+    /// stored a newer one keeps it.
+    async fn forget_acme_account(&self, directory: &str, sealed: &[u8]) -> StoreResult<()>;
 }

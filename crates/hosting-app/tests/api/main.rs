@@ -4,8 +4,11 @@
 mod helpers;
 
 mod api;
+mod cert_store;
+mod certificates;
 mod dashboard;
 mod deploys;
 mod domains;
 mod isolation;
+mod pebble;
 mod serving;

@@ -6,10 +6,11 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use hosting_api as api;
+use hosting_api::{self as api, DomainStatus};
 
 use super::sites::owned_site;
 use super::{Json, Path};
+use crate::certs;
 use crate::domain::hostname::CustomDomain;
 use crate::domains::{self, HTTP_VERIFY_PREFIX};
 use crate::http::auth::AuthUser;
@@ -17,7 +18,10 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{DomainRecord, NewDomain};
 
-pub(crate) fn domain_view(domain: &DomainRecord) -> api::Domain {
+pub(crate) fn domain_view(
+    domain: &DomainRecord,
+    certificate: Option<api::Certificate>,
+) -> api::Domain {
     api::Domain {
         name: domain.name.clone(),
         site: domain.site_name.clone(),
@@ -32,8 +36,23 @@ pub(crate) fn domain_view(domain: &DomainRecord) -> api::Domain {
         created_at: domain.created_at,
         verified_at: domain.verified_at,
         checked_at: domain.checked_at,
-        certificate: None,
+        certificate,
     }
+}
+
+/// A domain with its certificate: shown while the platform issues certificates (ACME on)
+/// and the domain is verified, or a certificate was issued for it before.
+async fn domain_response(state: &AppState, domain: &DomainRecord) -> ApiResult<api::Domain> {
+    let certificate = if state.config.acme_directory.is_some() {
+        match state.store.certificate(domain.id).await? {
+            Some(record) => Some(certs::certificate_view(&record)),
+            None if domain.status == DomainStatus::Verified => Some(certs::pending_view()),
+            None => None,
+        }
+    } else {
+        None
+    };
+    Ok(domain_view(domain, certificate))
 }
 
 /// The caller's domain `name` of the caller's site `site`, or 404.
@@ -59,9 +78,11 @@ pub async fn list(
 ) -> ApiResult<axum::Json<api::List<api::Domain>>> {
     let site = owned_site(&state, user.id, &site).await?;
     let domains = state.store.list_domains(user.id, site.id).await?;
-    Ok(axum::Json(api::List {
-        items: domains.iter().map(domain_view).collect(),
-    }))
+    let mut items = Vec::with_capacity(domains.len());
+    for domain in &domains {
+        items.push(domain_response(&state, domain).await?);
+    }
+    Ok(axum::Json(api::List { items }))
 }
 
 #[tracing::instrument(skip_all, fields(site.name = %site, domain.name = %body.name))]
@@ -88,7 +109,7 @@ pub async fn add(
         .await?;
     // A replaced claim was never verified, but a cached "not served" entry is dropped anyway.
     state.0.invalidate_host(&domain.name).await;
-    Ok((StatusCode::CREATED, axum::Json(domain_view(&domain))))
+    Ok((StatusCode::CREATED, axum::Json(domain_view(&domain, None))))
 }
 
 #[tracing::instrument(skip_all, fields(site.name = %site, domain.name = %name))]
@@ -119,7 +140,40 @@ pub async fn verify(
     let domain = owned_domain(&state, user.id, &site, &name).await?;
     domains::check_and_record(&state.0, &domain).await?;
     let updated = owned_domain(&state, user.id, &site, &name).await?;
-    Ok(axum::Json(domain_view(&updated)))
+    Ok(axum::Json(domain_response(&state, &updated).await?))
+}
+
+/// Orders the domain's certificate now: the first one, a retry after failures, or an
+/// early renewal. The issuer picks it up within `HOSTING_ACME_INTERVAL`.
+#[tracing::instrument(skip_all, fields(site.name = %site, domain.name = %name))]
+pub async fn request_certificate(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((site, name)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, axum::Json<api::Domain>)> {
+    let domain = owned_domain(&state, user.id, &site, &name).await?;
+    if state.config.acme_directory.is_none() {
+        return Err(ApiError::Conflict(
+            "this platform does not issue certificates (HOSTING_ACME_DIRECTORY is not set): \
+             HTTPS serves the platform's own certificate"
+                .into(),
+        ));
+    }
+    if domain.status != DomainStatus::Verified {
+        return Err(ApiError::Conflict(format!(
+            "domain {:?} is not verified yet: certificates are ordered for verified domains only",
+            domain.name
+        )));
+    }
+    state
+        .store
+        .request_certificate(domain.id, Utc::now())
+        .await?;
+    tracing::info!("certificate order requested");
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(domain_response(&state, &domain).await?),
+    ))
 }
 
 /// `GET /.well-known/hosting-verify/<token>` on a custom domain: the token, when it is

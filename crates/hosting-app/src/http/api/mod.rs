@@ -50,6 +50,10 @@ pub fn router() -> Router<AppState> {
             "/api/v1/sites/{site}/domains/{domain}/verify",
             post(domains::verify),
         )
+        .route(
+            "/api/v1/sites/{site}/domains/{domain}/certificate",
+            post(domains::request_certificate),
+        )
         .route("/api/v1/deploys/{id}", get(deploys::get))
         .route("/api/v1/deploys/{id}/files/{sha256}", put(upload::put_file))
         .route("/api/v1/deploys/{id}/publish", post(deploys::publish))

@@ -68,6 +68,7 @@ pub const ROUTES: &[RouteDoc] = &[
     route("post", "/api/v1/sites/{site}/domains", "Claim a custom domain for a site (409 when verified or claimed elsewhere)", Some("AddDomain"), 201, Some("Domain")),
     route("delete", "/api/v1/sites/{site}/domains/{domain}", "Remove a custom domain; it stops serving at once", None, 204, None),
     route("post", "/api/v1/sites/{site}/domains/{domain}/verify", "Check domain ownership now (DNS TXT record or HTTP token)", None, 200, Some("Domain")),
+    route("post", "/api/v1/sites/{site}/domains/{domain}/certificate", "Order the domain's certificate now (first order, retry or early renewal; 409 unless verified and ACME is on)", None, 202, Some("Domain")),
     route("get", "/api/v1/deploys/{id}", "Get a deploy", None, 200, Some("Deploy")),
     route("put", "/api/v1/deploys/{id}/files/{sha256}", "Upload one required file; the bytes must hash to `sha256`", Some("Bytes"), 204, None),
     route("post", "/api/v1/deploys/{id}/publish", "Make a ready deploy the site's live one, atomically", None, 200, Some("Deploy")),
@@ -130,7 +131,14 @@ fn schemas() -> Value {
             "verification": { "type": "object", "required": ["txt_name", "txt_value", "http_path", "http_token"], "properties": {
                 "txt_name": { "type": "string" }, "txt_value": { "type": "string" },
                 "http_path": { "type": "string" }, "http_token": { "type": "string" } } },
-            "created_at": time, "verified_at": opt_time, "checked_at": opt_time } },
+            "created_at": time, "verified_at": opt_time, "checked_at": opt_time,
+            "certificate": { "oneOf": [{ "type": "null" }, schema_ref("Certificate")] } } },
+        "Certificate": { "type": "object", "required": ["status", "failures"], "properties": {
+            "status": { "type": "string", "enum": ["pending", "issued", "failed"] },
+            "serial": { "type": ["string", "null"] }, "issuer": { "type": ["string", "null"] },
+            "not_before": opt_time, "not_after": opt_time, "issued_at": opt_time,
+            "failures": { "type": "integer" }, "last_error": { "type": ["string", "null"] },
+            "next_attempt_at": opt_time } },
         "DomainList": list_of("Domain"),
     })
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hosting_api::{DeployState, Role};
+use hosting_api::{CertificateStatus, DeployState, Role};
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -22,9 +22,11 @@ pub use routing::{parse_lsn, Pools};
 
 use super::columns::{now_ms, opt_time, other, parse_state, role_str, time, unavailable};
 use super::{
-    domain_status_str, parse_domain_status, CreatedDeploy, DeployRecord, DomainCheck, DomainRecord,
-    LiveDeploy, ManifestEntry, NewDeploy, NewDomain, SessionRecord, SiteRecord, Store, StoreError,
-    StoreResult, TokenRecord, UploadOutcome, UserRecord,
+    certificate_status_str, domain_status_str, parse_certificate_status, parse_domain_status,
+    CertificateFailure, CertificateRecord, CreatedDeploy, DeployRecord, DomainCheck, DomainRecord,
+    DueCertificate, IssuedCertificate, LiveDeploy, ManifestEntry, NewDeploy, NewDomain,
+    SessionRecord, SiteRecord, Store, StoreError, StoreResult, TokenRecord, UploadOutcome,
+    UserRecord,
 };
 use crate::config::Config;
 use crate::domain::names::Sha256;
@@ -241,6 +243,31 @@ fn domain_from_row(row: &PgRow) -> sqlx::Result<DomainRecord> {
         checked_at: opt_time(row.try_get("checked_at")?),
         verified_at: opt_time(row.try_get("verified_at")?),
         failures: u32::try_from(failures).unwrap_or(u32::MAX),
+    })
+}
+
+const CERTIFICATE_COLUMNS: &str =
+    "SELECT c.domain_id, d.name AS domain, c.status, c.chain_pem, c.key_sealed, c.serial, \
+     c.issuer, c.not_before, c.not_after, c.issued_at, c.failures, c.last_error, c.next_attempt_at \
+     FROM certificates c JOIN domains d ON d.id = c.domain_id";
+
+fn certificate_from_row(row: &PgRow) -> sqlx::Result<CertificateRecord> {
+    let status: String = row.try_get("status")?;
+    let failures: i64 = row.try_get("failures")?;
+    Ok(CertificateRecord {
+        domain_id: row.try_get("domain_id")?,
+        domain: row.try_get("domain")?,
+        status: parse_certificate_status(&status),
+        chain_pem: row.try_get("chain_pem")?,
+        key_sealed: row.try_get("key_sealed")?,
+        serial: row.try_get("serial")?,
+        issuer: row.try_get("issuer")?,
+        not_before: opt_time(row.try_get("not_before")?),
+        not_after: opt_time(row.try_get("not_after")?),
+        issued_at: opt_time(row.try_get("issued_at")?),
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        last_error: row.try_get("last_error")?,
+        next_attempt_at: time(row.try_get("next_attempt_at")?),
     })
 }
 
@@ -1194,5 +1221,228 @@ impl Store for PgStore {
         .fetch_all(self.primary())
         .await
         .map_err(map_err)
+    }
+
+    async fn certificates_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueCertificate>> {
+        let rows = sqlx::query(
+            "SELECT d.id AS domain_id, d.name AS domain, COALESCE(c.failures, 0) AS failures \
+             FROM domains d LEFT JOIN certificates c ON c.domain_id = d.id \
+             WHERE d.status = 'verified' AND (c.domain_id IS NULL OR (c.next_attempt_at <= $1 \
+             AND (c.lease_until IS NULL OR c.lease_until <= $1))) \
+             ORDER BY COALESCE(c.next_attempt_at, d.verified_at, d.created_at), d.id LIMIT $2",
+        )
+        .bind(now.timestamp_millis())
+        .bind(i64::from(limit))
+        .fetch_all(self.primary())
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let failures: i64 = row.try_get("failures")?;
+                Ok(DueCertificate {
+                    domain_id: row.try_get("domain_id")?,
+                    domain: row.try_get("domain")?,
+                    failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                })
+            })
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    /// Under READ COMMITTED the racing INSERT waits for the other one's row, then
+    /// re-evaluates the ON CONFLICT WHERE on it: the later replica sees a running lease.
+    async fn lease_certificate(
+        &self,
+        domain_id: i64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        // Selecting from domains (rather than VALUES) makes a domain deleted meanwhile a
+        // lost lease instead of a foreign-key error.
+        let done = sqlx::query(
+            "INSERT INTO certificates (domain_id, status, next_attempt_at, lease_until, updated_at) \
+             SELECT id, $1, $2, $3, $2 FROM domains WHERE id = $4 \
+             ON CONFLICT (domain_id) DO UPDATE SET lease_until = excluded.lease_until, \
+             updated_at = excluded.updated_at \
+             WHERE certificates.lease_until IS NULL OR certificates.lease_until <= $2",
+        )
+        .bind(certificate_status_str(CertificateStatus::Pending))
+        .bind(now.timestamp_millis())
+        .bind(until.timestamp_millis())
+        .bind(domain_id)
+        .execute(self.primary())
+        .await
+        .map_err(map_err)?;
+        self.pools.note_write().await;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn record_certificate_issued(
+        &self,
+        domain_id: i64,
+        issued: &IssuedCertificate,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO certificates (domain_id, status, chain_pem, key_sealed, serial, issuer, \
+             not_before, not_after, issued_at, failures, last_error, next_attempt_at, lease_until, \
+             updated_at) SELECT id, $1, $2, $3, $4, $5, $6, $7, $8, 0, NULL, $9, NULL, $10 \
+             FROM domains WHERE id = $11 \
+             ON CONFLICT (domain_id) DO UPDATE SET status = excluded.status, \
+             chain_pem = excluded.chain_pem, key_sealed = excluded.key_sealed, \
+             serial = excluded.serial, issuer = excluded.issuer, not_before = excluded.not_before, \
+             not_after = excluded.not_after, issued_at = excluded.issued_at, failures = 0, \
+             last_error = NULL, next_attempt_at = excluded.next_attempt_at, lease_until = NULL, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(certificate_status_str(CertificateStatus::Issued))
+        .bind(&issued.chain_pem)
+        .bind(&issued.key_sealed)
+        .bind(&issued.serial)
+        .bind(&issued.issuer)
+        .bind(issued.not_before.timestamp_millis())
+        .bind(issued.not_after.timestamp_millis())
+        .bind(issued.issued_at.timestamp_millis())
+        .bind(issued.next_attempt_at.timestamp_millis())
+        .bind(now_ms())
+        .bind(domain_id)
+        .execute(self.primary())
+        .await
+        .map_err(map_err)?;
+        self.pools.note_write().await;
+        Ok(())
+    }
+
+    async fn record_certificate_failure(
+        &self,
+        domain_id: i64,
+        failure: &CertificateFailure,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO certificates (domain_id, status, failures, last_error, next_attempt_at, \
+             lease_until, updated_at) SELECT id, $1, $2, $3, $4, NULL, $5 FROM domains WHERE id = $6 \
+             ON CONFLICT (domain_id) DO UPDATE SET status = excluded.status, \
+             failures = excluded.failures, last_error = excluded.last_error, \
+             next_attempt_at = excluded.next_attempt_at, lease_until = NULL, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(certificate_status_str(CertificateStatus::Failed))
+        .bind(i64::from(failure.failures))
+        .bind(&failure.error)
+        .bind(failure.next_attempt_at.timestamp_millis())
+        .bind(now_ms())
+        .bind(domain_id)
+        .execute(self.primary())
+        .await
+        .map_err(map_err)?;
+        self.pools.note_write().await;
+        Ok(())
+    }
+
+    async fn request_certificate(&self, domain_id: i64, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO certificates (domain_id, status, next_attempt_at, updated_at) \
+             SELECT id, $1, $2, $2 FROM domains WHERE id = $3 \
+             ON CONFLICT (domain_id) DO UPDATE SET next_attempt_at = excluded.next_attempt_at, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(certificate_status_str(CertificateStatus::Pending))
+        .bind(now.timestamp_millis())
+        .bind(domain_id)
+        .execute(self.primary())
+        .await
+        .map_err(map_err)?;
+        self.pools.note_write().await;
+        Ok(())
+    }
+
+    async fn certificate(&self, domain_id: i64) -> StoreResult<Option<CertificateRecord>> {
+        let row = sqlx::query(&format!("{CERTIFICATE_COLUMNS} WHERE c.domain_id = $1"))
+            .bind(domain_id)
+            .fetch_optional(self.primary())
+            .await
+            .map_err(map_err)?;
+        row.as_ref()
+            .map(certificate_from_row)
+            .transpose()
+            .map_err(other)
+    }
+
+    async fn served_certificates(&self) -> StoreResult<Vec<CertificateRecord>> {
+        let rows = sqlx::query(&format!(
+            "{CERTIFICATE_COLUMNS} WHERE c.chain_pem IS NOT NULL AND d.status = 'verified' \
+             ORDER BY d.name"
+        ))
+        .fetch_all(self.primary())
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(certificate_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn certificate_counts(&self) -> StoreResult<Vec<(CertificateStatus, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM certificates GROUP BY status ORDER BY status",
+        )
+        .fetch_all(self.primary())
+        .await
+        .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(status, count)| {
+                (
+                    parse_certificate_status(&status),
+                    u64::try_from(count).unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    async fn acme_account(&self, directory: &str) -> StoreResult<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT credentials_sealed FROM acme_accounts WHERE directory = $1")
+            .bind(directory)
+            .fetch_optional(self.primary())
+            .await
+            .map_err(map_err)
+    }
+
+    async fn save_acme_account(
+        &self,
+        directory: &str,
+        sealed: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<u8>> {
+        // The no-op update makes RETURNING yield the row that won, whoever wrote it (a
+        // racing INSERT waits for the other one's row, then updates that).
+        let stored = sqlx::query_scalar(
+            "INSERT INTO acme_accounts (directory, credentials_sealed, created_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (directory) \
+             DO UPDATE SET credentials_sealed = acme_accounts.credentials_sealed \
+             RETURNING credentials_sealed",
+        )
+        .bind(directory)
+        .bind(sealed)
+        .bind(now.timestamp_millis())
+        .fetch_one(self.primary())
+        .await
+        .map_err(map_err)?;
+        self.pools.note_write().await;
+        Ok(stored)
+    }
+
+    async fn forget_acme_account(&self, directory: &str, sealed: &[u8]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM acme_accounts WHERE directory = $1 AND credentials_sealed = $2")
+            .bind(directory)
+            .bind(sealed)
+            .execute(self.primary())
+            .await
+            .map_err(map_err)?;
+        self.pools.note_write().await;
+        Ok(())
     }
 }

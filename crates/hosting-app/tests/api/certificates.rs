@@ -1,0 +1,337 @@
+//! Automatic certificates for custom domains, against a real ACME server (Pebble): a
+//! verified domain gets a certificate through HTTP-01 answered by the app, an owner can
+//! renew it early, and a CA outage fails visibly while the current certificate stays.
+//! (HAProxy installing them is tested in `tests/haproxy_certs.rs` and end to end by
+//! `deploy/local/acme-test`.)
+
+use std::time::{Duration, Instant};
+
+use hosting_api::{self as api, CertificateStatus, DomainStatus};
+
+use crate::helpers::{assert_problem, TestApp, ADMIN_TOKEN};
+use crate::pebble::Pebble;
+
+/// Resolves only in Pebble's mock DNS (every name there is 127.0.0.1).
+const DOMAIN: &str = "shop.acme.test";
+
+/// An app issuing from `pebble` (rounds every second), and Pebble validating on the
+/// app's own port.
+async fn spawn_with_pebble() -> (TestApp, Pebble) {
+    let mut pebble = Pebble::prepare();
+    let (directory, root, dns) = (
+        pebble.directory_url(),
+        pebble.minica_path(),
+        pebble.dns_addr(),
+    );
+    let app = TestApp::spawn_with(move |config| {
+        config.acme_directory = Some(directory);
+        config.acme_ca_root = Some(root);
+        config.acme_interval = 1;
+        config.acme_retry_base = 1;
+        config.dns_resolver = Some(dns);
+    })
+    .await;
+    pebble.start(app.addr.port()).await;
+    (app, pebble)
+}
+
+/// A site with a live deploy and `DOMAIN` verified for it (TXT record in the mock DNS).
+async fn verified_site(app: &TestApp, pebble: &Pebble) {
+    app.create_site(ADMIN_TOKEN, "shop").await;
+    app.deploy_archive(ADMIN_TOKEN, "shop", &[("index.html", b"<h1>shop</h1>")])
+        .await;
+    let response = app
+        .post(ADMIN_TOKEN, "/sites/shop/domains")
+        .json(&api::AddDomain {
+            name: DOMAIN.into(),
+        })
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 201);
+    let domain: api::Domain = response.json().await.expect("domain");
+    pebble
+        .set_txt(
+            &domain.verification.txt_name,
+            &domain.verification.txt_value,
+        )
+        .await;
+    let verified: api::Domain = app
+        .post(ADMIN_TOKEN, &format!("/sites/shop/domains/{DOMAIN}/verify"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("domain");
+    assert_eq!(verified.status, DomainStatus::Verified, "{verified:?}");
+}
+
+async fn domain(app: &TestApp) -> api::Domain {
+    let list: api::List<api::Domain> = app
+        .get(ADMIN_TOKEN, "/sites/shop/domains")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("list");
+    list.items
+        .into_iter()
+        .find(|d| d.name == DOMAIN)
+        .expect("the domain is listed")
+}
+
+/// Waits (up to 60 s) until the domain's certificate satisfies `done`.
+async fn wait_for(
+    app: &TestApp,
+    pebble: &Pebble,
+    what: &str,
+    done: impl Fn(&api::Certificate) -> bool,
+) -> api::Certificate {
+    let started = Instant::now();
+    loop {
+        let current = domain(app).await.certificate;
+        if let Some(certificate) = current.as_ref().filter(|c| done(c)) {
+            return certificate.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "waited 60 s for {what}; certificate now {current:?}\npebble log:\n{}",
+            pebble.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn request_renewal(app: &TestApp) -> reqwest::Response {
+    app.post(
+        ADMIN_TOKEN,
+        &format!("/sites/shop/domains/{DOMAIN}/certificate"),
+    )
+    .send()
+    .await
+    .expect("request")
+}
+
+async fn metrics(app: &TestApp) -> String {
+    reqwest::get(app.mgmt_url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// The value of the first sample of `series` (name with labels, as printed).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+/// The chain's signatures lead from the leaf (which names `domain`) to `root_pem`.
+fn assert_chain_verifies(chain_pem: &str, root_pem: &str, domain: &str) {
+    use x509_parser::pem::Pem;
+    let pems: Vec<Pem> = Pem::iter_from_buffer(format!("{chain_pem}\n{root_pem}").as_bytes())
+        .collect::<Result<_, _>>()
+        .expect("PEM");
+    assert!(pems.len() >= 3, "leaf, intermediate(s) and root");
+    let certs: Vec<_> = pems
+        .iter()
+        .map(|p| p.parse_x509().expect("certificate"))
+        .collect();
+    let names = certs[0]
+        .subject_alternative_name()
+        .expect("SAN")
+        .expect("SAN present");
+    assert!(
+        names.value.general_names.iter().any(|n| matches!(
+            n,
+            x509_parser::extensions::GeneralName::DNSName(name) if *name == domain
+        )),
+        "the leaf names {domain}"
+    );
+    for pair in certs.windows(2) {
+        assert_eq!(pair[0].issuer(), pair[1].subject());
+        pair[0]
+            .verify_signature(Some(pair[1].public_key()))
+            .expect("signed by the next certificate of the chain");
+    }
+    let root = certs.last().expect("root");
+    root.verify_signature(None)
+        .expect("the root is self-signed");
+}
+
+#[tokio::test]
+async fn a_verified_domain_gets_a_certificate_and_an_owner_can_renew_it() {
+    // Arrange
+    let (app, pebble) = spawn_with_pebble().await;
+
+    // Act
+    verified_site(&app, &pebble).await;
+    let issued = wait_for(&app, &pebble, "the first certificate", |c| {
+        c.status == CertificateStatus::Issued
+    })
+    .await;
+
+    // Assert: a certificate of Pebble's for the domain, renewal two thirds into its life.
+    let serial = issued.serial.clone().expect("serial");
+    assert!(
+        issued
+            .issuer
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Pebble"),
+        "{issued:?}"
+    );
+    let (not_before, not_after) = (
+        issued.not_before.expect("not_before"),
+        issued.not_after.expect("not_after"),
+    );
+    let renew_at = issued.next_attempt_at.expect("next attempt");
+    let third = (not_after - not_before).num_seconds() / 3;
+    assert_eq!(renew_at, not_after - chrono::Duration::seconds(third));
+    assert_eq!(issued.failures, 0);
+    let stored = app.state.store.served_certificates().await.expect("served");
+    assert_eq!(stored.len(), 1);
+    let chain = stored[0].chain_pem.as_deref().expect("chain");
+    assert_chain_verifies(chain, &pebble.root_pem().await, DOMAIN);
+    let sealed = stored[0].key_sealed.as_deref().expect("sealed key");
+    assert!(
+        !sealed.windows(11).any(|w| w == b"PRIVATE KEY"),
+        "the private key is stored sealed, not as PEM"
+    );
+    let metrics_text = metrics(&app).await;
+    let expiry = sample(
+        &metrics_text,
+        &format!("hosting_certificate_expiry_timestamp_seconds{{domain=\"{DOMAIN}\"}}"),
+    );
+    assert_eq!(expiry, Some(not_after.timestamp() as f64), "{metrics_text}");
+    assert_eq!(
+        sample(&metrics_text, "hosting_certificates{status=\"issued\"}"),
+        Some(1.0)
+    );
+
+    // Act: the owner asks for an early renewal.
+    let response = request_renewal(&app).await;
+    assert_eq!(response.status(), 202);
+    let renewed = wait_for(&app, &pebble, "the renewed certificate", |c| {
+        c.status == CertificateStatus::Issued && c.serial.as_deref() != Some(serial.as_str())
+    })
+    .await;
+
+    // Assert
+    assert!(renewed.issued_at > issued.issued_at);
+    assert_eq!(renewed.failures, 0);
+}
+
+#[tokio::test]
+async fn the_ca_going_away_fails_visibly_and_keeps_the_current_certificate() {
+    // Arrange
+    let (app, mut pebble) = spawn_with_pebble().await;
+    verified_site(&app, &pebble).await;
+    let issued = wait_for(&app, &pebble, "the first certificate", |c| {
+        c.status == CertificateStatus::Issued
+    })
+    .await;
+
+    // Act: the CA is down when a renewal is due.
+    pebble.stop_pebble().await;
+    assert_eq!(request_renewal(&app).await.status(), 202);
+    let failed = wait_for(&app, &pebble, "the failed renewal", |c| {
+        c.status == CertificateStatus::Failed
+    })
+    .await;
+
+    // Assert: visible in the API and the metrics, the old certificate is kept, the site
+    // still serves, and retries back off.
+    assert!(failed.failures >= 1, "{failed:?}");
+    assert!(
+        !failed.last_error.as_deref().unwrap_or_default().is_empty(),
+        "{failed:?}"
+    );
+    assert_eq!(failed.serial, issued.serial);
+    assert_eq!(failed.not_after, issued.not_after);
+    assert!(failed.next_attempt_at > Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
+    let metrics_text = metrics(&app).await;
+    let failures: f64 = metrics_text
+        .lines()
+        .filter(|l| l.starts_with("hosting_acme_failures_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(failures >= 1.0, "{metrics_text}");
+    let page = app.site(DOMAIN, "/", &[]).await;
+    assert_eq!(page.status(), 200);
+
+    // Act: the CA comes back (with a new root); the retry succeeds.
+    pebble.start_pebble().await;
+    let recovered = wait_for(&app, &pebble, "the recovered certificate", |c| {
+        c.status == CertificateStatus::Issued && c.serial != issued.serial
+    })
+    .await;
+
+    // Assert
+    assert_eq!(recovered.failures, 0);
+    assert_eq!(recovered.last_error, None);
+}
+
+#[tokio::test]
+async fn a_certificate_is_ordered_only_for_a_verified_domain_on_a_platform_with_acme() {
+    // Arrange: ACME on, the domain not verified.
+    let (app, _pebble) = spawn_with_pebble().await;
+    app.create_site(ADMIN_TOKEN, "shop").await;
+    let response = app
+        .post(ADMIN_TOKEN, "/sites/shop/domains")
+        .json(&api::AddDomain {
+            name: DOMAIN.into(),
+        })
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 201);
+
+    // Act / Assert
+    let detail = assert_problem(request_renewal(&app).await, 409).await;
+    assert!(detail.contains("not verified"), "{detail}");
+    assert_eq!(domain(&app).await.certificate, None);
+
+    // Arrange: a platform without ACME.
+    let plain = TestApp::spawn().await;
+    plain.create_site(ADMIN_TOKEN, "shop").await;
+    let response = plain
+        .post(ADMIN_TOKEN, "/sites/shop/domains")
+        .json(&api::AddDomain {
+            name: DOMAIN.into(),
+        })
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 201);
+
+    // Act / Assert
+    let response = plain
+        .post(
+            ADMIN_TOKEN,
+            &format!("/sites/shop/domains/{DOMAIN}/certificate"),
+        )
+        .send()
+        .await
+        .expect("request");
+    let detail = assert_problem(response, 409).await;
+    assert!(detail.contains("HOSTING_ACME_DIRECTORY"), "{detail}");
+}
+
+#[tokio::test]
+async fn challenge_answers_are_given_only_for_orders_in_progress() {
+    // Arrange
+    let app = TestApp::spawn().await;
+
+    // Act
+    let unknown = app
+        .site(DOMAIN, "/.well-known/acme-challenge/abcdefghijklmnop", &[])
+        .await;
+
+    // Assert: nothing to answer, and the platform's 404 (not a site's).
+    assert_eq!(unknown.status(), 404);
+}

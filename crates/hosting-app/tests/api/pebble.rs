@@ -1,0 +1,241 @@
+//! A real ACME server for tests: Debian's `pebble` (Let's Encrypt's test CA) with
+//! `pebble-challtestsrv` as its DNS, both on loopback ports of their own.
+//!
+//! Every name resolves to 127.0.0.1 (challtestsrv's default answer), so Pebble's HTTP-01
+//! validation of any domain reaches the app's public listener on `http_port`. Pebble
+//! regenerates its root on every start: fetch [`Pebble::root_pem`] after each start.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+pub struct Pebble {
+    dir: tempfile::TempDir,
+    pub dns_port: u16,
+    management_port: u16,
+    acme_port: u16,
+    pebble_management_port: u16,
+    /// Where Pebble connects for HTTP-01 validation.
+    http_port: u16,
+    challtestsrv: Option<Child>,
+    pebble: Option<Child>,
+    client: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn spawn(command: &mut Command, log: PathBuf) -> Child {
+    let log = std::fs::File::create(log).expect("log file");
+    let err = log.try_clone().expect("log file");
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(err))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "starting {:?} failed ({e}): the ACME tests need Debian's `pebble` package \
+                 (apt-get install pebble; scripts/test installs it)",
+                command.as_std().get_program()
+            )
+        })
+}
+
+async fn wait_tcp(port: u16) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("nothing listens on 127.0.0.1:{port} after 5 s");
+}
+
+impl Pebble {
+    /// Ports are chosen now, so the app can be configured before Pebble runs (Pebble
+    /// needs the app's port, the app needs Pebble's URL).
+    pub fn prepare() -> Pebble {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (cert, key, root) = pebble_tls();
+        std::fs::write(dir.path().join("cert.pem"), cert).expect("write");
+        std::fs::write(dir.path().join("key.pem"), key).expect("write");
+        std::fs::write(dir.path().join("minica.pem"), root).expect("write");
+        let client = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(
+                    &std::fs::read(dir.path().join("minica.pem")).expect("read"),
+                )
+                .expect("minica"),
+            )
+            .build()
+            .expect("client");
+        Pebble {
+            dir,
+            dns_port: free_port(),
+            management_port: free_port(),
+            acme_port: free_port(),
+            pebble_management_port: free_port(),
+            http_port: 0,
+            challtestsrv: None,
+            pebble: None,
+            client,
+        }
+    }
+
+    pub fn directory_url(&self) -> String {
+        format!("https://127.0.0.1:{}/dir", self.acme_port)
+    }
+
+    /// The root that Pebble's own HTTPS certificate chains to (the app must trust it).
+    pub fn minica_path(&self) -> PathBuf {
+        self.dir.path().join("minica.pem")
+    }
+
+    pub fn dns_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.dns_port))
+    }
+
+    /// Starts the mock DNS and Pebble, validating HTTP-01 on `http_port`.
+    pub async fn start(&mut self, http_port: u16) {
+        self.http_port = http_port;
+        if self.challtestsrv.is_none() {
+            let child = spawn(
+                Command::new("pebble-challtestsrv").args([
+                    "-dns01",
+                    &format!("127.0.0.1:{}", self.dns_port),
+                    "-http01",
+                    "",
+                    "-https01",
+                    "",
+                    "-tlsalpn01",
+                    "",
+                    "-management",
+                    &format!("127.0.0.1:{}", self.management_port),
+                    "-defaultIPv4",
+                    "127.0.0.1",
+                    "-defaultIPv6",
+                    "",
+                ]),
+                self.dir.path().join("challtestsrv.log"),
+            );
+            self.challtestsrv = Some(child);
+            wait_tcp(self.management_port).await;
+        }
+        self.start_pebble().await;
+    }
+
+    /// (Re)starts Pebble alone: a new root CA every time.
+    pub async fn start_pebble(&mut self) {
+        let config = serde_json::json!({ "pebble": {
+            "listenAddress": format!("127.0.0.1:{}", self.acme_port),
+            "managementListenAddress": format!("127.0.0.1:{}", self.pebble_management_port),
+            "certificate": "cert.pem",
+            "privateKey": "key.pem",
+            "httpPort": self.http_port,
+            "tlsPort": free_port(),
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+            // Short-lived certificates: renewal comes two thirds into the lifetime.
+            "certificateValidityPeriod": 3600,
+        }});
+        std::fs::write(
+            self.dir.path().join("pebble.json"),
+            serde_json::to_vec(&config).expect("json"),
+        )
+        .expect("write");
+        let child = spawn(
+            Command::new("pebble")
+                .args([
+                    "-config",
+                    "pebble.json",
+                    "-dnsserver",
+                    &format!("127.0.0.1:{}", self.dns_port),
+                ])
+                .current_dir(self.dir.path())
+                .env("PEBBLE_VA_NOSLEEP", "1")
+                .env("PEBBLE_WFE_NONCEREJECT", "0")
+                .env("PEBBLE_AUTHZREUSE", "0"),
+            self.dir.path().join("pebble.log"),
+        );
+        self.pebble = Some(child);
+        wait_tcp(self.acme_port).await;
+        for _ in 0..100 {
+            if self.client.get(self.directory_url()).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("pebble's directory does not answer; log: {}", self.log());
+    }
+
+    /// Stops Pebble (the CA goes away); the DNS stays.
+    pub async fn stop_pebble(&mut self) {
+        if let Some(mut child) = self.pebble.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pebble.log")).unwrap_or_default()
+    }
+
+    /// The root CA of the running Pebble (issued certificates chain to it).
+    pub async fn root_pem(&self) -> String {
+        let url = format!("https://127.0.0.1:{}/roots/0", self.pebble_management_port);
+        self.client
+            .get(url)
+            .send()
+            .await
+            .expect("roots request")
+            .text()
+            .await
+            .expect("root")
+    }
+
+    /// Publishes a TXT record in the mock DNS.
+    pub async fn set_txt(&self, name: &str, value: &str) {
+        let response = self
+            .client
+            .post(format!("http://127.0.0.1:{}/set-txt", self.management_port))
+            .json(&serde_json::json!({ "host": format!("{name}."), "value": value }))
+            .send()
+            .await
+            .expect("set-txt");
+        assert!(
+            response.status().is_success(),
+            "set-txt: {}",
+            response.status()
+        );
+    }
+}
+
+/// Pebble's own HTTPS certificate for `localhost`/127.0.0.1 and the root it chains to
+/// (Debian's package ships none): (cert PEM, key PEM, root PEM).
+fn pebble_tls() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let root_key = KeyPair::generate().expect("key");
+    let mut root_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    root_params
+        .distinguished_name
+        .push(DnType::CommonName, "hosting test minica");
+    let root = root_params.self_signed(&root_key).expect("root");
+    let issuer = Issuer::new(root_params, root_key);
+    let key = KeyPair::generate().expect("key");
+    let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("params");
+    let cert = params.signed_by(&key, &issuer).expect("cert");
+    (cert.pem(), key.serialize_pem(), root.pem())
+}
