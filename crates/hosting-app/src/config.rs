@@ -505,12 +505,12 @@ mod tests {
             Cli::parse_from(all).config.validate()
         };
         assert!(parse(&["--acme-directory", "http://ca.test/dir"])
-            .unwrap_err()
+            .expect_err("refused")
             .contains("https://"));
         assert_eq!(parse(&["--acme-directory", "https://ca.test/dir"]), Ok(()));
         let cluster = ["--database-url", "postgres://u@db/h"];
         let error = parse(&[&cluster[..], &["--acme-directory", "https://ca.test/dir"]].concat())
-            .unwrap_err();
+            .expect_err("refused");
         assert!(
             error.contains("HOSTING_CERT_ENCRYPTION_KEY_FILE"),
             "{error}"
@@ -527,12 +527,12 @@ mod tests {
             ]
             .concat(),
         )
-        .unwrap_err();
+        .expect_err("refused");
         assert!(
             error.contains("HOSTING_CERT_ENCRYPTION_KEY_FILE"),
             "{error}"
         );
-        let error = parse(&["--cert-dir", "/c"]).unwrap_err();
+        let error = parse(&["--cert-dir", "/c"]).expect_err("refused");
         assert!(error.contains("go together"), "{error}");
         assert_eq!(
             parse(

@@ -4,104 +4,17 @@
 //! (HAProxy installing them is tested in `tests/haproxy_certs.rs` and end to end by
 //! `deploy/local/acme-test`.)
 
-use std::time::{Duration, Instant};
-
-use hosting_api::{self as api, CertificateStatus, DomainStatus};
+use hosting_api::{self as api, CertificateStatus};
 
 use crate::helpers::{assert_problem, TestApp, ADMIN_TOKEN};
-use crate::pebble::Pebble;
+use crate::pebble::{domain, issue_from, verified_site, wait_for, Pebble, DOMAIN};
 
-/// Resolves only in Pebble's mock DNS (every name there is 127.0.0.1).
-const DOMAIN: &str = "shop.acme.test";
-
-/// An app issuing from `pebble` (rounds every second), and Pebble validating on the
-/// app's own port.
+/// An app issuing from `pebble`, and Pebble validating on the app's own port.
 async fn spawn_with_pebble() -> (TestApp, Pebble) {
     let mut pebble = Pebble::prepare();
-    let (directory, root, dns) = (
-        pebble.directory_url(),
-        pebble.minica_path(),
-        pebble.dns_addr(),
-    );
-    let app = TestApp::spawn_with(move |config| {
-        config.acme_directory = Some(directory);
-        config.acme_ca_root = Some(root);
-        config.acme_interval = 1;
-        config.acme_retry_base = 1;
-        config.dns_resolver = Some(dns);
-    })
-    .await;
+    let app = TestApp::spawn_with(|config| issue_from(config, &pebble)).await;
     pebble.start(app.addr.port()).await;
     (app, pebble)
-}
-
-/// A site with a live deploy and `DOMAIN` verified for it (TXT record in the mock DNS).
-async fn verified_site(app: &TestApp, pebble: &Pebble) {
-    app.create_site(ADMIN_TOKEN, "shop").await;
-    app.deploy_archive(ADMIN_TOKEN, "shop", &[("index.html", b"<h1>shop</h1>")])
-        .await;
-    let response = app
-        .post(ADMIN_TOKEN, "/sites/shop/domains")
-        .json(&api::AddDomain {
-            name: DOMAIN.into(),
-        })
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 201);
-    let domain: api::Domain = response.json().await.expect("domain");
-    pebble
-        .set_txt(
-            &domain.verification.txt_name,
-            &domain.verification.txt_value,
-        )
-        .await;
-    let verified: api::Domain = app
-        .post(ADMIN_TOKEN, &format!("/sites/shop/domains/{DOMAIN}/verify"))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("domain");
-    assert_eq!(verified.status, DomainStatus::Verified, "{verified:?}");
-}
-
-async fn domain(app: &TestApp) -> api::Domain {
-    let list: api::List<api::Domain> = app
-        .get(ADMIN_TOKEN, "/sites/shop/domains")
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("list");
-    list.items
-        .into_iter()
-        .find(|d| d.name == DOMAIN)
-        .expect("the domain is listed")
-}
-
-/// Waits (up to 60 s) until the domain's certificate satisfies `done`.
-async fn wait_for(
-    app: &TestApp,
-    pebble: &Pebble,
-    what: &str,
-    done: impl Fn(&api::Certificate) -> bool,
-) -> api::Certificate {
-    let started = Instant::now();
-    loop {
-        let current = domain(app).await.certificate;
-        if let Some(certificate) = current.as_ref().filter(|c| done(c)) {
-            return certificate.clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "waited 60 s for {what}; certificate now {current:?}\npebble log:\n{}",
-            pebble.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn request_renewal(app: &TestApp) -> reqwest::Response {

@@ -8,9 +8,94 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use hosting_api::{self as api, DomainStatus};
 use tokio::process::{Child, Command};
+
+use crate::helpers::{TestApp, ADMIN_TOKEN};
+
+/// Resolves only in Pebble's mock DNS (every name there is 127.0.0.1).
+pub const DOMAIN: &str = "shop.acme.test";
+
+/// Settings of an app that orders from `pebble`, in rounds of a second.
+pub fn issue_from(config: &mut hosting_app::config::Config, pebble: &Pebble) {
+    config.acme_directory = Some(pebble.directory_url());
+    config.acme_ca_root = Some(pebble.minica_path());
+    config.cert_encryption_key_file = Some(pebble.sealing_key_file());
+    config.acme_interval = 1;
+    config.acme_retry_base = 1;
+    config.dns_resolver = Some(pebble.dns_addr());
+}
+
+/// A site with a live deploy and `DOMAIN` verified for it (TXT record in the mock DNS).
+pub async fn verified_site(app: &TestApp, pebble: &Pebble) {
+    app.create_site(ADMIN_TOKEN, "shop").await;
+    app.deploy_archive(ADMIN_TOKEN, "shop", &[("index.html", b"<h1>shop</h1>")])
+        .await;
+    let response = app
+        .post(ADMIN_TOKEN, "/sites/shop/domains")
+        .json(&api::AddDomain {
+            name: DOMAIN.into(),
+        })
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 201);
+    let domain: api::Domain = response.json().await.expect("domain");
+    pebble
+        .set_txt(
+            &domain.verification.txt_name,
+            &domain.verification.txt_value,
+        )
+        .await;
+    let verified: api::Domain = app
+        .post(ADMIN_TOKEN, &format!("/sites/shop/domains/{DOMAIN}/verify"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("domain");
+    assert_eq!(verified.status, DomainStatus::Verified, "{verified:?}");
+}
+
+pub async fn domain(app: &TestApp) -> api::Domain {
+    let list: api::List<api::Domain> = app
+        .get(ADMIN_TOKEN, "/sites/shop/domains")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("list");
+    list.items
+        .into_iter()
+        .find(|d| d.name == DOMAIN)
+        .expect("the domain is listed")
+}
+
+/// Waits (up to 60 s) until the domain's certificate satisfies `done`.
+pub async fn wait_for(
+    app: &TestApp,
+    pebble: &Pebble,
+    what: &str,
+    done: impl Fn(&api::Certificate) -> bool,
+) -> api::Certificate {
+    let started = Instant::now();
+    loop {
+        let current = domain(app).await.certificate;
+        if let Some(certificate) = current.as_ref().filter(|c| done(c)) {
+            return certificate.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "waited 60 s for {what}; certificate now {current:?}\npebble log:\n{}",
+            pebble.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
 
 pub struct Pebble {
     dir: tempfile::TempDir,
@@ -72,6 +157,9 @@ impl Pebble {
         std::fs::write(dir.path().join("cert.pem"), cert).expect("write");
         std::fs::write(dir.path().join("key.pem"), key).expect("write");
         std::fs::write(dir.path().join("minica.pem"), root).expect("write");
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut key);
+        std::fs::write(dir.path().join("sealing.key"), hex::encode(key)).expect("write");
         let client = reqwest::Client::builder()
             .add_root_certificate(
                 reqwest::Certificate::from_pem(
@@ -101,6 +189,11 @@ impl Pebble {
     /// The root that Pebble's own HTTPS certificate chains to (the app must trust it).
     pub fn minica_path(&self) -> PathBuf {
         self.dir.path().join("minica.pem")
+    }
+
+    /// A certificate-sealing key file for the apps under test (cluster mode needs one).
+    pub fn sealing_key_file(&self) -> PathBuf {
+        self.dir.path().join("sealing.key")
     }
 
     pub fn dns_addr(&self) -> std::net::SocketAddr {

@@ -9,5 +9,10 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+#[allow(dead_code, reason = "the fixture is shared with the api suite")]
+#[path = "../api/pebble.rs"]
+mod pebble;
+
+mod certificates;
 mod failures;
 mod instances;
