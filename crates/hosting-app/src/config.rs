@@ -291,12 +291,13 @@ impl Config {
                 return Err("HOSTING_ACME_DIRECTORY must be an https:// URL".into());
             }
         }
-        let handles_certificates =
-            self.acme_directory.is_some() || self.haproxy_runtime_api.is_some();
-        if handles_certificates && self.is_cluster() && self.cert_encryption_key_file.is_none() {
+        if self.acme_directory.is_some()
+            && self.is_cluster()
+            && self.cert_encryption_key_file.is_none()
+        {
             return Err(
-                "HOSTING_ACME_DIRECTORY or HOSTING_HAPROXY_RUNTIME_API in cluster mode needs \
-                 HOSTING_CERT_ENCRYPTION_KEY_FILE (the same key file on every replica)"
+                "HOSTING_ACME_DIRECTORY in cluster mode needs HOSTING_CERT_ENCRYPTION_KEY_FILE \
+                 (the same key file on every replica and installer)"
                     .into(),
             );
         }
@@ -515,22 +516,21 @@ mod tests {
             error.contains("HOSTING_CERT_ENCRYPTION_KEY_FILE"),
             "{error}"
         );
-        let error = parse(
-            &[
-                &cluster[..],
+        // An installer alone starts without a key (it installs nothing it cannot open).
+        assert_eq!(
+            parse(
                 &[
-                    "--haproxy-runtime-api",
-                    "unix:/run/h.sock",
-                    "--cert-dir",
-                    "/c",
-                ],
-            ]
-            .concat(),
-        )
-        .expect_err("refused");
-        assert!(
-            error.contains("HOSTING_CERT_ENCRYPTION_KEY_FILE"),
-            "{error}"
+                    &cluster[..],
+                    &[
+                        "--haproxy-runtime-api",
+                        "unix:/run/h.sock",
+                        "--cert-dir",
+                        "/c"
+                    ]
+                ]
+                .concat()
+            ),
+            Ok(())
         );
         let error = parse(&["--cert-dir", "/c"]).expect_err("refused");
         assert!(error.contains("go together"), "{error}");

@@ -169,17 +169,15 @@ impl Application {
                 Duration::from_secs(self.app.config.domain_check_interval),
             ));
         }
-        if let Some(sealer) = &self.sealer {
-            if self.app.config.acme_directory.is_some() {
-                tokio::spawn(certs::run_issuer(self.app.clone(), sealer.clone()));
-            }
-            if let Some(installer) = self.installer {
-                tokio::spawn(certs::run_installer(
-                    self.app.clone(),
-                    sealer.clone(),
-                    installer,
-                ));
-            }
+        if let (Some(sealer), Some(_)) = (&self.sealer, &self.app.config.acme_directory) {
+            tokio::spawn(certs::run_issuer(self.app.clone(), sealer.clone()));
+        }
+        if let Some(installer) = self.installer {
+            tokio::spawn(certs::run_installer(
+                self.app.clone(),
+                self.sealer.clone(),
+                installer,
+            ));
         }
         if self.app.config.gc_interval > 0 {
             tokio::spawn(gc::run_periodically(

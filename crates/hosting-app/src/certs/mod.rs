@@ -61,6 +61,8 @@ pub fn open_sealer(config: &crate::config::Config) -> Result<Option<Arc<Sealer>>
     }
     let sealer = match &config.cert_encryption_key_file {
         Some(path) => Sealer::from_key_file(path)?,
+        // Replicas share no data folder: a key made here would open nothing of theirs.
+        None if config.is_cluster() => return Ok(None),
         None => Sealer::from_key_file_or_create(&config.data_dir.join(seal::DEFAULT_KEY_FILE))?,
     };
     Ok(Some(Arc::new(sealer)))
@@ -331,11 +333,11 @@ async fn record_failure(app: &App, due: &DueCertificate, error: &OrderError) {
 
 /// Makes HAProxy serve what the database holds, every `HOSTING_CERT_SYNC_INTERVAL` and
 /// at once when this replica issued a certificate.
-pub async fn run_installer(app: Arc<App>, sealer: Arc<Sealer>, installer: Installer) {
+pub async fn run_installer(app: Arc<App>, sealer: Option<Arc<Sealer>>, installer: Installer) {
     let interval = Duration::from_secs(app.config.cert_sync_interval);
     let mut changed = app.certificates_changed.subscribe();
     loop {
-        match desired_certificates(&app, &sealer).await {
+        match desired_certificates(&app, sealer.as_deref()).await {
             Ok(desired) => match installer.reconcile(&desired).await {
                 Ok(report) => {
                     metrics::gauge!("hosting_certificate_install_last_success_timestamp_seconds")
@@ -367,13 +369,23 @@ enum DesiredError {
         "the private key of {1}'s certificate: {0}; nothing is installed or removed until it opens"
     )]
     Key(seal::SealError, String),
+    #[error(
+        "certificates are issued but HOSTING_CERT_ENCRYPTION_KEY_FILE is not set here; \
+         nothing is installed or removed until it is"
+    )]
+    NoKey,
 }
 
 async fn desired_certificates(
     app: &App,
-    sealer: &Sealer,
+    sealer: Option<&Sealer>,
 ) -> Result<Vec<DesiredCertificate>, DesiredError> {
     let served = app.store.served_certificates().await?;
+    let sealer = match (sealer, served.is_empty()) {
+        (Some(sealer), _) => sealer,
+        (None, true) => return Ok(Vec::new()),
+        (None, false) => return Err(DesiredError::NoKey),
+    };
     let mut desired = Vec::with_capacity(served.len());
     for record in served {
         let (Some(chain), Some(sealed), Some(serial)) =
