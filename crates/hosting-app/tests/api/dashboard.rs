@@ -325,6 +325,72 @@ async fn sites_are_created_deployed_rolled_back_and_deleted_from_the_pages() {
 }
 
 #[tokio::test]
+async fn custom_domains_are_added_checked_and_removed_from_the_site_page() {
+    // Arrange
+    let app = app_with_password().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("admin", PASSWORD).await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let csrf = browser.csrf("/sites/blog").await;
+
+    // Act: add one, and a name that is not a domain.
+    let added = browser
+        .post(
+            "/sites/blog/domains",
+            &[("csrf", &csrf), ("name", "www.blog.example")],
+        )
+        .await;
+    let bad = browser
+        .post(
+            "/sites/blog/domains",
+            &[("csrf", &csrf), ("name", "not a domain")],
+        )
+        .await;
+
+    // Assert: listed as pending with its TXT record; the bad name is a 422 page.
+    assert_eq!(added.status(), 303);
+    assert_eq!(location(&added), "/sites/blog?done=domain-added#domains");
+    assert_eq!(bad.status(), 422);
+    let page = browser.get("/sites/blog").await.text().await.expect("page");
+    assert!(page.contains("www.blog.example"), "{page}");
+    assert!(page.contains("_hosting-verify.www.blog.example"));
+    assert!(page.contains("Pending"));
+    let domains: api::List<api::Domain> = app
+        .get(ADMIN_TOKEN, "/sites/blog/domains")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("list");
+    assert!(page.contains(&domains.items[0].verification.txt_value));
+
+    // Act: a certificate cannot be ordered (no ACME here, not verified); remove it.
+    let refused = browser
+        .post(
+            "/sites/blog/domains/www.blog.example/certificate",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let removed = browser
+        .post(
+            "/sites/blog/domains/www.blog.example/remove",
+            &[("csrf", &csrf)],
+        )
+        .await;
+
+    // Assert
+    assert_eq!(refused.status(), 409);
+    assert_eq!(
+        location(&removed),
+        "/sites/blog?done=domain-removed#domains"
+    );
+    let page = browser.get("/sites/blog").await.text().await.expect("page");
+    assert!(!page.contains("www.blog.example"));
+    assert!(page.contains("No custom domains yet."));
+}
+
+#[tokio::test]
 async fn another_tenants_site_is_a_404_page() {
     let app = app_with_password().await;
     let other = app.member("bob").await;

@@ -42,7 +42,10 @@ pub(crate) fn domain_view(
 
 /// A domain with its certificate: shown while the platform issues certificates (ACME on)
 /// and the domain is verified, or a certificate was issued for it before.
-async fn domain_response(state: &AppState, domain: &DomainRecord) -> ApiResult<api::Domain> {
+pub(crate) async fn domain_response(
+    state: &AppState,
+    domain: &DomainRecord,
+) -> ApiResult<api::Domain> {
     let certificate = if state.config.acme_directory.is_some() {
         match state.store.certificate(domain.id).await? {
             Some(record) => Some(certs::certificate_view(&record)),
@@ -71,17 +74,27 @@ async fn owned_domain(
         .ok_or_else(|| ApiError::not_found(format!("domain {name:?} of site {:?}", site.name)))
 }
 
+/// The caller's site's domains with their certificates (API and dashboard).
+pub(crate) async fn site_domains(
+    state: &AppState,
+    owner_id: i64,
+    site_id: i64,
+) -> ApiResult<Vec<api::Domain>> {
+    let domains = state.store.list_domains(owner_id, site_id).await?;
+    let mut items = Vec::with_capacity(domains.len());
+    for domain in &domains {
+        items.push(domain_response(state, domain).await?);
+    }
+    Ok(items)
+}
+
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(site): Path<String>,
 ) -> ApiResult<axum::Json<api::List<api::Domain>>> {
     let site = owned_site(&state, user.id, &site).await?;
-    let domains = state.store.list_domains(user.id, site.id).await?;
-    let mut items = Vec::with_capacity(domains.len());
-    for domain in &domains {
-        items.push(domain_response(&state, domain).await?);
-    }
+    let items = site_domains(&state, user.id, site.id).await?;
     Ok(axum::Json(api::List { items }))
 }
 
@@ -92,14 +105,25 @@ pub async fn add(
     Path(site): Path<String>,
     Json(body): Json<api::AddDomain>,
 ) -> ApiResult<(StatusCode, axum::Json<api::Domain>)> {
-    let site = owned_site(&state, user.id, &site).await?;
-    let name = CustomDomain::parse(&body.name, &state.config.base_domain, &state.control_host)
+    let domain = add_domain(&state, user.id, &site, &body.name).await?;
+    Ok((StatusCode::CREATED, axum::Json(domain_view(&domain, None))))
+}
+
+/// Claims `name` for the caller's site `site` (pending until verified).
+pub(crate) async fn add_domain(
+    state: &AppState,
+    owner_id: i64,
+    site: &str,
+    name: &str,
+) -> ApiResult<DomainRecord> {
+    let site = owned_site(state, owner_id, site).await?;
+    let name = CustomDomain::parse(name, &state.config.base_domain, &state.control_host)
         .map_err(ApiError::Unprocessable)?;
     let now = Utc::now();
     let domain = state
         .store
         .add_domain(NewDomain {
-            owner_id: user.id,
+            owner_id,
             site_id: site.id,
             name: name.as_str().to_owned(),
             token: domains::new_token(),
@@ -109,7 +133,7 @@ pub async fn add(
         .await?;
     // A replaced claim was never verified, but a cached "not served" entry is dropped anyway.
     state.0.invalidate_host(&domain.name).await;
-    Ok((StatusCode::CREATED, axum::Json(domain_view(&domain, None))))
+    Ok(domain)
 }
 
 #[tracing::instrument(skip_all, fields(site.name = %site, domain.name = %name))]
@@ -118,16 +142,27 @@ pub async fn remove(
     AuthUser(user): AuthUser,
     Path((site, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let domain = owned_domain(&state, user.id, &site, &name).await?;
+    remove_domain(&state, user.id, &site, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes the caller's domain; it stops serving at once (its certificate goes with it).
+pub(crate) async fn remove_domain(
+    state: &AppState,
+    owner_id: i64,
+    site: &str,
+    name: &str,
+) -> ApiResult<()> {
+    let domain = owned_domain(state, owner_id, site, name).await?;
     if !state
         .store
-        .delete_domain(user.id, domain.site_id, &domain.name)
+        .delete_domain(owner_id, domain.site_id, &domain.name)
         .await?
     {
         return Err(ApiError::not_found(format!("domain {name:?}")));
     }
     state.0.invalidate_host(&domain.name).await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// Checks ownership now (TXT record, then HTTP token) and answers the updated domain.
@@ -137,10 +172,20 @@ pub async fn verify(
     AuthUser(user): AuthUser,
     Path((site, name)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<api::Domain>> {
-    let domain = owned_domain(&state, user.id, &site, &name).await?;
-    domains::check_and_record(&state.0, &domain).await?;
-    let updated = owned_domain(&state, user.id, &site, &name).await?;
+    let updated = verify_domain(&state, user.id, &site, &name).await?;
     Ok(axum::Json(domain_response(&state, &updated).await?))
+}
+
+/// Checks the caller's domain's ownership now; the updated record.
+pub(crate) async fn verify_domain(
+    state: &AppState,
+    owner_id: i64,
+    site: &str,
+    name: &str,
+) -> ApiResult<DomainRecord> {
+    let domain = owned_domain(state, owner_id, site, name).await?;
+    domains::check_and_record(&state.0, &domain).await?;
+    owned_domain(state, owner_id, site, name).await
 }
 
 /// Orders the domain's certificate now: the first one, a retry after failures, or an
@@ -151,7 +196,22 @@ pub async fn request_certificate(
     AuthUser(user): AuthUser,
     Path((site, name)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, axum::Json<api::Domain>)> {
-    let domain = owned_domain(&state, user.id, &site, &name).await?;
+    let domain = order_certificate(&state, user.id, &site, &name).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(domain_response(&state, &domain).await?),
+    ))
+}
+
+/// Makes the caller's verified domain's certificate order due now (409 unless ACME is on
+/// and the domain is verified).
+pub(crate) async fn order_certificate(
+    state: &AppState,
+    owner_id: i64,
+    site: &str,
+    name: &str,
+) -> ApiResult<DomainRecord> {
+    let domain = owned_domain(state, owner_id, site, name).await?;
     if state.config.acme_directory.is_none() {
         return Err(ApiError::Conflict(
             "this platform does not issue certificates (HOSTING_ACME_DIRECTORY is not set): \
@@ -169,11 +229,8 @@ pub async fn request_certificate(
         .store
         .request_certificate(domain.id, Utc::now())
         .await?;
-    tracing::info!("certificate order requested");
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(domain_response(&state, &domain).await?),
-    ))
+    tracing::info!(domain.name = %domain.name, "certificate order requested");
+    Ok(domain)
 }
 
 /// `GET /.well-known/hosting-verify/<token>` on a custom domain: the token, when it is

@@ -10,6 +10,7 @@
 mod account;
 mod admin;
 mod assets;
+mod domains;
 mod layout;
 mod login;
 pub mod session;
@@ -42,6 +43,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/sites/{site}", get(site::show))
         .route("/sites/{site}/rollback", post(site::rollback))
         .route("/sites/{site}/delete", post(site::delete))
+        .route("/sites/{site}/domains", post(domains::add))
+        .route(
+            "/sites/{site}/domains/{domain}/verify",
+            post(domains::verify),
+        )
+        .route(
+            "/sites/{site}/domains/{domain}/certificate",
+            post(domains::certificate),
+        )
+        .route(
+            "/sites/{site}/domains/{domain}/remove",
+            post(domains::remove),
+        )
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/account", get(account::show))

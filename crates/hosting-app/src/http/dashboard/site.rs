@@ -9,12 +9,13 @@ use hosting_api::DeployState;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::assets;
 use super::layout::{bytes, csrf_field, notice, opt_time, page, time, Nav};
 use super::session::{CurrentSession, SignedIn};
 use super::sites::Flash;
+use super::{assets, domains};
 use super::{html, see_other, PageError, PageResult};
 use crate::http::api::deploys::{owned_deploy, publish_deploy};
+use crate::http::api::domains::site_domains;
 use crate::http::api::sites::owned_site;
 use crate::state::AppState;
 use crate::store::{DeployRecord, SiteRecord};
@@ -111,10 +112,14 @@ fn history(
 fn render(
     state: &AppState,
     session: &CurrentSession,
-    site: &SiteRecord,
-    deploys: &[DeployRecord],
+    loaded: &Loaded,
     message: Option<Markup>,
 ) -> Markup {
+    let Loaded {
+        site,
+        deploys,
+        domains,
+    } = loaded;
     let live = deploys.iter().find(|d| d.live);
     let url = state.site_url(&site.name);
     page(
@@ -143,6 +148,7 @@ fn render(
             }
             (deploy_form(session, site, &url))
             (history(state, session, site, deploys))
+            (domains::section(session, &site.name, domains, state.config.acme_directory.is_some()))
             section.card.danger aria-labelledby="delete-title" {
                 h2 #delete-title { "Delete this site" }
                 p { "Deleting removes the site and all its deploys; its address stops working at once. This cannot be undone." }
@@ -157,14 +163,21 @@ fn render(
     )
 }
 
-async fn load(
-    state: &AppState,
-    session: &CurrentSession,
-    name: &str,
-) -> PageResult<(SiteRecord, Vec<DeployRecord>)> {
+struct Loaded {
+    site: SiteRecord,
+    deploys: Vec<DeployRecord>,
+    domains: Vec<hosting_api::Domain>,
+}
+
+async fn load(state: &AppState, session: &CurrentSession, name: &str) -> PageResult<Loaded> {
     let site = owned_site(state, session.user.id, name).await?;
     let deploys = state.store.list_deploys(session.user.id, site.id).await?;
-    Ok((site, deploys))
+    let domains = site_domains(state, session.user.id, site.id).await?;
+    Ok(Loaded {
+        site,
+        deploys,
+        domains,
+    })
 }
 
 pub async fn show(
@@ -173,7 +186,7 @@ pub async fn show(
     Path(name): Path<String>,
     Query(flash): Query<Flash>,
 ) -> PageResult {
-    let (site, deploys) = load(&state, &session, &name).await?;
+    let loaded = load(&state, &session, &name).await?;
     let message = match flash.done.as_deref() {
         Some("created") => Some(notice(
             "ok",
@@ -183,11 +196,28 @@ pub async fn show(
             "ok",
             "Published: the site now serves the chosen deploy.",
         )),
+        Some("domain-added") => Some(notice(
+            "ok",
+            "Domain added: prove you control it (see How to verify), then Check now.",
+        )),
+        Some("domain-verified") => Some(notice("ok", "Domain verified: it serves this site.")),
+        Some("domain-not-verified") => Some(notice(
+            "error",
+            "The domain is not verified yet: see How to verify.",
+        )),
+        Some("certificate-ordered") => Some(notice(
+            "ok",
+            "A certificate is being ordered; this page shows it once issued.",
+        )),
+        Some("domain-removed") => Some(notice(
+            "ok",
+            "Domain removed: it no longer serves this site.",
+        )),
         _ => None,
     };
     Ok(html(
         StatusCode::OK,
-        render(&state, &session, &site, &deploys, message),
+        render(&state, &session, &loaded, message),
     ))
 }
 
@@ -215,13 +245,14 @@ pub async fn delete(
     Path(name): Path<String>,
     Form(form): Form<DeleteForm>,
 ) -> PageResult<Response> {
-    let (site, deploys) = load(&state, &session, &name).await?;
+    let loaded = load(&state, &session, &name).await?;
+    let site = &loaded.site;
     if form.confirm.trim() != site.name {
         let message = notice(
             "error",
             "The name typed does not match: the site was not deleted.",
         );
-        let page = render(&state, &session, &site, &deploys, Some(message));
+        let page = render(&state, &session, &loaded, Some(message));
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page));
     }
     // Read before the delete cascades them away, so their cached hosts can be dropped.
