@@ -4,10 +4,10 @@
 //! (HAProxy installing them is tested in `tests/haproxy_certs.rs` and end to end by
 //! `deploy/local/acme-test`.)
 
-use hosting_api::{self as api, CertificateStatus};
+use hosting_api::CertificateStatus;
 
 use crate::helpers::{assert_problem, TestApp, ADMIN_TOKEN};
-use crate::pebble::{domain, issue_from, verified_site, wait_for, Pebble, DOMAIN};
+use crate::pebble::{domain, issue_from, shop_domain, verified_site, wait_for, Pebble, DOMAIN};
 
 /// An app issuing from `pebble`, and Pebble validating on the app's own port.
 async fn spawn_with_pebble() -> (TestApp, Pebble) {
@@ -194,15 +194,7 @@ async fn a_certificate_is_ordered_only_for_a_verified_domain_on_a_platform_with_
     // Arrange: ACME on, the domain not verified.
     let (app, _pebble) = spawn_with_pebble().await;
     app.create_site(ADMIN_TOKEN, "shop").await;
-    let response = app
-        .post(ADMIN_TOKEN, "/sites/shop/domains")
-        .json(&api::AddDomain {
-            name: DOMAIN.into(),
-        })
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 201);
+    shop_domain(&app).await;
 
     // Act / Assert
     let detail = assert_problem(request_renewal(&app).await, 409).await;
@@ -212,15 +204,7 @@ async fn a_certificate_is_ordered_only_for_a_verified_domain_on_a_platform_with_
     // Arrange: a platform without ACME.
     let plain = TestApp::spawn().await;
     plain.create_site(ADMIN_TOKEN, "shop").await;
-    let response = plain
-        .post(ADMIN_TOKEN, "/sites/shop/domains")
-        .json(&api::AddDomain {
-            name: DOMAIN.into(),
-        })
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 201);
+    shop_domain(&plain).await;
 
     // Act / Assert
     let response = plain

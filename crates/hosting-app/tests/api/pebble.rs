@@ -28,11 +28,8 @@ pub fn issue_from(config: &mut hosting_app::config::Config, pebble: &Pebble) {
     config.dns_resolver = Some(pebble.dns_addr());
 }
 
-/// A site with a live deploy and `DOMAIN` verified for it (TXT record in the mock DNS).
-pub async fn verified_site(app: &TestApp, pebble: &Pebble) {
-    app.create_site(ADMIN_TOKEN, "shop").await;
-    app.deploy_archive(ADMIN_TOKEN, "shop", &[("index.html", b"<h1>shop</h1>")])
-        .await;
+/// Claims `DOMAIN` for the site `shop` (pending).
+pub async fn shop_domain(app: &TestApp) -> api::Domain {
     let response = app
         .post(ADMIN_TOKEN, "/sites/shop/domains")
         .json(&api::AddDomain {
@@ -42,7 +39,15 @@ pub async fn verified_site(app: &TestApp, pebble: &Pebble) {
         .await
         .expect("request");
     assert_eq!(response.status(), 201);
-    let domain: api::Domain = response.json().await.expect("domain");
+    response.json().await.expect("domain")
+}
+
+/// A site with a live deploy and `DOMAIN` verified for it (TXT record in the mock DNS).
+pub async fn verified_site(app: &TestApp, pebble: &Pebble) {
+    app.create_site(ADMIN_TOKEN, "shop").await;
+    app.deploy_archive(ADMIN_TOKEN, "shop", &[("index.html", b"<h1>shop</h1>")])
+        .await;
+    let domain = shop_domain(app).await;
     pebble
         .set_txt(
             &domain.verification.txt_name,
