@@ -200,22 +200,32 @@ pub async fn run_issuer(app: Arc<App>, sealer: Arc<Sealer>) {
                     continue;
                 }
             }
-            if client.is_none() {
-                match AcmeClient::connect(&app.config, app.store.as_ref(), &sealer).await {
-                    Ok(connected) => client = Some(connected),
-                    Err(e) => {
-                        record_failure(&app, &domain, &e).await;
-                        continue;
-                    }
-                }
-            }
-            if let Some(acme) = &client {
-                if issue(&app, acme, &sealer, &domain).await == Issued::AccountGone {
-                    if let Err(e) = acme.forget(app.store.as_ref()).await {
+            let started = std::time::Instant::now();
+            let mut outcome = order_with(&app, &mut client, &sealer, &domain).await;
+            if outcome.as_ref().is_err_and(|e| e.account_gone) {
+                // The CA forgot the account (a test CA restarted, or it was deactivated):
+                // a new one is made and the order placed once more, at once.
+                if let Some(gone) = client.take() {
+                    if let Err(e) = gone.forget(app.store.as_ref()).await {
                         tracing::warn!(error = %e, "forgetting the ACME account failed");
                     }
-                    client = None;
                 }
+                outcome = order_with(&app, &mut client, &sealer, &domain).await;
+            }
+            match outcome {
+                Ok(issued) => {
+                    metrics::counter!("hosting_acme_orders_total", "result" => "issued")
+                        .increment(1);
+                    tracing::info!(
+                        domain.name = %domain.domain,
+                        certificate.serial = %issued.serial,
+                        certificate.not_after = %issued.not_after,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "certificate issued"
+                    );
+                    app.certificates_changed.send_replace(());
+                }
+                Err(e) => record_failure(&app, &domain, &e).await,
             }
         }
         if attempted {
@@ -225,50 +235,26 @@ pub async fn run_issuer(app: Arc<App>, sealer: Arc<Sealer>) {
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Issued {
-    Yes,
-    Failed,
-    /// Failed because the CA does not know the account.
-    AccountGone,
-}
-
-/// One order for one domain, recorded either way.
-async fn issue(app: &App, acme: &AcmeClient, sealer: &Sealer, due: &DueCertificate) -> Issued {
-    let started = std::time::Instant::now();
+/// One order for one domain with the platform's account (connected on first use),
+/// stored when it succeeds.
+async fn order_with(
+    app: &App,
+    client: &mut Option<AcmeClient>,
+    sealer: &Sealer,
+    due: &DueCertificate,
+) -> Result<IssuedCertificate, OrderError> {
+    let acme = match client {
+        Some(acme) => acme,
+        None => client.insert(AcmeClient::connect(&app.config, app.store.as_ref(), sealer).await?),
+    };
     tracing::info!(domain.name = %due.domain, "ordering a certificate");
-    let ordered = tokio::time::timeout(
+    let new = tokio::time::timeout(
         ORDER_TIMEOUT,
         acme.order(&due.domain, &app.challenges, app.shared.as_ref()),
     )
     .await
-    .unwrap_or_else(|_| Err(OrderError::new(Stage::Finalize, "the order timed out")));
-    let stored = match ordered {
-        Ok(new) => store_issued(app, sealer, due, new).await,
-        Err(e) => Err(e),
-    };
-    match stored {
-        Ok(issued) => {
-            metrics::counter!("hosting_acme_orders_total", "result" => "issued").increment(1);
-            tracing::info!(
-                domain.name = %due.domain,
-                certificate.serial = %issued.serial,
-                certificate.not_after = %issued.not_after,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "certificate issued"
-            );
-            app.certificates_changed.send_replace(());
-            Issued::Yes
-        }
-        Err(e) => {
-            record_failure(app, due, &e).await;
-            if e.account_gone {
-                Issued::AccountGone
-            } else {
-                Issued::Failed
-            }
-        }
-    }
+    .unwrap_or_else(|_| Err(OrderError::new(Stage::Finalize, "the order timed out")))?;
+    store_issued(app, sealer, due, new).await
 }
 
 async fn store_issued(
