@@ -5,6 +5,7 @@
 //! Format: `v1` || 24-byte random nonce || ciphertext with tag.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -69,7 +70,7 @@ impl Sealer {
             let created = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .mode_0600()
+                .mode(0o600)
                 .open(path);
             match created {
                 Ok(mut file) => {
@@ -131,16 +132,6 @@ impl Sealer {
             )
             .map(Zeroizing::new)
             .map_err(|_| SealError::Open)
-    }
-}
-
-trait Mode0600 {
-    fn mode_0600(&mut self) -> &mut Self;
-}
-
-impl Mode0600 for std::fs::OpenOptions {
-    fn mode_0600(&mut self) -> &mut Self {
-        std::os::unix::fs::OpenOptionsExt::mode(self, 0o600)
     }
 }
 

@@ -5,7 +5,6 @@
 //! validation of any domain reaches the app's public listener on `http_port`. Pebble
 //! regenerates its root on every start: fetch [`Pebble::root_pem`] after each start.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use std::time::{Duration, Instant};
 use hosting_api::{self as api, DomainStatus};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{TestApp, ADMIN_TOKEN};
+use crate::helpers::{free_port, TestApp, ADMIN_TOKEN};
 
 /// Resolves only in Pebble's mock DNS (every name there is 127.0.0.1).
 pub const DOMAIN: &str = "shop.acme.test";
@@ -113,13 +112,6 @@ pub struct Pebble {
     challtestsrv: Option<Child>,
     pebble: Option<Child>,
     client: reqwest::Client,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 fn spawn(command: &mut Command, log: PathBuf) -> Child {

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::helpers::{TestApp, ADMIN_TOKEN};
+use crate::helpers::{free_port, TestApp, ADMIN_TOKEN};
 
 /// A Redis server of this test's own, so stopping it disturbs no other test.
 struct OwnRedis {
@@ -53,14 +53,6 @@ impl Drop for OwnRedis {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// A TCP relay in front of the real replica; `cut` drops it and every open connection,
