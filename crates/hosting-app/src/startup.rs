@@ -196,7 +196,7 @@ impl Application {
             // Invalidations may have been missed while disconnected: start afresh.
             let on_resubscribe = {
                 let app = self.app.clone();
-                move || app.cache.hosts.invalidate_all()
+                move || app.cache.forget_all_hosts()
             };
             tokio::spawn(redis.subscribe(on_event, on_resubscribe));
         }

@@ -208,38 +208,63 @@ async fn deploy_for_host(
         return Ok(found);
     }
     crate::telemetry::record_cache_lookup("l1", "host", false);
-    let store = state.store.clone();
-    let shared = state.shared.clone();
-    let ttl = state.config.host_cache_ttl();
+    let loader = state.clone();
     state
         .cache
         .hosts
         .try_get_with(host.clone(), async move {
-            let key = host_key(&host);
-            if let Some(bytes) = shared.get(&key).await {
-                if let Ok(found) = serde_json::from_slice::<Option<LiveDeploy>>(&bytes) {
-                    count_l2(shared.as_ref(), "host", true);
+            let mut attempt = 1;
+            loop {
+                let invalidations = loader.cache.host_invalidations();
+                let found = look_up_host(&loader, &host, &kind).await?;
+                if loader.cache.host_invalidations() == invalidations
+                    || attempt == HOST_LOOKUP_ATTEMPTS
+                {
                     return Ok(found.map(Arc::new));
                 }
+                attempt += 1;
             }
-            count_l2(shared.as_ref(), "host", false);
-            let found = match kind {
-                HostKind::Site(site) => store.live_deploy(site.as_str()).await,
-                HostKind::Preview(site, deploy) => {
-                    store.preview_deploy(site.as_str(), deploy.as_str()).await
-                }
-                // Only a verified domain resolves (the store checks the status).
-                HostKind::Custom(name) => store.domain_live_deploy(&name).await,
-                HostKind::Control | HostKind::Unknown => Ok(None),
-            }
-            .map_err(|e| e.to_string())?;
-            if let Ok(bytes) = serde_json::to_vec(&found) {
-                shared.set(&key, &bytes, ttl).await;
-            }
-            Ok(found.map(Arc::new))
         })
         .await
         .map_err(|e: Arc<String>| e.to_string())
+}
+
+/// Lookups of a host raced by invalidations are repeated at most this often (the TTL
+/// bounds what the last one may keep).
+const HOST_LOOKUP_ATTEMPTS: u32 = 3;
+
+/// The deploy a host points at, from the shared cache or the store (which fills it).
+async fn look_up_host(
+    state: &AppState,
+    host: &str,
+    kind: &HostKind,
+) -> Result<Option<LiveDeploy>, String> {
+    let key = host_key(host);
+    if let Some(bytes) = state.shared.get(&key).await {
+        if let Ok(found) = serde_json::from_slice::<Option<LiveDeploy>>(&bytes) {
+            count_l2(state.shared.as_ref(), "host", true);
+            return Ok(found);
+        }
+    }
+    count_l2(state.shared.as_ref(), "host", false);
+    let store = &state.store;
+    let found = match kind {
+        HostKind::Site(site) => store.live_deploy(site.as_str()).await,
+        HostKind::Preview(site, deploy) => {
+            store.preview_deploy(site.as_str(), deploy.as_str()).await
+        }
+        // Only a verified domain resolves (the store checks the status).
+        HostKind::Custom(name) => store.domain_live_deploy(name).await,
+        HostKind::Control | HostKind::Unknown => Ok(None),
+    }
+    .map_err(|e| e.to_string())?;
+    if let Ok(bytes) = serde_json::to_vec(&found) {
+        state
+            .shared
+            .set(&key, &bytes, state.config.host_cache_ttl())
+            .await;
+    }
+    Ok(found)
 }
 
 /// A deploy's manifest and rules, through the manifest cache.

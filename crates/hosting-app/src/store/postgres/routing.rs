@@ -2,9 +2,10 @@
 //!
 //! Writes go to the primary. Reads that may go to the replica do so only while it is
 //! reachable, lags less than the configured bound, and has replayed every write this
-//! process made or heard about (read-your-writes by WAL position: a poller keeps the
-//! replica's replay position, and a read is routed by comparing positions, never by
-//! waiting). Anything else reads the primary, with a warning and a metric.
+//! process made or heard about and everything written before it started (read-your-writes
+//! by WAL position: a poller keeps the replica's replay position, and a read is routed by
+//! comparing positions, never by waiting). Anything else reads the primary, with a warning
+//! and a metric.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,9 @@ use sqlx::{PgPool, Row};
 
 /// How often the replica's position and lag are read.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// `required` while a write's position could not be read: no replica position reaches it.
+const UNKNOWN_WRITE: u64 = u64::MAX;
 
 /// How often a fallback to the primary is logged (it is counted every time).
 const LOG_INTERVAL: Duration = Duration::from_secs(30);
@@ -127,8 +131,9 @@ impl Pools {
                     self.required.fetch_max(lsn, Ordering::AcqRel);
                 }
             }
-            // Without the position, stay on the primary until the replica is past anything.
-            Err(_) => self.required.store(u64::MAX, Ordering::Release),
+            // Without the position, stay on the primary until the poller has read one from
+            // it (any later position is past this write).
+            Err(_) => self.required.store(UNKNOWN_WRITE, Ordering::Release),
         }
     }
 
@@ -148,15 +153,36 @@ impl Pools {
             return;
         };
         let mut ticker = tokio::time::interval(POLL_INTERVAL);
+        let mut knows_earlier_writes = false;
         loop {
             ticker.tick().await;
             self.report_pool_use();
+            // Read before the position is: a write that could not learn its position came
+            // before the position read below, so that position is past it.
+            let write_position_unknown = self.required.load(Ordering::Acquire) == UNKNOWN_WRITE;
             let primary_position =
                 sqlx::query_scalar::<_, String>("SELECT pg_current_wal_lsn()::text")
                     .fetch_one(&self.primary)
                     .await
                     .ok()
                     .and_then(|text| parse_lsn(&text));
+            // Writes acknowledged before this process started (by an earlier run of it, or by
+            // a replica whose invalidations it never heard) must stay visible: the replica
+            // serves reads only once it has replayed what the primary had at the first poll.
+            if let Some(position) = primary_position {
+                if !knows_earlier_writes {
+                    self.required.fetch_max(position, Ordering::AcqRel);
+                    knows_earlier_writes = true;
+                }
+                if write_position_unknown {
+                    let _ = self.required.compare_exchange(
+                        UNKNOWN_WRITE,
+                        position,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                }
+            }
             let polled = sqlx::query(
                 "SELECT pg_last_wal_replay_lsn()::text AS replayed, \
                  CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
