@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hosting_api::{self as api, CertificateStatus};
 use zeroize::Zeroizing;
 
@@ -46,7 +46,7 @@ const BATCH: u32 = 20;
 
 /// Per-domain expiry series exported at most (the soonest to expire), so the label set
 /// stays bounded however many domains there are.
-const EXPIRY_SERIES_MAX: usize = 500;
+const EXPIRY_SERIES_MAX: u32 = 500;
 
 /// The sealing context of a domain's private key.
 fn key_context(domain: &str) -> String {
@@ -124,27 +124,22 @@ impl CertificateGauges {
 }
 
 async fn refresh_gauges(app: &App) {
-    let (served, counts) = match (
-        app.store.served_certificates().await,
+    let (expiries, counts) = match (
+        app.store.certificate_expiries(EXPIRY_SERIES_MAX).await,
         app.store.certificate_counts().await,
     ) {
-        (Ok(served), Ok(counts)) => (served, counts),
+        (Ok(expiries), Ok(counts)) => (expiries, counts),
         (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(error = %e, "reading certificate figures failed");
             return;
         }
     };
-    let mut expiries: Vec<(&str, DateTime<Utc>)> = served
-        .iter()
-        .filter_map(|c| Some((c.domain.as_str(), c.not_after?)))
-        .collect();
-    expiries.sort_by_key(|(_, not_after)| *not_after);
     let mut text = String::new();
     text.push_str(
         "# HELP hosting_certificate_expiry_timestamp_seconds When a custom domain's served certificate expires (the soonest 500).\n\
          # TYPE hosting_certificate_expiry_timestamp_seconds gauge\n",
     );
-    for (domain, not_after) in expiries.iter().take(EXPIRY_SERIES_MAX) {
+    for (domain, not_after) in &expiries {
         // Domain names are [a-z0-9.-] (validated), so they need no label escaping.
         let _ = writeln!(
             text,

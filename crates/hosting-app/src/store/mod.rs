@@ -489,6 +489,10 @@ pub trait Store: Send + Sync {
     /// Certificates the proxies should serve: rows WITH a chain whose domain is verified,
     /// ordered by domain name.
     async fn served_certificates(&self) -> StoreResult<Vec<CertificateRecord>>;
+    /// The certificate rows of a site's domains (one query for a domain list).
+    async fn site_certificates(&self, site_id: i64) -> StoreResult<Vec<CertificateRecord>>;
+    /// Domain and expiry of the `limit` served certificates that expire first (metrics).
+    async fn certificate_expiries(&self, limit: u32) -> StoreResult<Vec<(String, DateTime<Utc>)>>;
     /// Number of certificate rows per status, for metrics (statuses with 0 rows may be omitted).
     async fn certificate_counts(&self) -> StoreResult<Vec<(CertificateStatus, u64)>>;
     /// The sealed ACME account credentials stored for a directory URL.

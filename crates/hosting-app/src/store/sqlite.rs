@@ -1258,6 +1258,36 @@ impl Store for SqliteStore {
             .map_err(other)
     }
 
+    async fn site_certificates(&self, site_id: i64) -> StoreResult<Vec<CertificateRecord>> {
+        let rows = sqlx::query(&format!(
+            "{CERTIFICATE_COLUMNS} WHERE d.site_id = ? ORDER BY d.name"
+        ))
+        .bind(site_id)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(certificate_from_row)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
+    async fn certificate_expiries(&self, limit: u32) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT d.name, c.not_after FROM certificates c JOIN domains d ON d.id = c.domain_id \
+             WHERE c.chain_pem IS NOT NULL AND c.not_after IS NOT NULL AND d.status = 'verified' \
+             ORDER BY c.not_after, d.name LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(domain, not_after)| (domain, time(not_after)))
+            .collect())
+    }
+
     async fn certificate_counts(&self) -> StoreResult<Vec<(CertificateStatus, u64)>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT status, COUNT(*) FROM certificates GROUP BY status ORDER BY status",

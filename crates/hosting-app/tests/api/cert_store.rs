@@ -56,12 +56,17 @@ impl Fixture {
     /// Claims `name` for the site and records a check with `status`; the next check is
     /// a day away so the app's own checker leaves it alone.
     async fn domain(&self, name: &str, status: DomainStatus) -> i64 {
+        self.domain_of(self.site.id, name, status).await
+    }
+
+    /// Like [`Fixture::domain`], for the site with id `site_id`.
+    async fn domain_of(&self, site_id: i64, name: &str, status: DomainStatus) -> i64 {
         let later = Utc::now() + Duration::days(1);
         let domain = self
             .store()
             .add_domain(NewDomain {
                 owner_id: self.owner_id,
-                site_id: self.site.id,
+                site_id,
                 name: name.into(),
                 token: "token".into(),
                 next_check_at: later,
@@ -466,6 +471,130 @@ async fn certificates_are_counted_per_status() {
     );
     assert!(failed.chain_pem.is_none());
     assert_eq!(f.served().await, vec!["b.example.test", "c.example.test"]);
+}
+
+#[tokio::test]
+async fn a_sites_certificates_are_listed_together_without_other_sites() {
+    // Arrange: two domains of the site (one issued, one pending, one with no row) and an
+    // issued one of another site of the same owner.
+    let f = Fixture::new().await;
+    let now = now();
+    let other = f
+        .store()
+        .create_site(f.owner_id, "othersite")
+        .await
+        .expect("site");
+    let shop = f.domain("shop.example.test", DomainStatus::Verified).await;
+    let blog = f.domain("blog.example.test", DomainStatus::Verified).await;
+    f.domain("new.example.test", DomainStatus::Pending).await;
+    let elsewhere = f
+        .domain_of(other.id, "elsewhere.example.test", DomainStatus::Verified)
+        .await;
+    f.issue(shop, now, now + Duration::days(60)).await;
+    f.store()
+        .request_certificate(blog, now)
+        .await
+        .expect("pending");
+    f.issue(elsewhere, now, now + Duration::days(60)).await;
+
+    // Act
+    let listed = f.store().site_certificates(f.site.id).await.expect("list");
+
+    // Assert: the site's rows by domain name, each as `certificate` reads it.
+    let summary: Vec<(&str, CertificateStatus)> = listed
+        .iter()
+        .map(|c| (c.domain.as_str(), c.status))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("blog.example.test", CertificateStatus::Pending),
+            ("shop.example.test", CertificateStatus::Issued),
+        ]
+    );
+    let one = f
+        .store()
+        .certificate(shop)
+        .await
+        .expect("read")
+        .expect("row");
+    let fields = |c: &hosting_app::store::CertificateRecord| {
+        (
+            c.domain_id,
+            c.serial.clone(),
+            c.not_after,
+            c.chain_pem.clone(),
+            c.key_sealed.clone(),
+        )
+    };
+    assert_eq!(fields(&listed[1]), fields(&one));
+}
+
+#[tokio::test]
+async fn expiries_are_the_soonest_served_certificates_first_up_to_the_limit() {
+    // Arrange: three served certificates expiring in 30, 10 and 20 days; one of a domain
+    // that failed its re-check (not served) expiring sooner still; one order pending.
+    let f = Fixture::new().await;
+    let now = now();
+    let expiring = |days| IssuedCertificate {
+        not_after: now + Duration::days(days),
+        ..issued(now, now + Duration::days(days - 5))
+    };
+    for (name, days) in [
+        ("c.example.test", 30),
+        ("a.example.test", 10),
+        ("b.example.test", 20),
+    ] {
+        let id = f.domain(name, DomainStatus::Verified).await;
+        f.store()
+            .record_certificate_issued(id, &expiring(days))
+            .await
+            .expect("issued");
+    }
+    let lapsed = f
+        .domain("lapsed.example.test", DomainStatus::Verified)
+        .await;
+    f.store()
+        .record_certificate_issued(lapsed, &expiring(6))
+        .await
+        .expect("issued");
+    f.store()
+        .record_domain_check(
+            lapsed,
+            &DomainCheck {
+                status: DomainStatus::Failed,
+                detail: Some("TXT record gone".into()),
+                failures: 1,
+                next_check_at: now + Duration::days(1),
+            },
+        )
+        .await
+        .expect("check");
+    let pending = f
+        .domain("pending.example.test", DomainStatus::Verified)
+        .await;
+    f.store()
+        .request_certificate(pending, now)
+        .await
+        .expect("pending");
+
+    // Act
+    let first_two = f.store().certificate_expiries(2).await.expect("expiries");
+    let all = f.store().certificate_expiries(100).await.expect("expiries");
+
+    // Assert
+    assert_eq!(
+        first_two,
+        vec![
+            ("a.example.test".to_owned(), now + Duration::days(10)),
+            ("b.example.test".to_owned(), now + Duration::days(20)),
+        ]
+    );
+    let names: Vec<&str> = all.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["a.example.test", "b.example.test", "c.example.test"]
+    );
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use crate::domains::{self, HTTP_VERIFY_PREFIX};
 use crate::http::auth::AuthUser;
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{DomainRecord, NewDomain};
+use crate::store::{CertificateRecord, DomainRecord, NewDomain};
 
 pub(crate) fn domain_view(
     domain: &DomainRecord,
@@ -46,16 +46,27 @@ pub(crate) async fn domain_response(
     state: &AppState,
     domain: &DomainRecord,
 ) -> ApiResult<api::Domain> {
-    let certificate = if state.config.acme_directory.is_some() {
-        match state.store.certificate(domain.id).await? {
-            Some(record) => Some(certs::certificate_view(&record)),
-            None if domain.status == DomainStatus::Verified => Some(certs::pending_view()),
-            None => None,
-        }
+    let record = if state.config.acme_directory.is_some() {
+        state.store.certificate(domain.id).await?
     } else {
         None
     };
-    Ok(domain_view(domain, certificate))
+    Ok(domain_with_certificate(state, domain, record.as_ref()))
+}
+
+/// `domain` with its certificate row (if any): see [`domain_response`].
+fn domain_with_certificate(
+    state: &AppState,
+    domain: &DomainRecord,
+    record: Option<&CertificateRecord>,
+) -> api::Domain {
+    let certificate = match record {
+        _ if state.config.acme_directory.is_none() => None,
+        Some(record) => Some(certs::certificate_view(record)),
+        None if domain.status == DomainStatus::Verified => Some(certs::pending_view()),
+        None => None,
+    };
+    domain_view(domain, certificate)
 }
 
 /// The caller's domain `name` of the caller's site `site`, or 404.
@@ -81,11 +92,18 @@ pub(crate) async fn site_domains(
     site_id: i64,
 ) -> ApiResult<Vec<api::Domain>> {
     let domains = state.store.list_domains(owner_id, site_id).await?;
-    let mut items = Vec::with_capacity(domains.len());
-    for domain in &domains {
-        items.push(domain_response(state, domain).await?);
-    }
-    Ok(items)
+    let certificates = if state.config.acme_directory.is_some() {
+        state.store.site_certificates(site_id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(domains
+        .iter()
+        .map(|domain| {
+            let record = certificates.iter().find(|c| c.domain_id == domain.id);
+            domain_with_certificate(state, domain, record)
+        })
+        .collect())
 }
 
 pub async fn list(
