@@ -22,21 +22,34 @@ use zeroize::Zeroizing;
 struct Haproxy {
     dir: tempfile::TempDir,
     port: u16,
+    /// Plain HTTP, redirecting to HTTPS exactly the hosts in the TLS-hosts ACL (as the
+    /// shipped haproxy.cfg does for custom domains); anything else answers 200.
+    http_port: u16,
     child: Option<Child>,
+}
+
+fn unused_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 impl Haproxy {
     fn start() -> Self {
+        Self::start_with(true)
+    }
+
+    /// `tls_hosts_acl: false` is a configuration from before the TLS-hosts ACL.
+    fn start_with(tls_hosts_acl: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let (port, http_port) = (unused_port(), unused_port());
         fs::create_dir(dir.path().join("certs")).expect("mkdir");
         std::os::unix::fs::symlink(dir.path().join("certs"), dir.path().join("haproxy-certs"))
             .expect("symlink");
         fs::write(dir.path().join("certs/crt-list.txt"), "").expect("crt-list");
+        fs::write(dir.path().join("certs/tls-hosts.txt"), "").expect("tls-hosts");
         fs::write(
             dir.path().join("default.pem"),
             TestCert::new("default.invalid", &[0x0D])
@@ -50,12 +63,21 @@ impl Haproxy {
             "global\n    stats socket {d}/admin.sock mode 600 level admin\n    stats timeout 30s\n\
              defaults\n    mode http\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n\
              frontend fe_tls\n    bind 127.0.0.1:{port} ssl crt {d}/default.pem crt-list {d}/haproxy-certs/crt-list.txt\n\
-             \x20   http-request return status 200 content-type text/plain lf-string \"pid=%pid\\n\"\n"
+             \x20   http-request return status 200 content-type text/plain lf-string \"pid=%pid\\n\"\n\
+             frontend fe_http\n    bind 127.0.0.1:{http_port}\n"
         );
+        let config = match tls_hosts_acl {
+            true => config + &format!(
+                "    acl tls_host req.hdr(host),lower,field(1,:) -f {d}/haproxy-certs/tls-hosts.txt\n\
+                 \x20   http-request redirect scheme https code 301 if tls_host\n"
+            ),
+            false => config,
+        } + "    http-request return status 200 content-type text/plain string plain\n";
         fs::write(dir.path().join("haproxy.cfg"), config).expect("config");
         let mut haproxy = Self {
             dir,
             port,
+            http_port,
             child: None,
         };
         haproxy.run();
@@ -147,6 +169,29 @@ impl Haproxy {
             .to_owned()
     }
 
+    /// The status of a plain-HTTP request for `host` (301: moved to HTTPS).
+    fn http_status(&self, host: &str) -> u16 {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", self.http_port)).expect("connect");
+        write!(
+            stream,
+            "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {response:?}"))
+    }
+
+    fn tls_hosts(&self) -> String {
+        fs::read_to_string(self.path("certs/tls-hosts.txt")).expect("tls-hosts")
+    }
+
     fn crt_list(&self) -> String {
         fs::read_to_string(self.path("certs/crt-list.txt")).expect("crt-list")
     }
@@ -231,10 +276,15 @@ async fn certificates_are_added_replaced_and_removed_without_a_reload() {
         haproxy.crt_list(),
         haproxy.crt_list_line("one.test") + &haproxy.crt_list_line("two.test")
     );
+    assert_eq!(haproxy.tls_hosts(), "one.test\ntwo.test\n");
+    assert_eq!(haproxy.http_status("one.test"), 301);
+    assert_eq!(haproxy.http_status("TWO.test:80"), 301);
+    assert_eq!(haproxy.http_status("unknown.test"), 200);
     for file in [
         "certs/one.test.pem",
         "certs/two.test.pem",
         "certs/crt-list.txt",
+        "certs/tls-hosts.txt",
     ] {
         let mode = fs::metadata(haproxy.path(file))
             .expect("metadata")
@@ -275,6 +325,9 @@ async fn certificates_are_added_replaced_and_removed_without_a_reload() {
     assert_eq!(haproxy.served_serial(Some("one.test")), "0112");
     assert!(!haproxy.path("certs/two.test.pem").exists());
     assert_eq!(haproxy.crt_list(), haproxy.crt_list_line("one.test"));
+    assert_eq!(haproxy.tls_hosts(), "one.test\n");
+    assert_eq!(haproxy.http_status("two.test"), 200, "plain HTTP again");
+    assert_eq!(haproxy.http_status("one.test"), 301);
 
     assert_eq!(haproxy.worker_pid().await, pid, "no reload, no restart");
 }
@@ -345,6 +398,13 @@ async fn a_certificate_haproxy_refuses_fails_alone_and_leaves_no_file_behind() {
         "a refused bundle must not stay on disk"
     );
     assert_eq!(haproxy.crt_list(), haproxy.crt_list_line("good.test"));
+    assert_eq!(haproxy.tls_hosts(), "good.test\n");
+    assert_eq!(
+        haproxy.http_status("bad.test"),
+        200,
+        "no certificate, no redirect"
+    );
+    assert_eq!(haproxy.http_status("good.test"), 301);
     let list = haproxy
         .api()
         .command("show ssl cert")
@@ -371,6 +431,11 @@ async fn certificates_survive_a_restart_and_need_no_second_install() {
 
     assert_eq!(haproxy.served_serial(Some("one.test")), "0A01");
     assert_eq!(haproxy.served_serial(Some("two.test")), "0A02");
+    assert_eq!(
+        haproxy.http_status("two.test"),
+        301,
+        "the ACL file is loaded too"
+    );
     let report = haproxy
         .installer()
         .reconcile(&[one.desired(), two.desired()])
@@ -399,4 +464,26 @@ async fn with_haproxy_down_the_files_are_written_and_served_after_its_start() {
     assert_eq!(haproxy.crt_list(), haproxy.crt_list_line("one.test"));
     haproxy.run();
     assert_eq!(haproxy.served_serial(Some("one.test")), "5E");
+    assert_eq!(haproxy.http_status("one.test"), 301);
+}
+
+#[tokio::test]
+async fn a_configuration_without_the_tls_hosts_acl_still_gets_its_certificates() {
+    let haproxy = Haproxy::start_with(false);
+    let one = TestCert::new("one.test", &[0x7A]);
+
+    let report = haproxy
+        .installer()
+        .reconcile(&[one.desired()])
+        .await
+        .expect("reconcile");
+
+    assert_eq!(names(&report.added), ["one.test"], "{report:?}");
+    assert_eq!(haproxy.served_serial(Some("one.test")), "7A");
+    assert_eq!(
+        haproxy.tls_hosts(),
+        "one.test\n",
+        "ready for the next start"
+    );
+    assert_eq!(haproxy.http_status("one.test"), 200);
 }

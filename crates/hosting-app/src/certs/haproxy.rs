@@ -231,6 +231,22 @@ pub fn parse_crt_list(reply: &str, crtlist: &str) -> Option<Vec<String>> {
     )
 }
 
+/// Parses `show acl <file>`: one `0x<ref> <pattern>` a line. `None` if the reply is something
+/// else (e.g. `Unknown ACL identifier.`: the running configuration does not use that file).
+pub fn parse_acl_patterns(reply: &str) -> Option<Vec<String>> {
+    reply
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let (reference, pattern) = line.split_once(' ')?;
+            reference
+                .starts_with("0x")
+                .then(|| pattern.trim().to_owned())
+        })
+        .collect()
+}
+
 /// The normalized `Serial:` of a `show ssl cert <name>` reply; `None` when HAProxy does
 /// not have the certificate, or has only an empty store (`new ssl cert` without commit).
 pub fn parse_served_serial(reply: &str) -> Option<String> {
@@ -302,6 +318,23 @@ mod tests {
         assert_eq!(
             RuntimeApiAddr::Unix("/a.sock".into()).to_string(),
             "unix:/a.sock"
+        );
+    }
+
+    #[test]
+    fn acl_listings_give_their_patterns_and_anything_else_is_refused() {
+        let reply = "0x5560b0fced70 a.example.test\n0x7f0508046730 b.example.test\n\n";
+        assert_eq!(
+            parse_acl_patterns(reply),
+            Some(vec![
+                "a.example.test".to_owned(),
+                "b.example.test".to_owned()
+            ])
+        );
+        assert_eq!(parse_acl_patterns("\n"), Some(vec![]));
+        assert_eq!(
+            parse_acl_patterns("Unknown ACL identifier. Please use #<id> or <file>.\n\n"),
+            None
         );
     }
 

@@ -7,6 +7,11 @@
 //! - a HAProxy certificate of that name, in HAProxy's crt-list `<haproxy_cert_dir>/crt-list.txt`
 //!   (the path must be spelled exactly as in `haproxy.cfg`).
 //!
+//! - the line `<domain>` in `<cert_dir>/tls-hosts.txt`, and the pattern in HAProxy's ACL
+//!   file `<haproxy_cert_dir>/tls-hosts.txt`, once HAProxy serves the domain's certificate:
+//!   plain HTTP to a custom domain moves to HTTPS only then (haproxy.cfg), so a domain whose
+//!   certificate is still on its way, or cannot be had, stays reachable over HTTP.
+//!
 //! The cert dir belongs to the installer: every `<domain>.pem` there that is not desired is
 //! removed, so the platform's default certificate (`crt` in haproxy.cfg) lives elsewhere.
 //!
@@ -35,12 +40,13 @@ use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
 use super::haproxy::{
-    first_line, parse_cert_list, parse_crt_list, parse_served_serial, reply_is, reply_succeeded,
-    RuntimeApi, RuntimeApiError,
+    first_line, parse_acl_patterns, parse_cert_list, parse_crt_list, parse_served_serial, reply_is,
+    reply_succeeded, RuntimeApi, RuntimeApiError,
 };
 use super::x509::normalize_serial;
 
 const CRT_LIST_FILE: &str = "crt-list.txt";
+const TLS_HOSTS_FILE: &str = "tls-hosts.txt";
 
 /// A certificate HAProxy should serve for a custom domain.
 pub struct DesiredCertificate {
@@ -187,14 +193,14 @@ impl Installer {
         let removed_from_disk = blocking(move || remove_pem_files_except(&dir, &keep))
             .await
             .map_err(disk_error)?;
-        self.write_crt_list(&wanted).await.map_err(disk_error)?;
+        self.write_lists(&wanted).await.map_err(disk_error)?;
 
         // 2. Runtime API.
         let result = self
             .apply_runtime(&staged, &wanted, &removed_from_disk, &mut report)
             .await;
-        // Files restored after a refusal change the crt-list again.
-        self.write_crt_list(&wanted).await.map_err(disk_error)?;
+        // Files restored after a refusal change the lists again.
+        self.write_lists(&wanted).await.map_err(disk_error)?;
         result.map(|()| report)
     }
 
@@ -240,6 +246,15 @@ impl Installer {
                 }
             }
         }
+        // Installed ones now move to HTTPS; removed ones stop before their certificate goes.
+        let (dir, wanted_now) = (self.cert_dir.clone(), wanted.clone());
+        let served = blocking(move || served_domains(&dir, &wanted_now))
+            .await
+            .map_err(|source| InstallError::Disk {
+                dir: self.cert_dir.clone(),
+                source,
+            })?;
+        self.sync_tls_hosts(&served).await?;
         let stale = loaded
             .iter()
             .filter_map(|name| self.owned_domain(name))
@@ -249,6 +264,38 @@ impl Installer {
                 Ok(()) => report.done("removed", domain, "-"),
                 Err(StepError::Api(e)) => return Err(e.into()),
                 Err(StepError::Refused(reason)) => report.failed(domain, reason),
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes HAProxy's TLS-hosts ACL hold exactly `served`. A configuration without that
+    /// ACL (an older haproxy.cfg) only gets a warning: it sends every host to HTTPS.
+    async fn sync_tls_hosts(&self, served: &BTreeSet<String>) -> Result<(), InstallError> {
+        let acl = self.tls_hosts_name();
+        let command = format!("show acl {acl}");
+        let reply = self.api.command(&command).await?;
+        let Some(patterns) = parse_acl_patterns(&reply) else {
+            tracing::warn!(acl = %acl, reply = %first_line(&reply), "HAProxy has no TLS-hosts ACL; plain HTTP to custom domains is redirected by its configuration alone");
+            return Ok(());
+        };
+        let present: BTreeSet<String> = patterns.into_iter().collect();
+        let changes = served
+            .difference(&present)
+            .map(|domain| format!("add acl {acl} {domain}"))
+            .chain(
+                present
+                    .difference(served)
+                    .filter(|pattern| valid_domain(pattern))
+                    .map(|domain| format!("del acl {acl} {domain}")),
+            );
+        for command in changes {
+            let reply = self.api.command(&command).await?;
+            if !reply.trim().is_empty() {
+                return Err(InstallError::UnexpectedReply {
+                    reply: first_line(&reply).to_owned(),
+                    command,
+                });
             }
         }
         Ok(())
@@ -380,24 +427,22 @@ impl Installer {
         }
     }
 
-    async fn write_crt_list(&self, wanted: &BTreeSet<String>) -> io::Result<()> {
+    /// Writes the crt-list and the TLS-hosts list of the wanted domains that have a file.
+    async fn write_lists(&self, wanted: &BTreeSet<String>) -> io::Result<()> {
         let (dir, prefix, wanted) = (
             self.cert_dir.clone(),
             self.name_prefix.clone(),
             wanted.clone(),
         );
         blocking(move || {
-            let on_disk = pem_domains(&dir)?;
-            let lines: String = on_disk
-                .intersection(&wanted)
+            let served = served_domains(&dir, &wanted)?;
+            let crt_list: String = served
+                .iter()
                 .map(|d| format!("{prefix}{d}.pem\n"))
                 .collect();
-            let path = dir.join(CRT_LIST_FILE);
-            match fs::read_to_string(&path) {
-                Ok(current) if current == lines => Ok(()),
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                _ => write_atomic(&path, lines.as_bytes()),
-            }
+            let tls_hosts: String = served.iter().map(|d| format!("{d}\n")).collect();
+            write_if_changed(&dir.join(CRT_LIST_FILE), &crt_list)?;
+            write_if_changed(&dir.join(TLS_HOSTS_FILE), &tls_hosts)
         })
         .await
     }
@@ -412,6 +457,10 @@ impl Installer {
 
     fn crt_list_name(&self) -> String {
         format!("{}{CRT_LIST_FILE}", self.name_prefix)
+    }
+
+    fn tls_hosts_name(&self) -> String {
+        format!("{}{TLS_HOSTS_FILE}", self.name_prefix)
     }
 
     /// The domain of a HAProxy certificate name this installer owns.
@@ -514,6 +563,20 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// The domains with a `<domain>.pem` in `dir`.
+/// The wanted domains whose file is on disk: what HAProxy serves (or will on its next start).
+fn served_domains(dir: &Path, wanted: &BTreeSet<String>) -> io::Result<BTreeSet<String>> {
+    Ok(pem_domains(dir)?.intersection(wanted).cloned().collect())
+}
+
+/// Rewrites `path` (atomically) unless it already holds `text`.
+fn write_if_changed(path: &Path, text: &str) -> io::Result<()> {
+    match fs::read_to_string(path) {
+        Ok(current) if current == text => Ok(()),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => write_atomic(path, text.as_bytes()),
+    }
+}
+
 fn pem_domains(dir: &Path) -> io::Result<BTreeSet<String>> {
     let mut domains = BTreeSet::new();
     for entry in fs::read_dir(dir)? {
