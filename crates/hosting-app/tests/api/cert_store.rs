@@ -89,6 +89,22 @@ impl Fixture {
         domain.id
     }
 
+    /// The verified domain `id` fails a later ownership check at `now`.
+    async fn lapse(&self, id: i64, now: DateTime<Utc>) {
+        self.store()
+            .record_domain_check(
+                id,
+                &DomainCheck {
+                    status: DomainStatus::Failed,
+                    detail: Some("TXT record gone".into()),
+                    failures: 1,
+                    next_check_at: now + Duration::days(1),
+                },
+            )
+            .await
+            .expect("check");
+    }
+
     async fn due(&self, at: DateTime<Utc>) -> Vec<i64> {
         self.store()
             .certificates_due(at, 100)
@@ -358,18 +374,7 @@ async fn a_domain_that_is_not_verified_is_neither_due_nor_served() {
     assert_eq!(f.served().await, vec!["lapsed.example.test"]);
 
     // Act: the verified domain fails a later check.
-    f.store()
-        .record_domain_check(
-            lapsed,
-            &DomainCheck {
-                status: DomainStatus::Failed,
-                detail: Some("TXT record gone".into()),
-                failures: 1,
-                next_check_at: now + Duration::days(1),
-            },
-        )
-        .await
-        .expect("check");
+    f.lapse(lapsed, now).await;
 
     // Assert
     assert!(f.due(now + Duration::days(1)).await.is_empty());
@@ -558,18 +563,7 @@ async fn expiries_are_the_soonest_served_certificates_first_up_to_the_limit() {
         .record_certificate_issued(lapsed, &expiring(6))
         .await
         .expect("issued");
-    f.store()
-        .record_domain_check(
-            lapsed,
-            &DomainCheck {
-                status: DomainStatus::Failed,
-                detail: Some("TXT record gone".into()),
-                failures: 1,
-                next_check_at: now + Duration::days(1),
-            },
-        )
-        .await
-        .expect("check");
+    f.lapse(lapsed, now).await;
     let pending = f
         .domain("pending.example.test", DomainStatus::Verified)
         .await;
