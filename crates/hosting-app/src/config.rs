@@ -199,6 +199,21 @@ pub struct Config {
     #[arg(long, env = "HOSTING_ACME_CONTACT")]
     pub acme_contact: Option<String>,
 
+    /// Key id of the ACME external account binding (RFC 8555 §7.3.4) the CA gave the
+    /// operator: CAs such as ZeroSSL or Google Trust Services require one. With
+    /// HOSTING_ACME_EAB_HMAC_KEY; used when the platform's account is created.
+    #[arg(long, env = "HOSTING_ACME_EAB_KID")]
+    pub acme_eab_kid: Option<String>,
+
+    /// The binding's HMAC key, base64url as the CA shows it.
+    #[arg(long, env = "HOSTING_ACME_EAB_HMAC_KEY", hide_env_values = true)]
+    pub acme_eab_hmac_key: Option<SecretString>,
+
+    /// File holding the binding's HMAC key (a Docker / Kubernetes secret); wins over
+    /// HOSTING_ACME_EAB_HMAC_KEY.
+    #[arg(long, env = "HOSTING_ACME_EAB_HMAC_KEY_FILE")]
+    pub acme_eab_hmac_key_file: Option<PathBuf>,
+
     /// Seconds before expiry a certificate is renewed (at most a third of its lifetime).
     #[arg(long, env = "HOSTING_ACME_RENEW_BEFORE", default_value_t = 30 * 24 * 3600)]
     pub acme_renew_before: u64,
@@ -291,6 +306,15 @@ impl Config {
                 return Err("HOSTING_ACME_DIRECTORY must be an https:// URL".into());
             }
         }
+        if self.acme_eab_kid.is_some() != self.acme_eab_hmac_key.is_some() {
+            return Err(
+                "HOSTING_ACME_EAB_KID and HOSTING_ACME_EAB_HMAC_KEY go together (the CA gives both)"
+                    .into(),
+            );
+        }
+        if let Some(key) = &self.acme_eab_hmac_key {
+            decode_eab_key(key.expose_secret())?;
+        }
         if self.acme_directory.is_some()
             && self.is_cluster()
             && self.cert_encryption_key_file.is_none()
@@ -316,6 +340,13 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// The external account binding to create the ACME account with: (key id, HMAC key).
+    pub fn acme_external_account(&self) -> Option<(String, zeroize::Zeroizing<Vec<u8>>)> {
+        let kid = self.acme_eab_kid.clone()?;
+        let key = decode_eab_key(self.acme_eab_hmac_key.as_ref()?.expose_secret()).ok()?;
+        Some((kid, key))
     }
 
     /// Where this replica's certificate installer runs, if it does: (own folder,
@@ -353,6 +384,9 @@ impl Config {
         }
         if let Some(path) = &self.admin_password_file {
             self.admin_password = Some(SecretString::from(read(path)?));
+        }
+        if let Some(path) = &self.acme_eab_hmac_key_file {
+            self.acme_eab_hmac_key = Some(SecretString::from(read(path)?));
         }
         if let Some(path) = &self.database_password_file {
             let password = read(path)?;
@@ -443,6 +477,8 @@ impl Config {
             "verify_http_addr": self.verify_http_addr.map(|a| a.to_string()),
             "acme_directory": self.acme_directory,
             "acme_ca_root": self.acme_ca_root,
+            "acme_eab_kid": self.acme_eab_kid,
+            "acme_eab_hmac_key": self.acme_eab_hmac_key.as_ref().map(|_| "<set>"),
             "acme_renew_before": self.acme_renew_before,
             "acme_retry_base": self.acme_retry_base,
             "acme_interval": self.acme_interval,
@@ -477,6 +513,21 @@ fn with_password(url: &str, password: &str) -> Result<String, String> {
         .set_password(Some(password))
         .map_err(|()| "the database URL cannot carry a password".to_owned())?;
     Ok(parsed.to_string())
+}
+
+/// An EAB HMAC key as CAs show it: base64url, with or without padding.
+fn decode_eab_key(text: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    use base64::Engine;
+    let trimmed = text.trim().trim_end_matches('=');
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(trimmed)
+        .map_err(|_| {
+            "HOSTING_ACME_EAB_HMAC_KEY is not base64url (as the CA shows it)".to_owned()
+        })?;
+    if key.len() < 16 {
+        return Err("HOSTING_ACME_EAB_HMAC_KEY is shorter than 16 bytes: not a CA's key".into());
+    }
+    Ok(zeroize::Zeroizing::new(key))
 }
 
 #[cfg(test)]
@@ -549,6 +600,42 @@ mod tests {
             ),
             Ok(())
         );
+    }
+
+    #[test]
+    fn an_external_account_binding_needs_both_parts_and_a_base64url_key() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["hosting-app", "--acme-directory", "https://ca.test/dir"];
+            all.extend_from_slice(args);
+            Cli::parse_from(all).config
+        };
+        let key = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+        let config = parse(&["--acme-eab-kid", "kid-1", "--acme-eab-hmac-key", key]);
+        assert_eq!(config.validate(), Ok(()));
+        let (kid, hmac) = config.acme_external_account().expect("a binding");
+        assert_eq!((kid.as_str(), hmac.len()), ("kid-1", 48));
+        // Padded keys are accepted as well.
+        let padded = parse(&[
+            "--acme-eab-kid",
+            "k",
+            "--acme-eab-hmac-key",
+            "AAAAAAAAAAAAAAAAAAAAAA==",
+        ]);
+        assert_eq!(padded.validate(), Ok(()));
+
+        let alone = parse(&["--acme-eab-kid", "kid-1"]).validate();
+        assert!(alone.expect_err("refused").contains("go together"));
+        let not_base64 = parse(&["--acme-eab-kid", "k", "--acme-eab-hmac-key", "not base64!"]);
+        assert!(not_base64
+            .validate()
+            .expect_err("refused")
+            .contains("base64url"));
+        let short = parse(&["--acme-eab-kid", "k", "--acme-eab-hmac-key", "c2hvcnQ"]);
+        assert!(short.validate().expect_err("refused").contains("16 bytes"));
+        assert!(parse(&[]).acme_external_account().is_none());
+        let summary = config.redacted().to_string();
+        assert!(!summary.contains(key), "{summary}");
+        assert!(summary.contains("kid-1"), "{summary}");
     }
 
     #[test]

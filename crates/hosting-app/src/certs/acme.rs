@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use instant_acme::{
-    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
-    NewOrder, OrderStatus, RetryPolicy,
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, ExternalAccountKey,
+    Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
 };
 use zeroize::Zeroizing;
 
@@ -76,6 +76,30 @@ impl OrderError {
     }
 }
 
+/// Why the CA refused a new account, with what the operator can do about the usual causes.
+fn account_error(error: instant_acme::Error) -> String {
+    let hint = match &error {
+        instant_acme::Error::Api(problem) => match problem.r#type.as_deref() {
+            Some("urn:ietf:params:acme:error:externalAccountRequired") => {
+                " (this CA needs an external account binding: set HOSTING_ACME_EAB_KID and \
+                 HOSTING_ACME_EAB_HMAC_KEY to what the CA gave you)"
+            }
+            Some(
+                "urn:ietf:params:acme:error:unauthorized" | "urn:ietf:params:acme:error:malformed",
+            ) if error
+                .to_string()
+                .to_ascii_lowercase()
+                .contains("external account") =>
+            {
+                " (check HOSTING_ACME_EAB_KID and HOSTING_ACME_EAB_HMAC_KEY)"
+            }
+            _ => "",
+        },
+        _ => "",
+    };
+    format!("creating the ACME account: {error}{hint}")
+}
+
 /// A certificate just issued: the chain (leaf first) and its private key.
 pub struct NewCertificate {
     pub chain_pem: String,
@@ -113,6 +137,9 @@ impl AcmeClient {
             None => {
                 let contact = config.acme_contact.as_ref().map(|c| format!("mailto:{c}"));
                 let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
+                let binding = config
+                    .acme_external_account()
+                    .map(|(kid, key)| ExternalAccountKey::new(kid, &key));
                 let (_, credentials) = builder()
                     .map_err(|e| fail(&e))?
                     .create(
@@ -122,10 +149,10 @@ impl AcmeClient {
                             only_return_existing: false,
                         },
                         directory.clone(),
-                        None,
+                        binding.as_ref(),
                     )
                     .await
-                    .map_err(|e| fail(&e))?;
+                    .map_err(|e| fail(&account_error(e)))?;
                 let json = Zeroizing::new(serde_json::to_vec(&credentials).map_err(|e| fail(&e))?);
                 let sealed = sealer.seal(&context, &json).map_err(|e| fail(&e))?;
                 tracing::info!(acme.directory = %directory, "created an ACME account");

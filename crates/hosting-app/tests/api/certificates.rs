@@ -17,6 +17,35 @@ async fn spawn_with_pebble() -> (TestApp, Pebble) {
     (app, pebble)
 }
 
+/// An external account binding as a CA hands it out (key id, base64url HMAC key).
+const EAB_KID: &str = "kid-platform";
+const EAB_KEY: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+
+/// An app with a verified domain, issuing from a Pebble that requires EAB; `binding` is
+/// what the operator configured.
+async fn spawn_with_eab_pebble(binding: Option<(&str, &str)>) -> (TestApp, Pebble) {
+    let mut pebble = Pebble::prepare();
+    pebble.require_external_account(EAB_KID, EAB_KEY);
+    let app = TestApp::spawn_with(|config| {
+        issue_from(config, &pebble);
+        if let Some((kid, key)) = binding {
+            config.acme_eab_kid = Some(kid.to_owned());
+            config.acme_eab_hmac_key = Some(secrecy::SecretString::from(key.to_owned()));
+        }
+    })
+    .await;
+    pebble.start(app.addr.port()).await;
+    verified_site(&app, &pebble).await;
+    (app, pebble)
+}
+
+/// The chain of the one certificate the store has to serve.
+async fn issued_chain(app: &TestApp) -> String {
+    let stored = app.state.store.served_certificates().await.expect("served");
+    assert_eq!(stored.len(), 1);
+    stored[0].chain_pem.clone().expect("chain")
+}
+
 async fn request_renewal(app: &TestApp) -> reqwest::Response {
     app.post(
         ADMIN_TOKEN,
@@ -106,10 +135,8 @@ async fn a_verified_domain_gets_a_certificate_and_an_owner_can_renew_it() {
     let third = (not_after - not_before).num_seconds() / 3;
     assert_eq!(renew_at, not_after - chrono::Duration::seconds(third));
     assert_eq!(issued.failures, 0);
+    assert_chain_verifies(&issued_chain(&app).await, &pebble.root_pem().await, DOMAIN);
     let stored = app.state.store.served_certificates().await.expect("served");
-    assert_eq!(stored.len(), 1);
-    let chain = stored[0].chain_pem.as_deref().expect("chain");
-    assert_chain_verifies(chain, &pebble.root_pem().await, DOMAIN);
     let sealed = stored[0].key_sealed.as_deref().expect("sealed key");
     assert!(
         !sealed.windows(11).any(|w| w == b"PRIVATE KEY"),
@@ -187,6 +214,50 @@ async fn the_ca_going_away_fails_visibly_and_keeps_the_current_certificate() {
     // Assert
     assert_eq!(recovered.failures, 0);
     assert_eq!(recovered.last_error, None);
+}
+
+#[tokio::test]
+async fn a_ca_requiring_an_external_account_binding_issues_with_the_operators_binding() {
+    // Arrange + Act
+    let (app, pebble) = spawn_with_eab_pebble(Some((EAB_KID, EAB_KEY))).await;
+
+    // Assert
+    let issued = wait_for(
+        &app,
+        &pebble,
+        "a certificate through the bound account",
+        |c| c.status == CertificateStatus::Issued,
+    )
+    .await;
+    assert_eq!((issued.failures, issued.last_error), (0, None));
+    assert_chain_verifies(&issued_chain(&app).await, &pebble.root_pem().await, DOMAIN);
+}
+
+#[tokio::test]
+async fn without_the_binding_such_a_ca_fails_the_order_and_says_what_to_set() {
+    for (binding, hint) in [
+        (
+            None,
+            "set HOSTING_ACME_EAB_KID and HOSTING_ACME_EAB_HMAC_KEY",
+        ),
+        (
+            Some((EAB_KID, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")),
+            "check HOSTING_ACME_EAB_KID and HOSTING_ACME_EAB_HMAC_KEY",
+        ),
+    ] {
+        // Arrange + Act
+        let (app, pebble) = spawn_with_eab_pebble(binding).await;
+
+        // Assert
+        let failed = wait_for(&app, &pebble, "the refused account", |c| {
+            c.status == CertificateStatus::Failed
+        })
+        .await;
+        let error = failed.last_error.unwrap_or_default();
+        assert!(error.contains(hint), "{binding:?}: {error}");
+        assert!(error.starts_with("account:"), "{error}");
+        assert_eq!(failed.serial, None);
+    }
 }
 
 #[tokio::test]

@@ -112,6 +112,8 @@ pub struct Pebble {
     challtestsrv: Option<Child>,
     pebble: Option<Child>,
     client: reqwest::Client,
+    /// (key id, base64url HMAC key): new accounts must carry this external account binding.
+    external_account: Option<(String, String)>,
 }
 
 fn spawn(command: &mut Command, log: PathBuf) -> Child {
@@ -176,7 +178,13 @@ impl Pebble {
             challtestsrv: None,
             pebble: None,
             client,
+            external_account: None,
         }
+    }
+
+    /// From the next start on, Pebble accepts new accounts only with this binding.
+    pub fn require_external_account(&mut self, kid: &str, hmac_key: &str) {
+        self.external_account = Some((kid.to_owned(), hmac_key.to_owned()));
     }
 
     pub fn directory_url(&self) -> String {
@@ -236,7 +244,12 @@ impl Pebble {
             "httpPort": self.http_port,
             "tlsPort": free_port(),
             "ocspResponderURL": "",
-            "externalAccountBindingRequired": false,
+            "externalAccountBindingRequired": self.external_account.is_some(),
+            "externalAccountMACKeys": self
+                .external_account
+                .iter()
+                .map(|(kid, key)| (kid.clone(), serde_json::Value::from(key.clone())))
+                .collect::<serde_json::Map<_, _>>(),
             // Short-lived certificates: renewal comes two thirds into the lifetime.
             "certificateValidityPeriod": 3600,
         }});
