@@ -465,6 +465,49 @@ async fn bad_json_deploy_requests_are_refused_with_the_right_status() {
 }
 
 #[tokio::test]
+async fn a_json_body_too_large_gets_its_413_after_the_client_has_sent_it_all() {
+    // Arrange: JSON over the limit (16 MiB for a deploy's file list, 2 MiB elsewhere),
+    // written whole before the answer is read, the way Nginx streams an upload. Were the
+    // rest left unread, the app's close would reset the connection and the 413 would be
+    // lost (Nginx: 502).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    for (path, mib, says) in [
+        ("/api/v1/sites/blog/deploys", 20, "file list is larger"),
+        ("/api/v1/sites", 12, "JSON body is larger"),
+    ] {
+        let mut body = br#"{"files":{},"pad":""#.to_vec();
+        body.resize(body.len() + mib * 1024 * 1024, b'x');
+        body.extend_from_slice(br#""}"#);
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\n\
+             Authorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(app.addr)
+            .await
+            .expect("connect");
+
+        // Act
+        stream.write_all(head.as_bytes()).await.expect("head");
+        let sent = stream.write_all(&body).await;
+        let mut response = Vec::new();
+        let read = stream.read_to_end(&mut response).await;
+
+        // Assert: every byte was taken, and the refusal arrived whole.
+        sent.unwrap_or_else(|e| panic!("{path}: the app must read the body it refuses: {e}"));
+        read.unwrap_or_else(|e| panic!("{path}: the answer must arrive, not a reset: {e}"));
+        let text = String::from_utf8_lossy(&response);
+        assert!(text.starts_with("HTTP/1.1 413"), "{path}: {text}");
+        assert!(text.contains("application/problem+json"), "{path}: {text}");
+        assert!(text.contains(says), "{path}: {text}");
+    }
+    assert!(history(&app, ADMIN_TOKEN, "blog").await.is_empty());
+}
+
+#[tokio::test]
 async fn an_archive_with_large_files_is_stored_byte_exact() {
     // Arrange: entries far larger than any read buffer between the body and the tar reader.
     let app = TestApp::spawn().await;

@@ -16,6 +16,7 @@ use super::sites::owned_site;
 use super::{deploy_view, Path, Query};
 use crate::domain::names::{DeployId, DeployPath, Sha256};
 use crate::http::auth::AuthUser;
+use crate::http::body::{self, BodyError};
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{CreatedDeploy, DeployRecord, ManifestEntry, NewDeploy, SiteRecord};
@@ -74,9 +75,7 @@ pub async fn create(
     let site = match owned_site(&state, user.id, &site).await {
         Ok(site) => site,
         Err(refused) => {
-            // Read (a bounded amount of) the body first: answering before it is read makes
-            // the connection close under the client, which then sees a reset, not the 404.
-            let _ = axum::body::to_bytes(body, MAX_MANIFEST_JSON_BYTES).await;
+            body::discard(body).await;
             return Err(refused);
         }
     };
@@ -104,10 +103,13 @@ pub async fn create(
             )
                 .into_response())
         }
-        _ => Err(ApiError::UnsupportedMediaType(
-            "send a JSON file list (`application/json`) or a site archive (`application/gzip`)"
-                .into(),
-        )),
+        _ => {
+            body::discard(body).await;
+            Err(ApiError::UnsupportedMediaType(
+                "send a JSON file list (`application/json`) or a site archive (`application/gzip`)"
+                    .into(),
+            ))
+        }
     };
     metrics::counter!("hosting_deploys_total", "kind" => "create", "result" => result_label(&response)).increment(1);
     response
@@ -128,12 +130,15 @@ async fn create_from_manifest(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let bytes = axum::body::to_bytes(body, MAX_MANIFEST_JSON_BYTES)
+    let bytes = body::read_limited(body, MAX_MANIFEST_JSON_BYTES)
         .await
-        .map_err(|_| {
-            ApiError::PayloadTooLarge(format!(
+        .map_err(|e| match e {
+            BodyError::TooLarge { .. } => ApiError::PayloadTooLarge(format!(
                 "the file list is larger than {MAX_MANIFEST_JSON_BYTES} bytes"
-            ))
+            )),
+            BodyError::Read(e) => {
+                ApiError::BadRequest(format!("reading the file list failed: {e}"))
+            }
         })?;
     let request: api::CreateDeploy = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;

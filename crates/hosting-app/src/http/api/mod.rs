@@ -8,7 +8,7 @@ pub(crate) mod tokens;
 mod upload;
 pub(crate) mod users;
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -16,6 +16,7 @@ use hosting_api as api;
 
 pub use openapi::{openapi_document, ROUTES};
 
+use super::body::{self, BodyError};
 use super::error::ApiError;
 use crate::state::{App, AppState};
 use crate::store::{DeployRecord, SiteRecord, TokenRecord, UserRecord};
@@ -59,10 +60,47 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/deploys/{id}/publish", post(deploys::publish))
 }
 
-/// `axum::Json` whose rejections are problem+json.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// JSON request bodies up to this size (as `axum::Json`); the deploy route's file list
+/// has a limit of its own.
+const MAX_JSON_BYTES: usize = 2 * 1024 * 1024;
+
+/// A JSON request body (`application/json` or `application/*+json`) whose rejections are
+/// problem+json. A refused body is read on (bounded) before the answer, so a proxy
+/// streaming it relays the 4xx instead of a reset connection (see `http::body`).
 pub struct Json<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, _: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let is_json = content_type == "application/json"
+            || (content_type.starts_with("application/") && content_type.ends_with("+json"));
+        if !is_json {
+            body::discard(request.into_body()).await;
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = body::read_limited(request.into_body(), MAX_JSON_BYTES)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { limit } => {
+                    ApiError::PayloadTooLarge(format!("the JSON body is larger than {limit} bytes"))
+                }
+                BodyError::Read(e) => ApiError::BadRequest(format!("reading the body failed: {e}")),
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(Json)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    }
+}
 
 /// `axum::extract::Path` whose rejections are problem+json.
 #[derive(FromRequestParts)]
@@ -73,22 +111,6 @@ pub struct Path<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> ApiError {
-        match rejection {
-            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
-                "send the body as `Content-Type: application/json`".into(),
-            ),
-            JsonRejection::BytesRejection(e)
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                ApiError::PayloadTooLarge("the JSON body is too large".into())
-            }
-            other => ApiError::BadRequest(format!("invalid JSON body: {}", other.body_text())),
-        }
-    }
-}
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> ApiError {

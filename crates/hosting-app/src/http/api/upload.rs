@@ -177,12 +177,13 @@ fn store_entry(
     Ok(sha256.to_string())
 }
 
-/// Most bytes read (and dropped) after a refused archive, so the client, or a proxy
-/// streaming its upload, gets the 4xx instead of a broken pipe.
-const DRAIN_LIMIT: u64 = 32 * 1024 * 1024;
-
+/// Reads on (bounded) after a refused archive, so the client, or a proxy streaming its
+/// upload, gets the 4xx instead of a broken pipe (see `http::body`).
 fn drain(input: &mut impl Read) {
-    let _ = std::io::copy(&mut input.take(DRAIN_LIMIT), &mut std::io::sink());
+    let _ = std::io::copy(
+        &mut input.take(crate::http::body::DRAIN_LIMIT),
+        &mut std::io::sink(),
+    );
 }
 
 fn archive_error(e: ArchiveError) -> ApiError {
