@@ -5,8 +5,7 @@
 //! - `<cert_dir>/<domain>.pem`: chain (leaf first) + private key, mode 0600;
 //! - the line `<haproxy_cert_dir>/<domain>.pem` in `<cert_dir>/crt-list.txt` (sorted);
 //! - a HAProxy certificate of that name, in HAProxy's crt-list `<haproxy_cert_dir>/crt-list.txt`
-//!   (the path must be spelled exactly as in `haproxy.cfg`).
-//!
+//!   (the path must be spelled exactly as in `haproxy.cfg`);
 //! - the line `<domain>` in `<cert_dir>/tls-hosts.txt`, and the pattern in HAProxy's ACL
 //!   file `<haproxy_cert_dir>/tls-hosts.txt`, once HAProxy serves the domain's certificate:
 //!   plain HTTP to a custom domain moves to HTTPS only then (haproxy.cfg), so a domain whose
