@@ -6,6 +6,10 @@ use hosting_api as api;
 
 use crate::helpers::{TestApp, ADMIN_TOKEN};
 
+/// Held exclusively while replay is paused on the shared replica, and shared by tests whose
+/// timing assumes the replica keeps up (they would otherwise see the pause as lag).
+static REPLICA_KEEPS_UP: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 async fn body(app: &TestApp, path: &str) -> (u16, String) {
     let response = app.site("blog.localhost", path, &[]).await;
     (
@@ -54,6 +58,7 @@ async fn wait_for_replica(app: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_serves_what_another_published_within_a_second() {
+    let _replica_keeps_up = REPLICA_KEEPS_UP.read().await;
     // Arrange: B caches hosts for an hour, so only the invalidation message can update it.
     let a = TestApp::spawn().await;
     let b = a.another_instance(|c| c.host_cache_ttl = 3600).await;
@@ -81,6 +86,7 @@ const CATCH_UP_LIMIT: Duration = Duration::from_secs(4);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_pub_sub_an_instance_catches_up_within_the_host_ttl() {
+    let _replica_keeps_up = REPLICA_KEEPS_UP.read().await;
     // Arrange: B has no working Redis (nothing listens on port 1), and a 2 s host TTL.
     let a = TestApp::spawn().await;
     let b = a
@@ -221,6 +227,7 @@ async fn connect(url: &str) -> sqlx::PgConnection {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_started_after_a_publish_serves_it_while_the_replica_lags() {
     // Arrange: v1 replicated; then replay paused and v2 published, so only the primary has it.
+    let _no_one_else_counts_on_the_replica = REPLICA_KEEPS_UP.write().await;
     let a = TestApp::spawn().await;
     wait_for_replica(&a).await;
     a.create_site(ADMIN_TOKEN, "blog").await;
