@@ -78,26 +78,34 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let (url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs inside the test's runtime: use a thread with a runtime of its own.
-        let dropped = std::thread::spawn(move || {
+        let dropped = block_on_from_drop(async move {
             use sqlx::Connection;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let mut admin = sqlx::PgConnection::connect(&url).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await?;
-                Ok::<_, sqlx::Error>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
+            let mut admin = sqlx::PgConnection::connect(&url).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await?;
+            Ok::<_, sqlx::Error>(())
+        });
+        if !matches!(dropped, Some(Ok(()))) {
             eprintln!("warning: could not drop test database {}", self.name);
         }
     }
+}
+
+/// Runs `work` to its end from a `Drop` that runs inside a test's runtime (which cannot
+/// block on it): on a thread with a runtime of its own. `None` if it panicked.
+pub fn block_on_from_drop<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(work)
+    })
+    .join()
+    .ok()
 }
 
 /// Points `config` at a fresh database and Redis namespace of the test cluster.

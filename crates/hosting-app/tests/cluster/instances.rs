@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use hosting_api as api;
 
-use crate::helpers::{TestApp, ADMIN_TOKEN};
+use crate::helpers::{block_on_from_drop, TestApp, ADMIN_TOKEN};
 
 /// Held exclusively while replay is paused on the shared replica, and shared by tests whose
 /// timing assumes the replica keeps up (they would otherwise see the pause as lag).
@@ -196,22 +196,13 @@ impl PausedReplay {
 impl Drop for PausedReplay {
     fn drop(&mut self) {
         let url = self.replica_url.clone();
-        // Drop runs inside the test's runtime: resume from a thread with a runtime of its own.
-        let resumed = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let mut replica = connect(&url).await;
-                sqlx::query("SELECT pg_wal_replay_resume()")
-                    .execute(&mut replica)
-                    .await
-                    .map(|_| ())
-            })
-        })
-        .join();
-        if !matches!(resumed, Ok(Ok(()))) {
+        let resumed = block_on_from_drop(async move {
+            sqlx::query("SELECT pg_wal_replay_resume()")
+                .execute(&mut connect(&url).await)
+                .await
+                .map(|_| ())
+        });
+        if !matches!(resumed, Some(Ok(()))) {
             eprintln!("warning: could not resume replay on the test replica");
         }
     }
