@@ -23,6 +23,9 @@ use crate::state::{App, AppState};
 use crate::store::{PgStore, SqliteStore, Store};
 use crate::{certs, gc, http};
 
+/// How long a stopping replica waits for its certificate issuer to give back its lease.
+const ISSUER_STOP_LIMIT: Duration = Duration::from_secs(10);
+
 pub struct Application {
     app: Arc<App>,
     redis: Option<Arc<RedisShared>>,
@@ -163,15 +166,21 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let state = AppState(self.app.clone());
+        let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
         if self.app.config.domain_check_interval > 0 {
             tokio::spawn(crate::domains::run_periodically(
                 self.app.clone(),
                 Duration::from_secs(self.app.config.domain_check_interval),
             ));
         }
-        if let (Some(sealer), Some(_)) = (&self.sealer, &self.app.config.acme_directory) {
-            tokio::spawn(certs::run_issuer(self.app.clone(), sealer.clone()));
-        }
+        let issuer = match (&self.sealer, &self.app.config.acme_directory) {
+            (Some(sealer), Some(_)) => Some(tokio::spawn(certs::run_issuer(
+                self.app.clone(),
+                sealer.clone(),
+                stopping_rx.clone(),
+            ))),
+            _ => None,
+        };
         if let Some(installer) = self.installer {
             tokio::spawn(certs::run_installer(
                 self.app.clone(),
@@ -200,7 +209,6 @@ impl Application {
             };
             tokio::spawn(redis.subscribe(on_event, on_resubscribe));
         }
-        let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
         let app = self.app.clone();
         let drain = Duration::from_secs(app.config.shutdown_drain);
         tokio::spawn(async move {
@@ -227,6 +235,15 @@ impl Application {
         });
         tracing::info!("serving");
         let (public, mgmt) = tokio::join!(public.into_future(), mgmt.into_future());
+        if let Some(issuer) = issuer {
+            // It gives back the lease of an order under way, which takes one query.
+            if tokio::time::timeout(ISSUER_STOP_LIMIT, issuer)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the certificate issuer did not stop in time");
+            }
+        }
         public.context("public listener")?;
         mgmt.context("management listener")?;
         tracing::info!("stopped");

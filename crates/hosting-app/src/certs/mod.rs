@@ -167,7 +167,14 @@ async fn refresh_gauges(app: &App) {
 }
 
 /// Orders certificates that are due, forever (every `HOSTING_ACME_INTERVAL`).
-pub async fn run_issuer(app: Arc<App>, sealer: Arc<Sealer>) {
+///
+/// Returns once `stopping` turns true. An order under way then is abandoned and its lease
+/// given back, so another replica orders at once instead of after the lease runs out.
+pub async fn run_issuer(
+    app: Arc<App>,
+    sealer: Arc<Sealer>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
     let interval = Duration::from_secs(app.config.acme_interval);
     let mut client: Option<AcmeClient> = None;
     loop {
@@ -181,6 +188,9 @@ pub async fn run_issuer(app: Arc<App>, sealer: Arc<Sealer>) {
         };
         let attempted = !due.is_empty();
         for domain in due {
+            if *stopping.borrow() {
+                return;
+            }
             let now = Utc::now();
             let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
             match app
@@ -196,17 +206,16 @@ pub async fn run_issuer(app: Arc<App>, sealer: Arc<Sealer>) {
                 }
             }
             let started = std::time::Instant::now();
-            let mut outcome = order_with(&app, &mut client, &sealer, &domain).await;
-            if outcome.as_ref().is_err_and(|e| e.account_gone) {
-                // The CA forgot the account (a test CA restarted, or it was deactivated):
-                // a new one is made and the order placed once more, at once.
-                if let Some(gone) = client.take() {
-                    if let Err(e) = gone.forget(app.store.as_ref()).await {
-                        tracing::warn!(error = %e, "forgetting the ACME account failed");
+            let outcome = tokio::select! {
+                outcome = order_renewing_a_lost_account(&app, &mut client, &sealer, &domain) => outcome,
+                () = stopped(&mut stopping) => {
+                    if let Err(e) = app.store.release_certificate_lease(domain.domain_id, until).await {
+                        tracing::warn!(domain.name = %domain.domain, error = %e, "giving back a certificate lease failed");
                     }
+                    tracing::info!(domain.name = %domain.domain, "stopping: certificate order abandoned, lease given back");
+                    return;
                 }
-                outcome = order_with(&app, &mut client, &sealer, &domain).await;
-            }
+            };
             match outcome {
                 Ok(issued) => {
                     metrics::counter!("hosting_acme_orders_total", "result" => "issued")
@@ -226,8 +235,36 @@ pub async fn run_issuer(app: Arc<App>, sealer: Arc<Sealer>) {
         if attempted {
             refresh_gauges(&app).await;
         }
-        tokio::time::sleep(interval).await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stopped(&mut stopping) => return,
+        }
     }
+}
+
+/// Resolves once `stopping` is true (or its sender is gone).
+async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+/// [`order_with`], and if the CA has forgotten the platform's account (a test CA
+/// restarted, or it was deactivated) a new one is made and the order placed once more.
+async fn order_renewing_a_lost_account(
+    app: &App,
+    client: &mut Option<AcmeClient>,
+    sealer: &Sealer,
+    due: &DueCertificate,
+) -> Result<IssuedCertificate, OrderError> {
+    let outcome = order_with(app, client, sealer, due).await;
+    if !outcome.as_ref().is_err_and(|e| e.account_gone) {
+        return outcome;
+    }
+    if let Some(gone) = client.take() {
+        if let Err(e) = gone.forget(app.store.as_ref()).await {
+            tracing::warn!(error = %e, "forgetting the ACME account failed");
+        }
+    }
+    order_with(app, client, sealer, due).await
 }
 
 /// One order for one domain with the platform's account (connected on first use),

@@ -468,6 +468,13 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Gives back the lease taken until `until` (a replica stopping mid-order), so another
+    /// replica may order at once; a lease taken since by someone else is left alone.
+    async fn release_certificate_lease(
+        &self,
+        domain_id: i64,
+        until: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Stores a new certificate: status issued, failures 0, last_error NULL, lease cleared.
     async fn record_certificate_issued(
         &self,

@@ -1156,6 +1156,22 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn release_certificate_lease(
+        &self,
+        domain_id: i64,
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE certificates SET lease_until = NULL WHERE domain_id = ? AND lease_until = ?",
+        )
+        .bind(domain_id)
+        .bind(until.timestamp_millis())
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn record_certificate_issued(
         &self,
         domain_id: i64,

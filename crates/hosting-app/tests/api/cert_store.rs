@@ -190,6 +190,43 @@ async fn a_verified_domain_without_a_certificate_is_due_and_one_of_two_racing_le
 }
 
 #[tokio::test]
+async fn a_released_lease_makes_the_order_due_again_but_only_the_holders_release_counts() {
+    // Arrange: one replica holds the lease.
+    let f = Fixture::new().await;
+    let id = f.domain("shop.example.test", DomainStatus::Verified).await;
+    let now = now();
+    let until = now + Duration::minutes(10);
+    assert!(f
+        .store()
+        .lease_certificate(id, now, until)
+        .await
+        .expect("lease"));
+
+    // Act: someone with another lease time releases; then the holder does.
+    f.store()
+        .release_certificate_lease(id, until + Duration::seconds(1))
+        .await
+        .expect("release");
+    let after_stranger = f.due(now).await;
+    f.store()
+        .release_certificate_lease(id, until)
+        .await
+        .expect("release");
+
+    // Assert
+    assert!(
+        after_stranger.is_empty(),
+        "a release of another lease counts for nothing"
+    );
+    assert_eq!(f.due(now).await, vec![id]);
+    let again = f.store().lease_certificate(id, now, until);
+    assert!(
+        again.await.expect("lease"),
+        "another replica may take it at once"
+    );
+}
+
+#[tokio::test]
 async fn an_issued_certificate_is_served_with_its_key_and_not_due_until_renewal() {
     // Arrange
     let f = Fixture::new().await;

@@ -261,6 +261,48 @@ async fn without_the_binding_such_a_ca_fails_the_order_and_says_what_to_set() {
 }
 
 #[tokio::test]
+async fn a_replica_stopped_mid_order_gives_its_lease_back() {
+    // Arrange: the CA takes requests and never answers, so the order hangs holding its lease.
+    let (mut app, pebble) = spawn_with_pebble().await;
+    pebble.freeze(true);
+    verified_site(&app, &pebble).await;
+    let leased = std::time::Instant::now();
+    loop {
+        let rows = app.state.store.certificate_counts().await.expect("counts");
+        let due = app
+            .state
+            .store
+            .certificates_due(chrono::Utc::now(), 10)
+            .await
+            .expect("due");
+        if !rows.is_empty() && due.is_empty() {
+            break;
+        }
+        assert!(
+            leased.elapsed() < std::time::Duration::from_secs(20),
+            "the issuer never took the lease"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Act: the replica stops (SIGTERM), mid-order.
+    app.shut_down().await;
+
+    // Assert: the order is due again at once (not when the 10-minute lease runs out).
+    let due = app
+        .state
+        .store
+        .certificates_due(chrono::Utc::now(), 10)
+        .await
+        .expect("due");
+    assert_eq!(
+        due.iter().map(|d| d.domain.as_str()).collect::<Vec<_>>(),
+        vec![DOMAIN]
+    );
+    pebble.freeze(false);
+}
+
+#[tokio::test]
 async fn a_certificate_is_ordered_only_for_a_verified_domain_on_a_platform_with_acme() {
     // Arrange: ACME on, the domain not verified.
     let (app, _pebble) = spawn_with_pebble().await;

@@ -219,14 +219,19 @@ impl TestApp {
 
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) -> tempfile::TempDir {
+        self.shut_down().await;
+        let empty = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.data, empty)
+    }
+
+    /// Stops the server gracefully and waits for it; its state and database stay readable.
+    pub async fn shut_down(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
             server.await.expect("join").expect("server stopped cleanly");
         }
-        let empty = tempfile::tempdir().expect("temp dir");
-        std::mem::replace(&mut self.data, empty)
     }
 
     /// Stops the server gracefully and starts it again on the same data and database.

@@ -290,6 +290,22 @@ impl Pebble {
         }
     }
 
+    /// Stops (`SIGSTOP`) or resumes (`SIGCONT`) Pebble's process: while stopped, the app's
+    /// requests to the CA are accepted by the kernel and never answered.
+    pub fn freeze(&self, frozen: bool) {
+        let pid = self
+            .pebble
+            .as_ref()
+            .and_then(Child::id)
+            .expect("pebble runs");
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("pebble.log")).unwrap_or_default()
     }

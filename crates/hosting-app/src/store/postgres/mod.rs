@@ -1281,6 +1281,22 @@ impl Store for PgStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn release_certificate_lease(
+        &self,
+        domain_id: i64,
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE certificates SET lease_until = NULL WHERE domain_id = $1 AND lease_until = $2",
+        )
+        .bind(domain_id)
+        .bind(until.timestamp_millis())
+        .execute(self.primary())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn record_certificate_issued(
         &self,
         domain_id: i64,
