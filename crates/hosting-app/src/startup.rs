@@ -24,7 +24,7 @@ use crate::store::{PgStore, SqliteStore, Store};
 use crate::{certs, gc, http};
 
 /// How long a stopping replica waits for its certificate issuer to give back its lease.
-const ISSUER_STOP_LIMIT: Duration = Duration::from_secs(10);
+const ISSUER_STOP_LIMIT: Duration = Duration::from_secs(15);
 
 pub struct Application {
     app: Arc<App>,
@@ -236,7 +236,7 @@ impl Application {
         tracing::info!("serving");
         let (public, mgmt) = tokio::join!(public.into_future(), mgmt.into_future());
         if let Some(issuer) = issuer {
-            // It gives back the lease of an order under way, which takes one query.
+            // It lets an order under way finish (a few seconds at most) or gives its lease back.
             if tokio::time::timeout(ISSUER_STOP_LIMIT, issuer)
                 .await
                 .is_err()

@@ -38,6 +38,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 /// An issuer holds a domain's order this long at most (then another replica may retry).
 const LEASE: Duration = Duration::from_secs(600);
 
+/// How long a stopping replica lets an order under way finish before giving its lease back.
+const STOPPING_ORDER_GRACE: Duration = Duration::from_secs(10);
+
 /// Longest an order may take (the CA validates and signs meanwhile).
 const ORDER_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -168,8 +171,9 @@ async fn refresh_gauges(app: &App) {
 
 /// Orders certificates that are due, forever (every `HOSTING_ACME_INTERVAL`).
 ///
-/// Returns once `stopping` turns true. An order under way then is abandoned and its lease
-/// given back, so another replica orders at once instead of after the lease runs out.
+/// Returns once `stopping` turns true. An order under way then gets
+/// [`STOPPING_ORDER_GRACE`] to finish; past that it is abandoned and its lease given back,
+/// so another replica orders at once instead of after the lease runs out.
 pub async fn run_issuer(
     app: Arc<App>,
     sealer: Arc<Sealer>,
@@ -206,31 +210,28 @@ pub async fn run_issuer(
                 }
             }
             let started = std::time::Instant::now();
+            let order = order_renewing_a_lost_account(&app, &mut client, &sealer, &domain);
+            tokio::pin!(order);
             let outcome = tokio::select! {
-                outcome = order_renewing_a_lost_account(&app, &mut client, &sealer, &domain) => outcome,
+                outcome = &mut order => outcome,
                 () = stopped(&mut stopping) => {
-                    if let Err(e) = app.store.release_certificate_lease(domain.domain_id, until).await {
-                        tracing::warn!(domain.name = %domain.domain, error = %e, "giving back a certificate lease failed");
+                    // Most orders take seconds: finish one that is nearly done (a certificate
+                    // the CA issued and nobody stored would count against its limits).
+                    match tokio::time::timeout(STOPPING_ORDER_GRACE, &mut order).await {
+                        Ok(outcome) => {
+                            finish_order(&app, &domain, started, outcome).await;
+                        }
+                        Err(_) => {
+                            if let Err(e) = app.store.release_certificate_lease(domain.domain_id, until).await {
+                                tracing::warn!(domain.name = %domain.domain, error = %e, "giving back a certificate lease failed");
+                            }
+                            tracing::info!(domain.name = %domain.domain, "stopping: certificate order abandoned, lease given back");
+                        }
                     }
-                    tracing::info!(domain.name = %domain.domain, "stopping: certificate order abandoned, lease given back");
                     return;
                 }
             };
-            match outcome {
-                Ok(issued) => {
-                    metrics::counter!("hosting_acme_orders_total", "result" => "issued")
-                        .increment(1);
-                    tracing::info!(
-                        domain.name = %domain.domain,
-                        certificate.serial = %issued.serial,
-                        certificate.not_after = %issued.not_after,
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "certificate issued"
-                    );
-                    app.certificates_changed.send_replace(());
-                }
-                Err(e) => record_failure(&app, &domain, &e).await,
-            }
+            finish_order(&app, &domain, started, outcome).await;
         }
         if attempted {
             refresh_gauges(&app).await;
@@ -239,6 +240,29 @@ pub async fn run_issuer(
             () = tokio::time::sleep(interval) => {}
             () = stopped(&mut stopping) => return,
         }
+    }
+}
+
+/// Counts and logs an order's outcome; a failure is recorded for the retry backoff.
+async fn finish_order(
+    app: &App,
+    domain: &DueCertificate,
+    started: std::time::Instant,
+    outcome: Result<IssuedCertificate, OrderError>,
+) {
+    match outcome {
+        Ok(issued) => {
+            metrics::counter!("hosting_acme_orders_total", "result" => "issued").increment(1);
+            tracing::info!(
+                domain.name = %domain.domain,
+                certificate.serial = %issued.serial,
+                certificate.not_after = %issued.not_after,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "certificate issued"
+            );
+            app.certificates_changed.send_replace(());
+        }
+        Err(e) => record_failure(app, domain, &e).await,
     }
 }
 
