@@ -192,7 +192,8 @@ pub async fn run_issuer(
         };
         let attempted = !due.is_empty();
         for domain in due {
-            if *stopping.borrow() {
+            // A replica shutting down (not ready any more) starts no new order.
+            if *stopping.borrow() || !app.is_accepting() {
                 return;
             }
             let now = Utc::now();
