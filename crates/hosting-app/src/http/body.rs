@@ -10,6 +10,16 @@ use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
+/// The request's media type (`Content-Type` without parameters), lower-case; empty if none.
+pub fn media_type(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
 /// Most bytes read (and dropped) after deciding to refuse a body.
 pub const DRAIN_LIMIT: u64 = 32 * 1024 * 1024;
 

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hosting_api as api;
 use hosting_api::DeployState;
@@ -79,16 +79,7 @@ pub async fn create(
             return Err(refused);
         }
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let response = match content_type.as_str() {
+    let response = match body::media_type(&headers).as_str() {
         "application/json" => create_from_manifest(&state, user.id, &site, &headers, body).await,
         "application/gzip" | "application/x-gzip" | "application/x-tar+gzip" => {
             let deploy = super::upload::create_from_archive(&state, user.id, &site, body).await?;
