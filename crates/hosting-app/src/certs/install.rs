@@ -167,11 +167,6 @@ impl Installer {
     ) -> Result<InstallReport, InstallError> {
         let _one_at_a_time = self.one_at_a_time.lock().await;
         let mut report = InstallReport::default();
-        let disk_error = |source| InstallError::Disk {
-            dir: self.cert_dir.clone(),
-            source,
-        };
-
         // 1. Disk.
         let mut wanted = BTreeSet::new();
         let mut staged = Vec::new();
@@ -191,15 +186,17 @@ impl Installer {
         let (dir, keep) = (self.cert_dir.clone(), wanted.clone());
         let removed_from_disk = blocking(move || remove_pem_files_except(&dir, &keep))
             .await
-            .map_err(disk_error)?;
-        self.write_lists(&wanted).await.map_err(disk_error)?;
+            .map_err(|e| self.disk_error(e))?;
+        self.write_lists(&wanted).await?;
 
         // 2. Runtime API.
         let result = self
             .apply_runtime(&staged, &wanted, &removed_from_disk, &mut report)
             .await;
-        // Files restored after a refusal change the lists again.
-        self.write_lists(&wanted).await.map_err(disk_error)?;
+        if result.is_err() {
+            // Files restored after a refusal, before HAProxy went away, change the lists.
+            self.write_lists(&wanted).await?;
+        }
         result.map(|()| report)
     }
 
@@ -245,14 +242,9 @@ impl Installer {
                 }
             }
         }
-        // Installed ones now move to HTTPS; removed ones stop before their certificate goes.
-        let (dir, wanted_now) = (self.cert_dir.clone(), wanted.clone());
-        let served = blocking(move || served_domains(&dir, &wanted_now))
-            .await
-            .map_err(|source| InstallError::Disk {
-                dir: self.cert_dir.clone(),
-                source,
-            })?;
+        // Disk first again (files restored after a refusal change the lists); then the
+        // installed ones move to HTTPS, and removed ones stop before their certificate goes.
+        let served = self.write_lists(wanted).await?;
         self.sync_tls_hosts(&served).await?;
         let stale = loaded
             .iter()
@@ -426,8 +418,12 @@ impl Installer {
         }
     }
 
-    /// Writes the crt-list and the TLS-hosts list of the wanted domains that have a file.
-    async fn write_lists(&self, wanted: &BTreeSet<String>) -> io::Result<()> {
+    /// Writes the crt-list and the TLS-hosts list of the wanted domains that have a file;
+    /// returns those domains.
+    async fn write_lists(
+        &self,
+        wanted: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, InstallError> {
         let (dir, prefix, wanted) = (
             self.cert_dir.clone(),
             self.name_prefix.clone(),
@@ -441,9 +437,18 @@ impl Installer {
                 .collect();
             let tls_hosts: String = served.iter().map(|d| format!("{d}\n")).collect();
             write_if_changed(&dir.join(CRT_LIST_FILE), &crt_list)?;
-            write_if_changed(&dir.join(TLS_HOSTS_FILE), &tls_hosts)
+            write_if_changed(&dir.join(TLS_HOSTS_FILE), &tls_hosts)?;
+            Ok(served)
         })
         .await
+        .map_err(|e| self.disk_error(e))
+    }
+
+    fn disk_error(&self, source: io::Error) -> InstallError {
+        InstallError::Disk {
+            dir: self.cert_dir.clone(),
+            source,
+        }
     }
 
     fn pem_path(&self, domain: &str) -> PathBuf {

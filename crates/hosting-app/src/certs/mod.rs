@@ -192,8 +192,9 @@ pub async fn run_issuer(
         };
         let attempted = !due.is_empty();
         for domain in due {
-            // A replica shutting down (not ready any more) starts no new order.
-            if *stopping.borrow() || !app.is_accepting() {
+            // A replica shutting down (not ready any more, which comes before `stopping`)
+            // starts no new order.
+            if !app.is_accepting() {
                 return;
             }
             let now = Utc::now();
