@@ -444,3 +444,50 @@ async fn api_requests_over_the_limit_get_429_but_file_uploads_are_not_counted() 
     assert!(refused.headers().contains_key("retry-after"));
     assert_problem(refused, 429).await;
 }
+
+/// One keep-alive request on `stream`; the response head, and whether the server then
+/// closed the connection (within a second).
+async fn keep_alive_exchange(stream: &mut tokio::net::TcpStream) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("write");
+    let mut received = Vec::new();
+    let mut buf = [0u8; 65536];
+    let closed = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(1), stream.read(&mut buf)).await {
+            Ok(Ok(0)) => break true,
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+            Ok(Err(_)) => break true,
+            Err(_) => break false,
+        }
+    };
+    let text = String::from_utf8_lossy(&received).to_ascii_lowercase();
+    let head = text.split("\r\n\r\n").next().unwrap_or_default().to_owned();
+    (head, closed)
+}
+
+#[tokio::test]
+async fn a_draining_replica_closes_each_connection_after_its_response() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    let (head, closed) = keep_alive_exchange(&mut stream).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(!closed, "a ready replica keeps the connection: {head}");
+
+    // Act: shutdown has begun (not ready, draining).
+    app.state.stop_accepting();
+    let (head, closed) = keep_alive_exchange(&mut stream).await;
+
+    // Assert: still answered, but the connection is not kept for a proxy to reuse.
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(
+        closed,
+        "the server closed the connection after the response"
+    );
+}
