@@ -57,10 +57,6 @@ pub fn public_router(state: AppState) -> Router {
             dispatch_by_host,
         ))
         .layer(middleware::from_fn(access_log))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            close_connections_when_draining,
-        ))
         .layer(PropagateRequestIdLayer::new(
             REQUEST_ID.parse().expect("static header name"),
         ))
@@ -78,23 +74,6 @@ pub fn public_router(state: AppState) -> Router {
                 )
             },
         ))
-}
-
-/// While the replica drains before shutting down, every response closes its connection:
-/// a proxy keeping idle connections to this replica would otherwise reuse one just as the
-/// shutdown closes it, and fail the request it sent ("upstream prematurely closed").
-async fn close_connections_when_draining(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    if !state.is_accepting() {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
 }
 
 /// A known path with the wrong method: problem+json (the router's own 405 has no body).
