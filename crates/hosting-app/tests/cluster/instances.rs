@@ -120,6 +120,7 @@ async fn without_pub_sub_an_instance_catches_up_within_the_host_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_is_read_back_at_once_through_the_replica_path() {
+    let _replica_keeps_up = REPLICA_KEEPS_UP.read().await;
     let a = TestApp::spawn().await;
     assert!(
         a.config.database_replica_url.is_some(),
@@ -258,6 +259,7 @@ async fn deploy_from(app: &TestApp, who: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_publishing_one_site_concurrently_both_complete() {
+    let _replica_keeps_up = REPLICA_KEEPS_UP.read().await;
     let a = TestApp::spawn().await;
     let b = a.another_instance(|_| {}).await;
     a.create_site(ADMIN_TOKEN, "blog").await;
