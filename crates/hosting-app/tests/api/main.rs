@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api;
+mod archive_site_creation;
 mod cert_store;
 mod certificates;
 mod dashboard;
