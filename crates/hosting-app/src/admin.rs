@@ -47,33 +47,19 @@ pub enum AdminCommand {
 
 /// Runs one admin command against the configured database.
 pub async fn run(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
-    let (store, _blobs) = open_backends(config).await?;
+    let api = config.public_url(&config.control_host());
     match args.command {
         AdminCommand::Token { user, name } => {
-            let user = existing_user(store.as_ref(), &user).await?;
-            if user.disabled {
-                bail!(
-                    "user {:?} is disabled, so its tokens are refused: enable it first \
-                     (hostctl users enable {})",
-                    user.username,
-                    user.id
-                );
-            }
-            let secret = generate_token();
-            store
-                .create_token(user.id, &name, &hash_token(&secret))
-                .await
-                .context("storing the token")?;
+            let issued = issue_token(config, &user, &name).await?;
             eprintln!(
                 "Issued a new API token for {:?} (shown once, keep it safe):",
-                user.username
+                issued.username
             );
-            println!("{secret}");
+            println!("{}", issued.secret);
             eprintln!(
-                "Use it with: hostctl login --server {} --token {secret}",
-                config
-                    .public_url(&config.control_host())
-                    .trim_end_matches('/')
+                "Use it with: hostctl login --server {} --token {}",
+                api.trim_end_matches('/'),
+                issued.secret
             );
             Ok(())
         }
@@ -81,34 +67,76 @@ pub async fn run(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
             user,
             password_stdin,
         } => {
-            let user = existing_user(store.as_ref(), &user).await?;
             let password = if password_stdin {
                 password_from_stdin()?
             } else {
-                password_from_terminal(&user.username)?
+                password_from_terminal(&user)?
             };
-            // argon2 is deliberately slow, but this is a one-shot command.
-            let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
-            store
-                .set_password(user.id, &hash)
-                .await
-                .context("storing the password")?;
-            // As a password change in the dashboard: whoever was signed in with the old one is out.
-            let sessions: Arc<dyn SessionStore> = match open_shared(config)?.redis {
-                Some(redis) => Arc::new(RedisSessions(redis)),
-                None => Arc::new(StoreSessions(store.clone())),
-            };
-            if let Err(e) = sessions.delete_user(user.id).await {
-                tracing::warn!(error = %e, "could not end the user's sessions");
-            }
-            eprintln!(
-                "Set the dashboard password of {:?}; sign in at {}login",
-                user.username,
-                config.public_url(&config.control_host())
-            );
+            let username = set_password(config, &user, &password).await?;
+            eprintln!("Set the dashboard password of {username:?}; sign in at {api}login");
             Ok(())
         }
     }
+}
+
+/// A token [`issue_token`] created.
+pub struct IssuedToken {
+    pub username: String,
+    /// The secret, shown once; the database keeps only its hash.
+    pub secret: String,
+}
+
+/// Creates a new API token named `name` for the user `username`.
+pub async fn issue_token(
+    config: &Config,
+    username: &str,
+    name: &str,
+) -> anyhow::Result<IssuedToken> {
+    let (store, _blobs) = open_backends(config).await?;
+    let user = existing_user(store.as_ref(), username).await?;
+    if user.disabled {
+        bail!(
+            "user {:?} is disabled, so its tokens are refused: enable it first \
+             (hostctl users enable {})",
+            user.username,
+            user.id
+        );
+    }
+    let secret = generate_token();
+    store
+        .create_token(user.id, name, &hash_token(&secret))
+        .await
+        .context("storing the token")?;
+    Ok(IssuedToken {
+        username: user.username,
+        secret,
+    })
+}
+
+/// Sets the dashboard password of `username` and ends their sessions; returns the
+/// user's name as stored.
+pub async fn set_password(
+    config: &Config,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let (store, _blobs) = open_backends(config).await?;
+    let user = existing_user(store.as_ref(), username).await?;
+    // Validated before anything changes; argon2 is slow, but this is a one-shot command.
+    let hash = hash_password(password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    store
+        .set_password(user.id, &hash)
+        .await
+        .context("storing the password")?;
+    // As a password change in the dashboard: whoever was signed in with the old one is out.
+    let sessions: Arc<dyn SessionStore> = match open_shared(config)?.redis {
+        Some(redis) => Arc::new(RedisSessions(redis)),
+        None => Arc::new(StoreSessions(store.clone())),
+    };
+    if let Err(e) = sessions.delete_user(user.id).await {
+        tracing::warn!(error = %e, "could not end the user's sessions");
+    }
+    Ok(user.username)
 }
 
 /// The user named `name`, or an error listing the users there are.

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin_commands;
 mod api;
 mod archive_site_creation;
 mod cert_store;
