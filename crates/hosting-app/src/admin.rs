@@ -67,6 +67,10 @@ pub async fn run(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
             user,
             password_stdin,
         } => {
+            // Checked before asking, so nobody types a password twice for a typo'd name.
+            let (store, _blobs) = open_backends(config).await?;
+            existing_user(store.as_ref(), &user).await?;
+            drop(store);
             let password = if password_stdin {
                 password_from_stdin()?
             } else {

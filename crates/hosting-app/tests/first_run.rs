@@ -250,6 +250,7 @@ async fn admin_commands_refuse_what_they_cannot_do_and_say_why() {
 
     // Act
     let unknown = admin(&data, &["token", "nobody"], None);
+    let unknown_password = admin(&data, &["password", "nobody"], None);
     let no_terminal = admin(&data, &["password", "admin"], None);
     let short = admin(
         &data,
@@ -264,6 +265,10 @@ async fn admin_commands_refuse_what_they_cannot_do_and_say_why() {
         error.contains("nobody") && error.contains("admin"),
         "{error}"
     );
+    // The user is checked before any password is asked for.
+    assert!(!unknown_password.status.success());
+    let error = text(&unknown_password.stderr);
+    assert!(error.contains("no user \"nobody\""), "{error}");
     assert!(!no_terminal.status.success());
     let error = text(&no_terminal.stderr);
     assert!(error.contains("--password-stdin"), "{error}");
