@@ -4,7 +4,7 @@
 //! also while the server runs: WAL mode lets both write) or cluster (PostgreSQL), so an
 //! operator who lost the first admin's token gets back in without deleting anything.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -55,7 +55,9 @@ pub async fn run(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
                 "Issued a new API token for {:?} (shown once, keep it safe):",
                 issued.username
             );
-            println!("{}", issued.secret);
+            // A write that fails must fail the command: the token would be lost unseen.
+            writeln!(std::io::stdout().lock(), "{}", issued.secret)
+                .context("printing the token")?;
             eprintln!(
                 "Use it with: hostctl login --server {} --token {}",
                 api.trim_end_matches('/'),

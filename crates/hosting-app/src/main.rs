@@ -1,5 +1,7 @@
 //! `hosting-app [serve|migrate|gc|admin]`: see `hosting-app --help`.
 
+use std::io::Write;
+
 use anyhow::Context;
 
 /// mimalloc: the hot path allocates small, short-lived buffers, which glibc's malloc
@@ -59,28 +61,33 @@ async fn main() -> anyhow::Result<()> {
 /// Tells a first-time user where things are and what to run next. Printed once
 /// `build` has bound every listener and, on a first start, created the first admin.
 fn announce(app: &Application) {
+    // Not println!: it panics when stdout is closed (a log pipe that went away), and
+    // the server must not die over its banner.
+    let say = |text: std::fmt::Arguments| {
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
+    };
     let state = app.state();
     let config = &state.config;
     let api = config.public_url(&config.control_host());
     let api = api.trim_end_matches('/');
     if let Some(token) = &app.bootstrap_token {
-        println!(
+        say(format_args!(
             "\nCreated the first admin account. Its API token (shown once, keep it safe):\n\n    {token}\n\n\
              Next: log in and deploy a folder:\n\n    \
              hostctl login --server {api} --token {token}\n    hostctl deploy ./public --site my-site\n\n\
              Lost it? `hosting-app admin token admin` issues a new one, \
              `hosting-app admin password admin` sets a dashboard password.\n"
-        );
+        ));
     }
-    println!(
+    say(format_args!(
         "hosting-app is listening: API {api}/api/v1, sites at {}, management on {}",
         config.public_url(&format!("<site>.{}", config.base_domain)),
         app.mgmt_addr()
-    );
+    ));
     if app.bootstrap_token.is_none() {
-        println!(
+        say(format_args!(
             "No admin token at hand? `hosting-app admin token admin` issues a new one \
              (also while this server runs)."
-        );
+        ));
     }
 }

@@ -383,3 +383,50 @@ fn the_readme_builds_and_installs_with_the_lock_file() {
         "README commands without --locked: {unlocked:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_server_whose_stdout_is_closed_still_starts_and_serves() {
+    // Arrange: stdout is a pipe nobody reads (a log collector that went away)
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mgmt = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr")
+    };
+    let child = hosting_app(&dir.path().join("data"))
+        .env("HOSTING_MGMT_LISTEN", mgmt.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hosting-app starts");
+    let mut server = Server {
+        child,
+        port: 0,
+        output: String::new(),
+    };
+    drop(server.child.stdout.take());
+
+    // Act: wait until /healthz answers (it is served only after the banner was written)
+    // or the process ends.
+    let deadline = std::time::Instant::now() + START_LIMIT;
+    let healthy = loop {
+        if let Some(status) = server.child.try_wait().expect("try_wait") {
+            panic!("hosting-app ended with {status} when its stdout was closed");
+        }
+        let answer = client()
+            .get(format!("http://{mgmt}/healthz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .ok();
+        if answer == Some(200) {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // Assert
+    assert!(healthy, "no /healthz answer");
+}
