@@ -58,10 +58,10 @@ pub async fn run(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
             // A write that fails must fail the command: the token would be lost unseen.
             writeln!(std::io::stdout().lock(), "{}", issued.secret)
                 .context("printing the token")?;
+            // Not repeated here: whoever captures stdout alone keeps the only copy.
             eprintln!(
-                "Use it with: hostctl login --server {} --token {}",
-                api.trim_end_matches('/'),
-                issued.secret
+                "Use it with: hostctl login --server {} --token <the token above>",
+                api.trim_end_matches('/')
             );
             Ok(())
         }
