@@ -222,6 +222,10 @@ async fn admin_commands_issue_a_working_token_and_set_a_password_on_a_running_se
         token.starts_with("hst_") && !token.contains('\n'),
         "{token}"
     );
+    assert!(
+        !text(&issued.stderr).contains(&token),
+        "the secret is printed once, on stdout"
+    );
     assert_eq!(whoami(&server, &token).await, (200, "admin".into()));
 
     // Act: a password from standard input, then a sign-in to the dashboard with it
