@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Seed fidelity test: docker-compose.yml and docker-compose.prod.yml against the
-architecture's tables (docs/ARCHITECTURE.md; the seed's "Container Overview",
+architecture's tables (docs/architecture.md; the seed's "Container Overview",
 "Docker Networks", "Port Mappings", "Volume Mapping", "Scaling Strategy" and
 "Resource Allocation per Environment" sections). The expected values are data
 below; change them only when the architecture changes.

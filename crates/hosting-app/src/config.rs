@@ -28,6 +28,9 @@ pub enum Command {
     Migrate,
     /// Delete expired deploys and unreferenced blobs once, then exit (with the server stopped).
     Gc,
+    /// Operator commands on the platform's data (the server may be running or stopped):
+    /// issue a new API token, set a password.
+    Admin(crate::admin::AdminArgs),
 }
 
 /// Where file contents are stored.
@@ -257,8 +260,9 @@ pub struct Config {
     #[arg(long, env = "HOSTING_SHUTDOWN_DRAIN", default_value_t = 0)]
     pub shutdown_drain: u64,
 
-    /// Log format: `json` (one object per line) or `text`.
-    #[arg(long, env = "HOSTING_LOG_FORMAT", default_value = "json")]
+    /// Log format: `json` (one object per line), `text`, or `auto` (text when standard
+    /// output is a terminal, else JSON).
+    #[arg(long, env = "HOSTING_LOG_FORMAT", default_value = "auto")]
     pub log_format: String,
 }
 
@@ -274,8 +278,8 @@ impl Config {
         if !matches!(self.public_scheme.as_str(), "http" | "https") {
             return Err("HOSTING_PUBLIC_SCHEME must be http or https".into());
         }
-        if !matches!(self.log_format.as_str(), "json" | "text") {
-            return Err("HOSTING_LOG_FORMAT must be json or text".into());
+        if !matches!(self.log_format.as_str(), "json" | "text" | "auto") {
+            return Err("HOSTING_LOG_FORMAT must be json, text or auto".into());
         }
         if let Some(token) = &self.admin_token {
             if token.expose_secret().len() < 16 {

@@ -89,16 +89,30 @@ pub fn open_shared(config: &Config) -> anyhow::Result<Shared> {
 }
 
 impl Application {
+    /// Binds the listeners first, then opens the backends and, last, creates the first
+    /// admin: a start that fails (a port already taken, a bad setting) creates nothing,
+    /// so the first admin's token is printed by the start that really serves.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         config.validate().map_err(anyhow::Error::msg)?;
         // Installs the recorder before anything records a metric.
         crate::telemetry::metrics_handle();
+        let public = bind(
+            config.listen,
+            "the public listener (API, dashboard, sites)",
+            "HOSTING_LISTEN (--listen)",
+        )
+        .await?;
+        let mgmt = bind(
+            config.mgmt_listen,
+            "the management listener (/metrics, /healthz, /readyz)",
+            "HOSTING_MGMT_LISTEN (--mgmt-listen)",
+        )
+        .await?;
         let (store, blobs) = open_backends(&config).await?;
         let Shared {
             state: shared,
             redis,
         } = open_shared(&config)?;
-        let bootstrap_token = bootstrap_admin(store.as_ref(), &config).await?;
         let sealer = certs::open_sealer(&config)?;
         let installer = match config.certificate_installer() {
             Some((dir, haproxy_dir, api)) => {
@@ -111,16 +125,12 @@ impl Application {
             }
             None => None,
         };
-        let public = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding the public listener {}", config.listen))?;
-        let mgmt = TcpListener::bind(config.mgmt_listen)
-            .await
-            .with_context(|| format!("binding the management listener {}", config.mgmt_listen))?;
         // With port 0 (tests), public URLs must carry the port actually bound.
         let mut config = config;
         config.listen = public.local_addr().context("reading the bound address")?;
         config.mgmt_listen = mgmt.local_addr().context("reading the bound address")?;
+        // Last fallible step: nothing after it can fail and lose the token it generates.
+        let bootstrap_token = bootstrap_admin(store.as_ref(), &config).await?;
         let mut app = App::new(config, store, blobs, shared);
         if let Some(redis) = &redis {
             // Cluster mode: sessions are shared by every replica and expire in Redis.
@@ -249,6 +259,17 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Binds `addr` for `what`; a failure names the setting that chooses another address.
+async fn bind(addr: SocketAddr, what: &str, setting: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| {
+        let mut example = addr;
+        example.set_port(addr.port().wrapping_add(1).max(1));
+        format!(
+            "cannot listen on {addr} for {what}: set {setting} to a free address, e.g. {example}"
+        )
+    })
 }
 
 /// With an empty database, creates the first admin and its token (the configured one,

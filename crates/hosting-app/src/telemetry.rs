@@ -1,6 +1,8 @@
 //! Logging and metrics set-up, in one place. Logs are JSON lines on stdout (or text
-//! for people); tests stay silent unless `TEST_LOG` is set.
+//! for people: the default when stdout is a terminal); tests stay silent unless
+//! `TEST_LOG` is set.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -11,13 +13,24 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Installs the global log subscriber (once per process).
+/// The log format in effect for `HOSTING_LOG_FORMAT`: `auto` is text for a person at a
+/// terminal and JSON lines for a log shipper (Promtail reads a pipe, not a terminal).
+pub fn effective_log_format(setting: &str, stdout_is_terminal: bool) -> &'static str {
+    match setting {
+        "text" => "text",
+        "auto" if stdout_is_terminal => "text",
+        _ => "json",
+    }
+}
+
+/// Installs the global log subscriber (once per process): `format` is `json`, `text`
+/// or `auto` (see [`effective_log_format`]).
 pub fn init_logging(format: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    let _ = if format == "text" {
+    let _ = if effective_log_format(format, std::io::stdout().is_terminal()) == "text" {
         builder.try_init()
     } else {
         builder
@@ -27,6 +40,18 @@ pub fn init_logging(format: &str) {
             .with_span_list(false)
             .try_init()
     };
+}
+
+/// For one-shot operator commands (`hosting-app admin ...`): text on stderr, warnings
+/// and errors only unless `RUST_LOG` says otherwise, so stdout carries just the result
+/// (`TOKEN=$(hosting-app admin token admin)` works).
+pub fn init_command_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// For tests: logs only when `TEST_LOG` is set.
@@ -116,4 +141,17 @@ pub fn record_cache_lookup(layer: &str, kind: &str, hit: bool) {
     let kind = CACHE_KINDS.iter().position(|k| *k == kind).unwrap_or(0);
     let index = (layer * CACHE_KINDS.len() + kind) * 2 + usize::from(!hit);
     request_metrics().cache[index].increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::effective_log_format;
+
+    #[test]
+    fn auto_logs_text_on_a_terminal_and_json_otherwise() {
+        assert_eq!(effective_log_format("auto", true), "text");
+        assert_eq!(effective_log_format("auto", false), "json");
+        assert_eq!(effective_log_format("json", true), "json");
+        assert_eq!(effective_log_format("text", false), "text");
+    }
 }

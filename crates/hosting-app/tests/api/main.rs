@@ -3,7 +3,9 @@
 
 mod helpers;
 
+mod admin_commands;
 mod api;
+mod archive_site_creation;
 mod cert_store;
 mod certificates;
 mod dashboard;

@@ -14,12 +14,12 @@ use sha2::Digest;
 
 use super::sites::owned_site;
 use super::{deploy_view, Path, Query};
-use crate::domain::names::{DeployId, DeployPath, Sha256};
+use crate::domain::names::{DeployId, DeployPath, Sha256, SiteName};
 use crate::http::auth::AuthUser;
 use crate::http::body::{self, BodyError};
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{CreatedDeploy, DeployRecord, ManifestEntry, NewDeploy, SiteRecord};
+use crate::store::{CreatedDeploy, DeployRecord, ManifestEntry, NewDeploy, SiteRecord, StoreError};
 
 /// Largest JSON file list: 20,000 entries of ~100 bytes fit with room to spare.
 const MAX_MANIFEST_JSON_BYTES: usize = 16 * 1024 * 1024;
@@ -72,27 +72,38 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let site = match owned_site(&state, user.id, &site).await {
-        Ok(site) => site,
+    let media_type = body::media_type(&headers);
+    let is_archive = matches!(
+        media_type.as_str(),
+        "application/gzip" | "application/x-gzip" | "application/x-tar+gzip"
+    );
+    let (site, created_site) = match owned_site(&state, user.id, &site).await {
+        Ok(site) => (site, false),
+        // Like `hostctl deploy`, a one-shot archive deploy creates its site, so the
+        // README's curl example works on a fresh server.
+        Err(missing) if is_archive && missing.status() == StatusCode::NOT_FOUND => {
+            match create_site_for_archive(&state, user.id, &site, missing).await {
+                Ok(created) => created,
+                Err(refused) => {
+                    body::discard(body).await;
+                    return Err(refused);
+                }
+            }
+        }
         Err(refused) => {
             body::discard(body).await;
             return Err(refused);
         }
     };
-    let response = match body::media_type(&headers).as_str() {
+    let response = match media_type.as_str() {
         "application/json" => create_from_manifest(&state, user.id, &site, &headers, body).await,
-        "application/gzip" | "application/x-gzip" | "application/x-tar+gzip" => {
-            let deploy = super::upload::create_from_archive(&state, user.id, &site, body).await?;
-            let deploy = if params.publish.unwrap_or(true) {
-                publish_deploy(&state, user.id, &deploy.id).await?
-            } else {
-                deploy
-            };
-            Ok((
-                StatusCode::CREATED,
-                axum::Json(deploy_view(&state, &deploy)),
-            )
-                .into_response())
+        _ if is_archive => {
+            let deployed = deploy_archive(&state, user.id, &site, params.publish, body).await;
+            if deployed.is_err() && created_site {
+                // A failed first deploy leaves no empty site behind.
+                forget_new_site(&state, user.id, &site).await;
+            }
+            deployed
         }
         _ => {
             body::discard(body).await;
@@ -104,6 +115,61 @@ pub async fn create(
     };
     metrics::counter!("hosting_deploys_total", "kind" => "create", "result" => result_label(&response)).increment(1);
     response
+}
+
+/// Creates the site `raw` for an archive deploy: `(site, true)` when this request
+/// created it, `(site, false)` when a concurrent request of the same owner did. Another
+/// tenant's site stays `missing` (a 404: existence is not revealed).
+async fn create_site_for_archive(
+    state: &AppState,
+    owner_id: i64,
+    raw: &str,
+    missing: ApiError,
+) -> ApiResult<(SiteRecord, bool)> {
+    let name = SiteName::parse(raw)
+        .map_err(|reason| ApiError::Unprocessable(format!("site name {raw:?}: {reason}")))?;
+    match state.store.create_site(owner_id, name.as_str()).await {
+        Ok(site) => {
+            tracing::info!(site.name = %site.name, "created the site for an archive deploy");
+            Ok((site, true))
+        }
+        Err(StoreError::Conflict(_)) => match owned_site(state, owner_id, raw).await {
+            Ok(site) => Ok((site, false)),
+            Err(_) => Err(missing),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes a site this request created for an archive that was then refused, unless
+/// a deploy of it was recorded in the meantime (a concurrent request of the owner).
+async fn forget_new_site(state: &AppState, owner_id: i64, site: &SiteRecord) {
+    let unused = match state.store.list_deploys(owner_id, site.id).await {
+        Ok(deploys) => deploys.is_empty(),
+        Err(_) => false,
+    };
+    if unused {
+        if let Err(e) = state.store.delete_site(owner_id, &site.name).await {
+            tracing::warn!(site.name = %site.name, error = %e, "could not delete the site created for a refused archive");
+        }
+    }
+}
+
+/// The archive branch of `create`: stream it into a deploy, publish unless told not to.
+async fn deploy_archive(
+    state: &AppState,
+    owner_id: i64,
+    site: &SiteRecord,
+    publish: Option<bool>,
+    body: Body,
+) -> ApiResult<Response> {
+    let deploy = super::upload::create_from_archive(state, owner_id, site, body).await?;
+    let deploy = if publish.unwrap_or(true) {
+        publish_deploy(state, owner_id, &deploy.id).await?
+    } else {
+        deploy
+    };
+    Ok((StatusCode::CREATED, axum::Json(deploy_view(state, &deploy))).into_response())
 }
 
 fn result_label<T>(result: &ApiResult<T>) -> &'static str {
