@@ -1,15 +1,61 @@
 //! Printing results: aligned tables and human sizes for people, JSON for scripts (`--json`).
+//!
+//! Everything goes through [`out`], which returns write errors instead of panicking as
+//! `println!` does: `hostctl deploys list | head -1` closes the pipe early, and that must
+//! end the command quietly (see [`is_broken_pipe`]), not with a panic.
 
 use std::fmt::Write as _;
+use std::io::{self, Write as _};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::json;
+
+use crate::client::ApiError;
+
+/// Writes `text` to stdout and flushes it.
+pub fn out(text: &str) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}
+
+/// `println!` that returns the write error with `?` instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::out(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+pub(crate) use outln;
+
+/// Whether `error` comes from writing into a closed pipe (`hostctl ... | head`).
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The `--json` form of a failed command, printed on stderr: the message a person would
+/// read, plus the HTTP status and the server's problem document when there was one.
+pub fn error_json(error: &anyhow::Error) -> serde_json::Value {
+    let api = error.chain().find_map(|e| e.downcast_ref::<ApiError>());
+    let mut body = json!({ "message": format!("{error:#}") });
+    if let Some(status) = api.and_then(ApiError::status) {
+        body["status"] = json!(status.as_u16());
+    }
+    if let Some(problem) = api.and_then(ApiError::problem) {
+        body["problem"] = json!(problem);
+    }
+    json!({ "error": body })
+}
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("cannot encode the result as JSON")?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -41,11 +87,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// Prints a table, or a short note when there is nothing to list.
-pub fn print_table(header: &[&str], rows: &[Vec<String>], empty: &str) {
+pub fn print_table(header: &[&str], rows: &[Vec<String>], empty: &str) -> io::Result<()> {
     if rows.is_empty() {
-        println!("{empty}");
+        out(&format!("{empty}\n"))
     } else {
-        print!("{}", table(header, rows));
+        out(&table(header, rows))
     }
 }
 

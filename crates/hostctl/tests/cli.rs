@@ -18,9 +18,15 @@ struct Server {
 }
 
 async fn start_server() -> Server {
+    start_server_with(|_| {}).await
+}
+
+/// Starts a server after `adjust` has changed its test configuration.
+async fn start_server_with(adjust: impl FnOnce(&mut Config)) -> Server {
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(data.path());
     config.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+    adjust(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let port = app.api_addr().port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -49,6 +55,32 @@ async fn hostctl(args: &[&str], envs: &[(&str, &str)]) -> Output {
             .envs(envs)
             .output()
             .expect("hostctl runs")
+    })
+    .await
+    .expect("join")
+}
+
+/// Runs `hostctl` with its stdout a pipe that nobody reads (`hostctl ... | head -0`).
+async fn hostctl_into_closed_pipe(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hostctl"))
+            .args(&args)
+            .env_remove("HOSTCTL_SERVER")
+            .env_remove("HOSTCTL_TOKEN")
+            .envs(envs)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("hostctl runs");
+        // Close the read end before hostctl can print: its request to the server takes
+        // far longer than this, and if it ever won the race the write would simply succeed.
+        drop(child.stdout.take());
+        child.wait_with_output().expect("hostctl ends")
     })
     .await
     .expect("join")
@@ -351,4 +383,141 @@ async fn domains_are_added_listed_and_removed() {
     let listed: Vec<hosting_api::Domain> =
         serde_json::from_slice(&list.stdout).expect("domain list json");
     assert!(listed.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_reaches_a_localhost_subdomain_without_dns() {
+    // The system resolver here knows only plain `localhost` (RFC 6761 says every
+    // `*.localhost` name is loopback, as browsers and curl treat it).
+    let server = start_server_with(|config| {
+        config.control_host = Some("hosting.localhost".into());
+    })
+    .await;
+    let url = format!("http://hosting.localhost:{}", server.port);
+    let home = tempfile::tempdir().expect("temp dir");
+    let xdg = home.path().to_str().expect("utf-8");
+    let env = [("XDG_CONFIG_HOME", xdg), ("HOME", xdg)];
+
+    let login = hostctl(&["login", "--server", &url, "--token", ADMIN_TOKEN], &env).await;
+
+    assert!(login.status.success(), "{}", stderr(&login));
+    assert_eq!(
+        stdout(&login),
+        format!("Logged in to {url} as admin\n"),
+        "{}",
+        stderr(&login)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_say_what_went_wrong_and_what_to_do() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let home = tempfile::tempdir().expect("temp dir");
+    let xdg = home.path().to_str().expect("utf-8");
+    let isolated = [("XDG_CONFIG_HOME", xdg), ("HOME", xdg)];
+
+    // Nothing listens on a port we just released.
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let nobody = format!("http://127.0.0.1:{free_port}");
+    let refused = hostctl(
+        &["sites", "list", "--server", &nobody, "--token", "t"],
+        &isolated,
+    )
+    .await;
+    assert!(!refused.status.success());
+    assert_eq!(
+        stderr(&refused),
+        format!("error: no server at {nobody}: is it running?\n")
+    );
+
+    // The platform's site host answers 404 pages, not problem documents.
+    let site_host = format!("http://nosuch.localhost:{}", server.port);
+    let not_api = hostctl(
+        &["sites", "list", "--server", &site_host, "--token", "t"],
+        &isolated,
+    )
+    .await;
+    assert!(!not_api.status.success());
+    assert!(
+        stderr(&not_api).starts_with(&format!("error: {site_host} is not a hosting API")),
+        "{}",
+        stderr(&not_api)
+    );
+
+    let wrong_token = hostctl(
+        &["sites", "list", "--server", &url, "--token", "hst_wrong"],
+        &isolated,
+    )
+    .await;
+    assert!(!wrong_token.status.success());
+    assert!(
+        stderr(&wrong_token).starts_with(&format!(
+            "error: the token was refused by {url}: run `hostctl login"
+        )),
+        "{}",
+        stderr(&wrong_token)
+    );
+
+    // Logged in to one server, pointed at another without a token.
+    let login = hostctl(
+        &["login", "--server", &url, "--token", ADMIN_TOKEN],
+        &isolated,
+    )
+    .await;
+    assert!(login.status.success(), "{}", stderr(&login));
+    let other = hostctl(&["sites", "list", "--server", &nobody], &isolated).await;
+    assert!(!other.status.success());
+    assert!(
+        stderr(&other).starts_with(&format!("error: logged in to {url}, not {nobody}")),
+        "{}",
+        stderr(&other)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_mode_reports_errors_as_json_on_stderr() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+
+    let missing = hostctl(&["--json", "deploys", "list", "--site", "nope"], &env).await;
+
+    assert!(!missing.status.success());
+    assert!(missing.stdout.is_empty(), "{}", stdout(&missing));
+    let error: serde_json::Value =
+        serde_json::from_slice(&missing.stderr).expect("stderr is one JSON document");
+    assert_eq!(error["error"]["status"], 404, "{error}");
+    assert_eq!(error["error"]["problem"]["status"], 404, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nope")),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let created = hostctl(&["sites", "create", "piped"], &env).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+
+    for args in [&["sites", "list"][..], &["--json", "sites", "list"][..]] {
+        let piped = hostctl_into_closed_pipe(args, &env).await;
+
+        assert_eq!(stderr(&piped), "", "{args:?}");
+        assert!(piped.status.success(), "{args:?}: {:?}", piped.status);
+    }
 }

@@ -72,10 +72,12 @@ pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
     } else {
         Some(live_url(&client, &deploy).await)
     };
-    print!(
-        "{}",
-        summary(&counts, started.elapsed(), live.as_deref(), &deploy)
-    );
+    output::out(&summary(
+        &counts,
+        started.elapsed(),
+        live.as_deref(),
+        &deploy,
+    ))?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use hosting_api::{Deploy, DeployState};
 
 use super::{live_url, Context};
 use crate::cli::DeploysCommand;
-use crate::output;
+use crate::output::{self, outln};
 
 /// Runs one `deploys` subcommand.
 pub async fn run(ctx: &Context, command: DeploysCommand) -> anyhow::Result<()> {
@@ -20,15 +20,15 @@ pub async fn run(ctx: &Context, command: DeploysCommand) -> anyhow::Result<()> {
                 &["ID", "STATE", "LIVE", "FILES", "SIZE", "CREATED", "BY"],
                 &rows,
                 &format!("No deploys of {site} yet"),
-            );
+            )?;
         }
         DeploysCommand::Rollback { site, deploy_id } => {
             let deploy = client.rollback(&site, deploy_id).await?;
             if ctx.json {
                 return output::print_json(&deploy);
             }
-            println!("Rolled back {} to deploy {}", deploy.site, deploy.id);
-            println!("Live:    {}", live_url(&client, &deploy).await);
+            outln!("Rolled back {} to deploy {}", deploy.site, deploy.id);
+            outln!("Live:    {}", live_url(&client, &deploy).await);
         }
     }
     Ok(())
