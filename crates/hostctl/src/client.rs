@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hosting_api::{
     AddDomain, CreateDeploy, CreateSite, CreateToken, CreateUser, CreatedDeploy, CreatedToken,
-    CreatedUser, Deploy, Domain, List, Problem, Rollback, Site, Token, UpdateUser, User,
+    CreatedUser, Deploy, Domain, Limits, List, Problem, Rollback, Site, Token, UpdateUser, User,
     IDEMPOTENCY_KEY,
 };
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -120,6 +120,17 @@ impl ApiError {
                 .is_some_and(|s| s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS),
         }
     }
+}
+
+/// How a retryable request is retried: three more attempts, about 0.5 s, 1 s and 2 s
+/// apart (with jitter, so parallel uploads do not return in lockstep); long enough for a
+/// restarting server, short enough to wait for.
+pub fn backoff() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_factor(2.0)
+        .with_max_times(3)
+        .with_jitter()
 }
 
 /// Extra CA certificates trusted by every client of this process (`--ca-cert`).
@@ -282,6 +293,11 @@ impl Client {
 
     async fn empty(&self, request: RequestBuilder) -> Result<(), ApiError> {
         self.send(request).await.map(drop)
+    }
+
+    /// `GET /limits`: what one deploy may hold.
+    pub async fn limits(&self) -> Result<Limits, ApiError> {
+        self.json(self.request(Method::GET, &["limits"])).await
     }
 
     /// `GET /whoami`

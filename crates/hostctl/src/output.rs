@@ -81,6 +81,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
                 let _ = write!(out, "{cell:<pad$}  ");
             }
         }
+        // An empty last cell would leave the padding of the one before it.
+        out.truncate(out.trim_end_matches(' ').len());
         out.push('\n');
     }
     out
@@ -95,20 +97,9 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>], empty: &str) -> io::Re
     }
 }
 
-/// `1536` -> `1.5 KiB`.
+/// `1536` -> `1.50 KiB`: IEC units, the same as the dashboard and the progress bars.
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    // Precision loss above 2^53 bytes is irrelevant for one decimal place.
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
+    indicatif::HumanBytes(bytes).to_string()
 }
 
 /// Timestamps in tables: minute precision, UTC, sortable.
@@ -124,8 +115,8 @@ mod tests {
     fn sizes_are_human_readable() {
         assert_eq!(human_size(0), "0 B");
         assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(5 * 1024 * 1024), "5.0 MiB");
+        assert_eq!(human_size(1536), "1.50 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024), "5.00 MiB");
     }
 
     #[test]
@@ -135,5 +126,7 @@ mod tests {
             vec!["22".to_owned(), "x".to_owned()],
         ];
         assert_eq!(table(&["ID", "NAME"], &rows), "ID  NAME\n1   blog\n22  x\n");
+        let rows = vec![vec!["1".to_owned(), String::new()]];
+        assert_eq!(table(&["ID", "NOTE"], &rows), "ID  NOTE\n1\n");
     }
 }

@@ -521,3 +521,157 @@ async fn output_into_a_closed_pipe_ends_quietly() {
         assert!(piped.status.success(), "{args:?}: {:?}", piped.status);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_without_a_terminal_prints_steps_and_keeps_its_message() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let site_dir = tempfile::tempdir().expect("temp dir");
+    write(site_dir.path(), "about.html", b"<h1>About</h1>");
+    let dir = site_dir.path().to_str().expect("utf-8 path");
+
+    let deploy = hostctl(
+        &["deploy", dir, "--site", "notes", "--message", "First draft"],
+        &env,
+    )
+    .await;
+
+    assert!(deploy.status.success(), "{}", stderr(&deploy));
+    let out = stdout(&deploy);
+    let live = format!("http://notes.localhost:{}/", server.port);
+    for line in [
+        "Created site notes\n",
+        "Hashing 1 file\n",
+        "Uploading 1 of 1 file (14 B)\n",
+        &format!("Live at {live}\n"),
+        "Deployed 1 file (1 uploaded, 0 unchanged) in ",
+    ] {
+        assert!(out.contains(line), "{line:?} missing from:\n{out}");
+    }
+    assert!(
+        stderr(&deploy).contains("has no index.html"),
+        "{}",
+        stderr(&deploy)
+    );
+    let list = hostctl(&["deploys", "list", "--site", "notes"], &env).await;
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert!(stdout(&list).contains("First draft"), "{}", stdout(&list));
+
+    // A redeploy in JSON: the deploy plus where it is live and what was uploaded.
+    let again = hostctl(&["--json", "deploy", dir, "--site", "notes"], &env).await;
+    assert!(again.status.success(), "{}", stderr(&again));
+    let result: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    assert_eq!(result["url"], live.as_str(), "{result}");
+    assert_eq!(result["uploaded"], 0, "{result}");
+    assert_eq!(result["unchanged"], 1, "{result}");
+    assert!(
+        result["preview_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://")),
+        "{result}"
+    );
+    assert!(result["live"].as_bool().unwrap_or(false), "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_file_is_refused_before_anything_is_created() {
+    let server = start_server_with(|config| config.max_file_bytes = 1024).await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let site_dir = tempfile::tempdir().expect("temp dir");
+    write(site_dir.path(), "index.html", b"home");
+    write(site_dir.path(), "big.bin", &[7u8; 2048]);
+    let dir = site_dir.path().to_str().expect("utf-8 path");
+
+    let deploy = hostctl(&["deploy", dir, "--site", "big"], &env).await;
+
+    assert!(!deploy.status.success());
+    assert_eq!(
+        stderr(&deploy),
+        "error: /big.bin is 2.00 KiB; the server accepts files up to 1.00 KiB\n"
+    );
+    let sites = hostctl(&["--json", "sites", "list"], &env).await;
+    let listed: Vec<hosting_api::Site> = serde_json::from_slice(&sites.stdout).expect("json");
+    assert!(listed.is_empty(), "{listed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_first_deploy_leaves_no_empty_site_behind() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    // The server refuses paths differing only in case; hostctl only learns it after
+    // creating the site.
+    let site_dir = tempfile::tempdir().expect("temp dir");
+    write(site_dir.path(), "index.html", b"home");
+    write(site_dir.path(), "Page.html", b"one");
+    write(site_dir.path(), "page.html", b"two");
+    let dir = site_dir.path().to_str().expect("utf-8 path");
+
+    let deploy = hostctl(&["deploy", dir, "--site", "clash"], &env).await;
+
+    assert!(!deploy.status.success());
+    assert!(
+        stderr(&deploy).contains("differs only in case"),
+        "{}",
+        stderr(&deploy)
+    );
+    let site = hostctl(&["--json", "sites", "list"], &env).await;
+    let listed: Vec<hosting_api::Site> = serde_json::from_slice(&site.stdout).expect("json");
+    assert!(listed.is_empty(), "{listed:?}");
+
+    // An existing site is never deleted over a failed deploy.
+    let created = hostctl(&["sites", "create", "clash"], &env).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    let deploy = hostctl(&["deploy", dir, "--site", "clash"], &env).await;
+    assert!(!deploy.status.success());
+    let site = hostctl(&["--json", "sites", "list"], &env).await;
+    let listed: Vec<hosting_api::Site> = serde_json::from_slice(&site.stdout).expect("json");
+    assert_eq!(listed.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_inside_the_folder_are_deployed_and_links_leaving_it_are_refused() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let client = reqwest::Client::new();
+    let site_dir = tempfile::tempdir().expect("temp dir");
+    write(site_dir.path(), "pages/home.html", b"<h1>Home</h1>");
+    std::os::unix::fs::symlink("pages/home.html", site_dir.path().join("index.html"))
+        .expect("symlink");
+    let dir = site_dir.path().to_str().expect("utf-8 path");
+
+    let inside = hostctl(&["deploy", dir, "--site", "linked"], &env).await;
+
+    assert!(inside.status.success(), "{}", stderr(&inside));
+    let (status, body) = fetch(&client, server.port, "linked.localhost", "/").await;
+    assert_eq!((status, body.as_slice()), (200, &b"<h1>Home</h1>"[..]));
+
+    let outside = tempfile::tempdir().expect("temp dir");
+    write(outside.path(), "secret.txt", b"do not publish");
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        site_dir.path().join("leak.txt"),
+    )
+    .expect("symlink");
+    let refused = hostctl(&["deploy", dir, "--site", "linked"], &env).await;
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(err.contains("leak.txt") && err.contains("outside"), "{err}");
+    let (status, _) = fetch(&client, server.port, "linked.localhost", "/leak.txt").await;
+    assert_eq!(status, 404);
+}

@@ -17,7 +17,9 @@ pub async fn run(ctx: &Context, command: DeploysCommand) -> anyhow::Result<()> {
             }
             let rows: Vec<Vec<String>> = deploys.iter().map(row).collect();
             output::print_table(
-                &["ID", "STATE", "LIVE", "FILES", "SIZE", "CREATED", "BY"],
+                &[
+                    "ID", "STATE", "LIVE", "FILES", "SIZE", "CREATED", "BY", "MESSAGE",
+                ],
                 &rows,
                 &format!("No deploys of {site} yet"),
             )?;
@@ -53,5 +55,6 @@ fn row(deploy: &Deploy) -> Vec<String> {
         output::human_size(deploy.total_bytes),
         output::timestamp(&deploy.created_at),
         deploy.created_by.clone(),
+        deploy.message.clone().unwrap_or_default(),
     ]
 }

@@ -7,6 +7,7 @@ mod api;
 mod cert_store;
 mod certificates;
 mod dashboard;
+mod deploy_message;
 mod deploys;
 mod domains;
 mod isolation;

@@ -29,6 +29,9 @@ pub struct CreateParams {
     /// Archive deploys publish unless `publish=false`.
     #[serde(default)]
     publish: Option<bool>,
+    /// A note stored with the deploy (for archives; a JSON file list carries `message`).
+    #[serde(default)]
+    message: Option<String>,
 }
 
 pub async fn list(
@@ -79,10 +82,21 @@ pub async fn create(
             return Err(refused);
         }
     };
+    let query_message = match deploy_message(params.message) {
+        Ok(message) => message,
+        Err(refused) => {
+            body::discard(body).await;
+            return Err(refused);
+        }
+    };
     let response = match body::media_type(&headers).as_str() {
-        "application/json" => create_from_manifest(&state, user.id, &site, &headers, body).await,
+        "application/json" => {
+            create_from_manifest(&state, user.id, &site, &headers, body, query_message).await
+        }
         "application/gzip" | "application/x-gzip" | "application/x-tar+gzip" => {
-            let deploy = super::upload::create_from_archive(&state, user.id, &site, body).await?;
+            let deploy =
+                super::upload::create_from_archive(&state, user.id, &site, body, query_message)
+                    .await?;
             let deploy = if params.publish.unwrap_or(true) {
                 publish_deploy(&state, user.id, &deploy.id).await?
             } else {
@@ -106,6 +120,27 @@ pub async fn create(
     response
 }
 
+/// The deploy message as stored: trimmed, `None` when blank, one line of at most
+/// [`api::MAX_DEPLOY_MESSAGE_CHARS`] characters (it is shown in tables and history).
+fn deploy_message(raw: Option<String>) -> ApiResult<Option<String>> {
+    let Some(message) = raw.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()) else {
+        return Ok(None);
+    };
+    let chars = message.chars().count();
+    if chars > api::MAX_DEPLOY_MESSAGE_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "the deploy message has {chars} characters; at most {} are allowed",
+            api::MAX_DEPLOY_MESSAGE_CHARS
+        )));
+    }
+    if message.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "the deploy message must be one line without control characters".into(),
+        ));
+    }
+    Ok(Some(message))
+}
+
 fn result_label<T>(result: &ApiResult<T>) -> &'static str {
     match result {
         Ok(_) => "ok",
@@ -120,6 +155,7 @@ async fn create_from_manifest(
     site: &SiteRecord,
     headers: &HeaderMap,
     body: Body,
+    query_message: Option<String>,
 ) -> ApiResult<Response> {
     let bytes = body::read_limited(body, MAX_MANIFEST_JSON_BYTES)
         .await
@@ -134,6 +170,7 @@ async fn create_from_manifest(
     let request: api::CreateDeploy = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     let files = validate_file_list(state, &request)?;
+    let message = deploy_message(request.message)?.or(query_message);
     let idempotency = match headers.get(api::IDEMPOTENCY_KEY) {
         Some(key) => {
             let key = key
@@ -158,6 +195,7 @@ async fn create_from_manifest(
         files,
         idempotency,
         files_uploaded: false,
+        message,
     };
     let (status, deploy, required) = match state.store.create_deploy(new).await? {
         CreatedDeploy::Created { deploy, required } => (StatusCode::CREATED, deploy, required),
