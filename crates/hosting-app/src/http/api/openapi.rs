@@ -121,7 +121,7 @@ fn schemas() -> Value {
         "CreateDeploy": { "type": "object", "required": ["files"], "properties": { "files": {
             "type": "object", "description": "site path (`/index.html`) -> lower-case hex SHA-256",
             "additionalProperties": { "type": "string", "pattern": "^[0-9a-f]{64}$" } },
-            "message": { "type": "string", "maxLength": 500, "pattern": "^[^\\u0000-\\u001f\\u007f]*$" } } },
+            "message": { "type": "string", "maxLength": 500, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$" } } },
         "Limits": { "type": "object", "required": ["max_files", "max_file_bytes", "max_deploy_bytes"], "properties": {
             "max_files": { "type": "integer" }, "max_file_bytes": { "type": "integer" }, "max_deploy_bytes": { "type": "integer" } } },
         "CreatedDeploy": { "allOf": [schema_ref("Deploy"), { "type": "object", "required": ["required"], "properties": {
