@@ -77,6 +77,10 @@ pub struct DeployArgs {
     #[arg(long)]
     pub no_publish: bool,
 
+    /// A note stored with the deploy and shown in its history (at most 500 characters, one line).
+    #[arg(long, short = 'm', value_name = "TEXT")]
+    pub message: Option<String>,
+
     /// How many files to upload at the same time.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,

@@ -1,11 +1,12 @@
 //! Typed client for the `/api/v1` HTTP API, with the server's problem+json errors
 //! turned into [`ApiError`].
 
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use hosting_api::{
     AddDomain, CreateDeploy, CreateSite, CreateToken, CreateUser, CreatedDeploy, CreatedToken,
-    CreatedUser, Deploy, Domain, List, Problem, Rollback, Site, Token, UpdateUser, User,
+    CreatedUser, Deploy, Domain, Limits, List, Problem, Rollback, Site, Token, UpdateUser, User,
     IDEMPOTENCY_KEY,
 };
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -31,7 +32,18 @@ pub enum ApiError {
     /// The server answered with an error that is not problem+json (e.g. from a proxy).
     #[error("{status}: {body}")]
     Status { status: StatusCode, body: String },
-    /// No usable answer: connection refused, reset, timed out, TLS failure...
+    /// Nothing listens where the server should be: the most common first-run mistake.
+    /// The low-level cause ("tcp connect error ...") is left out: it says the same less clearly.
+    #[error("no server at {server}: is it running?")]
+    NoServer { server: String },
+    /// Something answered, but a 404 without a problem document: not this API (a site
+    /// host, another web server, a wrong base path).
+    #[error("{server} is not a hosting API (it answered 404 Not Found to {url})")]
+    NotAnApi { server: String, url: String },
+    /// 401: the token is unknown, revoked or mistyped.
+    #[error("the token was refused by {server}: run `hostctl login --server {server}` with a valid token")]
+    TokenRefused { server: String },
+    /// No usable answer: connection reset, timed out, TLS failure...
     #[error("request to {url} failed")]
     Transport { url: String, source: reqwest::Error },
     /// A success status with a body that is not what the API promises.
@@ -82,6 +94,16 @@ impl ApiError {
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             ApiError::Problem { status, .. } | ApiError::Status { status, .. } => Some(*status),
+            ApiError::NotAnApi { .. } => Some(StatusCode::NOT_FOUND),
+            ApiError::TokenRefused { .. } => Some(StatusCode::UNAUTHORIZED),
+            _ => None,
+        }
+    }
+
+    /// The server's problem document, when it sent one.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            ApiError::Problem { problem, .. } => Some(problem),
             _ => None,
         }
     }
@@ -90,12 +112,25 @@ impl ApiError {
     /// overloaded or restarting server, or a rate limit.
     pub fn is_retryable(&self) -> bool {
         match self {
+            // A restarting server refuses connections for a moment.
+            ApiError::NoServer { .. } => true,
             ApiError::Transport { source, .. } => !source.is_builder(),
             _ => self
                 .status()
                 .is_some_and(|s| s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS),
         }
     }
+}
+
+/// How a retryable request is retried: three more attempts, about 0.5 s, 1 s and 2 s
+/// apart (with jitter, so parallel uploads do not return in lockstep); long enough for a
+/// restarting server, short enough to wait for.
+pub fn backoff() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_factor(2.0)
+        .with_max_times(3)
+        .with_jitter()
 }
 
 /// Extra CA certificates trusted by every client of this process (`--ca-cert`).
@@ -111,6 +146,34 @@ pub fn trust_ca_pem(pem: &[u8]) -> Result<(), String> {
     EXTRA_ROOTS
         .set(certificates)
         .map_err(|_| "a CA certificate was already configured".to_owned())
+}
+
+/// Where `localhost` names go; the port is ignored (the URL's port is used).
+const LOOPBACK: [SocketAddr; 2] = [
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+    SocketAddr::new(std::net::IpAddr::V6(Ipv6Addr::LOCALHOST), 0),
+];
+
+/// `localhost` and every `*.localhost` name are loopback (RFC 6761 section 6.3), as
+/// browsers and curl treat them; many system resolvers only know plain `localhost`, so
+/// `http://hosting.localhost:3000` would otherwise fail with a DNS error.
+fn is_localhost(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost" || host.ends_with(".localhost")
+}
+
+/// Whether the error chain of a failed request ends in "connection refused".
+fn is_connection_refused(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// An authenticated connection to one server.
@@ -132,6 +195,9 @@ impl Client {
             .map_err(|_| ApiError::BadToken)?;
         auth.set_sensitive(true);
         let mut builder = reqwest::Client::builder();
+        if let Some(host) = base.host_str().filter(|host| is_localhost(host)) {
+            builder = builder.resolve_to_addrs(host, &LOOPBACK);
+        }
         for certificate in EXTRA_ROOTS.get().into_iter().flatten() {
             builder = builder.add_root_certificate(certificate.clone());
         }
@@ -170,16 +236,27 @@ impl Client {
             source,
         })?;
         let url = request.url().to_string();
-        let response = client
-            .execute(request)
-            .await
-            .map_err(|source| ApiError::Transport {
-                url: url.clone(),
-                source: source.without_url(),
-            })?;
+        let response = client.execute(request).await.map_err(|source| {
+            let source = source.without_url();
+            if is_connection_refused(&source) {
+                ApiError::NoServer {
+                    server: self.server(),
+                }
+            } else {
+                ApiError::Transport {
+                    url: url.clone(),
+                    source,
+                }
+            }
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(ApiError::TokenRefused {
+                server: self.server(),
+            });
         }
         let content_type = response
             .headers()
@@ -188,7 +265,21 @@ impl Client {
             .map(str::to_owned);
         // An unreadable error body still leaves the status worth reporting.
         let body = response.bytes().await.unwrap_or_default();
-        Err(ApiError::from_parts(status, content_type.as_deref(), &body))
+        match ApiError::from_parts(status, content_type.as_deref(), &body) {
+            // Every API route answers a missing resource with a problem document.
+            ApiError::Status { status, .. } if status == StatusCode::NOT_FOUND => {
+                Err(ApiError::NotAnApi {
+                    server: self.server(),
+                    url,
+                })
+            }
+            error => Err(error),
+        }
+    }
+
+    /// The server's base URL as the user gave it (no trailing slash).
+    fn server(&self) -> String {
+        self.base.as_str().trim_end_matches('/').to_owned()
     }
 
     async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ApiError> {
@@ -202,6 +293,11 @@ impl Client {
 
     async fn empty(&self, request: RequestBuilder) -> Result<(), ApiError> {
         self.send(request).await.map(drop)
+    }
+
+    /// `GET /limits`: what one deploy may hold.
+    pub async fn limits(&self) -> Result<Limits, ApiError> {
+        self.json(self.request(Method::GET, &["limits"])).await
     }
 
     /// `GET /whoami`
@@ -440,6 +536,15 @@ mod tests {
         let body = "é".repeat(1000);
         let err = ApiError::from_parts(StatusCode::INTERNAL_SERVER_ERROR, None, body.as_bytes());
         assert!(err.to_string().len() < MAX_BODY_IN_ERROR + 64);
+    }
+
+    #[test]
+    fn localhost_and_its_subdomains_count_as_loopback() {
+        assert!(is_localhost("localhost"));
+        assert!(is_localhost("hosting.localhost"));
+        assert!(is_localhost("a.b.LOCALHOST."));
+        assert!(!is_localhost("localhost.example"));
+        assert!(!is_localhost("notlocalhost"));
     }
 
     #[test]

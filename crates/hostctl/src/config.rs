@@ -17,6 +17,11 @@ pub enum ConfigError {
         "not logged in: run `hostctl login --server URL` or set HOSTCTL_SERVER and HOSTCTL_TOKEN"
     )]
     NotLoggedIn,
+    /// `--server` names another server than the stored login, and no `--token` was given.
+    #[error(
+        "logged in to {stored}, not {requested}: run `hostctl login --server {requested}` or pass --token"
+    )]
+    OtherServer { stored: String, requested: String },
     /// The platform has no per-user config directory (no `$HOME`, no `$XDG_CONFIG_HOME`).
     #[error("cannot find a config directory: set XDG_CONFIG_HOME or HOME")]
     NoConfigDir,
@@ -167,6 +172,10 @@ pub fn resolve(
             Ok(stored)
         }
         (None, None, Some(stored)) => Ok(stored),
+        (Some(requested), None, Some(stored)) => Err(ConfigError::OtherServer {
+            stored: stored.server,
+            requested,
+        }),
         _ => Err(ConfigError::NotLoggedIn),
     }
 }
@@ -269,10 +278,13 @@ mod tests {
     #[test]
     fn the_stored_token_is_never_sent_to_another_server() {
         let stored = Some(creds("http://stored", "stored-token"));
-        assert!(matches!(
-            resolve(Some("http://evil"), None, stored),
-            Err(ConfigError::NotLoggedIn)
-        ));
+        let err = resolve(Some("http://evil"), None, stored).expect_err("refused");
+        assert!(matches!(err, ConfigError::OtherServer { .. }));
+        assert_eq!(
+            err.to_string(),
+            "logged in to http://stored, not http://evil: \
+             run `hostctl login --server http://evil` or pass --token"
+        );
     }
 
     #[test]

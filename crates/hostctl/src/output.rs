@@ -1,15 +1,61 @@
 //! Printing results: aligned tables and human sizes for people, JSON for scripts (`--json`).
+//!
+//! Everything goes through [`out`], which returns write errors instead of panicking as
+//! `println!` does: `hostctl deploys list | head -1` closes the pipe early, and that must
+//! end the command quietly (see [`is_broken_pipe`]), not with a panic.
 
 use std::fmt::Write as _;
+use std::io::{self, Write as _};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::json;
+
+use crate::client::ApiError;
+
+/// Writes `text` to stdout and flushes it.
+pub fn out(text: &str) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}
+
+/// `println!` that returns the write error with `?` instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::out(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+pub(crate) use outln;
+
+/// Whether `error` comes from writing into a closed pipe (`hostctl ... | head`).
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The `--json` form of a failed command, printed on stderr: the message a person would
+/// read, plus the HTTP status and the server's problem document when there was one.
+pub fn error_json(error: &anyhow::Error) -> serde_json::Value {
+    let api = error.chain().find_map(|e| e.downcast_ref::<ApiError>());
+    let mut body = json!({ "message": format!("{error:#}") });
+    if let Some(status) = api.and_then(ApiError::status) {
+        body["status"] = json!(status.as_u16());
+    }
+    if let Some(problem) = api.and_then(ApiError::problem) {
+        body["problem"] = json!(problem);
+    }
+    json!({ "error": body })
+}
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("cannot encode the result as JSON")?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -35,34 +81,25 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
                 let _ = write!(out, "{cell:<pad$}  ");
             }
         }
+        // An empty last cell would leave the padding of the one before it.
+        out.truncate(out.trim_end_matches(' ').len());
         out.push('\n');
     }
     out
 }
 
 /// Prints a table, or a short note when there is nothing to list.
-pub fn print_table(header: &[&str], rows: &[Vec<String>], empty: &str) {
+pub fn print_table(header: &[&str], rows: &[Vec<String>], empty: &str) -> io::Result<()> {
     if rows.is_empty() {
-        println!("{empty}");
+        out(&format!("{empty}\n"))
     } else {
-        print!("{}", table(header, rows));
+        out(&table(header, rows))
     }
 }
 
-/// `1536` -> `1.5 KiB`.
+/// `1536` -> `1.50 KiB`: IEC units, the same as the dashboard and the progress bars.
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    // Precision loss above 2^53 bytes is irrelevant for one decimal place.
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
+    indicatif::HumanBytes(bytes).to_string()
 }
 
 /// Timestamps in tables: minute precision, UTC, sortable.
@@ -78,8 +115,8 @@ mod tests {
     fn sizes_are_human_readable() {
         assert_eq!(human_size(0), "0 B");
         assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(5 * 1024 * 1024), "5.0 MiB");
+        assert_eq!(human_size(1536), "1.50 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024), "5.00 MiB");
     }
 
     #[test]
@@ -89,5 +126,7 @@ mod tests {
             vec!["22".to_owned(), "x".to_owned()],
         ];
         assert_eq!(table(&["ID", "NAME"], &rows), "ID  NAME\n1   blog\n22  x\n");
+        let rows = vec![vec!["1".to_owned(), String::new()]];
+        assert_eq!(table(&["ID", "NOTE"], &rows), "ID  NOTE\n1\n");
     }
 }

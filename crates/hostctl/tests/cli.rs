@@ -18,9 +18,15 @@ struct Server {
 }
 
 async fn start_server() -> Server {
+    start_server_with(|_| {}).await
+}
+
+/// Starts a server after `adjust` has changed its test configuration.
+async fn start_server_with(adjust: impl FnOnce(&mut Config)) -> Server {
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(data.path());
     config.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+    adjust(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let port = app.api_addr().port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -49,6 +55,32 @@ async fn hostctl(args: &[&str], envs: &[(&str, &str)]) -> Output {
             .envs(envs)
             .output()
             .expect("hostctl runs")
+    })
+    .await
+    .expect("join")
+}
+
+/// Runs `hostctl` with its stdout a pipe that nobody reads (`hostctl ... | head -0`).
+async fn hostctl_into_closed_pipe(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hostctl"))
+            .args(&args)
+            .env_remove("HOSTCTL_SERVER")
+            .env_remove("HOSTCTL_TOKEN")
+            .envs(envs)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("hostctl runs");
+        // Close the read end before hostctl can print: its request to the server takes
+        // far longer than this, and if it ever won the race the write would simply succeed.
+        drop(child.stdout.take());
+        child.wait_with_output().expect("hostctl ends")
     })
     .await
     .expect("join")
@@ -351,4 +383,295 @@ async fn domains_are_added_listed_and_removed() {
     let listed: Vec<hosting_api::Domain> =
         serde_json::from_slice(&list.stdout).expect("domain list json");
     assert!(listed.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_reaches_a_localhost_subdomain_without_dns() {
+    // The system resolver here knows only plain `localhost` (RFC 6761 says every
+    // `*.localhost` name is loopback, as browsers and curl treat it).
+    let server = start_server_with(|config| {
+        config.control_host = Some("hosting.localhost".into());
+    })
+    .await;
+    let url = format!("http://hosting.localhost:{}", server.port);
+    let home = tempfile::tempdir().expect("temp dir");
+    let xdg = home.path().to_str().expect("utf-8");
+    let env = [("XDG_CONFIG_HOME", xdg), ("HOME", xdg)];
+
+    let login = hostctl(&["login", "--server", &url, "--token", ADMIN_TOKEN], &env).await;
+
+    assert!(login.status.success(), "{}", stderr(&login));
+    assert_eq!(
+        stdout(&login),
+        format!("Logged in to {url} as admin\n"),
+        "{}",
+        stderr(&login)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_say_what_went_wrong_and_what_to_do() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let home = tempfile::tempdir().expect("temp dir");
+    let xdg = home.path().to_str().expect("utf-8");
+    let isolated = [("XDG_CONFIG_HOME", xdg), ("HOME", xdg)];
+
+    // Nothing listens on a port we just released.
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let nobody = format!("http://127.0.0.1:{free_port}");
+    let refused = hostctl(
+        &["sites", "list", "--server", &nobody, "--token", "t"],
+        &isolated,
+    )
+    .await;
+    assert!(!refused.status.success());
+    assert_eq!(
+        stderr(&refused),
+        format!("error: no server at {nobody}: is it running?\n")
+    );
+
+    // The platform's site host answers 404 pages, not problem documents.
+    let site_host = format!("http://nosuch.localhost:{}", server.port);
+    let not_api = hostctl(
+        &["sites", "list", "--server", &site_host, "--token", "t"],
+        &isolated,
+    )
+    .await;
+    assert!(!not_api.status.success());
+    assert!(
+        stderr(&not_api).starts_with(&format!("error: {site_host} is not a hosting API")),
+        "{}",
+        stderr(&not_api)
+    );
+
+    let wrong_token = hostctl(
+        &["sites", "list", "--server", &url, "--token", "hst_wrong"],
+        &isolated,
+    )
+    .await;
+    assert!(!wrong_token.status.success());
+    assert!(
+        stderr(&wrong_token).starts_with(&format!(
+            "error: the token was refused by {url}: run `hostctl login"
+        )),
+        "{}",
+        stderr(&wrong_token)
+    );
+
+    // Logged in to one server, pointed at another without a token.
+    let login = hostctl(
+        &["login", "--server", &url, "--token", ADMIN_TOKEN],
+        &isolated,
+    )
+    .await;
+    assert!(login.status.success(), "{}", stderr(&login));
+    let other = hostctl(&["sites", "list", "--server", &nobody], &isolated).await;
+    assert!(!other.status.success());
+    assert!(
+        stderr(&other).starts_with(&format!("error: logged in to {url}, not {nobody}")),
+        "{}",
+        stderr(&other)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_mode_reports_errors_as_json_on_stderr() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+
+    let missing = hostctl(&["--json", "deploys", "list", "--site", "nope"], &env).await;
+
+    assert!(!missing.status.success());
+    assert!(missing.stdout.is_empty(), "{}", stdout(&missing));
+    let error: serde_json::Value =
+        serde_json::from_slice(&missing.stderr).expect("stderr is one JSON document");
+    assert_eq!(error["error"]["status"], 404, "{error}");
+    assert_eq!(error["error"]["problem"]["status"], 404, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nope")),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let created = hostctl(&["sites", "create", "piped"], &env).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+
+    for args in [&["sites", "list"][..], &["--json", "sites", "list"][..]] {
+        let piped = hostctl_into_closed_pipe(args, &env).await;
+
+        assert_eq!(stderr(&piped), "", "{args:?}");
+        assert!(piped.status.success(), "{args:?}: {:?}", piped.status);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_without_a_terminal_prints_steps_and_keeps_its_message() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let site_dir = tempfile::tempdir().expect("temp dir");
+    write(site_dir.path(), "about.html", b"<h1>About</h1>");
+    let dir = site_dir.path().to_str().expect("utf-8 path");
+
+    let deploy = hostctl(
+        &["deploy", dir, "--site", "notes", "--message", "First draft"],
+        &env,
+    )
+    .await;
+
+    assert!(deploy.status.success(), "{}", stderr(&deploy));
+    let out = stdout(&deploy);
+    let live = format!("http://notes.localhost:{}/", server.port);
+    for line in [
+        "Created site notes\n",
+        "Hashing 1 file\n",
+        "Uploading 1 of 1 file (14 B)\n",
+        &format!("Live at {live}\n"),
+        "Deployed 1 file (1 uploaded, 0 unchanged) in ",
+    ] {
+        assert!(out.contains(line), "{line:?} missing from:\n{out}");
+    }
+    assert!(
+        stderr(&deploy).contains("has no index.html"),
+        "{}",
+        stderr(&deploy)
+    );
+    let list = hostctl(&["deploys", "list", "--site", "notes"], &env).await;
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert!(stdout(&list).contains("First draft"), "{}", stdout(&list));
+
+    // A redeploy in JSON: the deploy plus where it is live and what was uploaded.
+    let again = hostctl(&["--json", "deploy", dir, "--site", "notes"], &env).await;
+    assert!(again.status.success(), "{}", stderr(&again));
+    let result: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    assert_eq!(result["url"], live.as_str(), "{result}");
+    assert_eq!(result["uploaded"], 0, "{result}");
+    assert_eq!(result["unchanged"], 1, "{result}");
+    assert!(
+        result["preview_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://")),
+        "{result}"
+    );
+    assert!(result["live"].as_bool().unwrap_or(false), "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_file_is_refused_before_anything_is_created() {
+    let server = start_server_with(|config| config.max_file_bytes = 1024).await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let site_dir = tempfile::tempdir().expect("temp dir");
+    write(site_dir.path(), "index.html", b"home");
+    write(site_dir.path(), "big.bin", &[7u8; 2048]);
+    let dir = site_dir.path().to_str().expect("utf-8 path");
+
+    let deploy = hostctl(&["deploy", dir, "--site", "big"], &env).await;
+
+    assert!(!deploy.status.success());
+    assert_eq!(
+        stderr(&deploy),
+        "error: /big.bin is 2.00 KiB; the server accepts files up to 1.00 KiB\n"
+    );
+    let sites = hostctl(&["--json", "sites", "list"], &env).await;
+    let listed: Vec<hosting_api::Site> = serde_json::from_slice(&sites.stdout).expect("json");
+    assert!(listed.is_empty(), "{listed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_first_deploy_leaves_no_empty_site_behind() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    // The server refuses paths differing only in case; hostctl only learns it after
+    // creating the site.
+    let site_dir = tempfile::tempdir().expect("temp dir");
+    write(site_dir.path(), "index.html", b"home");
+    write(site_dir.path(), "Page.html", b"one");
+    write(site_dir.path(), "page.html", b"two");
+    let dir = site_dir.path().to_str().expect("utf-8 path");
+
+    let deploy = hostctl(&["deploy", dir, "--site", "clash"], &env).await;
+
+    assert!(!deploy.status.success());
+    assert!(
+        stderr(&deploy).contains("differs only in case"),
+        "{}",
+        stderr(&deploy)
+    );
+    let site = hostctl(&["--json", "sites", "list"], &env).await;
+    let listed: Vec<hosting_api::Site> = serde_json::from_slice(&site.stdout).expect("json");
+    assert!(listed.is_empty(), "{listed:?}");
+
+    // An existing site is never deleted over a failed deploy.
+    let created = hostctl(&["sites", "create", "clash"], &env).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    let deploy = hostctl(&["deploy", dir, "--site", "clash"], &env).await;
+    assert!(!deploy.status.success());
+    let site = hostctl(&["--json", "sites", "list"], &env).await;
+    let listed: Vec<hosting_api::Site> = serde_json::from_slice(&site.stdout).expect("json");
+    assert_eq!(listed.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_inside_the_folder_are_deployed_and_links_leaving_it_are_refused() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let client = reqwest::Client::new();
+    let site_dir = tempfile::tempdir().expect("temp dir");
+    write(site_dir.path(), "pages/home.html", b"<h1>Home</h1>");
+    std::os::unix::fs::symlink("pages/home.html", site_dir.path().join("index.html"))
+        .expect("symlink");
+    let dir = site_dir.path().to_str().expect("utf-8 path");
+
+    let inside = hostctl(&["deploy", dir, "--site", "linked"], &env).await;
+
+    assert!(inside.status.success(), "{}", stderr(&inside));
+    let (status, body) = fetch(&client, server.port, "linked.localhost", "/").await;
+    assert_eq!((status, body.as_slice()), (200, &b"<h1>Home</h1>"[..]));
+
+    let outside = tempfile::tempdir().expect("temp dir");
+    write(outside.path(), "secret.txt", b"do not publish");
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        site_dir.path().join("leak.txt"),
+    )
+    .expect("symlink");
+    let refused = hostctl(&["deploy", dir, "--site", "linked"], &env).await;
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(err.contains("leak.txt") && err.contains("outside"), "{err}");
+    let (status, _) = fetch(&client, server.port, "linked.localhost", "/leak.txt").await;
+    assert_eq!(status, 404);
 }

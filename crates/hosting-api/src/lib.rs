@@ -12,6 +12,9 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Header that makes `POST /sites/{site}/deploys` safe to retry.
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
+/// Longest deploy message, in characters (a commit subject line, with room to spare).
+pub const MAX_DEPLOY_MESSAGE_CHARS: usize = 500;
+
 /// An RFC 9457 problem document: the one error shape of the whole API.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Problem {
@@ -216,6 +219,9 @@ pub struct Deploy {
     /// Why the deploy failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the deploy is, in the deployer's words (`hostctl deploy --message`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// `POST /api/v1/sites/{site}/deploys` with `Content-Type: application/json`.
@@ -223,6 +229,21 @@ pub struct Deploy {
 pub struct CreateDeploy {
     /// Site path (`/index.html`) to lower-case hex SHA-256 of the file's bytes.
     pub files: BTreeMap<String, String>,
+    /// A note stored with the deploy, at most [`MAX_DEPLOY_MESSAGE_CHARS`] characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// `GET /api/v1/limits`: what the server accepts in one deploy, so a client can refuse
+/// an oversized folder before creating anything.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Limits {
+    /// Most files in one deploy.
+    pub max_files: u64,
+    /// Largest single file, in bytes.
+    pub max_file_bytes: u64,
+    /// Largest deploy (all files together), in bytes.
+    pub max_deploy_bytes: u64,
 }
 
 /// Response to a digest deploy: which hashes must still be uploaded.

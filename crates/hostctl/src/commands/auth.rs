@@ -6,7 +6,7 @@ use hosting_api::{Role, User};
 use super::{prompt, Context};
 use crate::client::Client;
 use crate::config::{self, Credentials};
-use crate::output;
+use crate::output::{self, outln};
 
 /// Verifies the token with `GET /whoami`, then stores server and token.
 pub async fn login(ctx: &Context) -> anyhow::Result<()> {
@@ -29,7 +29,7 @@ pub async fn login(ctx: &Context) -> anyhow::Result<()> {
     if ctx.json {
         output::print_json(&user)
     } else {
-        println!("Logged in to {} as {}", credentials.server, user.username);
+        outln!("Logged in to {} as {}", credentials.server, user.username);
         Ok(())
     }
 }
@@ -41,8 +41,8 @@ pub fn logout(ctx: &Context) -> anyhow::Result<()> {
         config::remove(&path).with_context(|| format!("cannot log out: {}", path.display()))?;
     if !ctx.json {
         match removed {
-            Some(credentials) => println!("Logged out of {}", credentials.server),
-            None => println!("Not logged in"),
+            Some(credentials) => outln!("Logged out of {}", credentials.server),
+            None => outln!("Not logged in"),
         }
     }
     Ok(())

@@ -1,23 +1,36 @@
-//! `hostctl deploy DIR --site NAME`: hash the folder, create a digest deploy, upload what
-//! the server lacks, publish, and print where it went.
+//! `hostctl deploy DIR --site NAME`: hash the folder, check it against the server's
+//! limits, create a digest deploy, upload what the server lacks, publish, and print
+//! where it went. A site this run created is deleted again when the deploy fails, so a
+//! failed first deploy leaves nothing behind.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use hosting_api::{CreateDeploy, CreatedDeploy, Deploy};
+use backon::Retryable;
+use hosting_api::{CreateDeploy, CreatedDeploy, Deploy, MAX_DEPLOY_MESSAGE_CHARS};
 use reqwest::StatusCode;
+use serde::Serialize;
 
 use super::{live_url, Context};
 use crate::cli::DeployArgs;
-use crate::client::Client;
-use crate::deploy::upload::{files_for, progress_bar, upload_all};
-use crate::deploy::walk::{hash_all, walk};
-use crate::deploy::{digest_map, idempotency_key, FileCounts};
-use crate::output;
+use crate::client::{self, ApiError, Client};
+use crate::deploy::progress::{self, bars_on_terminal};
+use crate::deploy::upload::{files_for, upload_all};
+use crate::deploy::walk::{hash_all, walk, HashedFile};
+use crate::deploy::{digest_map, idempotency_key, limits, FileCounts};
+use crate::output::{self, human_size};
 
-/// Retries of `POST /sites/{site}/deploys` after a transient failure.
-const CREATE_RETRIES: u32 = 3;
+/// What `--json` prints: the deploy, where it is live, and what was uploaded.
+#[derive(Debug, Serialize)]
+struct DeployOutput<'a> {
+    #[serde(flatten)]
+    deploy: &'a Deploy,
+    /// The site's live URL; `null` with `--no-publish`.
+    url: Option<&'a str>,
+    uploaded: usize,
+    unchanged: usize,
+}
 
 /// Runs the whole deploy.
 pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
@@ -29,32 +42,146 @@ pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
     if !args.dir.is_dir() {
         bail!("{} is not a directory", args.dir.display());
     }
+    if let Some(message) = &args.message {
+        let chars = message.chars().count();
+        if chars > MAX_DEPLOY_MESSAGE_CHARS {
+            bail!("the message has {chars} characters; at most {MAX_DEPLOY_MESSAGE_CHARS} are allowed");
+        }
+    }
+    let bars = bars_on_terminal();
 
-    // Walking and hashing are blocking disk work; keep them off the async runtime.
-    let dir = args.dir.clone();
+    let files = find_and_hash(ctx, &args.dir, bars).await?;
+    if !files.iter().any(|f| f.site_path == "/index.html") {
+        eprintln!(
+            "warning: {} has no index.html, so the site's front page will be a 404",
+            args.dir.display()
+        );
+    }
+    match client.limits().await {
+        Ok(server) => limits::check(&files, &server)?,
+        // A server from before `GET /limits`: it still refuses oversized files itself.
+        Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {}
+        Err(e) => return Err(e.into()),
+    }
+
+    let site_created = ensure_site(ctx, &client, &args.site).await?;
+    let body = digest_map(&files, args.message.clone());
+    let result = upload_and_publish(ctx, &client, &args, &files, &body, bars).await;
+    let (deploy, counts) = match result {
+        Ok(done) => done,
+        Err(error) if site_created => {
+            // Best effort: the deploy's own error is what the user needs to see.
+            match client.delete_site(&args.site).await {
+                Ok(()) => ctx.note(&format!(
+                    "Deleted site {} again: its first deploy failed",
+                    args.site
+                )),
+                Err(e) => eprintln!("warning: could not delete the new site {}: {e}", args.site),
+            }
+            return Err(error);
+        }
+        Err(error) => return Err(error),
+    };
+
+    let live = if args.no_publish {
+        None
+    } else {
+        Some(live_url(&client, &deploy).await)
+    };
+    if ctx.json {
+        return output::print_json(&DeployOutput {
+            deploy: &deploy,
+            url: live.as_deref(),
+            uploaded: counts.uploaded,
+            unchanged: counts.unchanged,
+        });
+    }
+    if !bars {
+        if let Some(url) = &live {
+            ctx.note(&format!("Live at {url}"));
+        }
+    }
+    output::out(&summary(
+        &counts,
+        started.elapsed(),
+        live.as_deref(),
+        &deploy,
+    ))?;
+    Ok(())
+}
+
+/// Walks and hashes the folder off the async runtime (blocking disk work).
+async fn find_and_hash(ctx: &Context, dir: &Path, bars: bool) -> anyhow::Result<Vec<HashedFile>> {
+    let root = dir.to_owned();
+    let found = tokio::task::spawn_blocking(move || walk(&root))
+        .await
+        .context("listing the folder was interrupted")??;
+    if !bars {
+        ctx.note(&format!("Hashing {}", progress::files(found.len())));
+    }
+    let bar = progress::hashing_bar(found.len(), bars);
     let threads = std::thread::available_parallelism()
         .map_or(4, |n| n.get())
         .min(16);
-    let files =
-        tokio::task::spawn_blocking(move || walk(&dir).and_then(|found| hash_all(found, threads)))
-            .await
-            .context("hashing was interrupted")??;
+    let hashing = bar.clone();
+    let files = tokio::task::spawn_blocking(move || hash_all(found, threads, &hashing))
+        .await
+        .context("hashing was interrupted")?;
+    bar.finish_and_clear();
+    Ok(files?)
+}
 
-    let created = create_deploy(ctx, &client, &args.dir, &args.site, &digest_map(&files)).await?;
+/// Creates the site when it does not exist yet; true when this run created it.
+async fn ensure_site(ctx: &Context, client: &Client, site: &str) -> anyhow::Result<bool> {
+    match client.get_site(site).await {
+        Ok(_) => return Ok(false),
+        Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match client.create_site(site).await {
+        Ok(_) => {
+            ctx.note(&format!("Created site {site}"));
+            Ok(true)
+        }
+        // Someone created it between our two requests: just as good, and not ours to delete.
+        Err(e) if e.status() == Some(StatusCode::CONFLICT) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates the deploy, uploads what the server lacks, and publishes unless told not to.
+async fn upload_and_publish(
+    ctx: &Context,
+    client: &Client,
+    args: &DeployArgs,
+    files: &[HashedFile],
+    body: &CreateDeploy,
+    bars: bool,
+) -> anyhow::Result<(Deploy, FileCounts)> {
+    let created = create_deploy(client, &args.dir, &args.site, body).await?;
     let deploy_id = created.deploy.id.clone();
-    let counts = FileCounts::new(&files, &created.required);
+    let counts = FileCounts::new(files, &created.required);
 
-    let to_upload = files_for(&created.required, &files)?;
-    let progress = progress_bar(to_upload.iter().map(|f| f.size).sum());
+    let to_upload = files_for(&created.required, files)?;
+    let bytes: u64 = to_upload.iter().map(|f| f.size).sum();
+    if !bars {
+        ctx.note(&format!(
+            "Uploading {} of {} ({})",
+            to_upload.len(),
+            progress::files(files.len()),
+            human_size(bytes)
+        ));
+    }
+    let bar = progress::upload_bar(bytes, bars);
     let uploaded = upload_all(
-        &client,
+        client,
         &deploy_id,
         &to_upload,
         usize::from(args.concurrency),
-        &progress,
+        &bar,
     )
     .await;
-    progress.finish_and_clear();
+    bar.finish_and_clear();
     uploaded?;
 
     let deploy = if args.no_publish {
@@ -63,78 +190,29 @@ pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
     } else {
         client.publish(&deploy_id).await?
     };
-
-    if ctx.json {
-        return output::print_json(&deploy);
-    }
-    let live = if args.no_publish {
-        None
-    } else {
-        Some(live_url(&client, &deploy).await)
-    };
-    print!(
-        "{}",
-        summary(&counts, started.elapsed(), live.as_deref(), &deploy)
-    );
-    Ok(())
+    Ok((deploy, counts))
 }
 
-/// `POST /sites/{site}/deploys`, creating the site first when it does not exist yet and
-/// retrying transient failures under the same idempotency key, so at most one deploy
-/// comes of it.
+/// `POST /sites/{site}/deploys`, retrying transient failures under one idempotency key,
+/// so at most one deploy comes of it.
 async fn create_deploy(
-    ctx: &Context,
     client: &Client,
     dir: &Path,
     site: &str,
-    files: &CreateDeploy,
-) -> anyhow::Result<CreatedDeploy> {
-    let mut attempt = 0;
-    let mut key = idempotency_key(dir, site, attempt);
-    // Ask first, so a large file list is not sent to a site that does not exist yet.
-    let mut site_created = false;
-    if let Err(error) = client.get_site(site).await {
-        if error.status() != Some(StatusCode::NOT_FOUND) {
-            return Err(error.into());
-        }
-        match client.create_site(site).await {
-            Ok(_) => ctx.note(&format!("Created site {site}")),
-            Err(e) if e.status() == Some(StatusCode::CONFLICT) => {}
-            Err(e) => return Err(e.into()),
-        }
-        site_created = true;
-    }
-    let mut retries = 0;
-    loop {
-        let error = match client.create_deploy(site, files, &key).await {
-            Ok(created) => return Ok(created),
-            Err(error) => error,
-        };
-        if error.status() == Some(StatusCode::NOT_FOUND) && !site_created {
-            match client.create_site(site).await {
-                Ok(_) => ctx.note(&format!("Created site {site}")),
-                // Someone created it between our two requests: just as good.
-                Err(e) if e.status() == Some(StatusCode::CONFLICT) => {}
-                Err(e) => return Err(e.into()),
-            }
-            site_created = true;
-            // A new logical request: the 404 may have been remembered under the old key.
-            attempt += 1;
-            key = idempotency_key(dir, site, attempt);
-        } else if error.is_retryable() && retries < CREATE_RETRIES {
-            retries += 1;
-            tokio::time::sleep(Duration::from_millis(250 << retries)).await;
-        } else {
-            return Err(error.into());
-        }
-    }
+    body: &CreateDeploy,
+) -> Result<CreatedDeploy, ApiError> {
+    let key = idempotency_key(dir, site, 0);
+    (|| client.create_deploy(site, body, &key))
+        .retry(client::backoff())
+        .when(ApiError::is_retryable)
+        .await
 }
 
 /// The human summary printed after a deploy.
 fn summary(counts: &FileCounts, elapsed: Duration, live: Option<&str>, deploy: &Deploy) -> String {
     let mut text = format!(
-        "Deployed {} files ({} uploaded, {} unchanged) in {:.1}s\n",
-        counts.total,
+        "Deployed {} ({} uploaded, {} unchanged) in {:.1}s\n",
+        progress::files(counts.total),
         counts.uploaded,
         counts.unchanged,
         elapsed.as_secs_f64()
@@ -167,6 +245,7 @@ mod tests {
             published_at: None,
             preview_url: "http://d1--blog.localhost:3000/".into(),
             error: None,
+            message: None,
         }
     }
 
@@ -192,13 +271,14 @@ mod tests {
     }
 
     #[test]
-    fn an_unpublished_summary_says_so() {
+    fn an_unpublished_one_file_summary_says_so() {
         let counts = FileCounts {
             total: 1,
             uploaded: 1,
             unchanged: 0,
         };
         let text = summary(&counts, Duration::from_millis(50), None, &deploy());
+        assert!(text.starts_with("Deployed 1 file (1 uploaded"), "{text}");
         assert!(text.contains("\nNot published\nPreview: "), "{text}");
     }
 }

@@ -4,7 +4,7 @@ use hosting_api::{Deploy, DeployState};
 
 use super::{live_url, Context};
 use crate::cli::DeploysCommand;
-use crate::output;
+use crate::output::{self, outln};
 
 /// Runs one `deploys` subcommand.
 pub async fn run(ctx: &Context, command: DeploysCommand) -> anyhow::Result<()> {
@@ -17,18 +17,20 @@ pub async fn run(ctx: &Context, command: DeploysCommand) -> anyhow::Result<()> {
             }
             let rows: Vec<Vec<String>> = deploys.iter().map(row).collect();
             output::print_table(
-                &["ID", "STATE", "LIVE", "FILES", "SIZE", "CREATED", "BY"],
+                &[
+                    "ID", "STATE", "LIVE", "FILES", "SIZE", "CREATED", "BY", "MESSAGE",
+                ],
                 &rows,
                 &format!("No deploys of {site} yet"),
-            );
+            )?;
         }
         DeploysCommand::Rollback { site, deploy_id } => {
             let deploy = client.rollback(&site, deploy_id).await?;
             if ctx.json {
                 return output::print_json(&deploy);
             }
-            println!("Rolled back {} to deploy {}", deploy.site, deploy.id);
-            println!("Live:    {}", live_url(&client, &deploy).await);
+            outln!("Rolled back {} to deploy {}", deploy.site, deploy.id);
+            outln!("Live:    {}", live_url(&client, &deploy).await);
         }
     }
     Ok(())
@@ -53,5 +55,6 @@ fn row(deploy: &Deploy) -> Vec<String> {
         output::human_size(deploy.total_bytes),
         output::timestamp(&deploy.created_at),
         deploy.created_by.clone(),
+        deploy.message.clone().unwrap_or_default(),
     ]
 }

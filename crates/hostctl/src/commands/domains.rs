@@ -4,7 +4,7 @@ use hosting_api::{Certificate, CertificateStatus, Domain, DomainStatus};
 
 use super::Context;
 use crate::cli::DomainsCommand;
-use crate::output;
+use crate::output::{self, outln};
 
 fn status_text(status: DomainStatus) -> &'static str {
     match status {
@@ -34,21 +34,25 @@ fn certificate_text(certificate: Option<&Certificate>) -> String {
 }
 
 /// What the owner must do to prove control of a domain.
-fn print_instructions(domain: &Domain) {
-    println!("Prove you control {} with either:", domain.name);
-    println!(
+fn print_instructions(domain: &Domain) -> std::io::Result<()> {
+    outln!("Prove you control {} with either:", domain.name);
+    outln!(
         "  a DNS TXT record   {}  =  \"{}\"",
-        domain.verification.txt_name, domain.verification.txt_value
+        domain.verification.txt_name,
+        domain.verification.txt_value
     );
-    println!(
+    outln!(
         "  or point the domain at the platform (CNAME to the site's host, or A/AAAA);\n  \
          the platform then answers http://{}{} itself.",
-        domain.name, domain.verification.http_path
+        domain.name,
+        domain.verification.http_path
     );
-    println!(
+    outln!(
         "Then run `hostctl domains verify --site {} {}` (it is also re-checked periodically).",
-        domain.site, domain.name
+        domain.site,
+        domain.name
     );
+    Ok(())
 }
 
 /// Runs one `domains` subcommand.
@@ -60,8 +64,8 @@ pub async fn run(ctx: &Context, command: DomainsCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&domain);
             }
-            println!("Added {} to site {} (pending)", domain.name, domain.site);
-            print_instructions(&domain);
+            outln!("Added {} to site {} (pending)", domain.name, domain.site);
+            print_instructions(&domain)?;
         }
         DomainsCommand::List { site } => {
             let domains = client.list_domains(&site).await?;
@@ -86,19 +90,19 @@ pub async fn run(ctx: &Context, command: DomainsCommand) -> anyhow::Result<()> {
                 &["DOMAIN", "STATUS", "CHECKED", "DETAIL", "CERTIFICATE"],
                 &rows,
                 "No custom domains: add one with `hostctl domains add --site NAME DOMAIN`",
-            );
+            )?;
         }
         DomainsCommand::Verify { site, domain } => {
             let domain = client.verify_domain(&site, &domain).await?;
             if ctx.json {
                 return output::print_json(&domain);
             }
-            println!("{}: {}", domain.name, status_text(domain.status));
+            outln!("{}: {}", domain.name, status_text(domain.status));
             if let Some(detail) = &domain.status_detail {
-                println!("  {detail}");
+                outln!("  {detail}");
             }
             if domain.status != DomainStatus::Verified {
-                print_instructions(&domain);
+                print_instructions(&domain)?;
             }
         }
         DomainsCommand::Renew { site, domain } => {
@@ -106,12 +110,12 @@ pub async fn run(ctx: &Context, command: DomainsCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&domain);
             }
-            println!(
+            outln!(
                 "Ordering a certificate for {} now (currently: {})",
                 domain.name,
                 certificate_text(domain.certificate.as_ref())
             );
-            println!(
+            outln!(
                 "Follow it with `hostctl domains list --site {}`.",
                 domain.site
             );
@@ -119,7 +123,7 @@ pub async fn run(ctx: &Context, command: DomainsCommand) -> anyhow::Result<()> {
         DomainsCommand::Remove { site, domain } => {
             client.remove_domain(&site, &domain).await?;
             if !ctx.json {
-                println!("Removed {domain} from site {site}");
+                outln!("Removed {domain} from site {site}");
             }
         }
     }

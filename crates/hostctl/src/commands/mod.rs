@@ -55,7 +55,9 @@ impl Context {
         if self.json {
             eprintln!("{message}");
         } else {
-            println!("{message}");
+            // A closed stdout is reported by the command's next real output; a progress
+            // note is not worth failing over.
+            let _ = crate::output::out(&format!("{message}\n"));
         }
     }
 }

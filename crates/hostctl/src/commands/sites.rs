@@ -4,7 +4,7 @@ use anyhow::bail;
 
 use super::{prompt, Context};
 use crate::cli::SitesCommand;
-use crate::output;
+use crate::output::{self, outln};
 
 /// Runs one `sites` subcommand.
 pub async fn run(ctx: &Context, command: SitesCommand) -> anyhow::Result<()> {
@@ -15,7 +15,7 @@ pub async fn run(ctx: &Context, command: SitesCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&site);
             }
-            println!("Created site {}: {}", site.name, site.url);
+            outln!("Created site {}: {}", site.name, site.url);
         }
         SitesCommand::List => {
             let sites = client.list_sites().await?;
@@ -39,7 +39,7 @@ pub async fn run(ctx: &Context, command: SitesCommand) -> anyhow::Result<()> {
                 &["NAME", "URL", "LIVE DEPLOY", "UPDATED"],
                 &rows,
                 "No sites yet: deploy one with `hostctl deploy DIR --site NAME`",
-            );
+            )?;
         }
         SitesCommand::Delete { name, yes } => {
             if !yes {
@@ -53,7 +53,7 @@ pub async fn run(ctx: &Context, command: SitesCommand) -> anyhow::Result<()> {
             }
             client.delete_site(&name).await?;
             if !ctx.json {
-                println!("Deleted site {name}");
+                outln!("Deleted site {name}");
             }
         }
     }

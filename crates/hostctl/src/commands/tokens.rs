@@ -2,7 +2,7 @@
 
 use super::Context;
 use crate::cli::TokensCommand;
-use crate::output;
+use crate::output::{self, outln};
 
 /// Runs one `tokens` subcommand.
 pub async fn run(ctx: &Context, command: TokensCommand) -> anyhow::Result<()> {
@@ -13,12 +13,13 @@ pub async fn run(ctx: &Context, command: TokensCommand) -> anyhow::Result<()> {
             if ctx.json {
                 return output::print_json(&created);
             }
-            println!(
+            outln!(
                 "Created token {} (id {})",
-                created.token.name, created.token.id
+                created.token.name,
+                created.token.id
             );
-            println!("Secret (shown only this once, store it now):");
-            println!("{}", created.secret);
+            outln!("Secret (shown only this once, store it now):");
+            outln!("{}", created.secret);
         }
         TokensCommand::List => {
             let tokens = client.list_tokens().await?;
@@ -39,12 +40,12 @@ pub async fn run(ctx: &Context, command: TokensCommand) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            output::print_table(&["ID", "NAME", "CREATED", "LAST USED"], &rows, "No tokens");
+            output::print_table(&["ID", "NAME", "CREATED", "LAST USED"], &rows, "No tokens")?;
         }
         TokensCommand::Revoke { id } => {
             client.revoke_token(id).await?;
             if !ctx.json {
-                println!("Revoked token {id}");
+                outln!("Revoked token {id}");
             }
         }
     }

@@ -42,7 +42,7 @@ pub async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<()> {
                 &["ID", "USERNAME", "ROLE", "STATUS", "CREATED"],
                 &rows,
                 "No users",
-            );
+            )?;
         }
         UsersCommand::Disable { id } => set_disabled(ctx, &client, id, true).await?,
         UsersCommand::Enable { id } => set_disabled(ctx, &client, id, false).await?,

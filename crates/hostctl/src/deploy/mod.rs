@@ -1,6 +1,8 @@
 //! The client half of the digest deploy protocol (DESIGN.md section 3): find and hash the
 //! files, tell the server the digests, upload only what it lacks.
 
+pub mod limits;
+pub mod progress;
 pub mod upload;
 pub mod walk;
 
@@ -32,13 +34,13 @@ pub fn idempotency_key(dir: &Path, site: &str, attempt: u32) -> String {
     hex::encode(&hasher.finalize()[..16])
 }
 
-/// The digest map sent to `POST /sites/{site}/deploys`.
-pub fn digest_map(files: &[HashedFile]) -> CreateDeploy {
+/// The request body of `POST /sites/{site}/deploys`: the digest map and the message.
+pub fn digest_map(files: &[HashedFile], message: Option<String>) -> CreateDeploy {
     let files: BTreeMap<String, String> = files
         .iter()
         .map(|f| (f.site_path.clone(), f.sha256.clone()))
         .collect();
-    CreateDeploy { files }
+    CreateDeploy { files, message }
 }
 
 /// How many files the upload touched: a file counts as uploaded when its hash was
@@ -97,7 +99,7 @@ mod tests {
 
     #[test]
     fn the_digest_map_is_keyed_by_site_path() {
-        let map = digest_map(&[file("/index.html", "h1")]);
+        let map = digest_map(&[file("/index.html", "h1")], None);
         assert_eq!(map.files.get("/index.html").map(String::as_str), Some("h1"));
     }
 

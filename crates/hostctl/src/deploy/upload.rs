@@ -1,22 +1,19 @@
 //! Uploading the files a new deploy still needs: bounded concurrency, each body streamed
-//! from disk, retried on transient failures, with a byte-counting progress bar.
+//! from disk, retried on transient failures (`backon`), counted into a progress bar.
 
 use std::collections::{HashMap, HashSet};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
+use backon::Retryable;
 use futures::{StreamExt, TryStreamExt};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use tokio_util::io::ReaderStream;
 
 use super::walk::HashedFile;
-use crate::client::{ApiError, Client};
+use crate::client::{self, ApiError, Client};
 
-/// Retries after the first attempt of each upload.
-const MAX_RETRIES: u32 = 3;
 /// Read size when streaming a file body.
 const CHUNK: usize = 64 * 1024;
 
@@ -35,18 +32,11 @@ pub enum UploadError {
     UnknownHash(String),
 }
 
-/// A byte-counting progress bar on stderr, or a hidden one when stderr is not a terminal
-/// (CI logs would otherwise fill with redraws).
-pub fn progress_bar(total_bytes: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+impl UploadError {
+    /// Whether another attempt may succeed (see [`ApiError::is_retryable`]).
+    fn is_retryable(&self) -> bool {
+        matches!(self, UploadError::Api { source, .. } if source.is_retryable())
     }
-    let style = ProgressStyle::with_template(
-        "{spinner} Uploading [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
-    )
-    .map(|style| style.progress_chars("=> "))
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    ProgressBar::new(total_bytes).with_style(style)
 }
 
 /// The distinct files behind `required`, one per hash (several site paths may share one).
@@ -90,29 +80,25 @@ async fn upload_one(
     file: &HashedFile,
     progress: &ProgressBar,
 ) -> Result<(), UploadError> {
-    let mut retries = 0;
-    loop {
+    let attempt = || async {
         let sent = Arc::new(AtomicU64::new(0));
         let body = file_body(file, progress, &sent).await?;
-        let result = client
+        client
             .upload_file(deploy_id, &file.sha256, file.size, body)
-            .await;
-        let Err(error) = result else {
-            return Ok(());
-        };
-        // Whatever this attempt streamed will be sent again (or never count), so take it back.
-        let counted = sent.load(Ordering::Relaxed);
-        progress.dec(counted);
-        if retries >= MAX_RETRIES || !error.is_retryable() {
-            return Err(UploadError::Api {
-                site_path: file.site_path.clone(),
-                source: error,
-            });
-        }
-        retries += 1;
-        // 0.5 s, 1 s, 2 s: long enough for a restarting server, short enough to wait for.
-        tokio::time::sleep(Duration::from_millis(250 << retries)).await;
-    }
+            .await
+            .map_err(|source| {
+                // Whatever this attempt streamed will be sent again (or never count).
+                progress.dec(sent.load(Ordering::Relaxed));
+                UploadError::Api {
+                    site_path: file.site_path.clone(),
+                    source,
+                }
+            })
+    };
+    attempt
+        .retry(client::backoff())
+        .when(UploadError::is_retryable)
+        .await
 }
 
 /// Streams the file from disk, counting bytes into the progress bar as they are read.

@@ -1,5 +1,9 @@
 //! Turning a folder into the list of files a deploy publishes: which files count,
 //! their site paths, and their SHA-256 digests (hashed in parallel, streamed from disk).
+//!
+//! Symbolic links are followed while they stay inside the folder (a link is deployed as
+//! the file or folder it points to, as Netlify's CLI does) and refused when they leave
+//! it, since a link to `~/.ssh` would otherwise publish it.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -8,14 +12,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread;
 
+use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 use walkdir::{DirEntry, WalkDir};
 
 /// Why a folder cannot be deployed as it is.
 #[derive(Debug, thiserror::Error)]
 pub enum WalkError {
-    #[error("{} contains a symbolic link, which cannot be deployed: {}", root.display(), path.display())]
-    Symlink { root: PathBuf, path: PathBuf },
+    #[error(
+        "{} is a symbolic link to {}, outside {}: only links that stay inside the folder are deployed",
+        path.display(), target.display(), root.display()
+    )]
+    LinkOutside {
+        root: PathBuf,
+        path: PathBuf,
+        target: PathBuf,
+    },
+    #[error("{} is a symbolic link back to a folder above it (a loop)", path.display())]
+    LinkLoop { path: PathBuf },
     #[error("{} is not a regular file or directory", path.display())]
     NotRegular { path: PathBuf },
     #[error("{} has a name that is not valid UTF-8", path.display())]
@@ -72,11 +86,17 @@ fn site_path(root: &Path, path: &Path) -> Result<String, WalkError> {
     Ok(site)
 }
 
-/// Lists the files under `root` in a stable order, refusing links and special files.
+/// Lists the files under `root` in a stable order, following links that stay inside it
+/// and refusing links that leave it and special files.
 pub fn walk(root: &Path) -> Result<Vec<FoundFile>, WalkError> {
+    let io_err = |path: &Path, source| WalkError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let inside = root.canonicalize().map_err(|e| io_err(root, e))?;
     let mut files = Vec::new();
     let entries = WalkDir::new(root)
-        .follow_links(false)
+        .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         // Depth 0 is `root` itself, which may be called `.` or `./.out` and is never skipped.
@@ -84,21 +104,32 @@ pub fn walk(root: &Path) -> Result<Vec<FoundFile>, WalkError> {
     for entry in entries {
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(root).to_owned();
+            if e.loop_ancestor().is_some() {
+                return WalkError::LinkLoop { path };
+            }
             WalkError::Io {
                 path,
                 source: e.into(),
             }
         })?;
+        // Checked before a linked folder is entered: walkdir yields it before its contents.
+        if entry.depth() > 0 && entry.path_is_symlink() {
+            let target = entry
+                .path()
+                .canonicalize()
+                .map_err(|e| io_err(entry.path(), e))?;
+            if !target.starts_with(&inside) {
+                return Err(WalkError::LinkOutside {
+                    root: root.to_owned(),
+                    path: entry.into_path(),
+                    target,
+                });
+            }
+        }
+        // With links followed, this is the type of what a link points to.
         let file_type = entry.file_type();
         if file_type.is_dir() {
             continue;
-        }
-        // A link could point outside the folder (`~/.ssh`); refuse rather than guess.
-        if file_type.is_symlink() {
-            return Err(WalkError::Symlink {
-                root: root.to_owned(),
-                path: entry.into_path(),
-            });
         }
         if !file_type.is_file() {
             return Err(WalkError::NotRegular {
@@ -142,8 +173,13 @@ pub fn hash_file(path: &Path) -> Result<(String, u64), WalkError> {
     Ok((hex::encode(hasher.finalize()), size))
 }
 
-/// Hashes `files` on up to `threads` OS threads; the result keeps the input order.
-pub fn hash_all(files: Vec<FoundFile>, threads: usize) -> Result<Vec<HashedFile>, WalkError> {
+/// Hashes `files` on up to `threads` OS threads, counting each into `progress`; the result
+/// keeps the input order.
+pub fn hash_all(
+    files: Vec<FoundFile>,
+    threads: usize,
+    progress: &ProgressBar,
+) -> Result<Vec<HashedFile>, WalkError> {
     let threads = threads.clamp(1, files.len().max(1));
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<HashedFile, WalkError>>>> =
@@ -164,6 +200,7 @@ pub fn hash_all(files: Vec<FoundFile>, threads: usize) -> Result<Vec<HashedFile>
                 if let Ok(mut slot) = results[index].lock() {
                     *slot = Some(hashed);
                 }
+                progress.inc(1);
             });
         }
     });
@@ -237,22 +274,51 @@ mod tests {
     }
 
     #[test]
-    fn a_symlink_inside_the_folder_is_refused_by_name() {
+    fn a_link_leaving_the_folder_is_refused_by_name() {
         let dir = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("tempdir");
+        write(outside.path(), "secret.txt", "secret");
         write(dir.path(), "index.html", "home");
-        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("passwd")).expect("symlink");
+        std::os::unix::fs::symlink(outside.path().join("secret.txt"), dir.path().join("s"))
+            .expect("symlink");
         let err = walk(dir.path()).expect_err("refused");
-        assert!(matches!(err, WalkError::Symlink { .. }));
-        assert!(err.to_string().contains("passwd"), "{err}");
+        assert!(matches!(err, WalkError::LinkOutside { .. }));
+        assert!(err.to_string().contains("secret.txt"), "{err}");
     }
 
     #[test]
-    fn a_symlinked_folder_is_refused_too() {
+    fn a_linked_folder_outside_is_refused_before_it_is_entered() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write(dir.path(), "real/index.html", "home");
-        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("alias"))
+        let outside = tempfile::tempdir().expect("tempdir");
+        write(outside.path(), "a.txt", "a");
+        write(dir.path(), "index.html", "home");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("ext")).expect("symlink");
+        assert!(matches!(
+            walk(dir.path()),
+            Err(WalkError::LinkOutside { .. })
+        ));
+    }
+
+    #[test]
+    fn links_inside_the_folder_are_deployed_as_what_they_point_to() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "real/page.html", "page");
+        std::os::unix::fs::symlink("real/page.html", dir.path().join("index.html"))
             .expect("symlink");
-        assert!(matches!(walk(dir.path()), Err(WalkError::Symlink { .. })));
+        std::os::unix::fs::symlink("real", dir.path().join("alias")).expect("symlink");
+        assert_eq!(
+            site_paths(dir.path()),
+            ["/alias/page.html", "/index.html", "/real/page.html"]
+        );
+    }
+
+    #[test]
+    fn a_link_loop_is_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "index.html", "home");
+        std::fs::create_dir(dir.path().join("d")).expect("mkdir");
+        std::os::unix::fs::symlink("..", dir.path().join("d/up")).expect("symlink");
+        assert!(matches!(walk(dir.path()), Err(WalkError::LinkLoop { .. })));
     }
 
     #[test]
@@ -281,7 +347,8 @@ mod tests {
         let big = "x".repeat(200 * 1024 + 7);
         write(dir.path(), "big.txt", &big);
 
-        let hashed = hash_all(walk(dir.path()).expect("walk"), 3).expect("hash");
+        let hashed =
+            hash_all(walk(dir.path()).expect("walk"), 3, &ProgressBar::hidden()).expect("hash");
 
         let by_path = |p: &str| {
             hashed
@@ -319,7 +386,7 @@ mod tests {
             site_path: "/gone".into(),
             disk_path: PathBuf::from("/nonexistent/gone"),
         };
-        let err = hash_all(vec![missing], 4).expect_err("fails");
+        let err = hash_all(vec![missing], 4, &ProgressBar::hidden()).expect_err("fails");
         assert!(err.to_string().contains("/nonexistent/gone"));
     }
 }

@@ -75,6 +75,8 @@ pub struct DeployRecord {
     pub created_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// The deployer's note, if any (`hostctl deploy --message`).
+    pub message: Option<String>,
 }
 
 /// A dashboard browser session, stored under the SHA-256 of its id.
@@ -107,6 +109,8 @@ pub struct NewDeploy {
     /// True when the request itself carried every file (an archive deploy): the files'
     /// sizes are known and the owner is recorded as having their blobs.
     pub files_uploaded: bool,
+    /// The deployer's note, already checked against its length bound.
+    pub message: Option<String>,
 }
 
 /// The outcome of `create_deploy`.

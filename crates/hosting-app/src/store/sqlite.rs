@@ -34,7 +34,7 @@ const INSERT_CHUNK: usize = 5_000;
 
 const DEPLOY_COLUMNS: &str = "SELECT d.id, d.site_id, s.name AS site_name, s.owner_id, d.state, \
      (s.live_deploy_id IS NOT NULL AND s.live_deploy_id = d.id) AS live, d.file_count, d.total_bytes, \
-     u.username AS created_by, d.created_at, d.published_at, d.error \
+     u.username AS created_by, d.created_at, d.published_at, d.error, d.message \
      FROM deploys d JOIN sites s ON s.id = d.site_id JOIN users u ON u.id = d.created_by";
 
 pub struct SqliteStore {
@@ -148,6 +148,7 @@ fn deploy_from_row(row: &SqliteRow) -> sqlx::Result<DeployRecord> {
         created_at: time(row.try_get("created_at")?),
         published_at: opt_time(row.try_get("published_at")?),
         error: row.try_get("error")?,
+        message: row.try_get("message")?,
     })
 }
 
@@ -611,7 +612,7 @@ impl Store for SqliteStore {
         let (key, fingerprint) = new.idempotency.unzip();
         sqlx::query(
             "INSERT INTO deploys (id, site_id, created_by, state, file_count, total_bytes, created_at, \
-             idempotency_key, request_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             idempotency_key, request_fingerprint, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(new.id.as_str())
         .bind(new.site_id)
@@ -622,6 +623,7 @@ impl Store for SqliteStore {
         .bind(now_ms())
         .bind(key)
         .bind(fingerprint)
+        .bind(new.message.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

@@ -402,7 +402,10 @@ async fn api_requests_over_the_limit_get_429_but_file_uploads_are_not_counted() 
         .collect();
     let created: api::CreatedDeploy = app
         .post(ADMIN_TOKEN, "/sites/blog/deploys")
-        .json(&api::CreateDeploy { files: manifest })
+        .json(&api::CreateDeploy {
+            files: manifest,
+            message: None,
+        })
         .send()
         .await
         .expect("request")

@@ -472,6 +472,7 @@ async fn the_api_takes_a_browser_session_only_with_its_csrf_header() {
             .header("cookie", browser.cookie_header())
             .json(&api::CreateDeploy {
                 files: files.clone(),
+                message: None,
             });
         if let Some(csrf) = csrf {
             request = request.header("x-csrf-token", csrf);
@@ -616,4 +617,27 @@ async fn with_redis_unreachable_browser_sessions_fail_closed_and_tokens_keep_wor
         .await
         .expect("request");
     assert_eq!(whoami.status(), 200, "bearer tokens keep working");
+}
+
+#[tokio::test]
+async fn the_deploy_history_shows_each_deploys_message_escaped() {
+    let app = app_with_password().await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let response = app
+        .post(
+            ADMIN_TOKEN,
+            "/sites/blog/deploys?message=Fix%20%3Cnav%3E%20links",
+        )
+        .header("content-type", "application/gzip")
+        .body(crate::helpers::targz(&[("index.html", b"home")]))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 201);
+    let mut browser = Browser::new(&app);
+    browser.sign_in("admin", PASSWORD).await;
+
+    let page = browser.get("/sites/blog").await.text().await.expect("page");
+
+    assert!(page.contains("Fix &lt;nav&gt; links"), "{page}");
 }

@@ -27,7 +27,10 @@ pub(crate) async fn post_manifest(
         .collect();
     let mut request = app
         .post(token, &format!("/sites/{site}/deploys"))
-        .json(&api::CreateDeploy { files: manifest });
+        .json(&api::CreateDeploy {
+            files: manifest,
+            message: None,
+        });
     if let Some(key) = key {
         request = request.header(api::IDEMPOTENCY_KEY, key);
     }
@@ -457,7 +460,11 @@ async fn bad_json_deploy_requests_are_refused_with_the_right_status() {
     let files: BTreeMap<String, String> = (0..4)
         .map(|i| (format!("/f{i}.html"), good.clone()))
         .collect();
-    let body = serde_json::to_string(&api::CreateDeploy { files }).expect("json");
+    let body = serde_json::to_string(&api::CreateDeploy {
+        files,
+        message: None,
+    })
+    .expect("json");
     let detail = assert_problem(send(body).await.expect("request"), 413).await;
     assert!(detail.contains("at most 3 files"), "{detail}");
 

@@ -434,7 +434,10 @@ impl TestApp {
             .collect();
         let response = self
             .post(token, &format!("/sites/{site}/deploys"))
-            .json(&api::CreateDeploy { files: manifest })
+            .json(&api::CreateDeploy {
+                files: manifest,
+                message: None,
+            })
             .send()
             .await
             .expect("request");

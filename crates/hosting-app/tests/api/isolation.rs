@@ -43,6 +43,7 @@ async fn another_user_gets_404_on_every_route_of_a_site_they_do_not_own() {
         .post(ADMIN_TOKEN, "/sites/alpha/deploys")
         .json(&api::CreateDeploy {
             files: BTreeMap::from([("/index.html".to_owned(), sha256_hex(b"alpha v2"))]),
+            message: None,
         })
         .send()
         .await
@@ -57,6 +58,7 @@ async fn another_user_gets_404_on_every_route_of_a_site_they_do_not_own() {
     // Act / Assert: every site- or deploy-scoped route
     let manifest = api::CreateDeploy {
         files: BTreeMap::from([("/index.html".to_owned(), sha256_hex(b"bob"))]),
+        message: None,
     };
     let attempts: Vec<(&str, reqwest::RequestBuilder)> = vec![
         ("GET site", app.get(&bob, "/sites/alpha")),

@@ -9,6 +9,7 @@ mod archive_site_creation;
 mod cert_store;
 mod certificates;
 mod dashboard;
+mod deploy_message;
 mod deploys;
 mod domains;
 mod isolation;

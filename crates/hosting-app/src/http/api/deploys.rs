@@ -29,6 +29,9 @@ pub struct CreateParams {
     /// Archive deploys publish unless `publish=false`.
     #[serde(default)]
     publish: Option<bool>,
+    /// A note stored with the deploy (for archives; a JSON file list carries `message`).
+    #[serde(default)]
+    message: Option<String>,
 }
 
 pub async fn list(
@@ -77,6 +80,13 @@ pub async fn create(
         media_type.as_str(),
         "application/gzip" | "application/x-gzip" | "application/x-tar+gzip"
     );
+    let query_message = match deploy_message(params.message) {
+        Ok(message) => message,
+        Err(refused) => {
+            body::discard(body).await;
+            return Err(refused);
+        }
+    };
     let (site, created_site) = match owned_site(&state, user.id, &site).await {
         Ok(site) => (site, false),
         // Like `hostctl deploy`, a one-shot archive deploy creates its site, so the
@@ -96,9 +106,12 @@ pub async fn create(
         }
     };
     let response = match media_type.as_str() {
-        "application/json" => create_from_manifest(&state, user.id, &site, &headers, body).await,
+        "application/json" => {
+            create_from_manifest(&state, user.id, &site, &headers, body, query_message).await
+        }
         _ if is_archive => {
-            let deployed = deploy_archive(&state, user.id, &site, params.publish, body).await;
+            let deployed =
+                deploy_archive(&state, user.id, &site, params.publish, body, query_message).await;
             if deployed.is_err() && created_site {
                 // A failed first deploy leaves no empty site behind.
                 forget_new_site(&state, user.id, &site).await;
@@ -162,14 +175,36 @@ async fn deploy_archive(
     site: &SiteRecord,
     publish: Option<bool>,
     body: Body,
+    message: Option<String>,
 ) -> ApiResult<Response> {
-    let deploy = super::upload::create_from_archive(state, owner_id, site, body).await?;
+    let deploy = super::upload::create_from_archive(state, owner_id, site, body, message).await?;
     let deploy = if publish.unwrap_or(true) {
         publish_deploy(state, owner_id, &deploy.id).await?
     } else {
         deploy
     };
     Ok((StatusCode::CREATED, axum::Json(deploy_view(state, &deploy))).into_response())
+}
+
+/// The deploy message as stored: trimmed, `None` when blank, one line of at most
+/// [`api::MAX_DEPLOY_MESSAGE_CHARS`] characters (it is shown in tables and history).
+fn deploy_message(raw: Option<String>) -> ApiResult<Option<String>> {
+    let Some(message) = raw.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()) else {
+        return Ok(None);
+    };
+    let chars = message.chars().count();
+    if chars > api::MAX_DEPLOY_MESSAGE_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "the deploy message has {chars} characters; at most {} are allowed",
+            api::MAX_DEPLOY_MESSAGE_CHARS
+        )));
+    }
+    if message.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "the deploy message must be one line without control characters".into(),
+        ));
+    }
+    Ok(Some(message))
 }
 
 fn result_label<T>(result: &ApiResult<T>) -> &'static str {
@@ -186,6 +221,7 @@ async fn create_from_manifest(
     site: &SiteRecord,
     headers: &HeaderMap,
     body: Body,
+    query_message: Option<String>,
 ) -> ApiResult<Response> {
     let bytes = body::read_limited(body, MAX_MANIFEST_JSON_BYTES)
         .await
@@ -200,6 +236,7 @@ async fn create_from_manifest(
     let request: api::CreateDeploy = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     let files = validate_file_list(state, &request)?;
+    let message = deploy_message(request.message)?.or(query_message);
     let idempotency = match headers.get(api::IDEMPOTENCY_KEY) {
         Some(key) => {
             let key = key
@@ -224,6 +261,7 @@ async fn create_from_manifest(
         files,
         idempotency,
         files_uploaded: false,
+        message,
     };
     let (status, deploy, required) = match state.store.create_deploy(new).await? {
         CreatedDeploy::Created { deploy, required } => (StatusCode::CREATED, deploy, required),

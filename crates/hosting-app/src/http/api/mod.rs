@@ -2,6 +2,7 @@
 
 pub(crate) mod deploys;
 pub(crate) mod domains;
+mod limits;
 mod openapi;
 pub(crate) mod sites;
 pub(crate) mod tokens;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/api/v1/whoami", get(users::whoami))
+        .route("/api/v1/limits", get(limits::get))
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{id}", axum::routing::patch(users::update))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
@@ -160,5 +162,6 @@ pub(crate) fn deploy_view(app: &App, deploy: &DeployRecord) -> api::Deploy {
         published_at: deploy.published_at,
         preview_url: app.preview_url(&deploy.site_name, &deploy.id),
         error: deploy.error.clone(),
+        message: deploy.message.clone(),
     }
 }

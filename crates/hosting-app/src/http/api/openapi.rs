@@ -43,6 +43,7 @@ const fn admin(mut doc: RouteDoc) -> RouteDoc {
 pub const ROUTES: &[RouteDoc] = &[
     route("get", "/api/v1/openapi.json", "This document", None, 200, None),
     route("get", "/api/v1/whoami", "The caller", None, 200, Some("User")),
+    route("get", "/api/v1/limits", "What one deploy may hold (files, file size, total size)", None, 200, Some("Limits")),
     admin(route("get", "/api/v1/users", "List users (admin)", None, 200, Some("UserList"))),
     admin(route("post", "/api/v1/users", "Create a user and a first token (admin)", Some("CreateUser"), 201, Some("CreatedUser"))),
     admin(route("patch", "/api/v1/users/{id}", "Disable or enable a user (admin)", Some("UpdateUser"), 200, Some("User"))),
@@ -58,7 +59,8 @@ pub const ROUTES: &[RouteDoc] = &[
         "post",
         "/api/v1/sites/{site}/deploys",
         "Create a deploy: a JSON file list (digest protocol; `Idempotency-Key` supported) answered with the \
-         hashes to upload, or a `.tar.gz` body (`Content-Type: application/gzip`) published unless `?publish=false`",
+         hashes to upload, or a `.tar.gz` body (`Content-Type: application/gzip`) published unless `?publish=false`; \
+         `message` (or `?message=`) is stored with the deploy",
         Some("CreateDeploy"),
         201,
         Some("CreatedDeploy"),
@@ -114,11 +116,14 @@ fn schemas() -> Value {
             "state": { "type": "string", "enum": ["uploading", "ready", "expired", "failed"] },
             "live": { "type": "boolean" }, "file_count": { "type": "integer" }, "total_bytes": { "type": "integer" },
             "created_by": { "type": "string" }, "created_at": time, "published_at": opt_time,
-            "preview_url": { "type": "string" }, "error": { "type": "string" } } },
+            "preview_url": { "type": "string" }, "error": { "type": "string" }, "message": { "type": "string" } } },
         "DeployList": list_of("Deploy"),
         "CreateDeploy": { "type": "object", "required": ["files"], "properties": { "files": {
             "type": "object", "description": "site path (`/index.html`) -> lower-case hex SHA-256",
-            "additionalProperties": { "type": "string", "pattern": "^[0-9a-f]{64}$" } } } },
+            "additionalProperties": { "type": "string", "pattern": "^[0-9a-f]{64}$" } },
+            "message": { "type": "string", "maxLength": 500, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$" } } },
+        "Limits": { "type": "object", "required": ["max_files", "max_file_bytes", "max_deploy_bytes"], "properties": {
+            "max_files": { "type": "integer" }, "max_file_bytes": { "type": "integer" }, "max_deploy_bytes": { "type": "integer" } } },
         "CreatedDeploy": { "allOf": [schema_ref("Deploy"), { "type": "object", "required": ["required"], "properties": {
             "required": { "type": "array", "items": { "type": "string" } } } }] },
         "Rollback": { "type": "object", "properties": { "deploy_id": { "type": ["string", "null"] } } },

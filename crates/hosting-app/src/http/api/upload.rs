@@ -79,6 +79,7 @@ pub async fn create_from_archive(
     owner_id: i64,
     site: &SiteRecord,
     body: Body,
+    message: Option<String>,
 ) -> ApiResult<DeployRecord> {
     let limits = Limits {
         max_files: state.config.max_files,
@@ -133,6 +134,7 @@ pub async fn create_from_archive(
         files,
         idempotency: None,
         files_uploaded: true,
+        message,
     };
     match state.store.create_deploy(new).await? {
         CreatedDeploy::Created { deploy, .. } | CreatedDeploy::Replayed { deploy, .. } => {

@@ -130,20 +130,10 @@ pub fn opt_time(at: Option<DateTime<Utc>>) -> Markup {
     }
 }
 
-/// `1.4 MB`: decimal units, as file managers show them.
+/// `1.40 MiB`: IEC units, the same as `hostctl` and the browser deploy print
+/// (`indicatif::HumanBytes` on both Rust sides).
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    indicatif::HumanBytes(n).to_string()
 }
 
 #[cfg(test)]
@@ -151,11 +141,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_read_like_a_file_manager() {
+    fn sizes_use_the_same_iec_units_as_hostctl() {
         assert_eq!(bytes(0), "0 B");
-        assert_eq!(bytes(999), "999 B");
-        assert_eq!(bytes(1_500), "1.5 kB");
-        assert_eq!(bytes(25_000_000), "25.0 MB");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.50 KiB");
+        assert_eq!(bytes(25 * 1024 * 1024), "25.00 MiB");
     }
 
     #[test]

@@ -82,7 +82,10 @@ fn history(
                         tbody {
                             @for d in deploys {
                                 tr data-deploy=(d.id) {
-                                    td { a href=(state.preview_url(&site.name, &d.id)) title="Preview this deploy" { code { (d.id) } } }
+                                    td {
+                                        a href=(state.preview_url(&site.name, &d.id)) title="Preview this deploy" { code { (d.id) } }
+                                        @if let Some(message) = &d.message { div.muted.deploy-message { (message) } }
+                                    }
                                     td { (state_badge(d)) }
                                     td { (time(d.created_at)) }
                                     td { (d.file_count) }

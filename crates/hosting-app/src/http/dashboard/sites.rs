@@ -84,7 +84,7 @@ fn render(session: &CurrentSession, rows: &[Row], message: Option<Markup>, name:
                                     th scope="row" { a href={ "/sites/" (row.name) } { (row.name) } }
                                     td { @if row.live.is_some() { a href=(row.url) { (row.url) } } @else { span.muted { "not published yet" } } }
                                     td { (opt_time(row.last.as_ref().map(|d| d.created_at))) }
-                                    td { @if let Some(live) = &row.live { (bytes(live.total_bytes)) " · " (live.file_count) " files" } @else { span.muted { "—" } } }
+                                    td { @if let Some(live) = &row.live { (bytes(live.total_bytes)) " · " (live.file_count) @if live.file_count == 1 { " file" } @else { " files" } } @else { span.muted { "—" } } }
                                 }
                             }
                         }

@@ -35,7 +35,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 const DEPLOY_COLUMNS: &str = "SELECT d.id, d.site_id, s.name AS site_name, s.owner_id, d.state, \
      COALESCE(s.live_deploy_id = d.id, FALSE) AS live, d.file_count, d.total_bytes, \
-     u.username AS created_by, d.created_at, d.published_at, d.error \
+     u.username AS created_by, d.created_at, d.published_at, d.error, d.message \
      FROM deploys d JOIN sites s ON s.id = d.site_id JOIN users u ON u.id = d.created_by";
 
 /// Runs a read on the pool routing picks and, when that failed, once more on the other
@@ -211,6 +211,7 @@ fn deploy_from_row(row: &PgRow) -> sqlx::Result<DeployRecord> {
         created_at: time(row.try_get("created_at")?),
         published_at: row.try_get::<Option<i64>, _>("published_at")?.map(time),
         error: row.try_get("error")?,
+        message: row.try_get("message")?,
     })
 }
 
@@ -727,7 +728,7 @@ impl Store for PgStore {
         let (key, fingerprint) = new.idempotency.unzip();
         sqlx::query(
             "INSERT INTO deploys (id, site_id, created_by, state, file_count, total_bytes, created_at, \
-             idempotency_key, request_fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             idempotency_key, request_fingerprint, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(new.id.as_str())
         .bind(new.site_id)
@@ -738,6 +739,7 @@ impl Store for PgStore {
         .bind(now_ms())
         .bind(key)
         .bind(fingerprint)
+        .bind(new.message.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

@@ -2,6 +2,12 @@
 // hash every file here (SHA-256), send the file list, upload only the files the server
 // asks for, then publish. Requests carry the session cookie and the page's CSRF token
 // in X-CSRF-Token (the API accepts a browser session only with it).
+//
+// Symbolic links: Chromium leaves them out of a picked folder without a word, and no
+// browser says where a link points, so links cannot be followed or refused as hostctl
+// does. Instead every file the browser listed but could not read is named after the
+// deploy, and a result without index.html (the usual sign of a linked front page) ends
+// with a warning rather than a plain "live".
 "use strict";
 (function () {
   const form = document.getElementById("deploy-form");
@@ -15,7 +21,7 @@
   const progress = document.getElementById("deploy-progress");
   const CONCURRENCY = 4;
 
-  function show(kind, text, link) {
+  function show(kind, text, link, notes) {
     status.textContent = "";
     const box = document.createElement("div");
     box.className = "notice " + kind;
@@ -29,8 +35,29 @@
       a.textContent = link;
       box.append(a);
     }
+    if (notes && notes.length) {
+      const list = document.createElement("ul");
+      list.id = "deploy-skipped";
+      for (const note of notes) {
+        const item = document.createElement("li");
+        item.textContent = note;
+        list.append(item);
+      }
+      box.append(list);
+    }
     status.append(box);
   }
+
+  // `1.50 KiB`: IEC units with two decimals, as hostctl and the deploy history print them.
+  function humanBytes(n) {
+    const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if (n < 1024) return `${n} B`;
+    let value = n / 1024;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
+    return `${value.toFixed(2)} ${units[unit]}`;
+  }
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
   // Hidden files and folders are skipped, as hostctl does (but .well-known is kept).
   function wanted(path) {
@@ -104,14 +131,21 @@
       next();
     });
   }
+  // An entry the browser cannot open is kept with `error` set, so it can be listed.
   async function walk(entry, prefix, out) {
     if (entry.isFile) {
-      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
-      out.push({ path: prefix + entry.name, file });
+      try {
+        const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+        out.push({ path: prefix + entry.name, file });
+      } catch (error) {
+        out.push({ path: prefix + entry.name, error: "the browser could not open it" });
+      }
     } else if (entry.isDirectory) {
       for (const child of await readAll(entry.createReader())) {
         await walk(child, prefix + entry.name + "/", out);
       }
+    } else {
+      out.push({ path: prefix + entry.name, error: "neither a file nor a folder" });
     }
   }
   async function fromDrop(items) {
@@ -157,14 +191,29 @@
     try {
       const manifest = {};
       const byHash = new Map();
+      // Files the browser listed but could not read (a broken or unfollowed link, no
+      // permission): left out of the deploy and named in the result.
+      const skipped = [];
       let hashed = 0;
-      for (const { path, file } of files) {
-        const hash = await sha256(file);
-        manifest["/" + path] = hash;
-        byHash.set(hash, file);
+      for (const { path, file, error } of files) {
         hashed++;
         progress.value = (hashed / files.length) * 20;
         show("ok", `Hashing files… ${hashed} / ${files.length}`);
+        if (error) { skipped.push(`${path}: ${error}`); continue; }
+        let hash;
+        try {
+          hash = await sha256(file);
+        } catch (_) {
+          skipped.push(`${path}: the browser could not read it`);
+          continue;
+        }
+        manifest["/" + path] = hash;
+        byHash.set(hash, file);
+      }
+      const deployed = Object.keys(manifest).length;
+      if (deployed === 0) {
+        show("error", "None of the files could be read; nothing was deployed.", null, skipped);
+        return;
       }
       const key = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
       const created = await api("POST", `/sites/${encodeURIComponent(site)}/deploys`, JSON.stringify({ files: manifest }), {
@@ -172,7 +221,8 @@
         "Idempotency-Key": key,
       });
       const required = created.required;
-      const total = required.reduce((sum, hash) => sum + byHash.get(hash).size, 0) || 1;
+      const bytes = required.reduce((sum, hash) => sum + byHash.get(hash).size, 0);
+      const total = bytes || 1;
       let sent = 0;
       let done = 0;
       const queue = required.slice();
@@ -184,13 +234,21 @@
           sent += file.size;
           done++;
           progress.value = 20 + (sent / total) * 75;
-          show("ok", `Uploading ${done} / ${required.length} new files (${files.length - required.length} unchanged)…`);
+          show("ok", `Uploading ${done} / ${required.length} new files, ${humanBytes(sent)} of ${humanBytes(bytes)}…`);
         }
       };
       await Promise.all(Array.from({ length: Math.min(CONCURRENCY, required.length) }, worker));
       await api("POST", `/deploys/${created.id}/publish`);
       progress.value = 100;
-      show("ok", `Deployed ${files.length} files (${required.length} uploaded, ${files.length - required.length} unchanged). Live at`, liveUrl);
+      const uploaded = Object.values(manifest).filter((hash) => required.includes(hash)).length;
+      const summary = `Deployed ${plural(deployed, "file")} (${uploaded} uploaded, ${deployed - uploaded} unchanged).`;
+      const notes = skipped.slice();
+      if (!("/index.html" in manifest)) notes.push("There is no index.html: the site's front page answers 404.");
+      if (skipped.length) {
+        show("warn", `${summary} ${plural(skipped.length, "file")} could not be read and ${skipped.length === 1 ? "was" : "were"} left out. Live at`, liveUrl, notes);
+      } else {
+        show(notes.length ? "warn" : "ok", `${summary} Live at`, liveUrl, notes);
+      }
       await refresh();
     } catch (error) {
       show("error", "The deploy failed: " + error.message);
