@@ -8,6 +8,7 @@ pub mod body;
 pub mod dashboard;
 pub mod error;
 pub mod host;
+pub mod listener;
 pub mod mgmt;
 pub mod pages;
 pub mod ratelimit;

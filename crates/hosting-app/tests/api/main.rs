@@ -9,6 +9,7 @@ mod certificates;
 mod dashboard;
 mod deploys;
 mod domains;
+mod hardening;
 mod isolation;
 mod pebble;
 mod serving;
