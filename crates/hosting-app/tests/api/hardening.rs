@@ -505,3 +505,66 @@ async fn a_redirect_rule_placeholder_with_a_newline_never_gives_a_5xx() {
         );
     }
 }
+
+#[tokio::test]
+async fn both_deploy_routes_refuse_paths_differing_only_in_unicode_normalization() {
+    // Arrange: `/café.html` in NFC and in NFD, two different byte strings.
+    let app = TestApp::spawn().await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let (nfc, nfd) = ("caf\u{e9}.html", "cafe\u{301}.html");
+    let files: std::collections::BTreeMap<String, String> = [
+        (format!("/{nfc}"), crate::helpers::sha256_hex(b"composed")),
+        (format!("/{nfd}"), crate::helpers::sha256_hex(b"decomposed")),
+    ]
+    .into();
+
+    // Act
+    let digest = app
+        .post(ADMIN_TOKEN, "/sites/blog/deploys")
+        .json(&hosting_api::CreateDeploy { files })
+        .send()
+        .await
+        .expect("digest deploy");
+    let archive = app
+        .post_archive(
+            ADMIN_TOKEN,
+            "blog",
+            &crate::helpers::targz(&[(nfc, b"composed"), (nfd, b"decomposed")]),
+        )
+        .await;
+
+    // Assert: the same problem from both routes, and no deploy was created.
+    let mut problems = Vec::new();
+    for response in [digest, archive] {
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+        let problem: hosting_api::Problem = response.json().await.expect("problem");
+        problems.push(problem);
+    }
+    for problem in &problems {
+        let detail = problem.detail.as_deref().unwrap_or_default();
+        assert!(
+            detail.contains("collides with") && detail.contains("Unicode normalization"),
+            "{detail}"
+        );
+    }
+    assert_eq!(problems[0].status, 400);
+    assert_eq!(
+        (problems[0].status, &problems[0].kind),
+        (problems[1].status, &problems[1].kind)
+    );
+    let deploys: hosting_api::List<hosting_api::Deploy> = app
+        .get(ADMIN_TOKEN, "/sites/blog/deploys")
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert!(deploys.items.is_empty(), "a deploy was created");
+}
