@@ -124,7 +124,7 @@ async fn a_byte_at_a_time_does_not_extend_the_header_timeout() {
     .await;
     let mut stream = connect(&app).await;
     let dribble = async {
-        for byte in b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+        for byte in b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
             if stream.write_all(&[*byte]).await.is_err() {
                 return true;
             }
