@@ -13,8 +13,9 @@
 //! them earlier races its next request on them (a 502 it cannot retry for a POST). Here
 //! the two clocks are separate: [`WatchedIo`] runs the header clock while bytes of a
 //! request head are arriving (or from connecting), the idle clock while nothing is in
-//! flight, and no clock while a request is being handled (the request timeouts of the
-//! routers cover that).
+//! flight, and no read clock while a request is being handled (the request timeouts of
+//! the routers cover that). A write the client takes no byte of for the idle timeout
+//! fails too (a client that stops reading a large response).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -49,7 +50,8 @@ use crate::config::Config;
 pub struct Limits {
     /// From connecting, or from the first byte of a later request, to the end of its headers.
     pub header_read_timeout: Duration,
-    /// Between the end of a response and the first byte of the next request.
+    /// Between the end of a response and the first byte of the next request; also how
+    /// long a write may wait for the client to take a byte.
     pub idle_timeout: Duration,
     /// Open connections; the next one is accepted only when one closes.
     pub max_connections: usize,
@@ -246,6 +248,9 @@ struct WatchedIo {
     seen_started: u64,
     deadline: Option<Instant>,
     timer: Pin<Box<Sleep>>,
+    /// Runs while a write waits for the client to take bytes (made on the first wait).
+    write_timer: Option<Pin<Box<Sleep>>>,
+    write_waiting: bool,
 }
 
 impl WatchedIo {
@@ -261,7 +266,41 @@ impl WatchedIo {
             seen_started: 0,
             deadline: Some(deadline),
             timer: Box::pin(tokio::time::sleep_until(deadline)),
+            write_timer: None,
+            write_waiting: false,
         }
+    }
+
+    /// A write's outcome, failed with `TimedOut` once the client has taken no byte for
+    /// the idle timeout.
+    ///
+    /// SECURITY: the slow-read attack: a client that requests a large file and never
+    /// reads it holds its connection (and the file's stream) as long as it likes, since
+    /// its request stays in flight. A client on a slow link still takes bytes now and then.
+    fn watch_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if result.is_ready() {
+            self.write_waiting = false;
+            return result;
+        }
+        let deadline = Instant::now() + self.limits.idle_timeout;
+        let timer = self
+            .write_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.write_waiting {
+            self.write_waiting = true;
+            timer.as_mut().reset(deadline);
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took no bytes within the idle timeout (HOSTING_IDLE_TIMEOUT)",
+            )));
+        }
+        Poll::Pending
     }
 
     fn enter(&mut self, phase: Phase, limit: Option<Duration>) {
@@ -338,7 +377,9 @@ impl AsyncWrite for WatchedIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.watch_write(cx, result)
     }
 
     fn poll_write_vectored(
@@ -346,7 +387,9 @@ impl AsyncWrite for WatchedIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.watch_write(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -354,7 +397,9 @@ impl AsyncWrite for WatchedIo {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_flush(cx);
+        this.watch_write(cx, result)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

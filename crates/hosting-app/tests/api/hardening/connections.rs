@@ -179,3 +179,45 @@ async fn over_the_connection_cap_a_client_waits_until_a_connection_closes() {
     // Assert: the waiting client is served.
     assert_eq!(status_of(&read_response(&mut waiting).await), 200);
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_a_large_response_is_disconnected() {
+    // Arrange: a file far larger than the socket buffers can hold (the server's send
+    // buffer grows to 4 MiB on Linux; the client's receive buffer is kept small).
+    let app = TestApp::spawn_with(|c| {
+        c.idle_timeout = 1;
+        c.header_read_timeout = 600;
+    })
+    .await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let big: Vec<u8> = (0..24 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    app.deploy_digest(ADMIN_TOKEN, "blog", &[("/big.bin", &big)])
+        .await;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("small receive buffer");
+    let mut stream = socket.connect(app.addr).await.expect("connect");
+
+    // Act: ask for the file, then never read it, only write a byte now and then.
+    stream
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: blog.localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let noticed_close = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if stream.write_all(b" ").await.is_err() {
+                return;
+            }
+        }
+    };
+
+    // Assert: the server gave up on the stalled connection (its reset fails our writes).
+    assert!(
+        tokio::time::timeout(GUARD, noticed_close).await.is_ok(),
+        "the server kept a connection whose client stopped reading"
+    );
+}
