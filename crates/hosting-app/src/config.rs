@@ -261,7 +261,7 @@ pub struct Config {
     #[arg(long, env = "HOSTING_HEADER_READ_TIMEOUT", default_value_t = 10)]
     pub header_read_timeout: u64,
 
-    /// Seconds a keep-alive connection may wait for its next request before it is closed. Longer than the proxies' upstream keep-alive (Nginx: 60 s), so they close first.
+    /// Seconds a keep-alive connection may wait for its next request, or a client may take no byte of its response, before the connection is closed. Longer than the proxies' upstream keep-alive (Nginx: 60 s), so they close first.
     #[arg(long, env = "HOSTING_IDLE_TIMEOUT", default_value_t = 75)]
     pub idle_timeout: u64,
 
