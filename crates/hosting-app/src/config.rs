@@ -260,6 +260,18 @@ pub struct Config {
     #[arg(long, env = "HOSTING_SHUTDOWN_DRAIN", default_value_t = 0)]
     pub shutdown_drain: u64,
 
+    /// Seconds a client may take to send a request's headers (counted from connecting, or from the first byte of a later request) before its connection is closed.
+    #[arg(long, env = "HOSTING_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+
+    /// Seconds a keep-alive connection may wait for its next request, or a client may take no byte of its response, before the connection is closed. Longer than the proxies' upstream keep-alive (Nginx: 60 s), so they close first.
+    #[arg(long, env = "HOSTING_IDLE_TIMEOUT", default_value_t = 75)]
+    pub idle_timeout: u64,
+
+    /// Open connections per listener (public and management); over it, new connections wait in the kernel's accept queue until one closes.
+    #[arg(long, env = "HOSTING_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
     /// Log format: `json` (one object per line), `text`, or `auto` (text when standard
     /// output is a terminal, else JSON).
     #[arg(long, env = "HOSTING_LOG_FORMAT", default_value = "auto")]
@@ -300,6 +312,12 @@ impl Config {
         {
             return Err(
                 "DATABASE_REPLICA_URL and HOSTING_BLOB_STORE=postgres need DATABASE_URL".into(),
+            );
+        }
+        if self.header_read_timeout == 0 || self.idle_timeout == 0 || self.max_connections == 0 {
+            return Err(
+                "HOSTING_HEADER_READ_TIMEOUT, HOSTING_IDLE_TIMEOUT and HOSTING_MAX_CONNECTIONS must be greater than zero"
+                    .into(),
             );
         }
         if self.db_primary_pool == 0 || self.db_replica_pool == 0 {
@@ -493,6 +511,9 @@ impl Config {
             "cert_sync_interval": self.cert_sync_interval,
             "request_timeout": self.request_timeout,
             "shutdown_drain": self.shutdown_drain,
+            "header_read_timeout": self.header_read_timeout,
+            "idle_timeout": self.idle_timeout,
+            "max_connections": self.max_connections,
             "log_format": self.log_format,
         })
     }

@@ -1,7 +1,6 @@
 //! Building and running the application, shared by the binary and the tests so
 //! both boot the same way.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -231,20 +230,26 @@ impl Application {
             tokio::time::sleep(drain).await;
             let _ = stopping_tx.send(true);
         });
-        let mgmt_router = http::mgmt::router(state.clone());
-        let mut mgmt_stop = stopping_rx.clone();
-        let mgmt = axum::serve(self.mgmt, mgmt_router).with_graceful_shutdown(async move {
-            let _ = mgmt_stop.wait_for(|stopping| *stopping).await;
-        });
-        let mut public_stop = stopping_rx;
-        // With the peer address, so rate limits (API, sign-in) count per client.
-        let public_service =
-            http::public_router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let public = axum::serve(self.public, public_service).with_graceful_shutdown(async move {
-            let _ = public_stop.wait_for(|stopping| *stopping).await;
-        });
+        // Both listeners stop together, once the drain delay has passed.
+        let stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        };
+        let limits = http::listener::Limits::from_config(&self.app.config);
+        let mgmt = http::listener::serve(
+            self.mgmt,
+            http::mgmt::router(state.clone()),
+            limits,
+            stopped(stopping_rx.clone()),
+        );
+        // Requests carry the peer address, so rate limits (API, sign-in) count per client.
+        let public = http::listener::serve(
+            self.public,
+            http::public_router(state),
+            limits,
+            stopped(stopping_rx),
+        );
         tracing::info!("serving");
-        let (public, mgmt) = tokio::join!(public.into_future(), mgmt.into_future());
+        let (public, mgmt) = tokio::join!(public, mgmt);
         if let Some(issuer) = issuer {
             // It lets an order under way finish (a few seconds at most) or gives its lease back.
             if tokio::time::timeout(ISSUER_STOP_LIMIT, issuer)

@@ -24,9 +24,9 @@ use tar::EntryType;
 
 pub use error::{ArchiveError, ForbiddenKind, PathProblem};
 pub use limits::Limits;
+pub use names::Names;
 
 use limits::Tally;
-use names::Names;
 use stream::{Meter, TarStream};
 
 /// One regular file of the archive, as stored.

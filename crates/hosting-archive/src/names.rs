@@ -1,5 +1,9 @@
 //! Name tables that refuse duplicates, case/Unicode collisions and file/directory
 //! conflicts, so every site path maps to exactly one file on any filesystem or CDN.
+//!
+//! The one place these rules live: the archive reader uses them for `.tar.gz` entries,
+//! and the server's digest route for the paths of a JSON file list, so both ways to
+//! deploy refuse the same pairs with the same error.
 
 use std::collections::HashMap;
 
@@ -7,9 +11,10 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::error::ArchiveError;
 
-/// Every path seen so far, keyed by its folded form (see [`fold`]).
+/// The site paths of one deploy seen so far, keyed by their folded form (see [`fold`]):
+/// add each file (and directory) once; a path that another one already takes is refused.
 #[derive(Debug, Default)]
-pub(crate) struct Names {
+pub struct Names {
     /// folded path -> site path of each regular file.
     files: HashMap<String, String>,
     /// folded path -> site path of each directory, explicit or implied by a file's parents.
@@ -17,8 +22,10 @@ pub(crate) struct Names {
 }
 
 impl Names {
-    /// Records a regular file, refusing it if its path is already taken.
-    pub(crate) fn add_file(&mut self, path: &str) -> Result<(), ArchiveError> {
+    /// Records a regular file (a site path such as `/css/site.css`), refusing it if its
+    /// path is already taken: the same path, one differing only in case or Unicode
+    /// normalization (NFC / NFD), or a directory.
+    pub fn add_file(&mut self, path: &str) -> Result<(), ArchiveError> {
         let key = fold(path);
         if let Some(other) = self.files.get(&key) {
             // SECURITY: duplicates are the overwrite vehicle of RUSTSEC-2018-0002 and make
@@ -47,7 +54,7 @@ impl Names {
     }
 
     /// Records a directory entry, refusing it if a file already has its path.
-    pub(crate) fn add_directory(&mut self, path: &str) -> Result<(), ArchiveError> {
+    pub fn add_directory(&mut self, path: &str) -> Result<(), ArchiveError> {
         self.add_parents(path)?;
         self.add_dir_key(path)
     }

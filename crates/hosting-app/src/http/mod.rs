@@ -8,6 +8,7 @@ pub mod body;
 pub mod dashboard;
 pub mod error;
 pub mod host;
+pub mod listener;
 pub mod mgmt;
 pub mod pages;
 pub mod ratelimit;
@@ -116,14 +117,17 @@ async fn control_fallback(uri: axum::http::Uri) -> Response {
 struct RouteClass(&'static str);
 
 async fn dispatch_by_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(host) = request_host(&req) else {
-        let mut response = pages::platform_page(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The request has no valid Host header.",
-        );
-        response.extensions_mut().insert(RouteClass("bad_host"));
-        return response;
+    let host = match request_host(&req) {
+        Ok(host) => host,
+        Err(refused) => {
+            let mut response = problem_response(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                Some(refused.to_string()),
+            );
+            response.extensions_mut().insert(RouteClass("bad_host"));
+            return response;
+        }
     };
     let kind = classify(&host, &state.control_host, &state.config.base_domain);
     let (class, mut response) = match kind {

@@ -12,6 +12,7 @@ mod dashboard;
 mod deploy_message;
 mod deploys;
 mod domains;
+mod hardening;
 mod isolation;
 mod pebble;
 mod serving;

@@ -1,8 +1,6 @@
 //! Deploys: the digest protocol (create, then upload what is required, then publish),
 //! the one-shot `.tar.gz` upload, history, publish and rollback.
 
-use std::collections::HashSet;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -295,17 +293,18 @@ fn validate_file_list(
             request.files.len()
         )));
     }
-    let mut folded = HashSet::new();
+    // SECURITY: the archive route's name rules, so a site path maps to one file on any
+    // filesystem or CDN whichever way it was deployed: no two paths differing only in
+    // case or Unicode normalization, no path both a file and a directory.
+    let mut names = hosting_archive::Names::default();
     let mut files = Vec::with_capacity(request.files.len());
     for (path, sha) in &request.files {
         let path = DeployPath::parse(path).map_err(ApiError::Unprocessable)?;
-        // Paths differing only in case would collide on case-insensitive file systems and caches.
-        if !folded.insert(path.as_str().to_lowercase()) {
-            return Err(ApiError::Unprocessable(format!(
-                "file path {:?} collides with another path that differs only in case",
-                path.as_str()
-            )));
-        }
+        names.add_file(path.as_str()).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the file list was refused, nothing was created: {e}"
+            ))
+        })?;
         let sha256 = Sha256::parse(sha)
             .map_err(|e| ApiError::Unprocessable(format!("file {:?}: {e}", path.as_str())))?;
         files.push(ManifestEntry {

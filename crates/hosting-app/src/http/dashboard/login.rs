@@ -47,11 +47,31 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// Only a path of this dashboard: never `//evil.example` or an absolute URL.
+/// Where to go after signing in: `next` when it is a path of this dashboard, else the
+/// sites page.
+///
+/// SECURITY: browsers drop tabs and newlines from a `Location` and read `\` as `/`, so
+/// `/\t/evil.example` or `/\evil.example` lands on `//evil.example`, another origin (an
+/// open redirect that phishing borrows our name for). `next` must therefore start with
+/// one `/` and, once more percent-decoded (it was decoded once as a query parameter, so a
+/// second decoding catches `%2509`), hold no control character, no `\` anywhere and no
+/// `//` or `/\` at its start. Only visible ASCII is kept as it is, so the value is
+/// always a valid `Location` header (a newline used to make it a 500).
 fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/sites",
+    const FALLBACK: &str = "/sites";
+    let Some(next) = next else {
+        return FALLBACK;
+    };
+    let visible_ascii = next.bytes().all(|b| b.is_ascii_graphic());
+    let decoded = percent_encoding::percent_decode_str(next).decode_utf8_lossy();
+    let same_origin_path = decoded.starts_with('/')
+        && !decoded.starts_with("//")
+        && !decoded.contains('\\')
+        && !decoded.chars().any(char::is_control);
+    if visible_ascii && same_origin_path {
+        next
+    } else {
+        FALLBACK
     }
 }
 
@@ -227,4 +247,45 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
     let (name, value) = session::clear_session_cookie(&state.config);
     response.headers_mut().append(name, value);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_keeps_paths_of_this_dashboard() {
+        for path in [
+            "/sites",
+            "/sites/blog?done=created",
+            "/tokens#new",
+            "/a%20b",
+        ] {
+            assert_eq!(safe_next(Some(path)), path);
+        }
+    }
+
+    #[test]
+    fn next_refuses_anything_that_can_leave_the_origin_or_break_the_header() {
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/%2F/evil.example",
+            "/%5Cevil.example",
+            "/a\\b",
+            "/a\nb",
+            "/a%0Ab",
+            "/a%0D%0ASet-Cookie:x=1",
+            "https://evil.example",
+            "evil.example",
+            "/caf\u{e9}",
+            "/a b",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/sites", "{bad:?} accepted");
+        }
+        assert_eq!(safe_next(None), "/sites");
+    }
 }
