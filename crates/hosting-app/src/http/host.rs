@@ -76,7 +76,8 @@ pub fn request_host<B>(req: &Request<B>) -> Result<String, HostError> {
 
 /// The one host rule: ASCII lower case, the port removed (`:` and 1 to 5 digits), then
 /// one trailing dot removed. What remains is an IPv6 literal in brackets, or dot-separated
-/// labels of 1 to 63 letters, digits, `-` or `_` (253 characters at most). Anything else
+/// labels of 1 to 63 letters, digits or `-` (253 characters at most; the proxies' regex
+/// in deploy/nginx and deploy/haproxy is the same rule). Anything else
 /// (a second port, a letter in the port, an empty label, a space, a slash, non-ASCII) is
 /// `None`: the request is answered 400, never routed.
 pub fn normalize_host(raw: &str) -> Option<String> {
@@ -95,7 +96,7 @@ pub fn normalize_host(raw: &str) -> Option<String> {
             (1..=63).contains(&label.len())
                 && label
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     valid.then_some(host)
 }
@@ -201,12 +202,13 @@ mod tests {
             "[not-v6]",
             "[::1]x",
             "[::1]:",
+            "a_b.example",
         ] {
             assert_eq!(normalize_host(bad), None, "{bad:?} accepted");
         }
         assert_eq!(
-            normalize_host("A_b.Example.:8080").as_deref(),
-            Some("a_b.example")
+            normalize_host("A-b.Example.:8080").as_deref(),
+            Some("a-b.example")
         );
         assert_eq!(normalize_host("[::1]").as_deref(), Some("[::1]"));
     }
