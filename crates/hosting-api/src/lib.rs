@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "openapi")]
+pub mod schema;
+
 /// Media type of every API error body (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -16,6 +19,7 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 pub const MAX_DEPLOY_MESSAGE_CHARS: usize = 500;
 
 /// An RFC 9457 problem document: the one error shape of the whole API.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Problem {
     /// A URI naming the class of problem (relative to the API, e.g. `/problems/not-found`).
@@ -30,6 +34,7 @@ pub struct Problem {
     pub instance: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -37,6 +42,7 @@ pub enum Role {
     Member,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct User {
     pub id: i64,
@@ -47,17 +53,21 @@ pub struct User {
 }
 
 /// `POST /api/v1/users` (admin only).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateUser {
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::Username))]
     pub username: String,
     #[serde(default)]
     pub role: Option<Role>,
     /// Optional password for the web dashboard; the API itself uses tokens.
+    #[cfg_attr(feature = "openapi", schema(min_length = 10))]
     #[serde(default)]
     pub password: Option<String>,
 }
 
 /// Response to `POST /api/v1/users`: the user and a first API token, shown once.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedUser {
     pub user: User,
@@ -65,17 +75,21 @@ pub struct CreatedUser {
 }
 
 /// `PATCH /api/v1/users/{id}` (admin only).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpdateUser {
     pub disabled: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateToken {
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::TokenName))]
     pub name: String,
 }
 
 /// A token as listed: never the secret itself.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Token {
     pub id: i64,
@@ -85,6 +99,7 @@ pub struct Token {
 }
 
 /// A freshly created token; `secret` is returned this once and stored only hashed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedToken {
     #[serde(flatten)]
@@ -92,29 +107,37 @@ pub struct CreatedToken {
     pub secret: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateSite {
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::SiteName))]
     pub name: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Site {
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::SiteName))]
     pub name: String,
     /// `http(s)://<name>.<base-domain>/`
     pub url: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::DeployId>))]
     pub live_deploy_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 /// Body of `POST /api/v1/sites/{site}/domains`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddDomain {
     /// Lower-case ASCII host name, e.g. `www.example.com` (not under the platform's base domain).
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::DomainName))]
     pub name: String,
 }
 
 /// Where a custom domain is in its ownership check.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum DomainStatus {
@@ -127,6 +150,7 @@ pub enum DomainStatus {
 }
 
 /// How the owner proves control of a domain: either record is enough.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DomainVerification {
     /// DNS name of the TXT record to create, `_hosting-verify.<domain>`.
@@ -140,6 +164,7 @@ pub struct DomainVerification {
 }
 
 /// A custom domain of a site.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Domain {
     pub name: String,
@@ -158,6 +183,7 @@ pub struct Domain {
 }
 
 /// Where a custom domain's certificate is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum CertificateStatus {
@@ -171,6 +197,7 @@ pub enum CertificateStatus {
 }
 
 /// A custom domain's TLS certificate (the private key never leaves the platform).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Certificate {
     pub status: CertificateStatus,
@@ -188,6 +215,7 @@ pub struct Certificate {
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum DeployState {
@@ -201,9 +229,12 @@ pub enum DeployState {
     Failed,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Deploy {
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::DeployId))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::SiteName))]
     pub site: String,
     pub state: DeployState,
     /// True when this deploy is the site's live one.
@@ -225,17 +256,24 @@ pub struct Deploy {
 }
 
 /// `POST /api/v1/sites/{site}/deploys` with `Content-Type: application/json`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateDeploy {
     /// Site path (`/index.html`) to lower-case hex SHA-256 of the file's bytes.
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::FileList))]
     pub files: BTreeMap<String, String>,
     /// A note stored with the deploy, at most [`MAX_DEPLOY_MESSAGE_CHARS`] characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 500, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub message: Option<String>,
 }
 
 /// `GET /api/v1/limits`: what the server accepts in one deploy, so a client can refuse
 /// an oversized folder before creating anything.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Limits {
     /// Most files in one deploy.
@@ -247,14 +285,17 @@ pub struct Limits {
 }
 
 /// Response to a digest deploy: which hashes must still be uploaded.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedDeploy {
     #[serde(flatten)]
     pub deploy: Deploy,
     /// Hashes this owner has never uploaded; `PUT /api/v1/deploys/{id}/files/{sha256}` each.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<schema::Sha256>))]
     pub required: Vec<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct List<T> {
     pub items: Vec<T>,
@@ -262,8 +303,10 @@ pub struct List<T> {
 
 /// `POST /api/v1/sites/{site}/rollback`: publish `deploy_id`, or when absent the deploy
 /// that was live before the current one.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Rollback {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::DeployId>))]
     #[serde(default)]
     pub deploy_id: Option<String>,
 }

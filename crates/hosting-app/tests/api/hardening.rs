@@ -97,7 +97,10 @@ async fn both_deploy_routes_refuse_paths_differing_only_in_unicode_normalization
     // Act
     let digest = app
         .post(ADMIN_TOKEN, "/sites/blog/deploys")
-        .json(&hosting_api::CreateDeploy { files })
+        .json(&hosting_api::CreateDeploy {
+            files,
+            message: None,
+        })
         .send()
         .await
         .expect("digest deploy");

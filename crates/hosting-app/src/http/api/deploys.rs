@@ -32,6 +32,12 @@ pub struct CreateParams {
     message: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/sites/{site}/deploys", operation_id = "listDeploys", tag = "deploys", description = "Deploy history, newest first.",
+    params(("site" = api::schema::SiteName, Path, description = "The site's name")),
+    responses(
+        (status = 200, description = "The site's deploys", body = api::List<api::Deploy>),
+        (status = 404, description = "No such site of the caller"),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -44,6 +50,12 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/deploys/{id}", operation_id = "getDeploy", tag = "deploys",
+    params(("id" = api::schema::DeployId, Path, description = "The deploy's id")),
+    responses(
+        (status = 200, description = "The deploy", body = api::Deploy),
+        (status = 404, description = "No such deploy of the caller"),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -65,6 +77,31 @@ pub async fn owned_deploy(state: &AppState, owner_id: i64, raw: &str) -> ApiResu
 
 /// `POST /sites/{site}/deploys`: a JSON file list, or a `.tar.gz` of the site.
 #[tracing::instrument(skip_all, fields(site.name = %site))]
+#[utoipa::path(post, path = "/api/v1/sites/{site}/deploys", operation_id = "createDeploy", tag = "deploys",
+    description = "Create a deploy, either with a JSON file list (the digest protocol: the answer lists \
+        the hashes to upload with `PUT /api/v1/deploys/{id}/files/{sha256}`, then publish; \
+        `Idempotency-Key` makes a retry answer the same deploy) or with a `.tar.gz` of the site \
+        (`Content-Type: application/gzip`), published unless `?publish=false`; an archive creates \
+        the site when the caller has none of that name. `message` (or `?message=`) is stored with the deploy.",
+    params(
+        ("site" = api::schema::SiteName, Path, description = "The site's name"),
+        ("publish" = Option<bool>, Query, description = "Archive deploys: publish once stored (default true)"),
+        ("message" = Option<String>, Query, nullable = false, max_length = 500, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", description = "A note stored with the deploy (archives; a file list carries `message` in its body)"),
+        ("Idempotency-Key" = Option<api::schema::IdempotencyKey>, Header, nullable = false, description = "JSON file lists: a retry with the same key and list answers the deploy the first request created"),
+    ),
+    request_body(content(
+        (api::CreateDeploy = "application/json"),
+        (api::schema::SiteArchive = "application/gzip"),
+    )),
+    responses(
+        (status = 201, description = "Created: with `required` for a file list; an archive's deploy is ready (and live unless `publish=false`)", body = api::schema::CreatedOrArchivedDeploy),
+        (status = 200, description = "A retry with the same `Idempotency-Key` and file list: the deploy the first request created", body = api::CreatedDeploy),
+        (status = 400, description = "Malformed JSON, a refused archive (the problem names the entry), paths that collide (case, Unicode normalization, file and folder), a message too long or not one line, or a malformed `Idempotency-Key`"),
+        (status = 404, description = "No such site of the caller"),
+        (status = 413, description = "Over a limit: files per deploy, bytes per file or per deploy, archive expansion"),
+        (status = 415, description = "Neither `application/json` nor `application/gzip`"),
+        (status = 422, description = "An invalid file path or digest, an empty list, an invalid site name for a new site (archives), or an `Idempotency-Key` reused with another list"),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -346,6 +383,13 @@ pub async fn publish_deploy(state: &AppState, owner_id: i64, id: &str) -> ApiRes
     Ok(published)
 }
 
+#[utoipa::path(post, path = "/api/v1/deploys/{id}/publish", operation_id = "publishDeploy", tag = "deploys", description = "Make a ready deploy the site's live one, atomically.",
+    params(("id" = api::schema::DeployId, Path, description = "The deploy's id")),
+    responses(
+        (status = 200, description = "The deploy, now live", body = api::Deploy),
+        (status = 404, description = "No such deploy of the caller"),
+        (status = 409, description = "The deploy still waits for files, or has expired or failed"),
+    ))]
 pub async fn publish(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -355,6 +399,17 @@ pub async fn publish(
     Ok(axum::Json(deploy_view(&state, &deploy)))
 }
 
+#[utoipa::path(post, path = "/api/v1/sites/{site}/rollback", operation_id = "rollback", tag = "deploys", description = "Publish an earlier deploy: `deploy_id`, or by default the one live before the current one.",
+    params(("site" = api::schema::SiteName, Path, description = "The site's name")),
+    request_body(content = Option<api::Rollback>, description = "Optional; an empty body rolls back to the deploy live before"),
+    responses(
+        (status = 200, description = "The deploy, now live", body = api::Deploy),
+        (status = 400, description = "The body is not JSON of this shape"),
+        (status = 404, description = "No such site or deploy of the caller"),
+        (status = 409, description = "No earlier deploy, or the deploy cannot be published"),
+        (status = 413, description = "The body is too large"),
+        (status = 422, description = "The deploy belongs to another site"),
+    ))]
 pub async fn rollback(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

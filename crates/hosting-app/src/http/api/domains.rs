@@ -106,6 +106,12 @@ pub(crate) async fn site_domains(
         .collect())
 }
 
+#[utoipa::path(get, path = "/api/v1/sites/{site}/domains", operation_id = "listDomains", tag = "domains",
+    params(("site" = api::schema::SiteName, Path, description = "The site's name")),
+    responses(
+        (status = 200, description = "The site's custom domains", body = api::List<api::Domain>),
+        (status = 404, description = "No such site of the caller"),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -117,6 +123,18 @@ pub async fn list(
 }
 
 #[tracing::instrument(skip_all, fields(site.name = %site, domain.name = %body.name))]
+#[utoipa::path(post, path = "/api/v1/sites/{site}/domains", operation_id = "addDomain", tag = "domains", description = "Claim a custom domain for a site; it serves once verified.",
+    params(("site" = api::schema::SiteName, Path, description = "The site's name")),
+    request_body = api::AddDomain,
+    responses(
+        (status = 201, description = "The pending domain, with how to verify it", body = api::Domain),
+        (status = 400, description = "The body is not JSON of this shape"),
+        (status = 404, description = "No such site of the caller"),
+        (status = 409, description = "The domain is verified or claimed for another site"),
+        (status = 413, description = "The body is too large"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 422, description = "Not a domain this platform lets a tenant claim"),
+    ))]
 pub async fn add(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -155,6 +173,15 @@ pub(crate) async fn add_domain(
 }
 
 #[tracing::instrument(skip_all, fields(site.name = %site, domain.name = %name))]
+#[utoipa::path(delete, path = "/api/v1/sites/{site}/domains/{domain}", operation_id = "removeDomain", tag = "domains", description = "Remove a custom domain; it stops serving at once.",
+    params(
+        ("site" = api::schema::SiteName, Path, description = "The site's name"),
+        ("domain" = api::schema::DomainName, Path, description = "The domain"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such domain of the caller's site"),
+    ))]
 pub async fn remove(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -185,6 +212,15 @@ pub(crate) async fn remove_domain(
 
 /// Checks ownership now (TXT record, then HTTP token) and answers the updated domain.
 #[tracing::instrument(skip_all, fields(site.name = %site, domain.name = %name))]
+#[utoipa::path(post, path = "/api/v1/sites/{site}/domains/{domain}/verify", operation_id = "verifyDomain", tag = "domains", description = "Check domain ownership now (DNS TXT record or HTTP token).",
+    params(
+        ("site" = api::schema::SiteName, Path, description = "The site's name"),
+        ("domain" = api::schema::DomainName, Path, description = "The domain"),
+    ),
+    responses(
+        (status = 200, description = "The domain after the check", body = api::Domain),
+        (status = 404, description = "No such domain of the caller's site"),
+    ))]
 pub async fn verify(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -209,6 +245,16 @@ pub(crate) async fn verify_domain(
 /// Orders the domain's certificate now: the first one, a retry after failures, or an
 /// early renewal. The issuer picks it up within `HOSTING_ACME_INTERVAL`.
 #[tracing::instrument(skip_all, fields(site.name = %site, domain.name = %name))]
+#[utoipa::path(post, path = "/api/v1/sites/{site}/domains/{domain}/certificate", operation_id = "orderCertificate", tag = "domains", description = "Order the domain's certificate now (first order, retry or early renewal).",
+    params(
+        ("site" = api::schema::SiteName, Path, description = "The site's name"),
+        ("domain" = api::schema::DomainName, Path, description = "The domain"),
+    ),
+    responses(
+        (status = 202, description = "The order is due; the issuer picks it up shortly", body = api::Domain),
+        (status = 404, description = "No such domain of the caller's site"),
+        (status = 409, description = "The domain is not verified, or the platform does not issue certificates"),
+    ))]
 pub async fn request_certificate(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -11,55 +11,20 @@ pub(crate) mod users;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
-use axum::routing::{get, post, put};
 use axum::Router;
 use hosting_api as api;
 
-pub use openapi::{openapi_document, ROUTES};
+pub use openapi::openapi_document;
 
 use super::body::{self, BodyError};
 use super::error::ApiError;
 use crate::state::{App, AppState};
 use crate::store::{DeployRecord, SiteRecord, TokenRecord, UserRecord};
 
+/// The API's routes: the table in `openapi.rs`, which the OpenAPI document describes.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/openapi.json", get(openapi::serve))
-        .route("/api/v1/whoami", get(users::whoami))
-        .route("/api/v1/limits", get(limits::get))
-        .route("/api/v1/users", get(users::list).post(users::create))
-        .route("/api/v1/users/{id}", axum::routing::patch(users::update))
-        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
-        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
-        .route("/api/v1/sites", get(sites::list).post(sites::create))
-        .route(
-            "/api/v1/sites/{site}",
-            get(sites::get).delete(sites::delete),
-        )
-        .route(
-            "/api/v1/sites/{site}/deploys",
-            get(deploys::list).post(deploys::create),
-        )
-        .route("/api/v1/sites/{site}/rollback", post(deploys::rollback))
-        .route(
-            "/api/v1/sites/{site}/domains",
-            get(domains::list).post(domains::add),
-        )
-        .route(
-            "/api/v1/sites/{site}/domains/{domain}",
-            axum::routing::delete(domains::remove),
-        )
-        .route(
-            "/api/v1/sites/{site}/domains/{domain}/verify",
-            post(domains::verify),
-        )
-        .route(
-            "/api/v1/sites/{site}/domains/{domain}/certificate",
-            post(domains::request_certificate),
-        )
-        .route("/api/v1/deploys/{id}", get(deploys::get))
-        .route("/api/v1/deploys/{id}/files/{sha256}", put(upload::put_file))
-        .route("/api/v1/deploys/{id}/publish", post(deploys::publish))
+    let (router, _document) = openapi::api_routes().split_for_parts();
+    router
 }
 
 /// JSON request bodies up to this size (as `axum::Json`); the deploy route's file list

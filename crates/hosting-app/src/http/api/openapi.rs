@@ -1,222 +1,235 @@
-//! The OpenAPI 3 document of the API, generated from one route table. The router
-//! test checks that every entry here is a real route and that the router has no
-//! route missing here.
+//! The route table of `/api/v1` and the OpenAPI 3.1 document generated from it.
+//!
+//! [`api_routes`] is the one list of operations: the router serves it and the document
+//! describes it, so neither can miss an operation of the other. Each handler's
+//! `#[utoipa::path]` gives its method, path, parameters and responses; the wire types
+//! (`hosting-api`, feature `openapi`) give the schemas, with the constraints the server
+//! enforces (name patterns and lengths, digest format, paths starting with `/`).
+//! [`finish`] adds what every operation shares: the problem+json body of every error
+//! response and the errors any authenticated request can meet.
 
+use std::sync::LazyLock;
+
+use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::{json, Map, Value};
+use bytes::Bytes;
+use hosting_api::{Problem, PROBLEM_JSON};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr, ResponseBuilder};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// One API operation: method, path, summary, request schema, success status and schema.
-pub struct RouteDoc {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub summary: &'static str,
-    pub request: Option<&'static str>,
-    pub status: u16,
-    pub response: Option<&'static str>,
-    pub admin: bool,
+use super::{deploys, domains, limits, sites, tokens, upload, users};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hosting API",
+        description = "Deploy and manage static sites. Authenticate with \
+            `Authorization: Bearer <token>`. Every error is an RFC 9457 \
+            `application/problem+json` document saying what was wrong."
+    ),
+    servers((url = "/")),
+    security(("bearer" = [])),
+    components(schemas(Problem, hosting_api::schema::IdempotencyKey)),
+    tags(
+        (name = "users", description = "The caller, and the admin's user management"),
+        (name = "tokens", description = "API tokens"),
+        (name = "sites", description = "Sites"),
+        (name = "deploys", description = "Deploys: the digest protocol, archives, publish and rollback"),
+        (name = "domains", description = "Custom domains and their certificates"),
+    )
+)]
+struct ApiDoc;
+
+/// Every operation of the API, routed and documented.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(serve))
+        .routes(routes!(users::whoami))
+        .routes(routes!(limits::get))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::update))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(sites::list, sites::create))
+        .routes(routes!(sites::get, sites::delete))
+        .routes(routes!(deploys::list, deploys::create))
+        .routes(routes!(deploys::rollback))
+        .routes(routes!(domains::list, domains::add))
+        .routes(routes!(domains::remove))
+        .routes(routes!(domains::verify))
+        .routes(routes!(domains::request_certificate))
+        .routes(routes!(deploys::get))
+        .routes(routes!(upload::put_file))
+        .routes(routes!(deploys::publish))
 }
 
-const fn route(
-    method: &'static str,
-    path: &'static str,
-    summary: &'static str,
-    request: Option<&'static str>,
-    status: u16,
-    response: Option<&'static str>,
-) -> RouteDoc {
-    RouteDoc {
-        method,
-        path,
-        summary,
-        request,
-        status,
-        response,
-        admin: false,
+/// Statuses any authenticated operation can answer, whatever it does.
+const SHARED_ERRORS: [(&str, &str); 3] = [
+    ("401", "Missing, unknown or revoked API token"),
+    (
+        "429",
+        "Rate limit reached; `Retry-After` says when to try again",
+    ),
+    (
+        "503",
+        "A backing service (database, session store) is unavailable; retry shortly",
+    ),
+];
+
+/// Completes the generated document: the bearer scheme, the errors every authenticated
+/// operation shares, and `application/problem+json` (the `Problem` schema) as the body of
+/// every error response.
+pub fn finish(mut doc: Document) -> Document {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    for item in doc.paths.paths.values_mut() {
+        for operation in operations(item) {
+            // `security(())`: the operation needs no token.
+            let anonymous = operation
+                .security
+                .as_ref()
+                .is_some_and(|requirements| requirements.contains(&SecurityRequirement::default()));
+            if let Some(body) = operation.request_body.as_mut() {
+                for content in body.content.values_mut() {
+                    if let Some(schema) = content.schema.as_mut() {
+                        drop_null_alternative(schema);
+                    }
+                }
+            }
+            let responses = &mut operation.responses.responses;
+            if !anonymous {
+                for (status, description) in SHARED_ERRORS {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| ResponseBuilder::new().description(description).into());
+                }
+            }
+            for (status, response) in responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                if status.starts_with('4') || status.starts_with('5') {
+                    response
+                        .content
+                        .entry(PROBLEM_JSON.to_owned())
+                        .or_insert_with(|| {
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("Problem")))
+                                .build()
+                        });
+                }
+            }
+        }
     }
-}
-
-const fn admin(mut doc: RouteDoc) -> RouteDoc {
-    doc.admin = true;
     doc
 }
 
-pub const ROUTES: &[RouteDoc] = &[
-    route("get", "/api/v1/openapi.json", "This document", None, 200, None),
-    route("get", "/api/v1/whoami", "The caller", None, 200, Some("User")),
-    route("get", "/api/v1/limits", "What one deploy may hold (files, file size, total size)", None, 200, Some("Limits")),
-    admin(route("get", "/api/v1/users", "List users (admin)", None, 200, Some("UserList"))),
-    admin(route("post", "/api/v1/users", "Create a user and a first token (admin)", Some("CreateUser"), 201, Some("CreatedUser"))),
-    admin(route("patch", "/api/v1/users/{id}", "Disable or enable a user (admin)", Some("UpdateUser"), 200, Some("User"))),
-    route("get", "/api/v1/tokens", "List the caller's API tokens", None, 200, Some("TokenList")),
-    route("post", "/api/v1/tokens", "Create an API token; the secret is shown once", Some("CreateToken"), 201, Some("CreatedToken")),
-    route("delete", "/api/v1/tokens/{id}", "Revoke an API token", None, 204, None),
-    route("get", "/api/v1/sites", "List the caller's sites", None, 200, Some("SiteList")),
-    route("post", "/api/v1/sites", "Create a site", Some("CreateSite"), 201, Some("Site")),
-    route("get", "/api/v1/sites/{site}", "Get a site", None, 200, Some("Site")),
-    route("delete", "/api/v1/sites/{site}", "Delete a site and its deploys", None, 204, None),
-    route("get", "/api/v1/sites/{site}/deploys", "Deploy history, newest first", None, 200, Some("DeployList")),
-    route(
-        "post",
-        "/api/v1/sites/{site}/deploys",
-        "Create a deploy: a JSON file list (digest protocol; `Idempotency-Key` supported) answered with the \
-         hashes to upload, or a `.tar.gz` body (`Content-Type: application/gzip`) published unless `?publish=false`; \
-         `message` (or `?message=`) is stored with the deploy",
-        Some("CreateDeploy"),
-        201,
-        Some("CreatedDeploy"),
-    ),
-    route("post", "/api/v1/sites/{site}/rollback", "Publish an earlier deploy (by default the one live before)", Some("Rollback"), 200, Some("Deploy")),
-    route("get", "/api/v1/sites/{site}/domains", "List a site's custom domains", None, 200, Some("DomainList")),
-    route("post", "/api/v1/sites/{site}/domains", "Claim a custom domain for a site (409 when verified or claimed elsewhere)", Some("AddDomain"), 201, Some("Domain")),
-    route("delete", "/api/v1/sites/{site}/domains/{domain}", "Remove a custom domain; it stops serving at once", None, 204, None),
-    route("post", "/api/v1/sites/{site}/domains/{domain}/verify", "Check domain ownership now (DNS TXT record or HTTP token)", None, 200, Some("Domain")),
-    route("post", "/api/v1/sites/{site}/domains/{domain}/certificate", "Order the domain's certificate now (first order, retry or early renewal; 409 unless verified and ACME is on)", None, 202, Some("Domain")),
-    route("get", "/api/v1/deploys/{id}", "Get a deploy", None, 200, Some("Deploy")),
-    route("put", "/api/v1/deploys/{id}/files/{sha256}", "Upload one required file; the bytes must hash to `sha256`", Some("Bytes"), 204, None),
-    route("post", "/api/v1/deploys/{id}/publish", "Make a ready deploy the site's live one, atomically", None, 200, Some("Deploy")),
-];
-
-fn schema_ref(name: &str) -> Value {
-    json!({ "$ref": format!("#/components/schemas/{name}") })
-}
-
-fn list_of(name: &str) -> Value {
-    json!({ "type": "object", "required": ["items"], "properties": { "items": { "type": "array", "items": schema_ref(name) } } })
-}
-
-fn schemas() -> Value {
-    let time = json!({ "type": "string", "format": "date-time" });
-    let opt_time = json!({ "type": ["string", "null"], "format": "date-time" });
-    json!({
-        "Problem": { "type": "object", "required": ["type", "title", "status"], "properties": {
-            "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" },
-            "detail": { "type": "string" }, "instance": { "type": "string" } } },
-        "User": { "type": "object", "required": ["id", "username", "role", "disabled", "created_at"], "properties": {
-            "id": { "type": "integer" }, "username": { "type": "string" },
-            "role": { "type": "string", "enum": ["admin", "member"] }, "disabled": { "type": "boolean" }, "created_at": time } },
-        "UserList": list_of("User"),
-        "CreateUser": { "type": "object", "required": ["username"], "properties": {
-            "username": { "type": "string" }, "role": { "type": "string", "enum": ["admin", "member"] },
-            "password": { "type": "string", "minLength": 10 } } },
-        "CreatedUser": { "type": "object", "required": ["user", "token"], "properties": {
-            "user": schema_ref("User"), "token": schema_ref("CreatedToken") } },
-        "UpdateUser": { "type": "object", "required": ["disabled"], "properties": { "disabled": { "type": "boolean" } } },
-        "Token": { "type": "object", "required": ["id", "name", "created_at"], "properties": {
-            "id": { "type": "integer" }, "name": { "type": "string" }, "created_at": time, "last_used_at": opt_time } },
-        "TokenList": list_of("Token"),
-        "CreateToken": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" } } },
-        "CreatedToken": { "allOf": [schema_ref("Token"), { "type": "object", "required": ["secret"], "properties": { "secret": { "type": "string" } } }] },
-        "Site": { "type": "object", "required": ["name", "url", "created_at", "updated_at"], "properties": {
-            "name": { "type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 45 }, "url": { "type": "string" },
-            "live_deploy_id": { "type": ["string", "null"] }, "created_at": time, "updated_at": time } },
-        "SiteList": list_of("Site"),
-        "CreateSite": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" } } },
-        "Deploy": { "type": "object", "required": ["id", "site", "state", "live", "file_count", "total_bytes", "created_by", "created_at", "preview_url"], "properties": {
-            "id": { "type": "string" }, "site": { "type": "string" },
-            "state": { "type": "string", "enum": ["uploading", "ready", "expired", "failed"] },
-            "live": { "type": "boolean" }, "file_count": { "type": "integer" }, "total_bytes": { "type": "integer" },
-            "created_by": { "type": "string" }, "created_at": time, "published_at": opt_time,
-            "preview_url": { "type": "string" }, "error": { "type": "string" }, "message": { "type": "string" } } },
-        "DeployList": list_of("Deploy"),
-        "CreateDeploy": { "type": "object", "required": ["files"], "properties": { "files": {
-            "type": "object", "description": "site path (`/index.html`) -> lower-case hex SHA-256",
-            "additionalProperties": { "type": "string", "pattern": "^[0-9a-f]{64}$" } },
-            "message": { "type": "string", "maxLength": 500, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$" } } },
-        "Limits": { "type": "object", "required": ["max_files", "max_file_bytes", "max_deploy_bytes"], "properties": {
-            "max_files": { "type": "integer" }, "max_file_bytes": { "type": "integer" }, "max_deploy_bytes": { "type": "integer" } } },
-        "CreatedDeploy": { "allOf": [schema_ref("Deploy"), { "type": "object", "required": ["required"], "properties": {
-            "required": { "type": "array", "items": { "type": "string" } } } }] },
-        "Rollback": { "type": "object", "properties": { "deploy_id": { "type": ["string", "null"] } } },
-        "Bytes": { "type": "string", "format": "binary" },
-        "AddDomain": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" } } },
-        "Domain": { "type": "object", "required": ["name", "site", "status", "verification", "created_at"], "properties": {
-            "name": { "type": "string" }, "site": { "type": "string" },
-            "status": { "type": "string", "enum": ["pending", "verified", "failed"] },
-            "status_detail": { "type": ["string", "null"] },
-            "verification": { "type": "object", "required": ["txt_name", "txt_value", "http_path", "http_token"], "properties": {
-                "txt_name": { "type": "string" }, "txt_value": { "type": "string" },
-                "http_path": { "type": "string" }, "http_token": { "type": "string" } } },
-            "created_at": time, "verified_at": opt_time, "checked_at": opt_time,
-            "certificate": { "oneOf": [{ "type": "null" }, schema_ref("Certificate")] } } },
-        "Certificate": { "type": "object", "required": ["status", "failures"], "properties": {
-            "status": { "type": "string", "enum": ["pending", "issued", "failed"] },
-            "serial": { "type": ["string", "null"] }, "issuer": { "type": ["string", "null"] },
-            "not_before": opt_time, "not_after": opt_time, "issued_at": opt_time,
-            "failures": { "type": "integer" }, "last_error": { "type": ["string", "null"] },
-            "next_attempt_at": opt_time } },
-        "DomainList": list_of("Domain"),
-    })
-}
-
-fn operation(doc: &RouteDoc) -> Value {
-    let mut op = Map::new();
-    op.insert("summary".into(), json!(doc.summary));
-    let mut responses = Map::new();
-    let success = match doc.response {
-        Some(name) => {
-            json!({ "description": "Success", "content": { "application/json": { "schema": schema_ref(name) } } })
-        }
-        None => json!({ "description": "Success" }),
+/// An optional body is one that may be absent (`required: false`), never a JSON `null`,
+/// which the server refuses; `Option<T>` bodies come out of the generator as
+/// `oneOf: [null, T]`.
+fn drop_null_alternative(schema: &mut RefOr<Schema>) {
+    let RefOr::T(Schema::OneOf(one_of)) = schema else {
+        return;
     };
-    responses.insert(doc.status.to_string(), success);
-    let problem = json!({ "description": "Error", "content": { "application/problem+json": { "schema": schema_ref("Problem") } } });
-    responses.insert("default".into(), problem);
-    op.insert("responses".into(), Value::Object(responses));
-    if let Some(name) = doc.request {
-        let content = match name {
-            "Bytes" => json!({ "application/octet-stream": { "schema": schema_ref(name) } }),
-            "CreateDeploy" => json!({
-                "application/json": { "schema": schema_ref(name) },
-                "application/gzip": { "schema": schema_ref("Bytes") } }),
-            _ => json!({ "application/json": { "schema": schema_ref(name) } }),
-        };
-        op.insert(
-            "requestBody".into(),
-            json!({ "required": name != "Rollback", "content": content }),
-        );
-    }
-    let params: Vec<Value> = doc
-        .path
-        .split('/')
-        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
-        .collect();
-    if !params.is_empty() {
-        op.insert("parameters".into(), Value::Array(params));
-    }
-    if doc.path == "/api/v1/openapi.json" {
-        op.insert("security".into(), json!([]));
-    }
-    if doc.admin {
-        op.insert("description".into(), json!("Needs an admin token."));
-    }
-    Value::Object(op)
-}
-
-pub fn openapi_document() -> Value {
-    let mut paths = Map::new();
-    for doc in ROUTES {
-        let entry = paths
-            .entry(doc.path.to_owned())
-            .or_insert_with(|| json!({}));
-        if let Value::Object(methods) = entry {
-            methods.insert(doc.method.to_owned(), operation(doc));
+    let is_null = |item: &RefOr<Schema>| {
+        matches!(item, RefOr::T(Schema::Object(object))
+            if object.schema_type == SchemaType::Type(Type::Null))
+    };
+    if one_of.items.len() == 2 && one_of.items.iter().any(is_null) {
+        if let Some(other) = one_of.items.iter().find(|item| !is_null(item)) {
+            *schema = other.clone();
         }
     }
-    json!({
-        "openapi": "3.1.0",
-        "info": { "title": "hosting API", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "Deploy and manage static sites. Errors are RFC 9457 application/problem+json." },
-        "servers": [{ "url": "/" }],
-        "security": [{ "bearer": [] }],
-        "paths": paths,
-        "components": {
-            "schemas": schemas(),
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }
-        }
-    })
 }
 
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+        item.head.as_mut(),
+        item.options.as_mut(),
+        item.trace.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The document as served: generated once, on first use.
+static DOCUMENT: LazyLock<Bytes> = LazyLock::new(|| {
+    let (_, doc) = api_routes().split_for_parts();
+    // Serializing plain schema values cannot fail; an empty body would fail the tests.
+    Bytes::from(serde_json::to_vec(&finish(doc)).unwrap_or_default())
+});
+
+/// The OpenAPI document of the API, as JSON.
+pub fn openapi_document() -> serde_json::Value {
+    serde_json::from_slice(&DOCUMENT).unwrap_or_default()
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    operation_id = "openapi",
+    tag = "users",
+    security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json"))
+)]
 pub async fn serve() -> impl IntoResponse {
-    axum::Json(openapi_document())
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.clone(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::names::SiteName;
+
+    #[test]
+    fn the_site_name_pattern_names_only_names_the_server_reserves() {
+        let pattern = hosting_api::schema::SITE_NAME_PATTERN;
+        let reserved = pattern
+            .strip_prefix("^(?!(?:")
+            .and_then(|rest| rest.split_once(")$)"))
+            .map(|(names, _)| names)
+            .expect("the pattern starts with the reserved names");
+        for name in reserved.split('|') {
+            assert!(SiteName::parse(name).is_err(), "{name} is not reserved");
+        }
+    }
+
+    #[test]
+    fn every_error_response_is_problem_json() {
+        let doc = openapi_document();
+        let paths = doc["paths"].as_object().expect("paths");
+        assert!(!paths.is_empty());
+        for (path, methods) in paths {
+            for (method, operation) in methods.as_object().expect("methods") {
+                let responses = operation["responses"].as_object().expect("responses");
+                for (status, response) in responses {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        assert_eq!(
+                            response["content"][PROBLEM_JSON]["schema"]["$ref"],
+                            "#/components/schemas/Problem",
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

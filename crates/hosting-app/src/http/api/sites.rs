@@ -21,6 +21,8 @@ pub async fn owned_site(state: &AppState, owner_id: i64, raw: &str) -> ApiResult
         .ok_or_else(|| ApiError::not_found(format!("site {raw:?}")))
 }
 
+#[utoipa::path(get, path = "/api/v1/sites", operation_id = "listSites", tag = "sites",
+    responses((status = 200, description = "The caller's sites", body = api::List<api::Site>)))]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -32,6 +34,16 @@ pub async fn list(
 }
 
 #[tracing::instrument(skip_all, fields(site.name = %body.name))]
+#[utoipa::path(post, path = "/api/v1/sites", operation_id = "createSite", tag = "sites",
+    request_body = api::CreateSite,
+    responses(
+        (status = 201, description = "The new site", body = api::Site),
+        (status = 400, description = "The body is not JSON of this shape"),
+        (status = 409, description = "The name is taken"),
+        (status = 413, description = "The body is too large"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 422, description = "Invalid site name"),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -42,6 +54,12 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(site_view(&state, &site))))
 }
 
+#[utoipa::path(get, path = "/api/v1/sites/{site}", operation_id = "getSite", tag = "sites",
+    params(("site" = api::schema::SiteName, Path, description = "The site's name")),
+    responses(
+        (status = 200, description = "The site", body = api::Site),
+        (status = 404, description = "No such site of the caller"),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -52,6 +70,12 @@ pub async fn get(
 }
 
 #[tracing::instrument(skip_all, fields(site.name = %site))]
+#[utoipa::path(delete, path = "/api/v1/sites/{site}", operation_id = "deleteSite", tag = "sites", description = "Delete a site, its deploys and its domains.",
+    params(("site" = api::schema::SiteName, Path, description = "The site's name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such site of the caller"),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

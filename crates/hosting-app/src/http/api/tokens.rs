@@ -9,6 +9,8 @@ use crate::http::auth::{generate_token, hash_token, AuthUser};
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/api/v1/tokens", operation_id = "listTokens", tag = "tokens",
+    responses((status = 200, description = "The caller's API tokens (never their secrets)", body = api::List<api::Token>)))]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -19,6 +21,15 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens", operation_id = "createToken", tag = "tokens",
+    request_body = api::CreateToken,
+    responses(
+        (status = 201, description = "The token; its secret is shown this once", body = api::CreatedToken),
+        (status = 400, description = "The body is not JSON of this shape"),
+        (status = 413, description = "The body is too large"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 422, description = "Invalid token name"),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -44,6 +55,12 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", operation_id = "revokeToken", tag = "tokens", description = "Revoke an API token.",
+    params(("id" = i64, Path, description = "The token's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such token of the caller"),
+    ))]
 pub async fn revoke(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -25,6 +25,20 @@ use crate::store::{
 
 /// `PUT /deploys/{id}/files/{sha256}`: idempotent; the bytes must hash to `sha256`.
 #[tracing::instrument(skip_all, fields(deploy.id = %id))]
+#[utoipa::path(put, path = "/api/v1/deploys/{id}/files/{sha256}", operation_id = "uploadFile", tag = "deploys", description = "Upload one required file of a deploy; the bytes must hash to `sha256`. Idempotent.",
+    params(
+        ("id" = hosting_api::schema::DeployId, Path, description = "The deploy's id"),
+        ("sha256" = hosting_api::schema::Sha256, Path, description = "SHA-256 of the bytes"),
+    ),
+    request_body(content = hosting_api::schema::FileBytes, content_type = "application/octet-stream"),
+    responses(
+        (status = 204, description = "Stored"),
+        (status = 400, description = "The upload could not be read"),
+        (status = 404, description = "No such deploy of the caller"),
+        (status = 409, description = "The deploy has expired or failed"),
+        (status = 413, description = "Larger than the file size limit"),
+        (status = 422, description = "The bytes do not hash to `sha256`, or no file of the deploy has this digest"),
+    ))]
 pub async fn put_file(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -11,10 +11,17 @@ use crate::http::auth::{generate_token, hash_password, hash_token, AdminUser, Au
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/api/v1/whoami", operation_id = "whoami", tag = "users",
+    responses((status = 200, description = "The user the token belongs to", body = api::User)))]
 pub async fn whoami(AuthUser(user): AuthUser) -> axum::Json<api::User> {
     axum::Json(user_view(&user))
 }
 
+#[utoipa::path(get, path = "/api/v1/users", operation_id = "listUsers", tag = "users", description = "Needs an admin token.",
+    responses(
+        (status = 200, description = "Every user", body = api::List<api::User>),
+        (status = 403, description = "The caller is not an admin"),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -26,6 +33,17 @@ pub async fn list(
 }
 
 #[tracing::instrument(skip_all, fields(user.name = %body.username))]
+#[utoipa::path(post, path = "/api/v1/users", operation_id = "createUser", tag = "users", description = "Needs an admin token.",
+    request_body = api::CreateUser,
+    responses(
+        (status = 201, description = "The user and its first API token (the secret is shown once)", body = api::CreatedUser),
+        (status = 400, description = "The body is not JSON of this shape"),
+        (status = 403, description = "The caller is not an admin"),
+        (status = 409, description = "The username is taken"),
+        (status = 413, description = "The body is too large"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 422, description = "Invalid username or password"),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -56,6 +74,18 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
+#[utoipa::path(patch, path = "/api/v1/users/{id}", operation_id = "updateUser", tag = "users", description = "Disable or enable a user. Needs an admin token.",
+    params(("id" = i64, Path, description = "The user's id")),
+    request_body = api::UpdateUser,
+    responses(
+        (status = 200, description = "The updated user", body = api::User),
+        (status = 400, description = "The body is not JSON of this shape"),
+        (status = 403, description = "The caller is not an admin"),
+        (status = 404, description = "No such user"),
+        (status = 409, description = "An admin cannot disable their own account"),
+        (status = 413, description = "The body is too large"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

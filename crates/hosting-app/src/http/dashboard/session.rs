@@ -18,9 +18,11 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use chrono::Utc;
+use cookie::{Cookie, SameSite};
 use hosting_api::Role;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::PageError;
 use crate::config::Config;
@@ -63,10 +65,10 @@ fn hash_id(id: &str) -> String {
     hex::encode(Sha256::digest(id.as_bytes()))
 }
 
-/// Compares secrets without an early exit, so timing reveals nothing of the expected value.
+/// Compares secrets in constant time (`subtle`), so timing reveals nothing of the
+/// expected value (only its length, which is public: every token has the same).
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 fn secure(config: &Config) -> bool {
@@ -91,10 +93,15 @@ pub fn login_cookie_name(config: &Config) -> &'static str {
 
 /// A `Set-Cookie` value with the dashboard's attributes; `max_age` 0 deletes the cookie.
 pub fn set_cookie(config: &Config, name: &str, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if secure(config) { "; Secure" } else { "" };
-    let cookie =
-        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+    let cookie = Cookie::build((name, value))
+        .path("/")
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure(config))
+        .build();
+    HeaderValue::from_str(&cookie.to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
 /// The value of cookie `name` in the request, if any.
@@ -103,10 +110,10 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim().to_owned())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
+        .map(|cookie| cookie.value().to_owned())
         .filter(|value| !value.is_empty())
 }
 
@@ -232,7 +239,9 @@ mod tests {
     fn cookies_are_found_among_several_and_compared_in_constant_time() {
         let mut headers = HeaderMap::new();
         headers.insert(COOKIE, HeaderValue::from_static("a=1; hosting_session=xyz"));
+        headers.append(COOKIE, HeaderValue::from_static("b=2;c=3"));
         assert_eq!(cookie(&headers, "hosting_session").as_deref(), Some("xyz"));
+        assert_eq!(cookie(&headers, "c").as_deref(), Some("3"));
         assert_eq!(cookie(&headers, "hosting"), None);
         assert!(constant_time_eq("abc", "abc"));
         assert!(!constant_time_eq("abc", "abd"));
@@ -245,15 +254,13 @@ mod tests {
         let plain = set_cookie(&config, session_cookie_name(&config), "v", 60);
         assert_eq!(
             plain.to_str().expect("ascii"),
-            "hosting_session=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"
+            "hosting_session=v; HttpOnly; SameSite=Lax; Path=/; Max-Age=60"
         );
         config.public_scheme = "https".into();
         let tls = set_cookie(&config, session_cookie_name(&config), "v", 60);
-        let tls = tls.to_str().expect("ascii");
-        assert!(
-            tls.starts_with("__Host-hosting_session=v; Path=/;"),
-            "{tls}"
+        assert_eq!(
+            tls.to_str().expect("ascii"),
+            "__Host-hosting_session=v; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=60"
         );
-        assert!(tls.ends_with("; Secure"), "{tls}");
     }
 }

@@ -8,6 +8,8 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use headers::{ETag, HeaderMapExt, IfModifiedSince, IfNoneMatch, IfRange, LastModified};
+use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
@@ -198,40 +200,38 @@ pub fn site_cache_control(proxy_seconds: u64) -> String {
     }
 }
 
-/// RFC 9110 13.1.2 / 13.1.3: `If-None-Match` (weak comparison) wins over `If-Modified-Since`.
+/// RFC 9110 13.1.2 / 13.1.3: `If-None-Match` (weak comparison) wins over `If-Modified-Since`,
+/// even when it cannot be parsed.
 fn not_modified(request: &HeaderMap, etag: &str, last_modified: DateTime<Utc>) -> bool {
-    if let Some(inm) = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
-        let ours = etag.trim_start_matches("W/");
-        return inm
-            .split(',')
-            .map(str::trim)
-            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours);
+    if request.contains_key(header::IF_NONE_MATCH) {
+        return match (request.typed_get::<IfNoneMatch>(), etag.parse::<ETag>()) {
+            (Some(if_none_match), Ok(etag)) => !if_none_match.precondition_passes(&etag),
+            _ => false,
+        };
     }
-    match request
-        .get(header::IF_MODIFIED_SINCE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok())
-    {
-        Some(since) => DateTime::<Utc>::from(since).timestamp() >= last_modified.timestamp(),
-        None => false,
-    }
+    request
+        .typed_get::<IfModifiedSince>()
+        .is_some_and(|since| !since.is_modified(last_modified.into()))
 }
 
-/// RFC 9110 13.1.5: a range applies only if `If-Range` (when sent) still matches.
+/// RFC 9110 13.1.5: a range applies only if `If-Range` (when sent) still matches: the
+/// entity tag strongly, or the date exactly (whole seconds).
 fn if_range_allows(request: &HeaderMap, etag: &str, last_modified: DateTime<Utc>) -> bool {
-    let Some(if_range) = request.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) else {
+    if !request.contains_key(header::IF_RANGE) {
         return true;
-    };
-    let if_range = if_range.trim();
-    if if_range.starts_with('"') {
-        return if_range == etag;
     }
-    httpdate::parse_http_date(if_range)
-        .map(|date| DateTime::<Utc>::from(date).timestamp() == last_modified.timestamp())
-        .unwrap_or(false)
+    let (Some(if_range), Ok(etag)) = (request.typed_get::<IfRange>(), etag.parse::<ETag>()) else {
+        return false;
+    };
+    let modified = SystemTime::from(last_modified);
+    // `is_modified` takes a date up to `Last-Modified` as a match; RFC 9110 wants the same
+    // date: a date variant also has to be before the next second. An entity-tag variant
+    // always counts as modified when given no tag, so the second test leaves it alone.
+    !if_range.is_modified(Some(&etag), Some(&LastModified::from(modified)))
+        && if_range.is_modified(
+            None,
+            Some(&LastModified::from(modified + Duration::from_secs(1))),
+        )
 }
 
 async fn body_of(
@@ -324,6 +324,18 @@ mod tests {
             "\"abc\"",
             now
         ));
+        let past = httpdate::fmt_http_date((now - chrono::Duration::hours(1)).into());
+        assert!(!not_modified(
+            &headers(&[("if-modified-since", &past)]),
+            "\"abc\"",
+            now
+        ));
+        // An If-None-Match that cannot be parsed still wins over If-Modified-Since.
+        assert!(!not_modified(
+            &headers(&[("if-none-match", "abc"), ("if-modified-since", &future)]),
+            "\"abc\"",
+            now
+        ));
     }
 
     #[test]
@@ -337,6 +349,32 @@ mod tests {
         ));
         assert!(!if_range_allows(
             &headers(&[("if-range", "\"old\"")]),
+            "\"abc\"",
+            now
+        ));
+        assert!(!if_range_allows(
+            &headers(&[("if-range", "W/\"abc\"")]),
+            "\"abc\"",
+            now
+        ));
+        let date = |t: DateTime<Utc>| httpdate::fmt_http_date(t.into());
+        assert!(if_range_allows(
+            &headers(&[("if-range", &date(now))]),
+            "\"abc\"",
+            now
+        ));
+        for other in [
+            now - chrono::Duration::hours(1),
+            now + chrono::Duration::hours(1),
+        ] {
+            assert!(!if_range_allows(
+                &headers(&[("if-range", &date(other))]),
+                "\"abc\"",
+                now
+            ));
+        }
+        assert!(!if_range_allows(
+            &headers(&[("if-range", "not a validator")]),
             "\"abc\"",
             now
         ));
