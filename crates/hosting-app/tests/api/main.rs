@@ -11,4 +11,5 @@ mod deploys;
 mod domains;
 mod isolation;
 mod pebble;
+mod quotas;
 mod serving;

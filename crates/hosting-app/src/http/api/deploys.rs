@@ -159,7 +159,8 @@ async fn create_from_manifest(
         idempotency,
         files_uploaded: false,
     };
-    let (status, deploy, required) = match state.store.create_deploy(new).await? {
+    let quotas = crate::domain::quota::Quotas::from_config(&state.config);
+    let (status, deploy, required) = match state.store.create_deploy(new, &quotas).await? {
         CreatedDeploy::Created { deploy, required } => (StatusCode::CREATED, deploy, required),
         CreatedDeploy::Replayed { deploy, required } => (StatusCode::OK, deploy, required),
         CreatedDeploy::KeyReused => {

@@ -27,6 +27,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/whoami", get(users::whoami))
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{id}", axum::routing::patch(users::update))
+        .route(
+            "/api/v1/users/{id}/quota",
+            get(users::get_quota).put(users::put_quota),
+        )
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/api/v1/sites", get(sites::list).post(sites::create))

@@ -42,10 +42,13 @@ const fn admin(mut doc: RouteDoc) -> RouteDoc {
 
 pub const ROUTES: &[RouteDoc] = &[
     route("get", "/api/v1/openapi.json", "This document", None, 200, None),
-    route("get", "/api/v1/whoami", "The caller", None, 200, Some("User")),
+    route("get", "/api/v1/whoami", "The caller and their quota usage", None, 200, Some("WhoAmI")),
     admin(route("get", "/api/v1/users", "List users (admin)", None, 200, Some("UserList"))),
     admin(route("post", "/api/v1/users", "Create a user and a first token (admin)", Some("CreateUser"), 201, Some("CreatedUser"))),
     admin(route("patch", "/api/v1/users/{id}", "Disable or enable a user (admin)", Some("UpdateUser"), 200, Some("User"))),
+    // Quotas (see `quota_schemas`).
+    admin(route("get", "/api/v1/users/{id}/quota", "A user's quota usage and limits (admin)", None, 200, Some("Quota"))),
+    admin(route("put", "/api/v1/users/{id}/quota", "Set a user's quota overrides: null = platform default, 0 = unlimited (admin)", Some("SetQuota"), 200, Some("Quota"))),
     route("get", "/api/v1/tokens", "List the caller's API tokens", None, 200, Some("TokenList")),
     route("post", "/api/v1/tokens", "Create an API token; the secret is shown once", Some("CreateToken"), 201, Some("CreatedToken")),
     route("delete", "/api/v1/tokens/{id}", "Revoke an API token", None, 204, None),
@@ -85,7 +88,7 @@ fn list_of(name: &str) -> Value {
 fn schemas() -> Value {
     let time = json!({ "type": "string", "format": "date-time" });
     let opt_time = json!({ "type": ["string", "null"], "format": "date-time" });
-    json!({
+    let mut schemas = json!({
         "Problem": { "type": "object", "required": ["type", "title", "status"], "properties": {
             "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" },
             "detail": { "type": "string" }, "instance": { "type": "string" } } },
@@ -140,6 +143,31 @@ fn schemas() -> Value {
             "failures": { "type": "integer" }, "last_error": { "type": ["string", "null"] },
             "next_attempt_at": opt_time } },
         "DomainList": list_of("Domain"),
+    });
+    if let (Value::Object(all), Value::Object(quota)) = (&mut schemas, quota_schemas()) {
+        all.extend(quota);
+    }
+    schemas
+}
+
+/// Quota schemas. A refused quota is a 403 problem of type `/problems/quota-exceeded`
+/// (`QuotaProblem`) on site creation, deploy creation and file uploads.
+fn quota_schemas() -> Value {
+    let limit = json!({ "type": ["integer", "null"], "minimum": 0 });
+    let item = json!({ "type": "object", "required": ["used", "limit", "overridden"], "properties": {
+        "used": { "type": "integer" },
+        "limit": { "type": ["integer", "null"], "description": "null: unlimited" },
+        "overridden": { "type": "boolean", "description": "set by an admin (else the platform default)" } } });
+    json!({
+        "Quota": { "type": "object", "required": ["storage_bytes", "sites", "deploys_per_hour"], "properties": {
+            "storage_bytes": item, "sites": item, "deploys_per_hour": item } },
+        "WhoAmI": { "allOf": [schema_ref("User"), { "type": "object", "required": ["quota"], "properties": {
+            "quota": schema_ref("Quota") } }] },
+        "SetQuota": { "type": "object", "description": "absent or null: the platform default; 0: unlimited", "properties": {
+            "storage_bytes": limit, "sites": limit, "deploys_per_hour": limit } },
+        "QuotaProblem": { "allOf": [schema_ref("Problem"), { "type": "object", "required": ["quota", "limit", "used"], "properties": {
+            "quota": { "type": "string", "enum": ["storage_bytes", "sites", "deploys_per_hour"] },
+            "limit": { "type": "integer" }, "used": { "type": "integer", "description": "usage before the refused request" } } }] },
     })
 }
 
