@@ -370,3 +370,75 @@ async fn whoami_shows_usage_and_the_limits_that_apply() {
         "platform defaults spare admins"
     );
 }
+
+#[tokio::test]
+async fn an_admin_sets_a_quota_on_the_users_page_and_the_member_sees_usage_on_the_sites_page() {
+    use super::dashboard::{Browser, PASSWORD};
+    let app = TestApp::spawn_with(|c| {
+        c.admin_password = Some(secrecy::SecretString::from(PASSWORD));
+        c.quota_sites = 5;
+    })
+    .await;
+    let response = app
+        .post(ADMIN_TOKEN, "/users")
+        .json(&api::CreateUser {
+            username: "alice".into(),
+            role: None,
+            password: Some(PASSWORD.into()),
+        })
+        .send()
+        .await
+        .expect("request");
+    let created: api::CreatedUser = response.json().await.expect("json");
+    let (id, token) = (created.user.id, created.token.secret);
+    let mut admin = Browser::new(&app);
+    assert_eq!(admin.sign_in("admin", PASSWORD).await.status(), 303);
+    let action = format!("/admin/users/{id}/quota");
+
+    let csrf = admin.csrf("/admin/users").await;
+    let bad = admin
+        .post(&action, &[("csrf", &csrf), ("sites", "lots")])
+        .await;
+    assert_eq!(bad.status(), 422);
+    let csrf = admin.csrf("/admin/users").await;
+    let set = admin
+        .post(
+            &action,
+            &[
+                ("csrf", &csrf),
+                ("storage", "1GiB"),
+                ("sites", "3"),
+                ("deploys_per_hour", ""),
+            ],
+        )
+        .await;
+
+    assert_eq!(set.status(), 303);
+    let quota = whoami(&app, &token).await.quota;
+    assert_eq!(
+        (quota.storage_bytes.limit, quota.storage_bytes.overridden),
+        (Some(1 << 30), true)
+    );
+    assert_eq!((quota.sites.limit, quota.sites.overridden), (Some(3), true));
+    assert_eq!(
+        (
+            quota.deploys_per_hour.limit,
+            quota.deploys_per_hour.overridden
+        ),
+        (Some(100), false)
+    );
+    let users_page = admin.get("/admin/users").await.text().await.expect("page");
+    assert!(
+        users_page.contains("0 / 3 *"),
+        "the users page shows the override"
+    );
+    app.create_site(&token, "blog").await;
+    let mut member = Browser::new(&app);
+    assert_eq!(member.sign_in("alice", PASSWORD).await.status(), 303);
+    let sites_page = member.get("/sites").await.text().await.expect("page");
+    assert!(sites_page.contains("data-quota=\"Sites\""), "{sites_page}");
+    assert!(
+        sites_page.contains("1 of 3"),
+        "the sites page shows the usage"
+    );
+}

@@ -1,5 +1,5 @@
-//! Administrators' pages: users (create, disable / enable, set a password) and the
-//! platform's health at a glance.
+//! Administrators' pages: users (create, disable / enable, set a password, quotas) and
+//! the platform's health at a glance.
 
 use std::time::Instant;
 
@@ -10,11 +10,13 @@ use hosting_api::Role;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::layout::{csrf_field, notice, page, time, Nav};
+use super::layout::{bytes, csrf_field, notice, page, time, Nav};
 use super::session::{AdminSignedIn, CurrentSession};
 use super::sites::Flash;
 use super::{html, see_other, PageError, PageResult};
 use crate::domain::names::validate_username;
+use crate::domain::quota::QuotaOverrides;
+use crate::http::api::users::user_quota;
 use crate::http::auth::{generate_token, hash_password, hash_token};
 use crate::state::AppState;
 use crate::store::UserRecord;
@@ -35,7 +37,67 @@ pub struct PasswordForm {
     password: String,
 }
 
-fn render(session: &CurrentSession, users: &[UserRecord], message: Option<Markup>) -> Markup {
+/// Quota overrides as typed: blank or `default` = the platform default, `unlimited`
+/// (or 0), or a limit (storage may carry a unit: `1GiB`).
+#[derive(Deserialize)]
+pub struct QuotaForm {
+    #[serde(default)]
+    storage: String,
+    #[serde(default)]
+    sites: String,
+    #[serde(default)]
+    deploys_per_hour: String,
+}
+
+fn parse_limit<T: std::str::FromStr>(
+    label: &str,
+    raw: &str,
+    value: impl Fn(T) -> u64,
+) -> Result<Option<u64>, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "" | "default" => Ok(None),
+        "unlimited" => Ok(Some(0)),
+        text => text.parse().map(|v| Some(value(v))).map_err(|_| {
+            format!("{label}: {raw:?} is not a limit (a number, \"unlimited\" or \"default\").")
+        }),
+    }
+}
+
+impl QuotaForm {
+    fn overrides(&self) -> Result<QuotaOverrides, String> {
+        Ok(QuotaOverrides {
+            storage_bytes: parse_limit("Storage", &self.storage, |s: hosting_api::ByteSize| s.0)?,
+            sites: parse_limit("Sites", &self.sites, |n: u64| n)?,
+            deploys_per_hour: parse_limit("Deploys per hour", &self.deploys_per_hour, |n: u64| n)?,
+        })
+    }
+}
+
+/// "used / limit" of one quota; a limit an admin set is marked.
+fn quota_cell(item: &hosting_api::QuotaItem, show: fn(u64) -> String) -> Markup {
+    html! {
+        (show(item.used)) " / "
+        @match item.limit { Some(limit) => (show(limit)), None => "unlimited" }
+        @if item.overridden { " *" }
+    }
+}
+
+/// The value an override field starts with: empty for the platform default.
+fn quota_field(item: &hosting_api::QuotaItem, show: fn(u64) -> String) -> String {
+    match (item.overridden, item.limit) {
+        (false, _) => String::new(),
+        (true, None) => "unlimited".into(),
+        (true, Some(limit)) => show(limit),
+    }
+}
+
+fn render(
+    session: &CurrentSession,
+    users: &[(UserRecord, hosting_api::Quota)],
+    message: Option<Markup>,
+) -> Markup {
+    let count = |n: u64| n.to_string();
+    let size = |n: u64| hosting_api::ByteSize(n).to_string();
     page(
         "Users",
         session,
@@ -56,16 +118,21 @@ fn render(session: &CurrentSession, users: &[UserRecord], message: Option<Markup
                     div.end { button.primary type="submit" { "Create user" } }
                 }
             }
+            p.muted { "Quotas: used / limit; * = set for this user (blank = the platform default; admins have none). Sizes take units: 500MB, 10GiB." }
             div.table-wrap {
                 table #users {
-                    thead { tr { th scope="col" { "User" } th scope="col" { "Role" } th scope="col" { "Status" } th scope="col" { "Created" } th scope="col" { span.sr-only { "Actions" } } } }
+                    thead { tr { th scope="col" { "User" } th scope="col" { "Role" } th scope="col" { "Status" } th scope="col" { "Created" }
+                        th scope="col" { "Storage" } th scope="col" { "Sites" } th scope="col" { "Deploys / hour" } th scope="col" { span.sr-only { "Actions" } } } }
                     tbody {
-                        @for user in users {
+                        @for (user, quota) in users {
                             tr {
                                 th scope="row" { (user.username) }
                                 td { @if user.role == Role::Admin { "Administrator" } @else { "Member" } }
                                 td { @if user.disabled { span.badge.error { "Disabled" } } @else { span.badge.live { "Active" } } }
                                 td { (time(user.created_at)) }
+                                td.quota { (quota_cell(&quota.storage_bytes, bytes)) }
+                                td.quota { (quota_cell(&quota.sites, count)) }
+                                td.quota { (quota_cell(&quota.deploys_per_hour, count)) }
                                 td.actions {
                                     @if user.id != session.user.id {
                                         form method="post" action={ "/admin/users/" (user.id) (if user.disabled { "/enable" } else { "/disable" }) } {
@@ -81,6 +148,19 @@ fn render(session: &CurrentSession, users: &[UserRecord], message: Option<Markup
                                             (csrf_field(session))
                                             label.sr-only for={ "pw-" (user.id) } { "New password for " (user.username) }
                                             input id={ "pw-" (user.id) } name="password" type="password" autocomplete="new-password" minlength="10" required;
+                                            button.small type="submit" { "Save" }
+                                        }
+                                    }
+                                    details.inline-details {
+                                        summary { "Set quota" }
+                                        form.inline method="post" action={ "/admin/users/" (user.id) "/quota" } {
+                                            (csrf_field(session))
+                                            label for={ "qs-" (user.id) } { "Storage" }
+                                            input id={ "qs-" (user.id) } name="storage" type="text" size="8" placeholder="default" value=(quota_field(&quota.storage_bytes, size));
+                                            label for={ "qn-" (user.id) } { "Sites" }
+                                            input id={ "qn-" (user.id) } name="sites" type="text" size="6" placeholder="default" value=(quota_field(&quota.sites, count));
+                                            label for={ "qd-" (user.id) } { "Deploys / hour" }
+                                            input id={ "qd-" (user.id) } name="deploys_per_hour" type="text" size="6" placeholder="default" value=(quota_field(&quota.deploys_per_hour, count));
                                             button.small type="submit" { "Save" }
                                         }
                                     }
@@ -100,7 +180,11 @@ async fn users_page(
     status: StatusCode,
     message: Option<Markup>,
 ) -> PageResult {
-    let users = state.store.list_users().await?;
+    let mut users = Vec::new();
+    for user in state.store.list_users().await? {
+        let quota = user_quota(state, user.id).await?;
+        users.push((user, quota));
+    }
     Ok(html(status, render(session, &users, message)))
 }
 
@@ -116,6 +200,7 @@ pub async fn users(
         )),
         Some("enabled") => Some(notice("ok", "The user has been enabled.")),
         Some("password") => Some(notice("ok", "The password has been set.")),
+        Some("quota") => Some(notice("ok", "The quota has been set.")),
         _ => None,
     };
     users_page(&state, &session, StatusCode::OK, message).await
@@ -317,4 +402,27 @@ pub async fn health(
         StatusCode::OK,
         page("Health", &session, Nav::Health, content),
     ))
+}
+
+/// `POST /admin/users/{id}/quota`: replaces the user's quota overrides.
+pub async fn set_quota(
+    State(state): State<AppState>,
+    AdminSignedIn(session): AdminSignedIn,
+    Path(id): Path<i64>,
+    Form(form): Form<QuotaForm>,
+) -> PageResult {
+    let overrides = match form.overrides() {
+        Ok(overrides) => overrides,
+        Err(error) => {
+            let message = Some(notice("error", &error));
+            return users_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, message).await;
+        }
+    };
+    if !state.store.set_user_quota(id, &overrides).await? {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "There is no such user.",
+        ));
+    }
+    Ok(see_other("/admin/users?done=quota"))
 }
