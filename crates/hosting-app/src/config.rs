@@ -566,6 +566,20 @@ mod tests {
     }
 
     #[test]
+    fn quota_sizes_take_plain_bytes_or_a_unit() {
+        let cli = Cli::parse_from(["hosting-app"]);
+        assert_eq!(
+            cli.config.quota_storage_bytes,
+            hosting_api::ByteSize(10 << 30)
+        );
+        let cli = Cli::parse_from(["hosting-app", "--quota-storage-bytes", "500MB"]);
+        assert_eq!(cli.config.quota_storage_bytes.0, 500_000_000);
+        let cli = Cli::parse_from(["hosting-app", "--quota-storage-bytes", "0"]);
+        assert_eq!(cli.config.quota_storage_bytes.0, 0);
+        assert!(Cli::try_parse_from(["hosting-app", "--quota-storage-bytes", "lots"]).is_err());
+    }
+
+    #[test]
     fn certificate_settings_are_checked_together() {
         let parse = |args: &[&str]| {
             let mut all = vec!["hosting-app"];
