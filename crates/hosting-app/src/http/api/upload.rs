@@ -47,19 +47,18 @@ pub async fn put_file(
     }
     let quotas = Quotas::from_config(&state.config);
     let quota = owner_quota(&state, user.id).await?;
-    // A file the owner stores already adds nothing; any other may use what is left.
-    let left = match quotas.storage_left(&quota) {
-        u64::MAX => u64::MAX,
-        left if state
+    let mut left = quotas.storage_left(&quota);
+    let limited = left != u64::MAX;
+    if limited
+        && !state
             .store
             .has_blobs(user.id, std::slice::from_ref(&sha256))
             .await?
-            .is_empty() =>
-        {
-            left
-        }
-        _ => u64::MAX,
-    };
+            .is_empty()
+    {
+        // The owner stores these bytes already: they add nothing.
+        left = u64::MAX;
+    }
     let max_bytes = state.config.max_file_bytes.min(left);
     let _upload = state.blob_gc_lock.read().await;
     let mut writer = state.blobs.writer(max_bytes).await?;
