@@ -412,13 +412,20 @@ async fn owned_sizes(
 }
 
 impl PgStore {
-    /// Recomputes a user's stored bytes in a transaction of its own, under the user lock.
-    async fn refresh_storage_of(&self, user_id: i64) -> StoreResult<()> {
-        let mut tx = self.primary().begin().await.map_err(map_err)?;
-        lock_quota(&mut tx, user_id).await?;
-        refresh_storage(&mut tx, user_id).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(())
+    /// Recomputes a user's stored bytes in a transaction of its own, under the user lock,
+    /// after a write that lowered them committed. A failure is logged, not returned: the
+    /// write itself is done, and the counter stays too high (never too low) until the
+    /// user's next deploy recomputes it.
+    async fn refresh_storage_of(&self, user_id: i64) {
+        let refreshed = async {
+            let mut tx = self.primary().begin().await.map_err(map_err)?;
+            lock_quota(&mut tx, user_id).await?;
+            refresh_storage(&mut tx, user_id).await?;
+            tx.commit().await.map_err(map_err)
+        };
+        if let Err(e) = refreshed.await {
+            tracing::warn!(user.id = user_id, error = %e, "recomputing stored bytes failed");
+        }
     }
 }
 
@@ -712,7 +719,7 @@ impl Store for PgStore {
         self.pools.note_write().await;
         // After the delete committed, in a transaction of its own: taking the user lock
         // while holding the site's row would invert the order a deploy takes them in.
-        self.refresh_storage_of(owner_id).await?;
+        self.refresh_storage_of(owner_id).await;
         Ok(done.rows_affected() > 0)
     }
 
@@ -1147,7 +1154,7 @@ impl Store for PgStore {
         // Files uploaded only for an abandoned deploy stop counting; one transaction per
         // owner, after the commit, so the user lock is never taken behind a deploy's row.
         for owner in owners {
-            self.refresh_storage_of(owner).await?;
+            self.refresh_storage_of(owner).await;
         }
         Ok(expired.len() as u64)
     }
