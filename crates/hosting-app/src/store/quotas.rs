@@ -1,9 +1,12 @@
 //! The quota statements, written once for both backends (SQLite takes `$N` placeholders
-//! too). The backends run them inside their write transactions; PostgreSQL appends
-//! `FOR UPDATE` to [`USER_QUOTA`] so concurrent writes of one user queue on the user's
-//! row, across every app replica. SQLite has one writer, so its reads are already serial.
+//! too). The backends run them inside their write transactions; PostgreSQL first takes
+//! [`LOCK_USER`] so concurrent writes of one user queue on the user's row, across every
+//! app replica. SQLite has one writer, so its reads are already serial.
 
 use crate::domain::quota::{QuotaOverrides, QuotaUsage, UserQuota};
+
+/// PostgreSQL only: locks user `$1`'s row until the transaction ends.
+pub(super) const LOCK_USER: &str = "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE";
 
 /// A user's role, overrides and usage (`$1` user id, `$2` start of the rolling hour, ms).
 pub(super) const USER_QUOTA: &str = "SELECT u.role, u.quota_storage_bytes, u.quota_sites, \

@@ -320,12 +320,20 @@ async fn missing_in_tx(
         .map_err(other)
 }
 
-/// Locks the user's row and reads their quota state: every write a quota limits takes
-/// this lock first, so writes of one user queue here on every app replica and each sees
-/// the usage the previous one committed. `NO KEY UPDATE` is the lock an UPDATE of the
-/// row takes; it leaves foreign-key checks of other inserts (`FOR KEY SHARE`) alone.
+/// Locks the user's row, then reads their quota state: every write a quota limits takes
+/// this lock first, so writes of one user queue here on every app replica. The read is a
+/// statement of its own, after the lock: under READ COMMITTED it takes a fresh snapshot,
+/// which sees what the previous holder committed (a `SELECT ... FOR UPDATE` that waited
+/// re-reads the locked row, but its subqueries would still count from the old snapshot).
+/// `NO KEY UPDATE` is the lock an UPDATE of the row takes; it leaves foreign-key checks
+/// of other inserts (`FOR KEY SHARE`) alone.
 async fn lock_quota(tx: &mut Transaction<'_, Postgres>, user_id: i64) -> StoreResult<UserQuota> {
-    let row = sqlx::query(&format!("{} FOR NO KEY UPDATE OF u", quota_sql::USER_QUOTA))
+    sqlx::query(quota_sql::LOCK_USER)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    let row = sqlx::query(quota_sql::USER_QUOTA)
         .bind(user_id)
         .bind(hour_ago_ms(now_ms()))
         .fetch_optional(&mut **tx)
