@@ -208,6 +208,52 @@ pub enum UsersCommand {
         /// Id of the user, as shown by `users list`.
         id: i64,
     },
+    /// Show a user's quota usage and limits; with options, change the limits.
+    Quota(QuotaArgs),
+}
+
+/// Arguments of `hostctl users quota`. Each limit is a number (sizes may carry a unit:
+/// `1GiB`, `500MB`), `unlimited`, or `default` (the platform default again).
+#[derive(Debug, Args)]
+pub struct QuotaArgs {
+    /// Id of the user, as shown by `users list`.
+    pub id: i64,
+    /// Stored bytes: the distinct files of the user's deploys.
+    #[arg(long, value_name = "SIZE")]
+    pub storage: Option<QuotaLimit<hosting_api::ByteSize>>,
+    /// Number of sites.
+    #[arg(long, value_name = "N")]
+    pub sites: Option<QuotaLimit<u64>>,
+    /// Deploys created per rolling hour.
+    #[arg(long, value_name = "N")]
+    pub deploys_per_hour: Option<QuotaLimit<u64>>,
+}
+
+/// One limit as given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaLimit<T> {
+    /// Back to the platform default.
+    Default,
+    Unlimited,
+    Limit(T),
+}
+
+impl<T: std::str::FromStr> std::str::FromStr for QuotaLimit<T>
+where
+    T::Err: std::fmt::Display,
+{
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "default" => Ok(QuotaLimit::Default),
+            "unlimited" => Ok(QuotaLimit::Unlimited),
+            _ => raw
+                .parse()
+                .map(QuotaLimit::Limit)
+                .map_err(|e| format!("{e} (or write `unlimited` or `default`)")),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -241,6 +287,35 @@ mod tests {
         };
         assert_eq!(args.concurrency, 8);
         assert!(!args.no_publish);
+    }
+
+    #[test]
+    fn quota_limits_take_numbers_sizes_unlimited_and_default() {
+        let cli = Cli::try_parse_from([
+            "hostctl",
+            "users",
+            "quota",
+            "7",
+            "--storage",
+            "1GiB",
+            "--sites",
+            "unlimited",
+            "--deploys-per-hour",
+            "default",
+        ])
+        .expect("parses");
+        let Command::Users(UsersCommand::Quota(args)) = cli.command else {
+            panic!("expected users quota");
+        };
+        assert_eq!(args.id, 7);
+        assert_eq!(
+            args.storage,
+            Some(QuotaLimit::Limit(hosting_api::ByteSize(1 << 30)))
+        );
+        assert_eq!(args.sites, Some(QuotaLimit::Unlimited));
+        assert_eq!(args.deploys_per_hour, Some(QuotaLimit::Default));
+        let bad = Cli::try_parse_from(["hostctl", "users", "quota", "7", "--sites", "many"]);
+        assert_eq!(bad.expect_err("rejected").exit_code(), 2);
     }
 
     #[test]

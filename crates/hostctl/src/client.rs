@@ -305,6 +305,30 @@ impl Client {
         self.json(self.request(Method::GET, &["whoami"])).await
     }
 
+    /// `GET /whoami` with the caller's quota usage.
+    pub async fn whoami_with_quota(&self) -> Result<hosting_api::WhoAmI, ApiError> {
+        self.json(self.request(Method::GET, &["whoami"])).await
+    }
+
+    /// `GET /users/{id}/quota` (admin only)
+    pub async fn user_quota(&self, id: i64) -> Result<hosting_api::Quota, ApiError> {
+        self.json(self.request(Method::GET, &["users", &id.to_string(), "quota"]))
+            .await
+    }
+
+    /// `PUT /users/{id}/quota` (admin only)
+    pub async fn set_user_quota(
+        &self,
+        id: i64,
+        body: &hosting_api::SetQuota,
+    ) -> Result<hosting_api::Quota, ApiError> {
+        self.json(
+            self.request(Method::PUT, &["users", &id.to_string(), "quota"])
+                .json(body),
+        )
+        .await
+    }
+
     /// `POST /sites`
     pub async fn create_site(&self, name: &str) -> Result<Site, ApiError> {
         let body = CreateSite {

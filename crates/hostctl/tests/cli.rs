@@ -285,6 +285,61 @@ async fn login_stores_a_private_config_that_later_commands_use() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sets_a_quota_and_whoami_shows_the_usage_against_it() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let admin = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let created = hostctl(&["--json", "users", "create", "bob"], &admin).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    let created: hosting_api::CreatedUser =
+        serde_json::from_slice(&created.stdout).expect("created user json");
+    let id = created.user.id.to_string();
+
+    let set = hostctl(
+        &["users", "quota", &id, "--storage", "1GiB", "--sites", "3"],
+        &admin,
+    )
+    .await;
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert!(
+        stdout(&set).contains("of 3, set by an admin"),
+        "{}",
+        stdout(&set)
+    );
+    let bob = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", created.token.secret.as_str()),
+    ];
+    let site = hostctl(&["sites", "create", "bobs"], &bob).await;
+    assert!(site.status.success(), "{}", stderr(&site));
+    // Changing one limit keeps the others.
+    let deploys = hostctl(&["users", "quota", &id, "--deploys-per-hour", "5"], &admin).await;
+    assert!(deploys.status.success(), "{}", stderr(&deploys));
+
+    let whoami = hostctl(&["whoami"], &bob).await;
+
+    assert!(whoami.status.success(), "{}", stderr(&whoami));
+    let text = stdout(&whoami);
+    assert!(
+        text.contains("Storage:           0B of 1.0 GiB, set by an admin"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Sites:             1 of 3, set by an admin"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Deploys last hour: 0 of 5, set by an admin"),
+        "{text}"
+    );
+    let member = hostctl(&["users", "quota", &id, "--sites", "unlimited"], &bob).await;
+    assert!(!member.status.success(), "a member cannot change a quota");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_clear_messages_with_a_non_zero_exit() {
     let server = start_server().await;
     let url = format!("http://localhost:{}", server.port);

@@ -310,3 +310,160 @@ pub struct Rollback {
     #[serde(default)]
     pub deploy_id: Option<String>,
 }
+
+/// The three per-user quotas.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaKind {
+    /// Bytes of the distinct files the user's deploys reference (see the README's "Quotas").
+    StorageBytes,
+    /// Sites the user owns.
+    Sites,
+    /// Deploys the user created in the last rolling hour.
+    DeploysPerHour,
+}
+
+impl QuotaKind {
+    /// The name used on the wire and in messages (`storage_bytes`, `sites`, `deploys_per_hour`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaKind::StorageBytes => "storage_bytes",
+            QuotaKind::Sites => "sites",
+            QuotaKind::DeploysPerHour => "deploys_per_hour",
+        }
+    }
+}
+
+/// One quota of a user: what is used and the limit that applies.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QuotaItem {
+    pub used: u64,
+    /// `null`: unlimited.
+    pub limit: Option<u64>,
+    /// True when an admin set this user's limit; false when the platform default applies.
+    pub overridden: bool,
+}
+
+/// A user's usage and limits (`GET /api/v1/whoami`, `GET|PUT /api/v1/users/{id}/quota`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Quota {
+    pub storage_bytes: QuotaItem,
+    pub sites: QuotaItem,
+    pub deploys_per_hour: QuotaItem,
+}
+
+/// `GET /api/v1/whoami`: the caller and their quota usage.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WhoAmI {
+    #[serde(flatten)]
+    pub user: User,
+    pub quota: Quota,
+}
+
+/// `PUT /api/v1/users/{id}/quota` (admin only): replaces the user's overrides. Each field:
+/// absent or `null` = the platform default, `0` = unlimited, otherwise the limit.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SetQuota {
+    #[serde(default)]
+    pub storage_bytes: Option<u64>,
+    #[serde(default)]
+    pub sites: Option<u64>,
+    #[serde(default)]
+    pub deploys_per_hour: Option<u64>,
+}
+
+/// The problem document of a refused quota (status 403, type `/problems/quota-exceeded`):
+/// the RFC 9457 members plus which quota, its limit and the usage before the request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QuotaProblem {
+    #[serde(flatten)]
+    pub problem: Problem,
+    pub quota: QuotaKind,
+    pub limit: u64,
+    pub used: u64,
+}
+
+/// A byte count written as plain bytes (`1048576`) or with a binary or decimal unit
+/// (`512KiB`, `1 GiB`, `10MB`, `2G` = 2 GiB), for settings and command-line flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<ByteSize, String> {
+        let text = raw.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let number: u64 = digits
+            .parse()
+            .map_err(|_| format!("{raw:?} is not a size: write bytes, or a number and a unit such as 512MiB or 10GiB"))?;
+        let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kib" => 1 << 10,
+            "m" | "mib" => 1 << 20,
+            "g" | "gib" => 1 << 30,
+            "t" | "tib" => 1 << 40,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            "tb" => 1_000_000_000_000,
+            other => return Err(format!("unknown size unit {other:?} in {raw:?} (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)")),
+        };
+        number
+            .checked_mul(multiplier)
+            .map(ByteSize)
+            .ok_or_else(|| format!("{raw:?} is too large"))
+    }
+}
+
+impl std::fmt::Display for ByteSize {
+    /// The largest binary unit that divides the size exactly, so the output parses back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const UNITS: [(u64, &str); 4] = [
+            (1 << 40, "TiB"),
+            (1 << 30, "GiB"),
+            (1 << 20, "MiB"),
+            (1 << 10, "KiB"),
+        ];
+        for (size, unit) in UNITS {
+            if self.0 >= size && self.0.is_multiple_of(size) {
+                return write!(f, "{}{unit}", self.0 / size);
+            }
+        }
+        write!(f, "{}B", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ByteSize;
+
+    #[test]
+    fn sizes_parse_as_bytes_or_with_a_unit() {
+        assert_eq!("1048576".parse(), Ok(ByteSize(1 << 20)));
+        assert_eq!("512KiB".parse(), Ok(ByteSize(512 << 10)));
+        assert_eq!("1 GiB".parse(), Ok(ByteSize(1 << 30)));
+        assert_eq!("10MB".parse(), Ok(ByteSize(10_000_000)));
+        assert_eq!("2g".parse(), Ok(ByteSize(2 << 30)));
+        assert!("ten".parse::<ByteSize>().is_err());
+        assert!("5 parsecs".parse::<ByteSize>().is_err());
+        assert!("99999999999TiB".parse::<ByteSize>().is_err());
+    }
+
+    #[test]
+    fn sizes_print_in_a_unit_that_parses_back() {
+        for size in [0, 1, 1000, 1 << 10, 3 << 20, (1 << 30) + 1, 10 << 30] {
+            let printed = ByteSize(size).to_string();
+            assert_eq!(printed.parse(), Ok(ByteSize(size)), "{printed}");
+        }
+        assert_eq!(ByteSize(10 << 30).to_string(), "10GiB");
+    }
+}

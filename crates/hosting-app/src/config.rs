@@ -148,6 +148,19 @@ pub struct Config {
     #[arg(long, env = "HOSTING_MAX_EXPANSION_RATIO", default_value_t = 200)]
     pub max_expansion_ratio: u64,
 
+    /// Default per-user storage quota (bytes of the distinct files of the user's deploys;
+    /// plain bytes or with a unit: 10GiB, 500MB). 0 = unlimited. Not applied to admins.
+    #[arg(long, env = "HOSTING_QUOTA_STORAGE_BYTES", default_value = "10GiB")]
+    pub quota_storage_bytes: hosting_api::ByteSize,
+
+    /// Default per-user number of sites. 0 = unlimited. Not applied to admins.
+    #[arg(long, env = "HOSTING_QUOTA_SITES", default_value_t = 100)]
+    pub quota_sites: u64,
+
+    /// Default per-user deploys created per rolling hour. 0 = unlimited. Not applied to admins.
+    #[arg(long, env = "HOSTING_QUOTA_DEPLOYS_PER_HOUR", default_value_t = 100)]
+    pub quota_deploys_per_hour: u64,
+
     /// Bytes of the in-process cache (manifests and small files).
     #[arg(long, env = "HOSTING_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub cache_bytes: u64,
@@ -488,6 +501,9 @@ impl Config {
             "max_file_bytes": self.max_file_bytes,
             "max_deploy_bytes": self.max_deploy_bytes,
             "max_expansion_ratio": self.max_expansion_ratio,
+            "quota_storage_bytes": self.quota_storage_bytes.0,
+            "quota_sites": self.quota_sites,
+            "quota_deploys_per_hour": self.quota_deploys_per_hour,
             "cache_bytes": self.cache_bytes,
             "cache_max_file_bytes": self.cache_max_file_bytes,
             "host_cache_ttl": self.host_cache_ttl,
@@ -572,6 +588,20 @@ mod tests {
         assert_eq!(cli.config.mgmt_listen.to_string(), "0.0.0.0:9000");
         assert_eq!(cli.config.base_domain, "localhost");
         assert_eq!(cli.config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn quota_sizes_take_plain_bytes_or_a_unit() {
+        let cli = Cli::parse_from(["hosting-app"]);
+        assert_eq!(
+            cli.config.quota_storage_bytes,
+            hosting_api::ByteSize(10 << 30)
+        );
+        let cli = Cli::parse_from(["hosting-app", "--quota-storage-bytes", "500MB"]);
+        assert_eq!(cli.config.quota_storage_bytes.0, 500_000_000);
+        let cli = Cli::parse_from(["hosting-app", "--quota-storage-bytes", "0"]);
+        assert_eq!(cli.config.quota_storage_bytes.0, 0);
+        assert!(Cli::try_parse_from(["hosting-app", "--quota-storage-bytes", "lots"]).is_err());
     }
 
     #[test]

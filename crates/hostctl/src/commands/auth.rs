@@ -51,10 +51,11 @@ pub fn logout(ctx: &Context) -> anyhow::Result<()> {
 /// Shows the user the token belongs to.
 pub async fn whoami(ctx: &Context) -> anyhow::Result<()> {
     let credentials = ctx.credentials()?;
-    let user = Client::new(&credentials)?.whoami().await?;
+    let me = Client::new(&credentials)?.whoami_with_quota().await?;
     if ctx.json {
-        return output::print_json(&user);
+        return output::print_json(&me);
     }
+    let user = &me.user;
     println!(
         "{} ({}) on {}",
         user.username,
@@ -64,6 +65,7 @@ pub async fn whoami(ctx: &Context) -> anyhow::Result<()> {
     if user.disabled {
         println!("This account is disabled.");
     }
+    print!("{}", super::users::quota_lines(&me.quota));
     Ok(())
 }
 

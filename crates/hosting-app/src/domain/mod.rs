@@ -3,3 +3,4 @@
 pub mod hostname;
 pub mod manifest;
 pub mod names;
+pub mod quota;

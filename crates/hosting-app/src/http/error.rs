@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use hosting_api::{Problem, PROBLEM_JSON};
 
 use crate::blobs::BlobError;
+use crate::domain::quota::QuotaExceeded;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,10 @@ pub enum ApiError {
     TooManyRequests(String),
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// A per-user quota refused the request: 403 `/problems/quota-exceeded` with the
+    /// extension members `quota`, `limit` and `used`.
+    #[error("{0}")]
+    QuotaExceeded(QuotaExceeded),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -50,6 +55,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,6 +73,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::TooManyRequests(_) => "too-many-requests",
             ApiError::ServiceUnavailable(_) => "service-unavailable",
+            ApiError::QuotaExceeded(_) => "quota-exceeded",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -98,6 +105,9 @@ pub fn problem_response(status: StatusCode, kind: &str, detail: Option<String>) 
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::QuotaExceeded(exceeded) = self {
+            return quota_problem(&exceeded);
+        }
         let status = self.status();
         let detail = match &self {
             ApiError::Internal(cause) => {
@@ -128,9 +138,43 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The quota problem: the RFC 9457 members plus `quota`, `limit` and `used`, so clients
+/// can tell which limit was hit without parsing the detail.
+fn quota_problem(exceeded: &QuotaExceeded) -> Response {
+    let status = StatusCode::FORBIDDEN;
+    let problem = hosting_api::QuotaProblem {
+        problem: Problem {
+            kind: "/problems/quota-exceeded".into(),
+            title: "Quota exceeded".into(),
+            status: status.as_u16(),
+            detail: Some(exceeded.to_string()),
+            instance: None,
+        },
+        quota: exceeded.kind,
+        limit: exceeded.limit,
+        used: exceeded.used,
+    };
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+impl From<QuotaExceeded> for ApiError {
+    fn from(e: QuotaExceeded) -> ApiError {
+        ApiError::QuotaExceeded(e)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
+            StoreError::QuotaExceeded(exceeded) => ApiError::QuotaExceeded(exceeded),
             StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
             StoreError::Unavailable(cause) => ApiError::ServiceUnavailable(cause),
             StoreError::Other(cause) => ApiError::Internal(cause),

@@ -4,6 +4,7 @@
 
 mod columns;
 mod postgres;
+mod quotas;
 mod sqlite;
 
 use std::collections::HashSet;
@@ -17,6 +18,7 @@ pub use postgres::{parse_lsn, PgStore, Pools};
 pub use sqlite::SqliteStore;
 
 use crate::domain::names::{DeployId, Sha256};
+use crate::domain::quota::{QuotaExceeded, QuotaOverrides, QuotaPolicy, UserQuota};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,6 +29,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database error: {0}")]
     Other(String),
+    /// The quota policy refused the write; nothing was written.
+    #[error(transparent)]
+    QuotaExceeded(#[from] QuotaExceeded),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -380,7 +385,14 @@ pub trait Store: Send + Sync {
     /// The enabled user owning a token, and records the token's use.
     async fn authenticate(&self, secret_hash: &str) -> StoreResult<Option<UserRecord>>;
 
-    async fn create_site(&self, owner_id: i64, name: &str) -> StoreResult<SiteRecord>;
+    /// Creates a site if `quotas` admits one more for the owner (checked under the owner's
+    /// row lock, in the inserting transaction).
+    async fn create_site(
+        &self,
+        owner_id: i64,
+        name: &str,
+        quotas: &dyn QuotaPolicy,
+    ) -> StoreResult<SiteRecord>;
     async fn list_sites(&self, owner_id: i64) -> StoreResult<Vec<SiteRecord>>;
     async fn site(&self, owner_id: i64, name: &str) -> StoreResult<Option<SiteRecord>>;
     /// Deletes a site and its deploys; blobs are left to garbage collection.
@@ -388,20 +400,28 @@ pub trait Store: Send + Sync {
 
     /// Creates a deploy and its file list in one transaction; `required` are the
     /// hashes this owner has never uploaded. With no required hash the deploy is ready.
-    async fn create_deploy(&self, new: NewDeploy) -> StoreResult<CreatedDeploy>;
+    /// `quotas` must admit one more deploy this hour and the bytes the deploy adds to the
+    /// owner's stored bytes (checked under the owner's row lock, before the commit).
+    async fn create_deploy(
+        &self,
+        new: NewDeploy,
+        quotas: &dyn QuotaPolicy,
+    ) -> StoreResult<CreatedDeploy>;
     async fn deploy(&self, owner_id: i64, id: &str) -> StoreResult<Option<DeployRecord>>;
     async fn list_deploys(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<DeployRecord>>;
     /// The files of a ready deploy (empty for any other state).
     async fn manifest(&self, deploy_id: &str) -> StoreResult<Vec<ManifestEntry>>;
     /// Hashes this deploy still waits for.
     async fn missing_blobs(&self, deploy_id: &str) -> StoreResult<Vec<Sha256>>;
-    /// Records that the deploy's owner uploaded `sha256` (verified, `size` bytes).
+    /// Records that the deploy's owner uploaded `sha256` (verified, `size` bytes), if
+    /// `quotas` admits the bytes it adds to the owner's stored bytes.
     async fn record_upload(
         &self,
         owner_id: i64,
         deploy_id: &str,
         sha256: &Sha256,
         size: u64,
+        quotas: &dyn QuotaPolicy,
     ) -> StoreResult<UploadOutcome>;
     /// Makes a ready deploy the site's live one, atomically. Returns the updated deploy,
     /// or `None` when it is not ready (the caller reports why).
@@ -409,6 +429,14 @@ pub trait Store: Send + Sync {
     /// The deploy that was live before the current one.
     async fn previous_live(&self, owner_id: i64, site_id: i64)
         -> StoreResult<Option<DeployRecord>>;
+
+    /// A user's role, quota overrides and usage; `None` when there is no such user.
+    async fn user_quota(&self, user_id: i64) -> StoreResult<Option<UserQuota>>;
+    /// Replaces a user's quota overrides; false when there is no such user.
+    async fn set_user_quota(&self, user_id: i64, overrides: &QuotaOverrides) -> StoreResult<bool>;
+    /// The hashes that count towards the owner's stored bytes (uploaded by the owner and
+    /// referenced by one of the owner's deploys): an archive adds only the others.
+    async fn counted_blobs(&self, owner_id: i64) -> StoreResult<HashSet<Sha256>>;
 
     /// Which of `hashes` this owner has uploaded before.
     async fn has_blobs(&self, owner_id: i64, hashes: &[Sha256]) -> StoreResult<HashSet<Sha256>>;

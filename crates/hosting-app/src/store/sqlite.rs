@@ -18,6 +18,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use super::columns::{
     now_ms, opt_time, other, parse_state, role_str, state_str, time, unavailable,
 };
+use super::quotas::{self as quota_sql, hour_ago_ms, QuotaRow};
 use super::{
     certificate_status_str, domain_status_str, parse_certificate_status, parse_domain_status,
     CertificateFailure, CertificateRecord, CreatedDeploy, DeployRecord, DomainCheck, DomainRecord,
@@ -26,6 +27,8 @@ use super::{
     UserRecord,
 };
 use crate::domain::names::Sha256;
+use crate::domain::quota::{QuotaOverrides, QuotaPolicy, UserQuota};
+use hosting_api::QuotaKind;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -231,6 +234,29 @@ async fn missing_in_tx(
         .map(sha_column)
         .collect::<sqlx::Result<_>>()
         .map_err(other)
+}
+
+/// The user's quota state. SQLite has one writer, so no other write can change it before
+/// this transaction commits.
+async fn quota_in_tx(tx: &mut Transaction<'_, Sqlite>, user_id: i64) -> StoreResult<UserQuota> {
+    let row = sqlx::query(quota_sql::USER_QUOTA)
+        .bind(user_id)
+        .bind(hour_ago_ms(now_ms()))
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::Other(format!("user {user_id} vanished")))?;
+    Ok(QuotaRow::decode(&row).map_err(other)?.into_quota())
+}
+
+/// Recomputes the user's stored bytes and returns them.
+async fn refresh_storage(tx: &mut Transaction<'_, Sqlite>, user_id: i64) -> StoreResult<u64> {
+    let stored: i64 = sqlx::query_scalar(quota_sql::REFRESH_STORAGE)
+        .bind(user_id)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    Ok(u64::try_from(stored).unwrap_or_default())
 }
 
 /// Inserts `blobs` rows (or refreshes `touched_at`) and `owner_blobs` rows.
@@ -507,7 +533,15 @@ impl Store for SqliteStore {
         Ok(Some(user))
     }
 
-    async fn create_site(&self, owner_id: i64, name: &str) -> StoreResult<SiteRecord> {
+    async fn create_site(
+        &self,
+        owner_id: i64,
+        name: &str,
+        quotas: &dyn QuotaPolicy,
+    ) -> StoreResult<SiteRecord> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let quota = quota_in_tx(&mut tx, owner_id).await?;
+        quotas.admit(&quota, QuotaKind::Sites, 1)?;
         let now = now_ms();
         let row = sqlx::query(
             "INSERT INTO sites (owner_id, name, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING *",
@@ -516,10 +550,12 @@ impl Store for SqliteStore {
         .bind(name)
         .bind(now)
         .bind(now)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
-        site_from_row(&row).map_err(other)
+        let site = site_from_row(&row).map_err(other)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(site)
     }
 
     async fn list_sites(&self, owner_id: i64) -> StoreResult<Vec<SiteRecord>> {
@@ -545,16 +581,24 @@ impl Store for SqliteStore {
     }
 
     async fn delete_site(&self, owner_id: i64, name: &str) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
         let done = sqlx::query("DELETE FROM sites WHERE owner_id = ? AND name = ?")
             .bind(owner_id)
             .bind(name)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        // The site's files no longer count unless another deploy of the owner has them.
+        refresh_storage(&mut tx, owner_id).await?;
+        tx.commit().await.map_err(map_err)?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn create_deploy(&self, new: NewDeploy) -> StoreResult<CreatedDeploy> {
+    async fn create_deploy(
+        &self,
+        new: NewDeploy,
+        quotas: &dyn QuotaPolicy,
+    ) -> StoreResult<CreatedDeploy> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
         if let Some((key, fingerprint)) = &new.idempotency {
             let earlier = sqlx::query(
@@ -580,6 +624,8 @@ impl Store for SqliteStore {
             }
         }
 
+        let quota = quota_in_tx(&mut tx, new.owner_id).await?;
+        quotas.admit(&quota, QuotaKind::DeploysPerHour, 1)?;
         let mut files = new.files;
         let mut required = Vec::new();
         if new.files_uploaded {
@@ -647,6 +693,23 @@ impl Store for SqliteStore {
             });
             insert.build().execute(&mut *tx).await.map_err(map_err)?;
         }
+        // Files the owner has (archives: all) and no other deploy of theirs referenced.
+        let stored = refresh_storage(&mut tx, new.owner_id).await?;
+        let adding = stored.saturating_sub(quota.usage.storage_bytes);
+        quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
+        let now = now_ms();
+        sqlx::query(quota_sql::PRUNE_DEPLOY_LOG)
+            .bind(new.owner_id)
+            .bind(hour_ago_ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(quota_sql::LOG_DEPLOY)
+            .bind(new.owner_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let deploy = deploy_in_tx(&mut tx, new.id.as_str())
             .await?
             .ok_or(StoreError::Other("deploy vanished".into()))?;
@@ -714,6 +777,7 @@ impl Store for SqliteStore {
         deploy_id: &str,
         sha256: &Sha256,
         size: u64,
+        quotas: &dyn QuotaPolicy,
     ) -> StoreResult<UploadOutcome> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
         let in_deploy: Option<i64> = sqlx::query_scalar(
@@ -727,7 +791,25 @@ impl Store for SqliteStore {
         if in_deploy.is_none() {
             return Ok(UploadOutcome::NotInDeploy);
         }
+        let quota = quota_in_tx(&mut tx, owner_id).await?;
+        let owned: Option<i64> = sqlx::query_scalar(quota_sql::OWNS_BLOB)
+            .bind(owner_id)
+            .bind(sha256.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        // A blob new to the owner is referenced by this deploy, so it now counts.
+        let adding = if owned.is_some() { 0 } else { size };
+        quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
         record_owned_blobs(&mut tx, owner_id, &[(sha256, size)]).await?;
+        if adding > 0 {
+            sqlx::query(quota_sql::ADD_STORAGE)
+                .bind(owner_id)
+                .bind(adding as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
         let removed = sqlx::query("DELETE FROM deploy_missing WHERE deploy_id = ? AND sha256 = ?")
             .bind(deploy_id)
             .bind(sha256.as_str())
@@ -812,6 +894,42 @@ impl Store for SqliteStore {
         row.as_ref().map(deploy_from_row).transpose().map_err(other)
     }
 
+    async fn user_quota(&self, user_id: i64) -> StoreResult<Option<UserQuota>> {
+        let row = sqlx::query(quota_sql::USER_QUOTA)
+            .bind(user_id)
+            .bind(hour_ago_ms(now_ms()))
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.map(|row| QuotaRow::decode(&row).map(QuotaRow::into_quota))
+            .transpose()
+            .map_err(other)
+    }
+
+    async fn set_user_quota(&self, user_id: i64, overrides: &QuotaOverrides) -> StoreResult<bool> {
+        let done = sqlx::query(quota_sql::SET_OVERRIDES)
+            .bind(user_id)
+            .bind(quota_sql::override_column(overrides.storage_bytes))
+            .bind(quota_sql::override_column(overrides.sites))
+            .bind(quota_sql::override_column(overrides.deploys_per_hour))
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn counted_blobs(&self, owner_id: i64) -> StoreResult<HashSet<Sha256>> {
+        let rows = sqlx::query(quota_sql::COUNTED_BLOBS)
+            .bind(owner_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(sha_column)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
     async fn has_blobs(&self, owner_id: i64, hashes: &[Sha256]) -> StoreResult<HashSet<Sha256>> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
         let refs: Vec<&Sha256> = hashes.iter().collect();
@@ -886,7 +1004,16 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
+        let mut owners = HashSet::new();
         for id in &expired {
+            let owner: Option<i64> = sqlx::query_scalar(
+                "SELECT s.owner_id FROM deploys d JOIN sites s ON s.id = d.site_id WHERE d.id = ?",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            owners.extend(owner);
             for table in ["deploy_files", "deploy_missing"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE deploy_id = ?"))
                     .bind(id)
@@ -894,6 +1021,10 @@ impl Store for SqliteStore {
                     .await
                     .map_err(map_err)?;
             }
+        }
+        // Files uploaded only for an abandoned deploy stop counting.
+        for owner in owners {
+            refresh_storage(&mut tx, owner).await?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(expired.len() as u64)

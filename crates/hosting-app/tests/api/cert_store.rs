@@ -27,6 +27,11 @@ struct Fixture {
     site: SiteRecord,
 }
 
+/// The app's quota policy, for store calls that need one.
+fn quotas(app: &TestApp) -> hosting_app::domain::quota::Quotas {
+    hosting_app::domain::quota::Quotas::from_config(&app.config)
+}
+
 impl Fixture {
     async fn new() -> Fixture {
         let app = TestApp::spawn().await;
@@ -39,7 +44,7 @@ impl Fixture {
         let site = app
             .state
             .store
-            .create_site(owner.id, "certsite")
+            .create_site(owner.id, "certsite", &quotas(&app))
             .await
             .expect("site");
         Fixture {
@@ -523,7 +528,7 @@ async fn a_sites_certificates_are_listed_together_without_other_sites() {
     let now = now();
     let other = f
         .store()
-        .create_site(f.owner_id, "othersite")
+        .create_site(f.owner_id, "othersite", &quotas(&f.app))
         .await
         .expect("site");
     let shop = f.domain("shop.example.test", DomainStatus::Verified).await;

@@ -8,16 +8,16 @@ use hosting_api as api;
 
 use crate::helpers::{sha256_hex, TestApp, ADMIN_TOKEN};
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A minimal browser: keeps cookies by name, sends them back, never follows redirects.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     cookies: BTreeMap<String, String>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Browser<'a> {
+    pub(crate) fn new(app: &'a TestApp) -> Browser<'a> {
         Browser {
             app,
             cookies: BTreeMap::new(),
@@ -49,7 +49,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&mut self, path: &str) -> reqwest::Response {
         let response = self
             .app
             .client
@@ -62,7 +62,7 @@ impl<'a> Browser<'a> {
         response
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         let response = self
             .app
             .client
@@ -77,12 +77,12 @@ impl<'a> Browser<'a> {
     }
 
     /// GETs `path` and returns the CSRF token of its first form.
-    async fn csrf(&mut self, path: &str) -> String {
+    pub(crate) async fn csrf(&mut self, path: &str) -> String {
         let page = self.get(path).await.text().await.expect("page");
         csrf_in(&page)
     }
 
-    async fn sign_in(&mut self, username: &str, password: &str) -> reqwest::Response {
+    pub(crate) async fn sign_in(&mut self, username: &str, password: &str) -> reqwest::Response {
         let csrf = self.csrf("/login").await;
         self.post(
             "/login",

@@ -15,4 +15,5 @@ mod domains;
 mod hardening;
 mod isolation;
 mod pebble;
+mod quotas;
 mod serving;

@@ -17,7 +17,7 @@ use crate::http::auth::AuthUser;
 use crate::http::body::{self, BodyError};
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{CreatedDeploy, DeployRecord, ManifestEntry, NewDeploy, SiteRecord, StoreError};
+use crate::store::{CreatedDeploy, DeployRecord, ManifestEntry, NewDeploy, SiteRecord};
 
 /// Largest JSON file list: 20,000 entries of ~100 bytes fit with room to spare.
 const MAX_MANIFEST_JSON_BYTES: usize = 16 * 1024 * 1024;
@@ -97,6 +97,7 @@ pub async fn owned_deploy(state: &AppState, owner_id: i64, raw: &str) -> ApiResu
         (status = 201, description = "Created: with `required` for a file list; an archive's deploy is ready (and live unless `publish=false`)", body = api::schema::CreatedOrArchivedDeploy),
         (status = 200, description = "A retry with the same `Idempotency-Key` and file list: the deploy the first request created", body = api::CreatedDeploy),
         (status = 400, description = "Malformed JSON, a refused archive (the problem names the entry), paths that collide (case, Unicode normalization, file and folder), a message too long or not one line, or a malformed `Idempotency-Key`"),
+        (status = 403, description = "A quota would be exceeded (`/problems/quota-exceeded`: which quota, its limit and the usage)"),
         (status = 404, description = "No such site of the caller"),
         (status = 413, description = "Over a limit: files per deploy, bytes per file or per deploy, archive expansion"),
         (status = 415, description = "Neither `application/json` nor `application/gzip`"),
@@ -176,16 +177,19 @@ async fn create_site_for_archive(
 ) -> ApiResult<(SiteRecord, bool)> {
     let name = SiteName::parse(raw)
         .map_err(|reason| ApiError::Unprocessable(format!("site name {raw:?}: {reason}")))?;
-    match state.store.create_site(owner_id, name.as_str()).await {
+    // Through the sites quota, like every other way of creating a site.
+    match super::sites::create_owned_site(state, owner_id, &name).await {
         Ok(site) => {
             tracing::info!(site.name = %site.name, "created the site for an archive deploy");
             Ok((site, true))
         }
-        Err(StoreError::Conflict(_)) => match owned_site(state, owner_id, raw).await {
-            Ok(site) => Ok((site, false)),
-            Err(_) => Err(missing),
-        },
-        Err(e) => Err(e.into()),
+        Err(e) if e.status() == StatusCode::CONFLICT => {
+            match owned_site(state, owner_id, raw).await {
+                Ok(site) => Ok((site, false)),
+                Err(_) => Err(missing),
+            }
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -298,7 +302,8 @@ async fn create_from_manifest(
         files_uploaded: false,
         message,
     };
-    let (status, deploy, required) = match state.store.create_deploy(new).await? {
+    let quotas = crate::domain::quota::Quotas::from_config(&state.config);
+    let (status, deploy, required) = match state.store.create_deploy(new, &quotas).await? {
         CreatedDeploy::Created { deploy, required } => (StatusCode::CREATED, deploy, required),
         CreatedDeploy::Replayed { deploy, required } => (StatusCode::OK, deploy, required),
         CreatedDeploy::KeyReused => {

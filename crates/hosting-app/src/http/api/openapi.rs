@@ -54,6 +54,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(limits::get))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::update))
+        .routes(routes!(users::get_quota, users::put_quota))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(sites::list, sites::create))

@@ -6,6 +6,7 @@ use hosting_api as api;
 
 use super::{site_view, Json, Path};
 use crate::domain::names::SiteName;
+use crate::domain::quota::Quotas;
 use crate::http::auth::AuthUser;
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -39,6 +40,7 @@ pub async fn list(
     responses(
         (status = 201, description = "The new site", body = api::Site),
         (status = 400, description = "The body is not JSON of this shape"),
+        (status = 403, description = "The sites quota would be exceeded (`/problems/quota-exceeded`)"),
         (status = 409, description = "The name is taken"),
         (status = 413, description = "The body is too large"),
         (status = 415, description = "The body is not `application/json`"),
@@ -50,8 +52,22 @@ pub async fn create(
     Json(body): Json<api::CreateSite>,
 ) -> ApiResult<(StatusCode, axum::Json<api::Site>)> {
     let name = SiteName::parse(&body.name).map_err(ApiError::Unprocessable)?;
-    let site = state.store.create_site(user.id, name.as_str()).await?;
+    let site = create_owned_site(&state, user.id, &name).await?;
     Ok((StatusCode::CREATED, axum::Json(site_view(&state, &site))))
+}
+
+/// Creates a site for `owner_id` if the sites quota admits it: the one way to create a
+/// site (API, dashboard, and any route that creates a missing site).
+pub async fn create_owned_site(
+    state: &AppState,
+    owner_id: i64,
+    name: &SiteName,
+) -> ApiResult<SiteRecord> {
+    let quotas = Quotas::from_config(&state.config);
+    Ok(state
+        .store
+        .create_site(owner_id, name.as_str(), &quotas)
+        .await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/sites/{site}", operation_id = "getSite", tag = "sites",

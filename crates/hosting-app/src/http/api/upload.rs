@@ -1,26 +1,32 @@
 //! Bytes coming in: one file of a digest deploy (`PUT .../files/{sha256}`), or a
 //! whole site as a `.tar.gz`, streamed entry by entry into the blob store and never
-//! unpacked onto disk.
+//! unpacked onto disk. Both check the owner's storage quota before bytes are committed
+//! to the blob store; the store checks again, under the owner's row lock, when it records
+//! them (two uploads racing on two replicas cannot both take the last bytes).
 
+use std::collections::HashSet;
 use std::io::Read;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use futures::TryStreamExt;
-use hosting_api::DeployState;
+use hosting_api::{DeployState, QuotaKind};
 use hosting_archive::{ArchiveError, Limits};
+use sha2::Digest;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::deploys::owned_deploy;
 use super::Path;
 use crate::blobs::{BlobError, BlobStore};
 use crate::domain::names::{DeployId, Sha256};
+use crate::domain::quota::{QuotaExceeded, QuotaPolicy, Quotas, UserQuota};
 use crate::http::auth::AuthUser;
+use crate::http::body;
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{
-    CreatedDeploy, DeployRecord, ManifestEntry, NewDeploy, SiteRecord, UploadOutcome,
+    CreatedDeploy, DeployRecord, ManifestEntry, NewDeploy, SiteRecord, StoreError, UploadOutcome,
 };
 
 /// `PUT /deploys/{id}/files/{sha256}`: idempotent; the bytes must hash to `sha256`.
@@ -34,6 +40,7 @@ use crate::store::{
     responses(
         (status = 204, description = "Stored"),
         (status = 400, description = "The upload could not be read"),
+        (status = 403, description = "The storage quota would be exceeded (`/problems/quota-exceeded`)"),
         (status = 404, description = "No such deploy of the caller"),
         (status = 409, description = "The deploy has expired or failed"),
         (status = 413, description = "Larger than the file size limit"),
@@ -53,8 +60,23 @@ pub async fn put_file(
             deploy.state
         )));
     }
+    let quotas = Quotas::from_config(&state.config);
+    let quota = owner_quota(&state, user.id).await?;
+    let mut left = quotas.storage_left(&quota);
+    let limited = left != u64::MAX;
+    if limited
+        && !state
+            .store
+            .has_blobs(user.id, std::slice::from_ref(&sha256))
+            .await?
+            .is_empty()
+    {
+        // The owner stores these bytes already: they add nothing.
+        left = u64::MAX;
+    }
+    let max_bytes = state.config.max_file_bytes.min(left);
     let _upload = state.blob_gc_lock.read().await;
-    let mut writer = state.blobs.writer(state.config.max_file_bytes).await?;
+    let mut writer = state.blobs.writer(max_bytes).await?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream
         .try_next()
@@ -62,6 +84,10 @@ pub async fn put_file(
         .map_err(|e| ApiError::BadRequest(format!("reading the upload failed: {e}")))?
     {
         writer.write(&chunk).await.map_err(|e| match e {
+            // Refused before the bytes reach the blob store (the writer's temp file goes).
+            BlobError::TooLarge { .. } if max_bytes < state.config.max_file_bytes => {
+                storage_refusal(&quotas, &quota, left.saturating_add(1))
+            }
             BlobError::TooLarge { limit } => {
                 ApiError::PayloadTooLarge(format!("a file is at most {limit} bytes"))
             }
@@ -69,11 +95,16 @@ pub async fn put_file(
         })?;
     }
     let (sha256, size) = writer.commit(Some(&sha256)).await?;
-    match state
+    let recorded = state
         .store
-        .record_upload(user.id, &deploy.id, &sha256, size)
-        .await?
-    {
+        .record_upload(user.id, &deploy.id, &sha256, size, &quotas)
+        .await;
+    if let Err(StoreError::QuotaExceeded(_)) = &recorded {
+        // Another upload of this owner took the room first: leave the bytes to garbage
+        // collection, as for a file no deploy wants.
+        state.store.touch_blob(&sha256, size).await?;
+    }
+    match recorded? {
         UploadOutcome::Accepted { .. } => Ok(StatusCode::NO_CONTENT),
         UploadOutcome::NotInDeploy => {
             // The bytes are already in the blob store: record them (owned by no one) so
@@ -86,8 +117,53 @@ pub async fn put_file(
     }
 }
 
+/// The owner's quota state (an authenticated user exists; a vanished one is a 401).
+async fn owner_quota(state: &AppState, owner_id: i64) -> ApiResult<UserQuota> {
+    state
+        .store
+        .user_quota(owner_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)
+}
+
+/// The storage problem for adding `adding` bytes that do not fit.
+fn storage_refusal(quotas: &Quotas, quota: &UserQuota, adding: u64) -> ApiError {
+    match quotas.admit(quota, QuotaKind::StorageBytes, adding) {
+        Err(exceeded) => exceeded.into(),
+        Ok(()) => ApiError::Internal("storage quota refusal that the policy admits".into()),
+    }
+}
+
+/// What an archive may still add to its owner's stored bytes, tracked while it streams:
+/// a file counts once, and only when the owner does not store it already.
+struct StorageBudget {
+    quotas: Quotas,
+    quota: UserQuota,
+    /// Hashes that count already (uploaded by the owner, referenced by their deploys).
+    counted: HashSet<Sha256>,
+    adding: u64,
+    refused: Option<QuotaExceeded>,
+}
+
+impl StorageBudget {
+    /// Admits an entry's bytes, or records the refusal.
+    fn admit(&mut self, sha256: &Sha256, size: u64) -> Result<(), QuotaExceeded> {
+        if !self.counted.insert(sha256.clone()) {
+            return Ok(());
+        }
+        let adding = self.adding.saturating_add(size);
+        self.quotas
+            .admit(&self.quota, QuotaKind::StorageBytes, adding)
+            .inspect_err(|refused| self.refused = Some(*refused))?;
+        self.adding = adding;
+        Ok(())
+    }
+}
+
 /// Streams a `.tar.gz` into the blob store and records a ready deploy. On any error
 /// nothing is recorded: the blobs already written are unreferenced and collected later.
+/// Quotas: deploys per hour before reading; storage per entry while streaming, before
+/// the entry is committed to the blob store; both again when the deploy is recorded.
 pub async fn create_from_archive(
     state: &AppState,
     owner_id: i64,
@@ -95,6 +171,24 @@ pub async fn create_from_archive(
     body: Body,
     message: Option<String>,
 ) -> ApiResult<DeployRecord> {
+    let quotas = Quotas::from_config(&state.config);
+    let quota = owner_quota(state, owner_id).await?;
+    if let Err(refused) = quotas.admit(&quota, QuotaKind::DeploysPerHour, 1) {
+        body::discard(body).await;
+        return Err(refused.into());
+    }
+    // Tracking costs a query for the owner's files: only when the archive could exceed.
+    let budget = if quotas.storage_left(&quota) < state.config.max_deploy_bytes {
+        Some(StorageBudget {
+            quotas,
+            quota,
+            counted: state.store.counted_blobs(owner_id).await?,
+            adding: 0,
+            refused: None,
+        })
+    } else {
+        None
+    };
     let limits = Limits {
         max_files: state.config.max_files,
         max_file_bytes: state.config.max_file_bytes,
@@ -108,7 +202,8 @@ pub async fn create_from_archive(
     let max_file_bytes = state.config.max_file_bytes;
     let _upload = state.blob_gc_lock.read().await;
     let handle = tokio::runtime::Handle::current();
-    let files = tokio::task::spawn_blocking(move || {
+    let (result, budget) = tokio::task::spawn_blocking(move || {
+        let mut budget = budget;
         let mut input = SyncIoBridge::new_with_handle(reader, handle.clone());
         let mut sink = |_path: &str, _size: u64, entry: &mut dyn Read| -> std::io::Result<String> {
             store_entry(
@@ -116,6 +211,7 @@ pub async fn create_from_archive(
                 blobs.as_ref(),
                 store.as_ref(),
                 max_file_bytes,
+                budget.as_mut(),
                 entry,
             )
         };
@@ -123,11 +219,14 @@ pub async fn create_from_archive(
         if result.is_err() {
             drain(&mut input);
         }
-        result
+        (result, budget)
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("archive task failed: {e}")))?
-    .map_err(archive_error)?;
+    .map_err(|e| ApiError::Internal(format!("archive task failed: {e}")))?;
+    if let Some(refused) = budget.and_then(|b| b.refused) {
+        return Err(refused.into());
+    }
+    let files = result.map_err(archive_error)?;
 
     let files = files
         .into_iter()
@@ -150,7 +249,7 @@ pub async fn create_from_archive(
         files_uploaded: true,
         message,
     };
-    match state.store.create_deploy(new).await? {
+    match state.store.create_deploy(new, &quotas).await? {
         CreatedDeploy::Created { deploy, .. } | CreatedDeploy::Replayed { deploy, .. } => {
             Ok(deploy)
         }
@@ -162,29 +261,42 @@ pub async fn create_from_archive(
 
 /// Copies one archive entry into the blob store, on the blocking thread that reads the
 /// archive. The entry is read outside `block_on`: its bytes come through a `SyncIoBridge`,
-/// which blocks on the runtime itself, and runtimes do not nest.
+/// which blocks on the runtime itself, and runtimes do not nest. With a storage budget,
+/// the entry is hashed on the way and refused before it is committed.
 fn store_entry(
     handle: &tokio::runtime::Handle,
     blobs: &dyn BlobStore,
     store: &dyn crate::store::Store,
     max_file_bytes: u64,
+    budget: Option<&mut StorageBudget>,
     entry: &mut dyn Read,
 ) -> std::io::Result<String> {
     let mut writer = handle
         .block_on(blobs.writer(max_file_bytes))
         .map_err(std::io::Error::other)?;
+    let mut hasher = budget.is_some().then(sha2::Sha256::new);
+    let mut len = 0u64;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = entry.read(&mut buf)?;
         if n == 0 {
             break;
         }
+        if let Some(hasher) = &mut hasher {
+            hasher.update(&buf[..n]);
+        }
+        len += n as u64;
         handle
             .block_on(writer.write(&buf[..n]))
             .map_err(std::io::Error::other)?;
     }
+    let expected = hasher.map(|h| Sha256::from_digest(&h.finalize()));
+    if let (Some(budget), Some(sha256)) = (budget, &expected) {
+        // The writer is dropped uncommitted: its bytes never reach the blob store.
+        budget.admit(sha256, len).map_err(std::io::Error::other)?;
+    }
     let (sha256, size) = handle
-        .block_on(writer.commit(None))
+        .block_on(writer.commit(expected.as_ref()))
         .map_err(std::io::Error::other)?;
     // Touched now so garbage collection leaves it alone until the deploy references it.
     handle

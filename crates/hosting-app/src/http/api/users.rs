@@ -1,20 +1,99 @@
-//! Users: who am I, and the admin's user management.
+//! Users: who am I (with quota usage), and the admin's user management, quotas included.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use hosting_api as api;
-use hosting_api::Role;
+use hosting_api::{QuotaKind, Role};
 
 use super::{token_view, user_view, Json, Path};
 use crate::domain::names::validate_username;
+use crate::domain::quota::{QuotaOverrides, Quotas, UserQuota};
 use crate::http::auth::{generate_token, hash_password, hash_token, AdminUser, AuthUser};
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/whoami", operation_id = "whoami", tag = "users",
-    responses((status = 200, description = "The user the token belongs to", body = api::User)))]
-pub async fn whoami(AuthUser(user): AuthUser) -> axum::Json<api::User> {
-    axum::Json(user_view(&user))
+    responses((status = 200, description = "The user the token belongs to, with their quota usage and limits", body = api::WhoAmI)))]
+pub async fn whoami(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> ApiResult<axum::Json<api::WhoAmI>> {
+    let quota = user_quota(&state, user.id).await?;
+    Ok(axum::Json(api::WhoAmI {
+        user: user_view(&user),
+        quota,
+    }))
+}
+
+/// A user's usage and the limits that apply, as the API shows them; 404 for no such user.
+pub async fn user_quota(state: &AppState, user_id: i64) -> ApiResult<api::Quota> {
+    let quota = state
+        .store
+        .user_quota(user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("user {user_id}")))?;
+    Ok(quota_view(&Quotas::from_config(&state.config), &quota))
+}
+
+pub(crate) fn quota_view(quotas: &Quotas, quota: &UserQuota) -> api::Quota {
+    let item = |kind: QuotaKind| api::QuotaItem {
+        used: quota.usage.get(kind),
+        limit: quotas.limit(quota, kind),
+        overridden: quota.overrides.get(kind).is_some(),
+    };
+    api::Quota {
+        storage_bytes: item(QuotaKind::StorageBytes),
+        sites: item(QuotaKind::Sites),
+        deploys_per_hour: item(QuotaKind::DeploysPerHour),
+    }
+}
+
+/// `GET /users/{id}/quota` (admin).
+#[utoipa::path(get, path = "/api/v1/users/{id}/quota", operation_id = "getUserQuota", tag = "users", description = "A user's quota usage and limits. Needs an admin token.",
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Usage and the limits that apply", body = api::Quota),
+        (status = 403, description = "The caller is not an admin"),
+        (status = 404, description = "No such user"),
+    ))]
+pub async fn get_quota(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<api::Quota>> {
+    Ok(axum::Json(user_quota(&state, id).await?))
+}
+
+/// `PUT /users/{id}/quota` (admin): replaces the user's overrides (null = platform default,
+/// 0 = unlimited). Lowering a limit below the usage refuses further growth; nothing stored
+/// is deleted.
+#[utoipa::path(put, path = "/api/v1/users/{id}/quota", operation_id = "setUserQuota", tag = "users",
+    description = "Replace a user's quota overrides: `null` or absent = the platform default, `0` = unlimited. Needs an admin token.",
+    params(("id" = i64, Path, description = "The user's id")),
+    request_body = api::SetQuota,
+    responses(
+        (status = 200, description = "Usage and the limits that now apply", body = api::Quota),
+        (status = 400, description = "The body is not JSON of this shape"),
+        (status = 403, description = "The caller is not an admin"),
+        (status = 404, description = "No such user"),
+    ))]
+#[tracing::instrument(skip_all, fields(user.id = id))]
+pub async fn put_quota(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+    Json(body): Json<api::SetQuota>,
+) -> ApiResult<axum::Json<api::Quota>> {
+    let overrides = QuotaOverrides {
+        storage_bytes: body.storage_bytes,
+        sites: body.sites,
+        deploys_per_hour: body.deploys_per_hour,
+    };
+    if !state.store.set_user_quota(id, &overrides).await? {
+        return Err(ApiError::not_found(format!("user {id}")));
+    }
+    tracing::info!(?overrides, "user quota set");
+    Ok(axum::Json(user_quota(&state, id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/users", operation_id = "listUsers", tag = "users", description = "Needs an admin token.",

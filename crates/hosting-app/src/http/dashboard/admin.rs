@@ -1,5 +1,5 @@
-//! Administrators' pages: users (create, disable / enable, set a password) and the
-//! platform's health at a glance.
+//! Administrators' pages: users (create, disable / enable, set a password, quotas) and
+//! the platform's health at a glance.
 
 use std::time::Instant;
 
@@ -10,11 +10,13 @@ use hosting_api::Role;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::layout::{csrf_field, notice, page, time, Nav};
+use super::layout::{bytes, csrf_field, notice, page, time, Nav};
+use super::quotas::{quota_cell, quota_field};
 use super::session::{AdminSignedIn, CurrentSession};
 use super::sites::Flash;
 use super::{html, see_other, PageError, PageResult};
 use crate::domain::names::validate_username;
+use crate::http::api::users::user_quota;
 use crate::http::auth::{generate_token, hash_password, hash_token};
 use crate::state::AppState;
 use crate::store::UserRecord;
@@ -35,7 +37,13 @@ pub struct PasswordForm {
     password: String,
 }
 
-fn render(session: &CurrentSession, users: &[UserRecord], message: Option<Markup>) -> Markup {
+fn render(
+    session: &CurrentSession,
+    users: &[(UserRecord, hosting_api::Quota)],
+    message: Option<Markup>,
+) -> Markup {
+    let count = |n: u64| n.to_string();
+    let size = |n: u64| hosting_api::ByteSize(n).to_string();
     page(
         "Users",
         session,
@@ -56,16 +64,21 @@ fn render(session: &CurrentSession, users: &[UserRecord], message: Option<Markup
                     div.end { button.primary type="submit" { "Create user" } }
                 }
             }
+            p.muted { "Quotas: used / limit; * = set for this user (blank = the platform default; admins have none). Sizes take units: 500MB, 10GiB." }
             div.table-wrap {
                 table #users {
-                    thead { tr { th scope="col" { "User" } th scope="col" { "Role" } th scope="col" { "Status" } th scope="col" { "Created" } th scope="col" { span.sr-only { "Actions" } } } }
+                    thead { tr { th scope="col" { "User" } th scope="col" { "Role" } th scope="col" { "Status" } th scope="col" { "Created" }
+                        th scope="col" { "Storage" } th scope="col" { "Sites" } th scope="col" { "Deploys / hour" } th scope="col" { span.sr-only { "Actions" } } } }
                     tbody {
-                        @for user in users {
+                        @for (user, quota) in users {
                             tr {
                                 th scope="row" { (user.username) }
                                 td { @if user.role == Role::Admin { "Administrator" } @else { "Member" } }
                                 td { @if user.disabled { span.badge.error { "Disabled" } } @else { span.badge.live { "Active" } } }
                                 td { (time(user.created_at)) }
+                                td.quota { (quota_cell(&quota.storage_bytes, bytes)) }
+                                td.quota { (quota_cell(&quota.sites, count)) }
+                                td.quota { (quota_cell(&quota.deploys_per_hour, count)) }
                                 td.actions {
                                     @if user.id != session.user.id {
                                         form method="post" action={ "/admin/users/" (user.id) (if user.disabled { "/enable" } else { "/disable" }) } {
@@ -84,6 +97,19 @@ fn render(session: &CurrentSession, users: &[UserRecord], message: Option<Markup
                                             button.small type="submit" { "Save" }
                                         }
                                     }
+                                    details.inline-details {
+                                        summary { "Set quota" }
+                                        form.inline method="post" action={ "/admin/users/" (user.id) "/quota" } {
+                                            (csrf_field(session))
+                                            label for={ "qs-" (user.id) } { "Storage" }
+                                            input id={ "qs-" (user.id) } name="storage" type="text" size="8" placeholder="default" value=(quota_field(&quota.storage_bytes, size));
+                                            label for={ "qn-" (user.id) } { "Sites" }
+                                            input id={ "qn-" (user.id) } name="sites" type="text" size="6" placeholder="default" value=(quota_field(&quota.sites, count));
+                                            label for={ "qd-" (user.id) } { "Deploys / hour" }
+                                            input id={ "qd-" (user.id) } name="deploys_per_hour" type="text" size="6" placeholder="default" value=(quota_field(&quota.deploys_per_hour, count));
+                                            button.small type="submit" { "Save" }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -94,13 +120,17 @@ fn render(session: &CurrentSession, users: &[UserRecord], message: Option<Markup
     )
 }
 
-async fn users_page(
+pub(super) async fn users_page(
     state: &AppState,
     session: &CurrentSession,
     status: StatusCode,
     message: Option<Markup>,
 ) -> PageResult {
-    let users = state.store.list_users().await?;
+    let mut users = Vec::new();
+    for user in state.store.list_users().await? {
+        let quota = user_quota(state, user.id).await?;
+        users.push((user, quota));
+    }
     Ok(html(status, render(session, &users, message)))
 }
 
@@ -116,6 +146,7 @@ pub async fn users(
         )),
         Some("enabled") => Some(notice("ok", "The user has been enabled.")),
         Some("password") => Some(notice("ok", "The password has been set.")),
+        Some("quota") => Some(notice("ok", "The quota has been set.")),
         _ => None,
     };
     users_page(&state, &session, StatusCode::OK, message).await

@@ -13,6 +13,7 @@ mod assets;
 mod domains;
 mod layout;
 mod login;
+mod quotas;
 pub mod session;
 mod site;
 mod sites;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/users/{id}/disable", post(admin::disable))
         .route("/admin/users/{id}/enable", post(admin::enable))
         .route("/admin/users/{id}/password", post(admin::set_password))
+        .route("/admin/users/{id}/quota", post(quotas::set_quota))
         .route("/admin/health", get(admin::health))
         .route_layer(middleware::from_fn_with_state(state, guard))
         // Assets are public and immutable: outside the guard, so they stay cacheable.

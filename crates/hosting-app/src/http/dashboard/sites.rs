@@ -11,6 +11,9 @@ use super::layout::{bytes, csrf_field, notice, opt_time, page, Nav};
 use super::session::{CurrentSession, SignedIn};
 use super::{html, see_other, PageResult};
 use crate::domain::names::SiteName;
+use crate::http::api::sites::create_owned_site;
+use crate::http::api::users::user_quota;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 use crate::store::DeployRecord;
 
@@ -47,7 +50,37 @@ async fn rows(state: &AppState, owner_id: i64) -> PageResult<Vec<Row>> {
     Ok(rows)
 }
 
-fn render(session: &CurrentSession, rows: &[Row], message: Option<Markup>, name: &str) -> Markup {
+/// One quota as "used of limit" (sizes in bytes units when `as_bytes`).
+fn quota_item(label: &str, item: &hosting_api::QuotaItem, as_bytes: bool) -> Markup {
+    let show = |n: u64| if as_bytes { bytes(n) } else { n.to_string() };
+    html! {
+        li data-quota=(label) {
+            strong { (label) ": " } (show(item.used))
+            @match item.limit { Some(limit) => { " of " (show(limit)) }, None => { span.muted { " (unlimited)" } } }
+        }
+    }
+}
+
+fn usage(quota: &hosting_api::Quota) -> Markup {
+    html! {
+        section.card #usage aria-label="Usage" {
+            h2 { "Usage" }
+            ul.usage {
+                (quota_item("Storage", &quota.storage_bytes, true))
+                (quota_item("Sites", &quota.sites, false))
+                (quota_item("Deploys in the last hour", &quota.deploys_per_hour, false))
+            }
+        }
+    }
+}
+
+fn render(
+    session: &CurrentSession,
+    rows: &[Row],
+    quota: &hosting_api::Quota,
+    message: Option<Markup>,
+    name: &str,
+) -> Markup {
     page(
         "Sites",
         session,
@@ -57,6 +90,7 @@ fn render(session: &CurrentSession, rows: &[Row], message: Option<Markup>, name:
                 h1 { "Sites" }
             }
             @if let Some(message) = message { (message) }
+            (usage(quota))
             section.card {
                 h2 { "Create a site" }
                 form.inline method="post" action="/sites" {
@@ -101,11 +135,15 @@ pub async fn list(
     Query(flash): Query<Flash>,
 ) -> PageResult {
     let rows = rows(&state, session.user.id).await?;
+    let quota = user_quota(&state, session.user.id).await?;
     let message = match flash.done.as_deref() {
         Some("deleted") => Some(notice("ok", "The site has been deleted.")),
         _ => None,
     };
-    Ok(html(StatusCode::OK, render(&session, &rows, message, "")))
+    Ok(html(
+        StatusCode::OK,
+        render(&session, &rows, &quota, message, ""),
+    ))
 }
 
 pub async fn create(
@@ -115,20 +153,24 @@ pub async fn create(
 ) -> PageResult<Response> {
     let raw = form.name.trim().to_lowercase();
     let error = match SiteName::parse(&raw) {
-        Ok(name) => match state
-            .store
-            .create_site(session.user.id, name.as_str())
-            .await
-        {
+        Ok(name) => match create_owned_site(&state, session.user.id, &name).await {
             Ok(site) => return Ok(see_other(&format!("/sites/{}?done=created", site.name))),
-            Err(crate::store::StoreError::Conflict(_)) => {
+            Err(ApiError::Conflict(_)) => {
                 (StatusCode::CONFLICT, format!("The name {raw:?} is taken."))
             }
+            Err(ApiError::QuotaExceeded(exceeded)) => (StatusCode::FORBIDDEN, exceeded.to_string()),
             Err(e) => return Err(e.into()),
         },
         Err(reason) => (StatusCode::UNPROCESSABLE_ENTITY, reason),
     };
     let rows = rows(&state, session.user.id).await?;
-    let page = render(&session, &rows, Some(notice("error", &error.1)), &raw);
+    let quota = user_quota(&state, session.user.id).await?;
+    let page = render(
+        &session,
+        &rows,
+        &quota,
+        Some(notice("error", &error.1)),
+        &raw,
+    );
     Ok(html(error.0, page))
 }

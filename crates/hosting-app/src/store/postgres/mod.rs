@@ -21,6 +21,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 pub use routing::{parse_lsn, Pools};
 
 use super::columns::{now_ms, opt_time, other, parse_state, role_str, time, unavailable};
+use super::quotas::{self as quota_sql, hour_ago_ms, QuotaRow};
 use super::{
     certificate_status_str, domain_status_str, parse_certificate_status, parse_domain_status,
     CertificateFailure, CertificateRecord, CreatedDeploy, DeployRecord, DomainCheck, DomainRecord,
@@ -30,6 +31,8 @@ use super::{
 };
 use crate::config::Config;
 use crate::domain::names::Sha256;
+use crate::domain::quota::{QuotaOverrides, QuotaPolicy, UserQuota};
+use hosting_api::QuotaKind;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -318,6 +321,39 @@ async fn missing_in_tx(
         .map_err(other)
 }
 
+/// Locks the user's row, then reads their quota state: every write a quota limits takes
+/// this lock first, so writes of one user queue here on every app replica. The read is a
+/// statement of its own, after the lock: under READ COMMITTED it takes a fresh snapshot,
+/// which sees what the previous holder committed (a `SELECT ... FOR UPDATE` that waited
+/// re-reads the locked row, but its subqueries would still count from the old snapshot).
+/// `NO KEY UPDATE` is the lock an UPDATE of the row takes; it leaves foreign-key checks
+/// of other inserts (`FOR KEY SHARE`) alone.
+async fn lock_quota(tx: &mut Transaction<'_, Postgres>, user_id: i64) -> StoreResult<UserQuota> {
+    sqlx::query(quota_sql::LOCK_USER)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    let row = sqlx::query(quota_sql::USER_QUOTA)
+        .bind(user_id)
+        .bind(hour_ago_ms(now_ms()))
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::Other(format!("user {user_id} vanished")))?;
+    Ok(QuotaRow::decode(&row).map_err(other)?.into_quota())
+}
+
+/// Recomputes the user's stored bytes (the row must be locked) and returns them.
+async fn refresh_storage(tx: &mut Transaction<'_, Postgres>, user_id: i64) -> StoreResult<u64> {
+    let stored: i64 = sqlx::query_scalar(quota_sql::REFRESH_STORAGE)
+        .bind(user_id)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    Ok(u64::try_from(stored).unwrap_or_default())
+}
+
 /// Upserts `blobs` rows (refreshing `touched_at`, which also locks them) and `owner_blobs`.
 async fn record_owned_blobs(
     tx: &mut Transaction<'_, Postgres>,
@@ -382,6 +418,24 @@ async fn owned_sizes(
         );
     }
     Ok(found)
+}
+
+impl PgStore {
+    /// Recomputes a user's stored bytes in a transaction of its own, under the user lock,
+    /// after a write that lowered them committed. A failure is logged, not returned: the
+    /// write itself is done, and the counter stays too high (never too low) until the
+    /// user's next deploy recomputes it.
+    async fn refresh_storage_of(&self, user_id: i64) {
+        let refreshed = async {
+            let mut tx = self.primary().begin().await.map_err(map_err)?;
+            lock_quota(&mut tx, user_id).await?;
+            refresh_storage(&mut tx, user_id).await?;
+            tx.commit().await.map_err(map_err)
+        };
+        if let Err(e) = refreshed.await {
+            tracing::warn!(user.id = user_id, error = %e, "recomputing stored bytes failed");
+        }
+    }
 }
 
 #[async_trait]
@@ -615,7 +669,15 @@ impl Store for PgStore {
         Ok(Some(user))
     }
 
-    async fn create_site(&self, owner_id: i64, name: &str) -> StoreResult<SiteRecord> {
+    async fn create_site(
+        &self,
+        owner_id: i64,
+        name: &str,
+        quotas: &dyn QuotaPolicy,
+    ) -> StoreResult<SiteRecord> {
+        let mut tx = self.primary().begin().await.map_err(map_err)?;
+        let quota = lock_quota(&mut tx, owner_id).await?;
+        quotas.admit(&quota, QuotaKind::Sites, 1)?;
         let now = now_ms();
         let row = sqlx::query(
             "INSERT INTO sites (owner_id, name, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING *",
@@ -623,11 +685,13 @@ impl Store for PgStore {
         .bind(owner_id)
         .bind(name)
         .bind(now)
-        .fetch_one(self.primary())
+        .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
+        let site = site_from_row(&row).map_err(other)?;
+        tx.commit().await.map_err(map_err)?;
         self.pools.note_write().await;
-        site_from_row(&row).map_err(other)
+        Ok(site)
     }
 
     async fn list_sites(&self, owner_id: i64) -> StoreResult<Vec<SiteRecord>> {
@@ -662,10 +726,17 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         self.pools.note_write().await;
+        // After the delete committed, in a transaction of its own: taking the user lock
+        // while holding the site's row would invert the order a deploy takes them in.
+        self.refresh_storage_of(owner_id).await;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn create_deploy(&self, new: NewDeploy) -> StoreResult<CreatedDeploy> {
+    async fn create_deploy(
+        &self,
+        new: NewDeploy,
+        quotas: &dyn QuotaPolicy,
+    ) -> StoreResult<CreatedDeploy> {
         let mut tx = self.primary().begin().await.map_err(map_err)?;
         if let Some((key, fingerprint)) = &new.idempotency {
             // Serialises concurrent retries with the same key on this site.
@@ -696,6 +767,8 @@ impl Store for PgStore {
             }
         }
 
+        let quota = lock_quota(&mut tx, new.owner_id).await?;
+        quotas.admit(&quota, QuotaKind::DeploysPerHour, 1)?;
         let mut files = new.files;
         let mut required = Vec::new();
         if new.files_uploaded {
@@ -766,6 +839,23 @@ impl Store for PgStore {
                 .await
                 .map_err(map_err)?;
         }
+        // Files the owner has (archives: all) and no other deploy of theirs referenced.
+        let stored = refresh_storage(&mut tx, new.owner_id).await?;
+        let adding = stored.saturating_sub(quota.usage.storage_bytes);
+        quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
+        let now = now_ms();
+        sqlx::query(quota_sql::PRUNE_DEPLOY_LOG)
+            .bind(new.owner_id)
+            .bind(hour_ago_ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(quota_sql::LOG_DEPLOY)
+            .bind(new.owner_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let deploy = deploy_in_tx(&mut tx, new.id.as_str())
             .await?
             .ok_or(StoreError::Other("deploy vanished".into()))?;
@@ -835,6 +925,7 @@ impl Store for PgStore {
         deploy_id: &str,
         sha256: &Sha256,
         size: u64,
+        quotas: &dyn QuotaPolicy,
     ) -> StoreResult<UploadOutcome> {
         let mut tx = self.primary().begin().await.map_err(map_err)?;
         let in_deploy: Option<i32> = sqlx::query_scalar(
@@ -848,7 +939,25 @@ impl Store for PgStore {
         if in_deploy.is_none() {
             return Ok(UploadOutcome::NotInDeploy);
         }
+        let quota = lock_quota(&mut tx, owner_id).await?;
+        let owned: Option<i32> = sqlx::query_scalar(quota_sql::OWNS_BLOB)
+            .bind(owner_id)
+            .bind(sha256.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        // A blob new to the owner is referenced by this deploy, so it now counts.
+        let adding = if owned.is_some() { 0 } else { size };
+        quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
         record_owned_blobs(&mut tx, owner_id, &[(sha256, size)]).await?;
+        if adding > 0 {
+            sqlx::query(quota_sql::ADD_STORAGE)
+                .bind(owner_id)
+                .bind(adding as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
         let removed =
             sqlx::query("DELETE FROM deploy_missing WHERE deploy_id = $1 AND sha256 = $2")
                 .bind(deploy_id)
@@ -941,6 +1050,43 @@ impl Store for PgStore {
         row.as_ref().map(deploy_from_row).transpose().map_err(other)
     }
 
+    async fn user_quota(&self, user_id: i64) -> StoreResult<Option<UserQuota>> {
+        let row = sqlx::query(quota_sql::USER_QUOTA)
+            .bind(user_id)
+            .bind(hour_ago_ms(now_ms()))
+            .fetch_optional(self.primary())
+            .await
+            .map_err(map_err)?;
+        row.map(|row| QuotaRow::decode(&row).map(QuotaRow::into_quota))
+            .transpose()
+            .map_err(other)
+    }
+
+    async fn set_user_quota(&self, user_id: i64, overrides: &QuotaOverrides) -> StoreResult<bool> {
+        let done = sqlx::query(quota_sql::SET_OVERRIDES)
+            .bind(user_id)
+            .bind(quota_sql::override_column(overrides.storage_bytes))
+            .bind(quota_sql::override_column(overrides.sites))
+            .bind(quota_sql::override_column(overrides.deploys_per_hour))
+            .execute(self.primary())
+            .await
+            .map_err(map_err)?;
+        self.pools.note_write().await;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn counted_blobs(&self, owner_id: i64) -> StoreResult<HashSet<Sha256>> {
+        let rows = sqlx::query(quota_sql::COUNTED_BLOBS)
+            .bind(owner_id)
+            .fetch_all(self.primary())
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(sha_column)
+            .collect::<sqlx::Result<_>>()
+            .map_err(other)
+    }
+
     async fn has_blobs(&self, owner_id: i64, hashes: &[Sha256]) -> StoreResult<HashSet<Sha256>> {
         let mut tx = self.primary().begin().await.map_err(map_err)?;
         let refs: Vec<&Sha256> = hashes.iter().collect();
@@ -997,6 +1143,14 @@ impl Store for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
+        let owners: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT s.owner_id FROM deploys d JOIN sites s ON s.id = d.site_id \
+             WHERE d.id = ANY($1::text[])",
+        )
+        .bind(&expired)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
         for table in ["deploy_files", "deploy_missing"] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE deploy_id = ANY($1::text[])"
@@ -1007,6 +1161,11 @@ impl Store for PgStore {
             .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
+        // Files uploaded only for an abandoned deploy stop counting; one transaction per
+        // owner, after the commit, so the user lock is never taken behind a deploy's row.
+        for owner in owners {
+            self.refresh_storage_of(owner).await;
+        }
         Ok(expired.len() as u64)
     }
 
