@@ -324,7 +324,7 @@ async fn an_admin_sets_a_quota_and_whoami_shows_the_usage_against_it() {
     assert!(whoami.status.success(), "{}", stderr(&whoami));
     let text = stdout(&whoami);
     assert!(
-        text.contains("Storage:           0B of 1.0 GiB, set by an admin"),
+        text.contains("Storage:           0 B of 1.00 GiB, set by an admin"),
         "{text}"
     );
     assert!(
@@ -677,7 +677,7 @@ async fn a_failed_first_deploy_leaves_no_empty_site_behind() {
 
     assert!(!deploy.status.success());
     assert!(
-        stderr(&deploy).contains("differs only in case"),
+        stderr(&deploy).contains("collides with"),
         "{}",
         stderr(&deploy)
     );

@@ -23,7 +23,7 @@ pub const SHA256_PATTERN: &str = r"^[0-9a-f]{64}$";
 pub const DEPLOY_ID_PATTERN: &str = r"^[0-9a-f]{16}$";
 /// `/`-separated segments, none empty, `.` or `..`, without backslashes or control characters.
 pub const DEPLOY_PATH_PATTERN: &str =
-    r"^(?:/(?!\.\.?(?:/|$))[^/\\\u0000-\u001f\u007f-\u009f]{1,63})+$";
+    r"^(?!/[A-Za-z]:)(?:/(?!\.\.?(?:/|$))[^/\\\u0000-\u001f\u007f-\u009f]{1,63})+$";
 /// At least two dot-separated lower-case labels of up to 63 characters, the last one not numeric.
 pub const DOMAIN_PATTERN: &str =
     r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?![0-9]+$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$";
@@ -86,7 +86,7 @@ string_schemas! {
     /// A file's path in a deploy.
     DeployPath = (
         "A file's path in the deploy: starts with `/`; segments are not empty, `.` or `..` and \
-         have no backslash or control character. The server allows up to 1024 bytes in all and \
+         have no backslash or control character; the first is not a Windows drive (`C:`). The server allows up to 1024 bytes in all and \
          255 bytes a segment (UTF-8); this schema bounds characters so that any path it allows \
          fits. Two paths of one deploy may not differ only in case.",
         DEPLOY_PATH_PATTERN, 2, 256

@@ -274,6 +274,10 @@ pub enum PathProblem {
     /// A regular file whose name ends in `/`.
     #[error("a regular file's name may not end with '/'")]
     TrailingSlash,
+    /// A digest deploy's path with an empty or `.` segment (an archive's name is
+    /// normalized instead; a file list must name each file one way only).
+    #[error("path has an empty or '.' segment")]
+    NotNormal,
 }
 
 /// Formats `entry "name": ` when there is an entry, nothing otherwise.

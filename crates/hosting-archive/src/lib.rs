@@ -26,6 +26,17 @@ pub use error::{ArchiveError, ForbiddenKind, PathProblem};
 pub use limits::Limits;
 pub use names::Names;
 
+/// Checks a site path as the digest route receives it (`/css/site.css`) against the same
+/// rules as an archive entry's name, so both deploy routes accept exactly the same paths.
+/// The path must already be in normal form: a leading `/`, no empty or `.` segment.
+pub fn check_site_path(raw: &str) -> Result<(), PathProblem> {
+    let rest = raw.strip_prefix('/').ok_or(PathProblem::Empty)?;
+    match path::normalize(rest.as_bytes(), false)? {
+        Some(normal) if normal == raw => Ok(()),
+        _ => Err(PathProblem::NotNormal),
+    }
+}
+
 use limits::Tally;
 use stream::{Meter, TarStream};
 

@@ -56,16 +56,16 @@ pub async fn whoami(ctx: &Context) -> anyhow::Result<()> {
         return output::print_json(&me);
     }
     let user = &me.user;
-    println!(
+    outln!(
         "{} ({}) on {}",
         user.username,
         role_name(user.role),
         credentials.server
     );
     if user.disabled {
-        println!("This account is disabled.");
+        outln!("This account is disabled.");
     }
-    print!("{}", super::users::quota_lines(&me.quota));
+    output::out(&super::users::quota_lines(&me.quota))?;
     Ok(())
 }
 

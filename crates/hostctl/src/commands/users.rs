@@ -1,11 +1,11 @@
 //! `hostctl users create | list | disable | enable | quota` (operator helpers; admin only).
 
-use hosting_api::{ByteSize, CreateUser, Quota, QuotaItem, Role, SetQuota, UpdateUser};
+use hosting_api::{CreateUser, Quota, QuotaItem, Role, SetQuota, UpdateUser};
 
 use super::auth::{role_name, user_row};
 use super::Context;
 use crate::cli::{QuotaArgs, QuotaLimit, UsersCommand};
-use crate::output;
+use crate::output::{self, outln};
 
 /// Runs one `users` subcommand.
 pub async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<()> {
@@ -23,14 +23,14 @@ pub async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<()> {
                 return output::print_json(&created);
             }
             let user = &created.user;
-            println!(
+            outln!(
                 "Created user {} (id {}, {})",
                 user.username,
                 user.id,
                 role_name(user.role)
             );
-            println!("API token (shown only this once, hand it over securely):");
-            println!("{}", created.token.secret);
+            outln!("API token (shown only this once, hand it over securely):");
+            outln!("{}", created.token.secret);
         }
         UsersCommand::List => {
             let users = client.list_users().await?;
@@ -75,7 +75,7 @@ async fn quota(
     if ctx.json {
         return output::print_json(&quota);
     }
-    print!("{}", quota_lines(&quota));
+    output::out(&quota_lines(&quota))?;
     Ok(())
 }
 
@@ -112,13 +112,7 @@ pub fn quota_lines(quota: &Quota) -> String {
         };
         format!("{label:<19}{} {limit}{source}\n", show(item.used))
     };
-    let size = |n: u64| {
-        if n < 1024 {
-            ByteSize(n).to_string()
-        } else {
-            output::human_size(n)
-        }
-    };
+    let size = |n: u64| output::human_size(n);
     [
         line("Storage:", &quota.storage_bytes, &size),
         line("Sites:", &quota.sites, &|n: u64| n.to_string()),
@@ -140,6 +134,6 @@ async fn set_disabled(
         return output::print_json(&user);
     }
     let verb = if disabled { "Disabled" } else { "Enabled" };
-    println!("{verb} user {} (id {})", user.username, user.id);
+    outln!("{verb} user {} (id {})", user.username, user.id);
     Ok(())
 }

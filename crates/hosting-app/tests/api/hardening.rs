@@ -147,3 +147,38 @@ async fn both_deploy_routes_refuse_paths_differing_only_in_unicode_normalization
         .expect("json");
     assert!(deploys.items.is_empty(), "a deploy was created");
 }
+
+#[tokio::test]
+async fn both_deploy_routes_refuse_a_windows_drive_prefix() {
+    // Arrange: `C:` selects a drive on Windows; a path must mean one file everywhere.
+    let app = TestApp::spawn().await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let files: std::collections::BTreeMap<String, String> =
+        [("/C:/x.html".to_owned(), crate::helpers::sha256_hex(b"x"))].into();
+
+    // Act
+    let digest = app
+        .post(ADMIN_TOKEN, "/sites/blog/deploys")
+        .json(&hosting_api::CreateDeploy {
+            files,
+            message: None,
+        })
+        .send()
+        .await
+        .expect("digest deploy");
+    let archive = app
+        .post_archive(
+            ADMIN_TOKEN,
+            "blog",
+            &crate::helpers::targz(&[("C:/x.html", b"x")]),
+        )
+        .await;
+
+    // Assert: both refuse it, naming the rule.
+    for response in [digest, archive] {
+        assert!(response.status().is_client_error(), "{}", response.status());
+        let problem: hosting_api::Problem = response.json().await.expect("problem");
+        let detail = problem.detail.as_deref().unwrap_or_default();
+        assert!(detail.contains("drive prefix"), "{detail}");
+    }
+}
