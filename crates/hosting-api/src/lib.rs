@@ -369,12 +369,37 @@ pub struct WhoAmI {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SetQuota {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
     pub storage_bytes: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
     pub sites: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
     pub deploys_per_hour: Option<u64>,
+}
+
+/// A whole number of 0 or more, also when a client writes it as `3.0`: JSON Schema's
+/// `integer` (what the OpenAPI document promises) includes numbers with a zero fraction.
+fn optional_whole_number<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Whole(u64),
+        Float(f64),
+    }
+    match Option::<Number>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Number::Whole(n)) => Ok(Some(n)),
+        // `u64::MAX as f64` rounds up to 2^64, so `<` keeps the cast exact.
+        Some(Number::Float(f)) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => {
+            Ok(Some(f as u64))
+        }
+        Some(Number::Float(f)) => Err(serde::de::Error::custom(format!(
+            "{f} is not a whole number of 0 or more"
+        ))),
+    }
 }
 
 /// The problem document of a refused quota (status 403, type `/problems/quota-exceeded`):
@@ -444,6 +469,22 @@ impl std::fmt::Display for ByteSize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quota_limits_are_whole_numbers_also_written_with_a_zero_fraction() {
+        let set: super::SetQuota =
+            serde_json::from_str(r#"{"sites": 3.0, "deploys_per_hour": 5}"#).expect("whole");
+        assert_eq!(
+            (set.sites, set.deploys_per_hour, set.storage_bytes),
+            (Some(3), Some(5), None)
+        );
+        for refused in [r#"{"sites": 2.5}"#, r#"{"sites": -1}"#, r#"{"sites": "3"}"#] {
+            assert!(
+                serde_json::from_str::<super::SetQuota>(refused).is_err(),
+                "{refused}"
+            );
+        }
+    }
+
     use super::ByteSize;
 
     #[test]

@@ -76,6 +76,8 @@ pub async fn get_quota(
         (status = 400, description = "The body is not JSON of this shape"),
         (status = 403, description = "The caller is not an admin"),
         (status = 404, description = "No such user"),
+        (status = 413, description = "The body is too large"),
+        (status = 415, description = "The body is not `application/json`"),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = id))]
 pub async fn put_quota(
