@@ -92,15 +92,7 @@ pub fn problem_response(status: StatusCode, kind: &str, detail: Option<String>) 
         detail,
         instance: None,
     };
-    let body = serde_json::to_vec(&problem).unwrap_or_default();
-    let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    problem_json(status, &problem)
 }
 
 impl IntoResponse for ApiError {
@@ -138,6 +130,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A problem document (with any extension members) as an uncacheable
+/// `application/problem+json` response.
+fn problem_json(status: StatusCode, problem: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// The quota problem: the RFC 9457 members plus `quota`, `limit` and `used`, so clients
 /// can tell which limit was hit without parsing the detail.
 fn quota_problem(exceeded: &QuotaExceeded) -> Response {
@@ -154,15 +160,7 @@ fn quota_problem(exceeded: &QuotaExceeded) -> Response {
         limit: exceeded.limit,
         used: exceeded.used,
     };
-    let body = serde_json::to_vec(&problem).unwrap_or_default();
-    let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    problem_json(status, &problem)
 }
 
 impl From<QuotaExceeded> for ApiError {
