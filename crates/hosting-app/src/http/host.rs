@@ -36,7 +36,7 @@ pub enum HostError {
 }
 
 /// The request's host under the one rule the app and the proxies share
-/// (docs/ARCHITECTURE.md, "Request flow"): see [`normalize_host`].
+/// (docs/code-map.md, "Request flow"): see [`normalize_host`].
 ///
 /// SECURITY: a request must carry exactly one valid `Host` header (RFC 9112 3.2): with
 /// two, a proxy that picks the other one would route or cache the response as another
