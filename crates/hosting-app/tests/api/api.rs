@@ -251,18 +251,22 @@ async fn admins_manage_users_and_members_cannot() {
     assert_problem(response, 409).await;
 }
 
-#[tokio::test]
-async fn the_openapi_document_lists_exactly_the_real_routes() {
-    let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
+/// The OpenAPI document the server serves.
+async fn openapi_document(app: &TestApp) -> Value {
+    app.client
         .get(app.api("/openapi.json"))
         .send()
         .await
         .expect("request")
         .json()
         .await
-        .expect("json");
+        .expect("json")
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_real_routes() {
+    let app = TestApp::spawn().await;
+    let doc = openapi_document(&app).await;
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");
     let mut documented = 0;
@@ -313,15 +317,7 @@ async fn the_openapi_document_lists_exactly_the_real_routes() {
 #[tokio::test]
 async fn the_openapi_document_states_the_constraints_the_server_enforces() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
-        .get(app.api("/openapi.json"))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let doc = openapi_document(&app).await;
     let schemas = &doc["components"]["schemas"];
     let site_name = &schemas["SiteName"];
     assert_eq!(site_name["maxLength"], 45);

@@ -82,35 +82,42 @@ fn status_of(response: &str) -> u16 {
 
 const HEALTH_REQUEST: &[u8] = b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
-#[tokio::test]
-async fn both_deploy_routes_refuse_paths_differing_only_in_unicode_normalization() {
-    // Arrange: `/café.html` in NFC and in NFD, two different byte strings.
-    let app = TestApp::spawn().await;
-    app.create_site(ADMIN_TOKEN, "blog").await;
-    let (nfc, nfd) = ("caf\u{e9}.html", "cafe\u{301}.html");
-    let files: std::collections::BTreeMap<String, String> = [
-        (format!("/{nfc}"), crate::helpers::sha256_hex(b"composed")),
-        (format!("/{nfd}"), crate::helpers::sha256_hex(b"decomposed")),
-    ]
-    .into();
-
-    // Act
+/// Deploys the same files (archive names, without the leading `/`) to `site` once as a
+/// digest file list and once as a `.tar.gz`: the digest route's answer, then the archive's.
+async fn deploy_by_both_routes(
+    app: &TestApp,
+    site: &str,
+    files: &[(&str, &[u8])],
+) -> [reqwest::Response; 2] {
+    let list = files
+        .iter()
+        .map(|(name, bytes)| (format!("/{name}"), crate::helpers::sha256_hex(bytes)))
+        .collect();
     let digest = app
-        .post(ADMIN_TOKEN, "/sites/blog/deploys")
+        .post(ADMIN_TOKEN, &format!("/sites/{site}/deploys"))
         .json(&hosting_api::CreateDeploy {
-            files,
+            files: list,
             message: None,
         })
         .send()
         .await
         .expect("digest deploy");
     let archive = app
-        .post_archive(
-            ADMIN_TOKEN,
-            "blog",
-            &crate::helpers::targz(&[(nfc, b"composed"), (nfd, b"decomposed")]),
-        )
+        .post_archive(ADMIN_TOKEN, site, &crate::helpers::targz(files))
         .await;
+    [digest, archive]
+}
+
+#[tokio::test]
+async fn both_deploy_routes_refuse_paths_differing_only_in_unicode_normalization() {
+    // Arrange: `/café.html` in NFC and in NFD, two different byte strings.
+    let app = TestApp::spawn().await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let (nfc, nfd) = ("caf\u{e9}.html", "cafe\u{301}.html");
+
+    // Act
+    let [digest, archive] =
+        deploy_by_both_routes(&app, "blog", &[(nfc, b"composed"), (nfd, b"decomposed")]).await;
 
     // Assert: the same problem from both routes, and no deploy was created.
     let mut problems = Vec::new();
@@ -153,26 +160,9 @@ async fn both_deploy_routes_refuse_a_windows_drive_prefix() {
     // Arrange: `C:` selects a drive on Windows; a path must mean one file everywhere.
     let app = TestApp::spawn().await;
     app.create_site(ADMIN_TOKEN, "blog").await;
-    let files: std::collections::BTreeMap<String, String> =
-        [("/C:/x.html".to_owned(), crate::helpers::sha256_hex(b"x"))].into();
 
     // Act
-    let digest = app
-        .post(ADMIN_TOKEN, "/sites/blog/deploys")
-        .json(&hosting_api::CreateDeploy {
-            files,
-            message: None,
-        })
-        .send()
-        .await
-        .expect("digest deploy");
-    let archive = app
-        .post_archive(
-            ADMIN_TOKEN,
-            "blog",
-            &crate::helpers::targz(&[("C:/x.html", b"x")]),
-        )
-        .await;
+    let [digest, archive] = deploy_by_both_routes(&app, "blog", &[("C:/x.html", b"x")]).await;
 
     // Assert: both refuse it, naming the rule.
     for response in [digest, archive] {

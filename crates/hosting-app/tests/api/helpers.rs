@@ -470,6 +470,11 @@ impl TestApp {
 
     /// Creates a member user and returns their token.
     pub async fn member(&self, name: &str) -> String {
+        self.member_with_id(name).await.1
+    }
+
+    /// Creates a member user and returns their id and token.
+    pub async fn member_with_id(&self, name: &str) -> (i64, String) {
         let response = self
             .post(ADMIN_TOKEN, "/users")
             .json(&api::CreateUser {
@@ -482,7 +487,7 @@ impl TestApp {
             .expect("request");
         assert_eq!(response.status(), 201);
         let created: api::CreatedUser = response.json().await.expect("json");
-        created.token.secret
+        (created.user.id, created.token.secret)
     }
 }
 

@@ -6,23 +6,6 @@ use hosting_api as api;
 
 use crate::helpers::{sha256_hex, targz, TestApp, ADMIN_TOKEN};
 
-/// Creates a member and returns their id and token.
-async fn member(app: &TestApp, name: &str) -> (i64, String) {
-    let response = app
-        .post(ADMIN_TOKEN, "/users")
-        .json(&api::CreateUser {
-            username: name.into(),
-            role: None,
-            password: None,
-        })
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 201);
-    let created: api::CreatedUser = response.json().await.expect("json");
-    (created.user.id, created.token.secret)
-}
-
 /// Asserts a 403 quota problem for `quota` and returns it.
 async fn assert_quota_problem(
     response: reqwest::Response,
@@ -74,7 +57,7 @@ fn page(fill: u8, len: usize) -> Vec<u8> {
 #[tokio::test]
 async fn a_member_over_the_sites_quota_is_refused_with_the_limit_and_usage() {
     let app = TestApp::spawn_with(|c| c.quota_sites = 2).await;
-    let (_, token) = member(&app, "alice").await;
+    let (_, token) = app.member_with_id("alice").await;
     app.create_site(&token, "one").await;
     app.create_site(&token, "two").await;
 
@@ -100,7 +83,7 @@ async fn a_member_over_the_sites_quota_is_refused_with_the_limit_and_usage() {
 #[tokio::test]
 async fn concurrent_site_creations_never_pass_the_sites_quota() {
     let app = TestApp::spawn_with(|c| c.quota_sites = 3).await;
-    let (_, token) = member(&app, "alice").await;
+    let (_, token) = app.member_with_id("alice").await;
 
     let attempts = (0..12).map(|i| {
         app.post(&token, "/sites")
@@ -131,7 +114,7 @@ async fn concurrent_site_creations_never_pass_the_sites_quota() {
 #[tokio::test]
 async fn the_deploys_per_hour_quota_refuses_the_next_deploy_and_keeps_the_live_one() {
     let app = TestApp::spawn_with(|c| c.quota_deploys_per_hour = 2).await;
-    let (_, token) = member(&app, "alice").await;
+    let (_, token) = app.member_with_id("alice").await;
     app.create_site(&token, "blog").await;
     app.deploy_archive(&token, "blog", &[("index.html", b"first")])
         .await;
@@ -163,7 +146,7 @@ async fn the_deploys_per_hour_quota_refuses_the_next_deploy_and_keeps_the_live_o
 #[tokio::test]
 async fn an_archive_over_the_storage_quota_is_refused_and_the_live_site_is_untouched() {
     let app = TestApp::spawn_with(|c| c.quota_storage_bytes = api::ByteSize(1000)).await;
-    let (_, token) = member(&app, "alice").await;
+    let (_, token) = app.member_with_id("alice").await;
     app.create_site(&token, "blog").await;
     let first = page(b'a', 600);
     app.deploy_archive(&token, "blog", &[("index.html", &first)])
@@ -201,7 +184,7 @@ async fn an_archive_over_the_storage_quota_is_refused_and_the_live_site_is_untou
 #[tokio::test]
 async fn a_digest_upload_over_the_storage_quota_is_refused_before_it_is_stored() {
     let app = TestApp::spawn_with(|c| c.quota_storage_bytes = api::ByteSize(1000)).await;
-    let (_, token) = member(&app, "alice").await;
+    let (_, token) = app.member_with_id("alice").await;
     app.create_site(&token, "blog").await;
     let (a, b) = (page(b'a', 700), page(b'b', 700));
     let files: [(&str, &[u8]); 2] = [("/a.html", &a), ("/b.html", &b)];
@@ -232,7 +215,7 @@ async fn a_digest_upload_over_the_storage_quota_is_refused_before_it_is_stored()
 #[tokio::test]
 async fn deleting_a_site_gives_its_storage_back() {
     let app = TestApp::spawn_with(|c| c.quota_storage_bytes = api::ByteSize(1000)).await;
-    let (_, token) = member(&app, "alice").await;
+    let (_, token) = app.member_with_id("alice").await;
     app.create_site(&token, "blog").await;
     app.deploy_archive(&token, "blog", &[("index.html", &page(b'a', 600))])
         .await;
@@ -255,7 +238,7 @@ async fn deleting_a_site_gives_its_storage_back() {
 #[tokio::test]
 async fn an_admin_override_raises_a_limit_and_null_restores_the_default() {
     let app = TestApp::spawn_with(|c| c.quota_sites = 1).await;
-    let (id, token) = member(&app, "alice").await;
+    let (id, token) = app.member_with_id("alice").await;
     app.create_site(&token, "one").await;
     let refused = app
         .post(&token, "/sites")
@@ -307,7 +290,7 @@ async fn an_admin_override_raises_a_limit_and_null_restores_the_default() {
 #[tokio::test]
 async fn a_member_cannot_read_or_change_their_own_quota() {
     let app = TestApp::spawn_with(|c| c.quota_sites = 1).await;
-    let (id, token) = member(&app, "alice").await;
+    let (id, token) = app.member_with_id("alice").await;
 
     let put = app
         .client
@@ -339,7 +322,7 @@ async fn whoami_shows_usage_and_the_limits_that_apply() {
         c.quota_deploys_per_hour = 0;
     })
     .await;
-    let (_, token) = member(&app, "alice").await;
+    let (_, token) = app.member_with_id("alice").await;
     app.create_site(&token, "blog").await;
     let (a, b) = (page(b'a', 300), page(b'b', 200));
     app.deploy_archive(
