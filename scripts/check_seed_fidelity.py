@@ -26,7 +26,10 @@ CONTAINERS = {
     "prometheus":       ("prom/prometheus", None, [9090], ["prometheus_data"], ["monitor_net", "app_net", "db_net"], 1.0, 1024),
     "grafana":          ("grafana/grafana", None, [3000], ["grafana_data"], ["monitor_net"], 0.5, 512),
     "loki":             ("grafana/loki", None, [3100], ["loki_data"], ["monitor_net"], 1.0, 512),
-    "promtail":         ("grafana/promtail", None, [], ["/var/lib/docker"], ["monitor_net"], 0.25, 128),
+    # The seed's "promtail" (grafana/promtail, /var/lib/docker): Promtail reached end of life
+    # on 2026-03-02; its successor Alloy takes its place, sizes and network, and reads the
+    # container logs through the Docker socket instead of /var/lib/docker.
+    "alloy":            ("grafana/alloy", None, [], ["/var/run/docker.sock"], ["monitor_net"], 0.25, 128),
     "cadvisor":         ("gcr.io/cadvisor/cadvisor", None, [8080], ["/sys", "/var/lib/docker"], ["monitor_net"], 0.5, 256),
 }
 # app-1..app-3 are one scaled service. Seed "Scaling Strategy": dev 3, prod 5-10.
