@@ -1,4 +1,5 @@
-"""pgBackRest on the DR drill's own PostgreSQL (issue 22), for deploy/local/dr-drill.
+"""Point-in-time recovery in deploy/local/dr-drill (issue 22): pgBackRest on the drill's own PostgreSQL,
+the writer that counts acknowledged writes, and the drill's phase P (point_in_time).
 
 The drill archives with the shipped deploy/pgbackrest files (only the paths change: repository,
 spool and logs live in the drill's temporary folder), crashes the primary and its replica the way a
@@ -9,10 +10,11 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 
-from opslib import REPO
+from opslib import REPO, Api, App, log, services
 
 CONF_DIR = os.path.join(REPO, "deploy", "pgbackrest")
 
@@ -225,3 +227,123 @@ class Writer(threading.Thread):
 def pg_time(t):
     """A client epoch as a recovery target PostgreSQL and date(1) both read."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1000):03d}+00:00"
+
+
+def point_in_time(app, x, C, verify_live):
+    """Phase P of the drill; x holds its state (services, users, expected data), C its checks.
+    Returns the app running on the cluster restored to just before the deletion."""
+    pitr, users, expected, history = x["pitr"], x["users"], x["expected"], x["history"]
+    victim = "carol-site1"
+    write_s = float(os.environ.get("DRILL_WRITE_SECONDS", "75"))
+    writer = Writer(Api(app.addr, users["alice"].token))
+    t_start = time.time()
+    writer.start()
+    time.sleep(10)
+    t_mistake = time.time()
+    time.sleep(0.5)   # commits before the target and the deletion's commit are apart
+    st = users["carol"].call("DELETE", f"/api/v1/sites/{victim}")[0]
+    C.check(f"the mistake: site {victim} deleted", st == 204, str(st))
+    time.sleep(max(0.0, t_start + write_s - time.time()))
+    arch = pitr.archiver()
+    t_crash = pitr.crash()
+    writer.stop()
+    app.stop()
+    services(x["senv"], "down", check=False)
+    pitr.wipe()
+    wipe_app_side(x)
+    log(f"crashed: primary + replica killed and deleted {t_crash - t_start:.1f} s after the writes began; "
+        f"{len(writer.acked)} writes acknowledged; archiver before the crash: {arch}")
+
+    # Restore to the latest archived WAL: the clock runs from here to the app answering again.
+    t_rec = time.time()
+    app, restore_s = restore_and_start(x, ["--to-latest"], C)
+    rto_s = time.time() - t_rec
+    present = set(pitr.psql("SELECT name FROM sites WHERE name LIKE 'w-%'", db="hosting").split())
+    lost = [(n, ts, ta) for n, ts, ta in writer.acked if n not in present]
+    rpo_s = (t_crash - min(ta for _, _, ta in lost)) if lost else 0.0
+    timeout = float(pitr.settings["archive_timeout"])
+    print(f"PITR to latest: {len(writer.acked)} acknowledged writes, {len(lost)} lost, RPO {rpo_s:.1f} s "
+          f"(archive_timeout {timeout:.0f} s); restore command {restore_s:.1f} s, RTO (restore start -> app "
+          f"ready) {rto_s:.1f} s", flush=True)
+    C.check("to latest: acknowledged writes lost span at most archive_timeout + 10 s (RPO <= ~1 min)",
+            rpo_s <= timeout + 10, f"{len(lost)} of {len(writer.acked)} lost, {rpo_s:.1f} s")
+    C.check("to latest: every write acknowledged before the last archived segment is there",
+            all(n in present for n, _, ta in writer.acked if ta < t_crash - timeout - 10))
+    C.check("to latest: the mistake is replayed too (the deleted site stays deleted)",
+            users["carol"].call("GET", f"/api/v1/sites/{victim}")[0] == 404)
+    kept = {s: e for s, e in expected.items() if s != victim}
+    hist = {s: e["api"].call("GET", f"/api/v1/sites/{s}/deploys")[2] for s, e in kept.items()}
+    C.check("to latest: deploy history identical for every other site",
+            all(h and h["items"] == history[s] for s, h in hist.items()))
+    C.check("to latest: every other live site serves its live deploy byte-identical",
+            verify_live(app.addr, kept, x["live_before"]))
+    tb = [n for n, tok in x["tokens_ok"] if Api(app.addr, tok).call("GET", "/api/v1/whoami")[0] != 200]
+    C.check("to latest: every token works", not tb, ", ".join(tb))
+    st = users["alice"].call("POST", "/api/v1/sites", {"name": "after-pitr"})[0]
+    C.check("to latest: the restored primary takes writes", st == 201, str(st))
+    C.check("to latest: the restored primary archives again (next timeline)", archives_again(pitr))
+    rep = subprocess.run(["psql", "-X", "-qAt", x["urls"]["DATABASE_REPLICA_URL"], "-c",
+                          "SELECT count(*) FROM sites WHERE name LIKE 'w-%'"], capture_output=True, text=True).stdout.strip()
+    C.check("to latest: a new streaming replica carries the restored data", rep == str(len(present)), rep)
+    mk = subprocess.run(["redis-cli", "-u", x["urls"]["REDIS_URL"], "GET", "drill:marker"],
+                        capture_output=True, text=True).stdout.strip()
+    C.check("to latest: Redis restored from the backup before the crash (marker key)", mk == "survives-restore", mk)
+
+    # Restore to a time just before the mistake.
+    app.stop()
+    services(x["senv"], "down", check=False)
+    pitr.wipe()
+    wipe_app_side(x)
+    t_rec = time.time()
+    app, restore_s = restore_and_start(x, ["--to-time", pg_time(t_mistake)], C)
+    to_time_s = time.time() - t_rec
+    api = users["carol"]
+    h = api.call("GET", f"/api/v1/sites/{victim}/deploys")[2]
+    C.check(f"to time: site {victim} is back with its deploy history", h is not None and h.get("items") == history[victim],
+            f"target {pg_time(t_mistake)}")
+    bad = [f"{d}{p}" for d, files in expected[victim]["deploys"].items() for p, body in files.items()
+           if api.site_get(f"{d}--{victim}.localhost", p)[2] != body]
+    C.check(f"to time: every file of every deploy of {victim} is byte-identical", not bad, ", ".join(bad[:3]))
+    C.check(f"to time: {victim} serves its live deploy again", verify_live(app.addr, {victim: expected[victim]}, x["live_before"]))
+    present = set(pitr.psql("SELECT name FROM sites WHERE name LIKE 'w-%'", db="hosting").split())
+    before = [n for n, _, ta in writer.acked if ta < t_mistake]
+    after = [n for n, ts in writer.sent if ts > t_mistake]
+    C.check("to time: writes acknowledged before the target are there, none sent after it",
+            all(n in present for n in before) and not any(n in present for n in after),
+            f"{len(before)} before, {len(present)} present, {sum(n in present for n in after)} of {len(after)} later ones present")
+    print(f"PITR to time: restore command {restore_s:.1f} s, restore start -> app ready {to_time_s:.1f} s", flush=True)
+    x["figures"] = dict(acked=len(writer.acked), lost=len(lost), rpo_s=rpo_s, rto_s=rto_s, to_time_s=to_time_s)
+    return app
+
+
+def wipe_app_side(x):
+    """Redis's files and the app's data folder go with the lost hosts, as in phase 4."""
+    for p in (os.path.join(x["state"], "redis"), x["data"]):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def restore_and_start(x, how, C):
+    """deploy/backup/restore in point-in-time mode, then PostgreSQL, replica + Redis, app."""
+    pitr = x["pitr"]
+    env = dict(x["benv"], **{k: pitr.env[k] for k in ("PGBACKREST_CONFIG", "PGHOST", "PGPORT", "PG_DATA_DIR")})
+    t = time.time()
+    r = subprocess.run([os.path.join(REPO, "deploy/backup/restore"), *how], env=env, capture_output=True, text=True)
+    restore_s = time.time() - t
+    sys.stderr.write(r.stderr[-2000:])
+    C.check(f"deploy/backup/restore {' '.join(how)} exits 0", r.returncode == 0, f"{restore_s:.1f} s")
+    pitr.start_restored()
+    services(x["senv"], "up")     # the replica from the restored primary, Redis on its restored files
+    app = App(x["binary"], x["app_env"], f"{x['base']}.20", os.path.join(x["tmp"], "app.log"))
+    x["apps"].append(app)
+    app.start()
+    return app, restore_s
+
+
+def archives_again(pitr):
+    pitr.psql("SELECT pg_switch_wal()")
+    for _ in range(100):
+        a = pitr.archiver()
+        if a and a[2] and not a[2].startswith("00000001"):
+            return True
+        time.sleep(0.2)
+    return False
