@@ -11,7 +11,8 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
 use crate::config::Config;
-use crate::http::auth::{generate_token, hash_password, hash_token};
+use crate::http::auth::hash_password;
+use crate::sessions::hash::{generate_token, hash_token};
 use crate::sessions::{RedisSessions, SessionStore, StoreSessions};
 use crate::startup::{open_backends, open_shared};
 use crate::store::{Store, UserRecord};

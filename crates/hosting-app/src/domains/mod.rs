@@ -118,7 +118,7 @@ pub async fn check_and_record(
             status = ?check.status,
             "custom domain status changed"
         );
-        app.invalidate_host(&domain.name).await;
+        crate::publish::invalidate_host(app, &domain.name).await;
     }
     Ok(check)
 }

@@ -382,7 +382,7 @@ pub async fn publish_deploy(state: &AppState, owner_id: i64, id: &str) -> ApiRes
         .publish(owner_id, &deploy.id)
         .await?
         .ok_or_else(|| ApiError::Conflict(format!("deploy {} cannot be published", deploy.id)))?;
-    state.0.invalidate_site(&published.site_name).await;
+    crate::publish::invalidate_site(&state.0, &published.site_name).await;
     metrics::counter!("hosting_deploys_total", "kind" => "publish", "result" => "ok").increment(1);
     tracing::info!(site.name = %published.site_name, deploy.id = %published.id, "deploy published");
     Ok(published)

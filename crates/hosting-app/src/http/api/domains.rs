@@ -168,7 +168,7 @@ pub(crate) async fn add_domain(
         })
         .await?;
     // A replaced claim was never verified, but a cached "not served" entry is dropped anyway.
-    state.0.invalidate_host(&domain.name).await;
+    crate::publish::invalidate_host(&state.0, &domain.name).await;
     Ok(domain)
 }
 
@@ -206,7 +206,7 @@ pub(crate) async fn remove_domain(
     {
         return Err(ApiError::not_found(format!("domain {name:?}")));
     }
-    state.0.invalidate_host(&domain.name).await;
+    crate::publish::invalidate_host(&state.0, &domain.name).await;
     Ok(())
 }
 

@@ -107,9 +107,9 @@ pub async fn delete(
     if !state.store.delete_site(user.id, &record.name).await? {
         return Err(ApiError::not_found(format!("site {site:?}")));
     }
-    state.0.invalidate_site(&record.name).await;
+    crate::publish::invalidate_site(&state.0, &record.name).await;
     for domain in domains {
-        state.0.invalidate_host(&domain).await;
+        crate::publish::invalidate_host(&state.0, &domain).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

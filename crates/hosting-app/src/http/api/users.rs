@@ -8,8 +8,9 @@ use hosting_api::{QuotaKind, Role};
 use super::{token_view, user_view, Json, Path};
 use crate::domain::names::validate_username;
 use crate::domain::quota::{QuotaOverrides, Quotas, UserQuota};
-use crate::http::auth::{generate_token, hash_password, hash_token, AdminUser, AuthUser};
+use crate::http::auth::{hash_password, AdminUser, AuthUser};
 use crate::http::error::{ApiError, ApiResult};
+use crate::sessions::hash::{generate_token, hash_token};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/whoami", operation_id = "whoami", tag = "users",

@@ -28,8 +28,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use maud::Markup;
 
-use self::session::{constant_time_eq, SessionLookup, CSRF_FIELD};
 use super::error::ApiError;
+use crate::sessions::cookie::{cookie, login_cookie_name};
+use crate::sessions::hash::constant_time_eq;
+use crate::sessions::lookup::{self, SessionLookup, CSRF_FIELD};
 use crate::state::AppState;
 
 /// Largest form body (a password or a site name; never a file).
@@ -82,7 +84,7 @@ async fn home(session: axum::Extension<SessionLookup>) -> Redirect {
 /// Session lookup, origin and CSRF checks for every dashboard route, and the headers
 /// every dashboard response carries.
 async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let lookup = session::lookup(&state, req.headers()).await;
+    let lookup = lookup::lookup(&state, req.headers()).await;
     let mut req = req;
     if req.method() == Method::POST {
         match check_post(&state, &lookup, req).await {
@@ -107,7 +109,7 @@ async fn check_post(
     }
     let is_login = req.uri().path() == "/login";
     let expected = match (is_login, lookup) {
-        (true, _) => session::cookie(req.headers(), session::login_cookie_name(&state.config)),
+        (true, _) => cookie(req.headers(), login_cookie_name(&state.config)),
         (false, SessionLookup::Active(current)) => Some(current.csrf.clone()),
         (false, SessionLookup::Unavailable) => {
             return Err(PageError::sessions_unavailable().into_response())

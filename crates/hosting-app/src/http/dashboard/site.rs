@@ -265,9 +265,9 @@ pub async fn delete(
         .await
         .unwrap_or_default();
     if state.store.delete_site(session.user.id, &site.name).await? {
-        state.0.invalidate_site(&site.name).await;
+        crate::publish::invalidate_site(&state.0, &site.name).await;
         for domain in domains {
-            state.0.invalidate_host(&domain).await;
+            crate::publish::invalidate_host(&state.0, &domain).await;
         }
     }
     Ok(see_other("/sites?done=deleted"))
