@@ -3,6 +3,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod actions;
 pub mod admin;
 pub mod blobs;
 pub mod cache;

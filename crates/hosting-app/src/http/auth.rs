@@ -25,7 +25,7 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))
+        .map_err(|e| ApiError::internal("password hashing failed", e.to_string()))
 }
 
 /// A hash of a random password, verified against when a user does not exist or has no

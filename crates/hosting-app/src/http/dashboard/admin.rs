@@ -14,8 +14,8 @@ use super::layout::{bytes, csrf_field, notice, page, quota_cell, quota_field, ti
 use super::session::{AdminSignedIn, CurrentSession};
 use super::sites::Flash;
 use super::{html, see_other, PageError, PageResult};
+use crate::actions::quota::user_quota;
 use crate::domain::names::validate_username;
-use crate::http::api::users::user_quota;
 use crate::http::auth::hash_password;
 use crate::sessions::hash::{generate_token, hash_token};
 use crate::state::AppState;

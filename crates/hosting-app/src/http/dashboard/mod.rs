@@ -1,6 +1,6 @@
 //! The server-rendered dashboard on the control host (`/login`, `/sites`, `/tokens`,
 //! `/account`, `/admin/...`), beside the JSON API under `/api/v1`. It calls the same
-//! domain functions as the API; its only JavaScript (`assets/deploy.js`) deploys a
+//! actions as the API (`crate::actions`); its only JavaScript (`assets/deploy.js`) deploys a
 //! folder from the browser through the API's digest protocol, authenticated by the
 //! session cookie plus the `X-CSRF-Token` header (see `http::auth::AuthUser`).
 //!
@@ -239,18 +239,23 @@ impl PageError {
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> PageError {
         let status = e.status();
+        e.log();
         let message = match &e {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = %cause, "dashboard request failed");
+            ApiError::Internal { .. } => {
                 "Something went wrong on our side; it has been logged.".to_owned()
             }
-            ApiError::ServiceUnavailable(cause) => {
-                tracing::warn!(error = %cause, "dependency unavailable");
+            ApiError::ServiceUnavailable(_) => {
                 "A backing service is unavailable; try again shortly.".to_owned()
             }
             other => other.to_string(),
         };
         PageError { status, message }
+    }
+}
+
+impl From<crate::actions::ActionError> for PageError {
+    fn from(e: crate::actions::ActionError) -> PageError {
+        ApiError::from(e).into()
     }
 }
 
