@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod admin;
+pub mod admin_cli;
 pub mod blobs;
 pub mod cache;
 pub mod certs;
