@@ -260,3 +260,66 @@ impl From<ActionError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_and_logs_the_whole_chain() {
+        let io = std::io::Error::other("disk full");
+        let error = ApiError::from(BlobError::Io(io));
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let source = error
+            .source()
+            .expect("the blob error is kept as the source");
+        assert!(source.downcast_ref::<BlobError>().is_some());
+        // BlobError's own message repeats its io::Error, which is also its source.
+        assert_eq!(
+            chain(&error),
+            "internal error: blob storage: blob storage failed: disk full: disk full"
+        );
+    }
+
+    #[test]
+    fn action_errors_keep_their_status_and_message() {
+        let cases = [
+            (
+                ActionError::not_found("site \"blog\""),
+                StatusCode::NOT_FOUND,
+                "site \"blog\" not found",
+            ),
+            (
+                ActionError::OtherSite {
+                    deploy: "d1".into(),
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "deploy d1 belongs to another site",
+            ),
+            (
+                ActionError::Malformed("bad".into()),
+                StatusCode::BAD_REQUEST,
+                "bad",
+            ),
+            (
+                ActionError::TooLarge("big".into()),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "big",
+            ),
+            (
+                ActionError::Store(StoreError::Conflict("site")),
+                StatusCode::CONFLICT,
+                "site already exists",
+            ),
+        ];
+        for (action, status, message) in cases {
+            let error = ApiError::from(action);
+            assert_eq!(error.status(), status);
+            assert_eq!(error.to_string(), message);
+        }
+        let gone = ApiError::from(ActionError::UnknownUser);
+        assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
+    }
+}
