@@ -8,42 +8,14 @@ use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use clap::{Args, Subcommand};
 
+use crate::admin_cli::{AdminArgs, AdminCommand};
 use crate::config::Config;
-use crate::http::auth::{generate_token, hash_password, hash_token};
+use crate::http::auth::hash_password;
+use crate::sessions::hash::{generate_token, hash_token};
 use crate::sessions::{RedisSessions, SessionStore, StoreSessions};
 use crate::startup::{open_backends, open_shared};
 use crate::store::{Store, UserRecord};
-
-#[derive(Debug, Args)]
-pub struct AdminArgs {
-    #[command(subcommand)]
-    pub command: AdminCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AdminCommand {
-    /// Issue a new API token for USER and print it once (on stdout, alone); the user's
-    /// other tokens keep working.
-    Token {
-        /// The user name (the first account is `admin`).
-        user: String,
-        /// Name of the token, as `hostctl tokens list` shows it.
-        #[arg(long, default_value = "issued by hosting-app admin token")]
-        name: String,
-    },
-    /// Set USER's dashboard password (at least 10 characters) and sign them out
-    /// everywhere. Asked on the terminal, or read from standard input with
-    /// `--password-stdin`; never taken from the command line (shell history, `ps`).
-    Password {
-        /// The user name (the first account is `admin`).
-        user: String,
-        /// Read the password from standard input (its first line).
-        #[arg(long)]
-        password_stdin: bool,
-    },
-}
 
 /// Runs one admin command against the configured database.
 pub async fn run(config: &Config, args: AdminArgs) -> anyhow::Result<()> {

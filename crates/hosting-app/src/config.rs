@@ -30,7 +30,7 @@ pub enum Command {
     Gc,
     /// Operator commands on the platform's data (the server may be running or stopped):
     /// issue a new API token, set a password.
-    Admin(crate::admin::AdminArgs),
+    Admin(crate::admin_cli::AdminArgs),
 }
 
 /// Where file contents are stored.

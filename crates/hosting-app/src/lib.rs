@@ -3,15 +3,20 @@
 
 #![recursion_limit = "256"]
 
+pub mod actions;
 pub mod admin;
+pub mod admin_cli;
 pub mod blobs;
 pub mod cache;
 pub mod certs;
 pub mod config;
+pub mod counters;
 pub mod domain;
 pub mod domains;
+pub mod freshness;
 pub mod gc;
 pub mod http;
+pub mod publish;
 pub mod sessions;
 pub mod shared;
 pub mod startup;

@@ -15,7 +15,8 @@ use crate::certs::haproxy::{RuntimeApi, RuntimeApiAddr};
 use crate::certs::install::Installer;
 use crate::certs::seal::Sealer;
 use crate::config::{BlobStoreKind, Config};
-use crate::http::auth::{generate_token, hash_password, hash_token};
+use crate::http::auth::hash_password;
+use crate::sessions::hash::{generate_token, hash_token};
 use crate::sessions::RedisSessions;
 use crate::shared::{Disabled, RedisShared, SharedState};
 use crate::state::{App, AppState};
@@ -208,7 +209,9 @@ impl Application {
                 let app = self.app.clone();
                 move |event| {
                     let app = app.clone();
-                    tokio::spawn(async move { app.apply_invalidation(event).await });
+                    tokio::spawn(
+                        async move { crate::publish::apply_invalidation(&app, event).await },
+                    );
                 }
             };
             // Invalidations may have been missed while disconnected: start afresh.

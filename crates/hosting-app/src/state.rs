@@ -1,24 +1,19 @@
-//! The application state shared by every handler: built once at start-up.
+//! The application state shared by every handler: built once at start-up. It holds
+//! components; what is done with them (publishing, invalidating) lives elsewhere.
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use std::time::Duration;
-
 use crate::blobs::BlobStore;
 use crate::cache::SiteCache;
 use crate::certs::challenge::ChallengeAnswers;
-use crate::certs::CertificateGauges;
+use crate::certs::gauges::CertificateGauges;
 use crate::config::Config;
-use crate::http::ratelimit::LocalCounters;
+use crate::counters::LocalCounters;
 use crate::sessions::{SessionStore, StoreSessions};
-use crate::shared::{Invalidation, SharedState};
+use crate::shared::SharedState;
 use crate::store::Store;
-
-/// A second delete of a host's shared cache entry after publish: a replica that read
-/// the old value just before the publish may have written it back meanwhile.
-const SECOND_INVALIDATION_DELAY: Duration = Duration::from_millis(500);
 
 pub struct App {
     pub config: Config,
@@ -53,7 +48,7 @@ impl App {
         shared: Arc<dyn SharedState>,
     ) -> App {
         let cache = SiteCache::new(config.cache_bytes, config.host_cache_ttl());
-        let site_cache_control = crate::http::serve::site_cache_control(config.proxy_cache_seconds);
+        let site_cache_control = crate::freshness::site_cache_control(config.proxy_cache_seconds);
         App {
             site_cache_control: axum::http::HeaderValue::from_str(&site_cache_control)
                 .unwrap_or(axum::http::HeaderValue::from_static("no-cache")),
@@ -86,50 +81,6 @@ impl App {
 
     pub fn stop_accepting(&self) {
         self.ready.store(false, Ordering::SeqCst);
-    }
-
-    /// After a site's live deploy changed: drops its host and its custom domains from
-    /// this replica's cache and the shared one, and tells every other replica.
-    pub async fn invalidate_site(self: &Arc<Self>, site: &str) {
-        self.invalidate_host(&self.site_host(site)).await;
-        match self.store.site_domains(site).await {
-            Ok(domains) => {
-                for domain in domains {
-                    self.invalidate_host(&domain).await;
-                }
-            }
-            // The host cache's TTL bounds how long a custom domain may lag.
-            Err(e) => {
-                tracing::warn!(site.name = %site, error = %e, "listing custom domains to invalidate failed")
-            }
-        }
-    }
-
-    /// Drops one host (a site host with its previews, or a custom domain) from this
-    /// replica's cache and the shared one, and tells every other replica (with the
-    /// write's WAL position).
-    pub async fn invalidate_host(self: &Arc<Self>, host: &str) {
-        self.cache.forget_site_hosts(host).await;
-        let key = host_key(host);
-        self.shared.delete(&key).await;
-        let event = Invalidation {
-            site_host: host.to_owned(),
-            position: self.store.write_position(),
-        };
-        self.shared.publish(&event).await;
-        let app = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(SECOND_INVALIDATION_DELAY).await;
-            app.shared.delete(&key).await;
-        });
-    }
-
-    /// An invalidation published by another replica (or this one) arrived.
-    pub async fn apply_invalidation(&self, event: Invalidation) {
-        if let Some(position) = event.position {
-            self.store.observe_write(position);
-        }
-        self.cache.forget_site_hosts(&event.site_host).await;
     }
 
     /// `<site>.<base-domain>`

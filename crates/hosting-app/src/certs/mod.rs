@@ -13,13 +13,14 @@
 
 pub mod acme;
 pub mod challenge;
+pub mod gauges;
 pub mod haproxy;
 pub mod install;
 pub mod seal;
 pub mod x509;
 
 use std::fmt::Write as _;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -104,25 +105,6 @@ pub fn pending_view() -> api::Certificate {
         failures: 0,
         last_error: None,
         next_attempt_at: None,
-    }
-}
-
-/// Certificate figures for `/metrics`, refreshed by the issuer each round.
-#[derive(Default)]
-pub struct CertificateGauges {
-    text: RwLock<String>,
-}
-
-impl CertificateGauges {
-    /// The Prometheus text of the gauges (empty until the first refresh).
-    pub fn render(&self) -> String {
-        self.text.read().map(|t| t.clone()).unwrap_or_default()
-    }
-
-    fn set(&self, text: String) {
-        if let Ok(mut current) = self.text.write() {
-            *current = text;
-        }
     }
 }
 

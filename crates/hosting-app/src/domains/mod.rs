@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hosting_api::DomainStatus;
 
-pub use self::verify::{check_ownership, HTTP_VERIFY_PREFIX};
+pub use self::verify::{check_ownership, txt_name, HTTP_VERIFY_PREFIX};
 use crate::state::App;
 use crate::store::{DomainCheck, DomainRecord};
 
@@ -36,11 +36,6 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Domains checked per periodic round.
 const BATCH: u32 = 100;
-
-/// `_hosting-verify.<domain>`
-pub fn txt_name(domain: &str) -> String {
-    format!("_hosting-verify.{domain}")
-}
 
 /// A fresh verification token: 128 random bits, hex.
 pub fn new_token() -> String {
@@ -118,7 +113,7 @@ pub async fn check_and_record(
             status = ?check.status,
             "custom domain status changed"
         );
-        app.invalidate_host(&domain.name).await;
+        crate::publish::invalidate_host(app, &domain.name).await;
     }
     Ok(check)
 }

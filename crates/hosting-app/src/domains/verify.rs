@@ -12,6 +12,11 @@ use crate::config::Config;
 /// Path prefix under which the platform answers HTTP verification tokens on any host.
 pub const HTTP_VERIFY_PREFIX: &str = "/.well-known/hosting-verify/";
 
+/// `_hosting-verify.<domain>`: where the TXT record of a claim goes.
+pub fn txt_name(domain: &str) -> String {
+    format!("_hosting-verify.{domain}")
+}
+
 /// Time allowed to each check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -60,13 +65,13 @@ fn resolver(config: &Config) -> Result<TokioResolver, String> {
 }
 
 async fn check_txt(config: &Config, domain: &str, token: &str) -> Result<(), String> {
-    let name = format!("{}.", super::txt_name(domain));
+    let name = format!("{}.", txt_name(domain));
     let resolver = resolver(config)?;
     let lookup = match tokio::time::timeout(CHECK_TIMEOUT, resolver.txt_lookup(name.as_str())).await
     {
         Err(_) => return Err(format!("DNS: looking up TXT {name} timed out")),
         Ok(Err(e)) if e.is_no_records_found() => {
-            return Err(format!("DNS: no TXT record at {}", super::txt_name(domain)))
+            return Err(format!("DNS: no TXT record at {}", txt_name(domain)))
         }
         Ok(Err(e)) => return Err(format!("DNS: looking up TXT {name} failed: {e}")),
         Ok(Ok(lookup)) => lookup,
@@ -84,7 +89,7 @@ async fn check_txt(config: &Config, domain: &str, token: &str) -> Result<(), Str
     } else {
         Err(format!(
             "DNS: the TXT record at {} does not hold the expected value",
-            super::txt_name(domain)
+            txt_name(domain)
         ))
     }
 }

@@ -5,33 +5,13 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::Method;
-use base64::Engine;
 use hosting_api::Role;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
+use crate::sessions::hash::{constant_time_eq, generate_token, hash_token};
+use crate::sessions::lookup::{self, SessionLookup, CSRF_HEADER};
 use crate::state::AppState;
 use crate::store::UserRecord;
-
-/// Prefix of every token, so leaked tokens are easy to recognise and scan for.
-const TOKEN_PREFIX: &str = "hst_";
-
-/// A new random token secret: 256 bits, URL-safe.
-pub fn generate_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
-}
-
-/// Tokens are 256-bit random secrets, so a fast hash resists guessing as well as a slow
-/// one would, and keeps authentication cheap on every request.
-pub fn hash_token(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
 
 /// Hashes a dashboard password with argon2id and a random salt.
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
@@ -45,7 +25,7 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))
+        .map_err(|e| ApiError::internal("password hashing failed", e.to_string()))
 }
 
 /// A hash of a random password, verified against when a user does not exist or has no
@@ -118,15 +98,14 @@ impl FromRequestParts<AppState> for AuthUser {
 /// CSRF token in `X-CSRF-Token`, which another origin cannot read. A bearer token, when
 /// sent, always wins, and an invalid one is never retried as a cookie.
 async fn session_user(parts: &Parts, state: &AppState) -> Result<AuthUser, ApiError> {
-    use super::dashboard::session::{self, SessionLookup, CSRF_HEADER};
-    match session::lookup(state, &parts.headers).await {
+    match lookup::lookup(state, &parts.headers).await {
         SessionLookup::Active(current) => {
             let safe = matches!(parts.method, Method::GET | Method::HEAD);
             let token_ok = parts
                 .headers
                 .get(CSRF_HEADER)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|sent| session::constant_time_eq(sent, &current.csrf));
+                .is_some_and(|sent| constant_time_eq(sent, &current.csrf));
             if !safe && !token_ok {
                 return Err(ApiError::Forbidden(
                     "a browser session needs its CSRF token in the X-CSRF-Token header".into(),
@@ -156,16 +135,6 @@ impl FromRequestParts<AppState> for AdminUser {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_are_random_prefixed_and_hash_stably() {
-        let a = generate_token();
-        let b = generate_token();
-        assert!(a.starts_with("hst_") && a.len() > 40);
-        assert_ne!(a, b);
-        assert_eq!(hash_token(&a), hash_token(&a));
-        assert_ne!(hash_token(&a), hash_token(&b));
-    }
 
     #[test]
     fn short_passwords_are_refused_and_long_ones_hash_with_argon2id() {

@@ -6,6 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hosting_api::{Problem, PROBLEM_JSON};
 
+use crate::actions::ActionError;
 use crate::blobs::BlobError;
 use crate::domain::quota::QuotaExceeded;
 use crate::store::StoreError;
@@ -36,9 +37,16 @@ pub enum ApiError {
     /// extension members `quota`, `limit` and `used`.
     #[error("{0}")]
     QuotaExceeded(QuotaExceeded),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A failure of ours: the body stays generic, the cause and its chain are logged.
+    #[error("internal error: {context}")]
+    Internal {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
 }
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -56,7 +64,7 @@ impl ApiError {
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -74,13 +82,56 @@ impl ApiError {
             ApiError::TooManyRequests(_) => "too-many-requests",
             ApiError::ServiceUnavailable(_) => "service-unavailable",
             ApiError::QuotaExceeded(_) => "quota-exceeded",
-            ApiError::Internal(_) => "internal",
+            ApiError::Internal { .. } => "internal",
         }
     }
 
     pub fn not_found(what: impl std::fmt::Display) -> ApiError {
         ApiError::NotFound(format!("{what} not found"))
     }
+
+    /// A failure of ours, caused by `source`.
+    pub fn internal(context: impl Into<String>, source: impl Into<BoxError>) -> ApiError {
+        ApiError::Internal {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A state our own code should never reach (no underlying error to keep).
+    pub fn bug(context: impl Into<String>) -> ApiError {
+        ApiError::Internal {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// Logs a failure of ours or of a backing service, with its chain of causes: the
+    /// one place they are logged, whichever way (problem+json or a dashboard page) the
+    /// error is answered. Client errors are not logged.
+    pub fn log(&self) {
+        match self {
+            ApiError::Internal { .. } => {
+                tracing::error!(error = %chain(self), "request failed");
+            }
+            ApiError::ServiceUnavailable(cause) => {
+                tracing::warn!(error = %cause, "dependency unavailable");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `error: cause: cause of the cause...`, for the log.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Renders any status and detail as a problem document.
@@ -100,14 +151,13 @@ impl IntoResponse for ApiError {
         if let ApiError::QuotaExceeded(exceeded) = self {
             return quota_problem(&exceeded);
         }
+        self.log();
         let status = self.status();
         let detail = match &self {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = %cause, "request failed");
+            ApiError::Internal { .. } => {
                 Some("the server failed to handle this request; it has been logged".to_owned())
             }
-            ApiError::ServiceUnavailable(cause) => {
-                tracing::warn!(error = %cause, "dependency unavailable");
+            ApiError::ServiceUnavailable(_) => {
                 Some("a backing service is unavailable; retry shortly".to_owned())
             }
             ApiError::Unauthorized => {
@@ -175,7 +225,7 @@ impl From<StoreError> for ApiError {
             StoreError::QuotaExceeded(exceeded) => ApiError::QuotaExceeded(exceeded),
             StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
             StoreError::Unavailable(cause) => ApiError::ServiceUnavailable(cause),
-            StoreError::Other(cause) => ApiError::Internal(cause),
+            other => ApiError::internal("the store failed", other),
         }
     }
 }
@@ -185,10 +235,91 @@ impl From<BlobError> for ApiError {
         match e {
             BlobError::DigestMismatch { .. } => ApiError::Unprocessable(e.to_string()),
             BlobError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
-            BlobError::Io(cause) => ApiError::Internal(format!("blob storage: {cause}")),
+            BlobError::Io(_) => ApiError::internal("blob storage", e),
             BlobError::Unavailable(cause) => {
                 ApiError::ServiceUnavailable(format!("blob storage: {cause}"))
             }
         }
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(e: ActionError) -> ApiError {
+        match e {
+            ActionError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            ActionError::Invalid(message) => ApiError::Unprocessable(message),
+            ActionError::OtherSite { .. } => ApiError::Unprocessable(e.to_string()),
+            ActionError::Malformed(message) => ApiError::BadRequest(message),
+            ActionError::TooLarge(message) => ApiError::PayloadTooLarge(message),
+            ActionError::Conflict(message) => ApiError::Conflict(message),
+            // The authenticated user vanished meanwhile: as if the token were invalid.
+            ActionError::UnknownUser => ApiError::Unauthorized,
+            ActionError::Quota(exceeded) => ApiError::QuotaExceeded(exceeded),
+            ActionError::Store(e) => e.into(),
+            ActionError::Blob(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_and_logs_the_whole_chain() {
+        let io = std::io::Error::other("disk full");
+        let error = ApiError::from(BlobError::Io(io));
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let source = error
+            .source()
+            .expect("the blob error is kept as the source");
+        assert!(source.downcast_ref::<BlobError>().is_some());
+        // BlobError's own message repeats its io::Error, which is also its source.
+        assert_eq!(
+            chain(&error),
+            "internal error: blob storage: blob storage failed: disk full: disk full"
+        );
+    }
+
+    #[test]
+    fn action_errors_keep_their_status_and_message() {
+        let cases = [
+            (
+                ActionError::not_found("site \"blog\""),
+                StatusCode::NOT_FOUND,
+                "site \"blog\" not found",
+            ),
+            (
+                ActionError::OtherSite {
+                    deploy: "d1".into(),
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "deploy d1 belongs to another site",
+            ),
+            (
+                ActionError::Malformed("bad".into()),
+                StatusCode::BAD_REQUEST,
+                "bad",
+            ),
+            (
+                ActionError::TooLarge("big".into()),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "big",
+            ),
+            (
+                ActionError::Store(StoreError::Conflict("site")),
+                StatusCode::CONFLICT,
+                "site already exists",
+            ),
+        ];
+        for (action, status, message) in cases {
+            let error = ApiError::from(action);
+            assert_eq!(error.status(), status);
+            assert_eq!(error.to_string(), message);
+        }
+        let gone = ApiError::from(ActionError::UnknownUser);
+        assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
     }
 }

@@ -3,44 +3,17 @@
 //! replica; with Redis unavailable each replica counts on its own.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::ConnectInfo;
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
-use moka::sync::Cache;
 
-use super::auth::hash_token;
 use super::error::ApiError;
+use crate::counters::WINDOW;
+use crate::sessions::hash::hash_token;
 use crate::state::App;
-
-const WINDOW: Duration = Duration::from_secs(60);
-
-/// Per-replica counters, used while the shared ones are unavailable.
-pub struct LocalCounters(Cache<String, Arc<AtomicU64>>);
-
-impl Default for LocalCounters {
-    fn default() -> LocalCounters {
-        LocalCounters(
-            Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(WINDOW * 2)
-                .build(),
-        )
-    }
-}
-
-impl LocalCounters {
-    fn increment(&self, key: &str) -> u64 {
-        let counter = self
-            .0
-            .get_with(key.to_owned(), || Arc::new(AtomicU64::new(0)));
-        counter.fetch_add(1, Ordering::Relaxed) + 1
-    }
-}
 
 /// File uploads of a deploy are not counted: a first deploy of a 20,000-file site is
 /// 20,000 uploads, and each must match a hash of a deploy the caller created (itself

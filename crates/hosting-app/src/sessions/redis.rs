@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use redis::AsyncCommands;
 
-use super::{SessionError, SessionResult, SessionStore};
+use super::store::{SessionError, SessionResult, SessionStore};
 use crate::shared::RedisShared;
 use crate::store::SessionRecord;
 

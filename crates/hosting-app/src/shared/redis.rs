@@ -14,7 +14,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 use tokio::sync::Mutex;
 
-use super::{Invalidation, SharedState};
+use super::contract::{Invalidation, SharedState};
 
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(300);
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);

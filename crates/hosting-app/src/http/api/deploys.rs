@@ -6,18 +6,20 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hosting_api as api;
-use hosting_api::DeployState;
 use serde::Deserialize;
 use sha2::Digest;
 
-use super::sites::owned_site;
+use super::upload::create_from_archive;
 use super::{deploy_view, Path, Query};
-use crate::domain::names::{DeployId, DeployPath, Sha256, SiteName};
+use crate::actions::deploys::{
+    self, create_deploy, deploy_message, owned_deploy, rollback_target, DeployInput,
+};
+use crate::actions::sites::{forget_new_site, owned_site, site_for_archive};
 use crate::http::auth::AuthUser;
 use crate::http::body::{self, BodyError};
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{CreatedDeploy, DeployRecord, ManifestEntry, NewDeploy, SiteRecord};
+use crate::store::{CreatedDeploy, SiteRecord};
 
 /// Largest JSON file list: 20,000 entries of ~100 bytes fit with room to spare.
 const MAX_MANIFEST_JSON_BYTES: usize = 16 * 1024 * 1024;
@@ -65,16 +67,6 @@ pub async fn get(
     Ok(axum::Json(deploy_view(&state, &deploy)))
 }
 
-/// The caller's deploy `raw`, or 404 (also for another tenant's).
-pub async fn owned_deploy(state: &AppState, owner_id: i64, raw: &str) -> ApiResult<DeployRecord> {
-    let id = DeployId::parse(raw).map_err(|_| ApiError::not_found(format!("deploy {raw:?}")))?;
-    state
-        .store
-        .deploy(owner_id, id.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("deploy {raw:?}")))
-}
-
 /// `POST /sites/{site}/deploys`: a JSON file list, or a `.tar.gz` of the site.
 #[tracing::instrument(skip_all, fields(site.name = %site))]
 #[utoipa::path(post, path = "/api/v1/sites/{site}/deploys", operation_id = "createDeploy", tag = "deploys",
@@ -116,29 +108,22 @@ pub async fn create(
         media_type.as_str(),
         "application/gzip" | "application/x-gzip" | "application/x-tar+gzip"
     );
-    let query_message = match deploy_message(params.message) {
-        Ok(message) => message,
-        Err(refused) => {
-            body::discard(body).await;
-            return Err(refused);
-        }
-    };
-    let (site, created_site) = match owned_site(&state, user.id, &site).await {
-        Ok(site) => (site, false),
+    let found = match deploy_message(params.message) {
         // Like `hostctl deploy`, a one-shot archive deploy creates its site, so the
         // README's curl example works on a fresh server.
-        Err(missing) if is_archive && missing.status() == StatusCode::NOT_FOUND => {
-            match create_site_for_archive(&state, user.id, &site, missing).await {
-                Ok(created) => created,
-                Err(refused) => {
-                    body::discard(body).await;
-                    return Err(refused);
-                }
-            }
-        }
+        Ok(message) if is_archive => site_for_archive(&state, user.id, &site)
+            .await
+            .map(|found| (found, message)),
+        Ok(message) => owned_site(&state, user.id, &site)
+            .await
+            .map(|site| ((site, false), message)),
+        Err(refused) => Err(refused),
+    };
+    let ((site, created_site), query_message) = match found {
+        Ok(found) => found,
         Err(refused) => {
             body::discard(body).await;
-            return Err(refused);
+            return Err(refused.into());
         }
     };
     let response = match media_type.as_str() {
@@ -166,47 +151,6 @@ pub async fn create(
     response
 }
 
-/// Creates the site `raw` for an archive deploy: `(site, true)` when this request
-/// created it, `(site, false)` when a concurrent request of the same owner did. Another
-/// tenant's site stays `missing` (a 404: existence is not revealed).
-async fn create_site_for_archive(
-    state: &AppState,
-    owner_id: i64,
-    raw: &str,
-    missing: ApiError,
-) -> ApiResult<(SiteRecord, bool)> {
-    let name = SiteName::parse(raw)
-        .map_err(|reason| ApiError::Unprocessable(format!("site name {raw:?}: {reason}")))?;
-    // Through the sites quota, like every other way of creating a site.
-    match super::sites::create_owned_site(state, owner_id, &name).await {
-        Ok(site) => {
-            tracing::info!(site.name = %site.name, "created the site for an archive deploy");
-            Ok((site, true))
-        }
-        Err(e) if e.status() == StatusCode::CONFLICT => {
-            match owned_site(state, owner_id, raw).await {
-                Ok(site) => Ok((site, false)),
-                Err(_) => Err(missing),
-            }
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Deletes a site this request created for an archive that was then refused, unless
-/// a deploy of it was recorded in the meantime (a concurrent request of the owner).
-async fn forget_new_site(state: &AppState, owner_id: i64, site: &SiteRecord) {
-    let unused = match state.store.list_deploys(owner_id, site.id).await {
-        Ok(deploys) => deploys.is_empty(),
-        Err(_) => false,
-    };
-    if unused {
-        if let Err(e) = state.store.delete_site(owner_id, &site.name).await {
-            tracing::warn!(site.name = %site.name, error = %e, "could not delete the site created for a refused archive");
-        }
-    }
-}
-
 /// The archive branch of `create`: stream it into a deploy, publish unless told not to.
 async fn deploy_archive(
     state: &AppState,
@@ -216,34 +160,13 @@ async fn deploy_archive(
     body: Body,
     message: Option<String>,
 ) -> ApiResult<Response> {
-    let deploy = super::upload::create_from_archive(state, owner_id, site, body, message).await?;
+    let deploy = create_from_archive(state, owner_id, site, body, message).await?;
     let deploy = if publish.unwrap_or(true) {
-        publish_deploy(state, owner_id, &deploy.id).await?
+        deploys::publish(&state.0, owner_id, &deploy.id).await?
     } else {
         deploy
     };
     Ok((StatusCode::CREATED, axum::Json(deploy_view(state, &deploy))).into_response())
-}
-
-/// The deploy message as stored: trimmed, `None` when blank, one line of at most
-/// [`api::MAX_DEPLOY_MESSAGE_CHARS`] characters (it is shown in tables and history).
-fn deploy_message(raw: Option<String>) -> ApiResult<Option<String>> {
-    let Some(message) = raw.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()) else {
-        return Ok(None);
-    };
-    let chars = message.chars().count();
-    if chars > api::MAX_DEPLOY_MESSAGE_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "the deploy message has {chars} characters; at most {} are allowed",
-            api::MAX_DEPLOY_MESSAGE_CHARS
-        )));
-    }
-    if message.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(
-            "the deploy message must be one line without control characters".into(),
-        ));
-    }
-    Ok(Some(message))
 }
 
 fn result_label<T>(result: &ApiResult<T>) -> &'static str {
@@ -274,7 +197,7 @@ async fn create_from_manifest(
         })?;
     let request: api::CreateDeploy = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
-    let files = validate_file_list(state, &request)?;
+    let files = deploys::file_list(state, &request.files)?;
     let message = deploy_message(request.message)?.or(query_message);
     let idempotency = match headers.get(api::IDEMPOTENCY_KEY) {
         Some(key) => {
@@ -292,18 +215,13 @@ async fn create_from_manifest(
         }
         None => None,
     };
-    let new = NewDeploy {
-        id: DeployId::generate(),
-        site_id: site.id,
-        owner_id,
-        created_by: owner_id,
+    let input = DeployInput {
         files,
         idempotency,
         files_uploaded: false,
         message,
     };
-    let quotas = crate::domain::quota::Quotas::from_config(&state.config);
-    let (status, deploy, required) = match state.store.create_deploy(new, &quotas).await? {
+    let (status, deploy, required) = match create_deploy(state, owner_id, site, input).await? {
         CreatedDeploy::Created { deploy, required } => (StatusCode::CREATED, deploy, required),
         CreatedDeploy::Replayed { deploy, required } => (StatusCode::OK, deploy, required),
         CreatedDeploy::KeyReused => {
@@ -319,75 +237,6 @@ async fn create_from_manifest(
     Ok((status, axum::Json(created)).into_response())
 }
 
-fn validate_file_list(
-    state: &AppState,
-    request: &api::CreateDeploy,
-) -> ApiResult<Vec<ManifestEntry>> {
-    if request.files.is_empty() {
-        return Err(ApiError::Unprocessable(
-            "a deploy has at least one file".into(),
-        ));
-    }
-    if request.files.len() as u64 > state.config.max_files {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "a deploy has at most {} files; this one has {}",
-            state.config.max_files,
-            request.files.len()
-        )));
-    }
-    // SECURITY: the archive route's name rules, so a site path maps to one file on any
-    // filesystem or CDN whichever way it was deployed: no two paths differing only in
-    // case or Unicode normalization, no path both a file and a directory.
-    let mut names = hosting_archive::Names::default();
-    let mut files = Vec::with_capacity(request.files.len());
-    for (path, sha) in &request.files {
-        let path = DeployPath::parse(path).map_err(ApiError::Unprocessable)?;
-        names.add_file(path.as_str()).map_err(|e| {
-            ApiError::BadRequest(format!(
-                "the file list was refused, nothing was created: {e}"
-            ))
-        })?;
-        let sha256 = Sha256::parse(sha)
-            .map_err(|e| ApiError::Unprocessable(format!("file {:?}: {e}", path.as_str())))?;
-        files.push(ManifestEntry {
-            path: path.into_string(),
-            sha256,
-            size: 0,
-        });
-    }
-    Ok(files)
-}
-
-/// Publishes a ready deploy and makes every cache see it at once.
-pub async fn publish_deploy(state: &AppState, owner_id: i64, id: &str) -> ApiResult<DeployRecord> {
-    let deploy = owned_deploy(state, owner_id, id).await?;
-    match deploy.state {
-        DeployState::Ready => {}
-        DeployState::Uploading => {
-            let missing = state.store.missing_blobs(&deploy.id).await?.len();
-            return Err(ApiError::Conflict(format!(
-                "deploy {} is still waiting for {missing} file(s); upload them first",
-                deploy.id
-            )));
-        }
-        DeployState::Expired | DeployState::Failed => {
-            return Err(ApiError::Conflict(format!(
-                "deploy {} is {:?} and cannot be published",
-                deploy.id, deploy.state
-            )))
-        }
-    }
-    let published = state
-        .store
-        .publish(owner_id, &deploy.id)
-        .await?
-        .ok_or_else(|| ApiError::Conflict(format!("deploy {} cannot be published", deploy.id)))?;
-    state.0.invalidate_site(&published.site_name).await;
-    metrics::counter!("hosting_deploys_total", "kind" => "publish", "result" => "ok").increment(1);
-    tracing::info!(site.name = %published.site_name, deploy.id = %published.id, "deploy published");
-    Ok(published)
-}
-
 #[utoipa::path(post, path = "/api/v1/deploys/{id}/publish", operation_id = "publishDeploy", tag = "deploys", description = "Make a ready deploy the site's live one, atomically.",
     params(("id" = api::schema::DeployId, Path, description = "The deploy's id")),
     responses(
@@ -400,7 +249,7 @@ pub async fn publish(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<api::Deploy>> {
-    let deploy = publish_deploy(&state, user.id, &id).await?;
+    let deploy = deploys::publish(&state.0, user.id, &id).await?;
     Ok(axum::Json(deploy_view(&state, &deploy)))
 }
 
@@ -432,27 +281,7 @@ pub async fn rollback(
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
     };
-    let target = match request.deploy_id {
-        Some(id) => {
-            let deploy = owned_deploy(&state, user.id, &id).await?;
-            if deploy.site_id != site.id {
-                return Err(ApiError::Unprocessable(format!(
-                    "deploy {id} belongs to another site"
-                )));
-            }
-            deploy
-        }
-        None => state
-            .store
-            .previous_live(user.id, site.id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::Conflict(format!(
-                    "site {:?} has no earlier deploy to roll back to",
-                    site.name
-                ))
-            })?,
-    };
-    let deploy = publish_deploy(&state, user.id, &target.id).await?;
+    let target = rollback_target(&state, user.id, &site, request.deploy_id.as_deref()).await?;
+    let deploy = deploys::publish(&state.0, user.id, &target.id).await?;
     Ok(axum::Json(deploy_view(&state, &deploy)))
 }

@@ -5,22 +5,11 @@ use axum::http::StatusCode;
 use hosting_api as api;
 
 use super::{site_view, Json, Path};
+use crate::actions::sites::{create_site, delete_site, owned_site};
 use crate::domain::names::SiteName;
-use crate::domain::quota::Quotas;
 use crate::http::auth::AuthUser;
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::SiteRecord;
-
-/// The caller's site named `raw`, or 404 (also for another tenant's site: existence is not revealed).
-pub async fn owned_site(state: &AppState, owner_id: i64, raw: &str) -> ApiResult<SiteRecord> {
-    let name = SiteName::parse(raw).map_err(|_| ApiError::not_found(format!("site {raw:?}")))?;
-    state
-        .store
-        .site(owner_id, name.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("site {raw:?}")))
-}
 
 #[utoipa::path(get, path = "/api/v1/sites", operation_id = "listSites", tag = "sites",
     responses((status = 200, description = "The caller's sites", body = api::List<api::Site>)))]
@@ -52,22 +41,8 @@ pub async fn create(
     Json(body): Json<api::CreateSite>,
 ) -> ApiResult<(StatusCode, axum::Json<api::Site>)> {
     let name = SiteName::parse(&body.name).map_err(ApiError::Unprocessable)?;
-    let site = create_owned_site(&state, user.id, &name).await?;
+    let site = create_site(&state, user.id, &name).await?;
     Ok((StatusCode::CREATED, axum::Json(site_view(&state, &site))))
-}
-
-/// Creates a site for `owner_id` if the sites quota admits it: the one way to create a
-/// site (API, dashboard, and any route that creates a missing site).
-pub async fn create_owned_site(
-    state: &AppState,
-    owner_id: i64,
-    name: &SiteName,
-) -> ApiResult<SiteRecord> {
-    let quotas = Quotas::from_config(&state.config);
-    Ok(state
-        .store
-        .create_site(owner_id, name.as_str(), &quotas)
-        .await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/sites/{site}", operation_id = "getSite", tag = "sites",
@@ -98,18 +73,8 @@ pub async fn delete(
     Path(site): Path<String>,
 ) -> ApiResult<StatusCode> {
     let record = owned_site(&state, user.id, &site).await?;
-    // Read before the delete cascades them away, so their cached hosts can be dropped.
-    let domains = state
-        .store
-        .site_domains(&record.name)
-        .await
-        .unwrap_or_default();
-    if !state.store.delete_site(user.id, &record.name).await? {
+    if !delete_site(&state.0, user.id, &record).await? {
         return Err(ApiError::not_found(format!("site {site:?}")));
-    }
-    state.0.invalidate_site(&record.name).await;
-    for domain in domains {
-        state.0.invalidate_host(&domain).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

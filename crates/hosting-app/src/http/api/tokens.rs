@@ -5,8 +5,9 @@ use axum::http::StatusCode;
 use hosting_api as api;
 
 use super::{token_view, Json, Path};
-use crate::http::auth::{generate_token, hash_token, AuthUser};
+use crate::http::auth::AuthUser;
 use crate::http::error::{ApiError, ApiResult};
+use crate::sessions::hash::{generate_token, hash_token};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/tokens", operation_id = "listTokens", tag = "tokens",

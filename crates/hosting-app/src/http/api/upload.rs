@@ -16,17 +16,18 @@ use hosting_archive::{ArchiveError, Limits};
 use sha2::Digest;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use super::deploys::owned_deploy;
 use super::Path;
+use crate::actions::deploys::{create_deploy, owned_deploy, DeployInput};
+use crate::actions::quota::owner_quota;
 use crate::blobs::{BlobError, BlobStore};
-use crate::domain::names::{DeployId, Sha256};
+use crate::domain::names::Sha256;
 use crate::domain::quota::{QuotaExceeded, QuotaPolicy, Quotas, UserQuota};
 use crate::http::auth::AuthUser;
 use crate::http::body;
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{
-    CreatedDeploy, DeployRecord, ManifestEntry, NewDeploy, SiteRecord, StoreError, UploadOutcome,
+    CreatedDeploy, DeployRecord, ManifestEntry, SiteRecord, StoreError, UploadOutcome,
 };
 
 /// `PUT /deploys/{id}/files/{sha256}`: idempotent; the bytes must hash to `sha256`.
@@ -117,20 +118,11 @@ pub async fn put_file(
     }
 }
 
-/// The owner's quota state (an authenticated user exists; a vanished one is a 401).
-async fn owner_quota(state: &AppState, owner_id: i64) -> ApiResult<UserQuota> {
-    state
-        .store
-        .user_quota(owner_id)
-        .await?
-        .ok_or(ApiError::Unauthorized)
-}
-
 /// The storage problem for adding `adding` bytes that do not fit.
 fn storage_refusal(quotas: &Quotas, quota: &UserQuota, adding: u64) -> ApiError {
     match quotas.admit(quota, QuotaKind::StorageBytes, adding) {
         Err(exceeded) => exceeded.into(),
-        Ok(()) => ApiError::Internal("storage quota refusal that the policy admits".into()),
+        Ok(()) => ApiError::bug("storage quota refusal that the policy admits"),
     }
 }
 
@@ -222,7 +214,7 @@ pub async fn create_from_archive(
         (result, budget)
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("archive task failed: {e}")))?;
+    .map_err(|e| ApiError::internal("the archive task failed", e))?;
     if let Some(refused) = budget.and_then(|b| b.refused) {
         return Err(refused.into());
     }
@@ -231,7 +223,9 @@ pub async fn create_from_archive(
     let files = files
         .into_iter()
         .map(|f| {
-            let sha256 = Sha256::parse(&f.digest).map_err(ApiError::Internal)?;
+            let sha256 = Sha256::parse(&f.digest).map_err(|e| {
+                ApiError::bug(format!("the archive reader's digest of {}: {e}", f.path))
+            })?;
             Ok(ManifestEntry {
                 path: f.path,
                 sha256,
@@ -239,23 +233,17 @@ pub async fn create_from_archive(
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
-    let new = NewDeploy {
-        id: DeployId::generate(),
-        site_id: site.id,
-        owner_id,
-        created_by: owner_id,
+    let input = DeployInput {
         files,
         idempotency: None,
         files_uploaded: true,
         message,
     };
-    match state.store.create_deploy(new, &quotas).await? {
+    match create_deploy(state, owner_id, site, input).await? {
         CreatedDeploy::Created { deploy, .. } | CreatedDeploy::Replayed { deploy, .. } => {
             Ok(deploy)
         }
-        CreatedDeploy::KeyReused => Err(ApiError::Internal(
-            "archive deploys carry no idempotency key".into(),
-        )),
+        CreatedDeploy::KeyReused => Err(ApiError::bug("archive deploys carry no idempotency key")),
     }
 }
 
@@ -316,7 +304,7 @@ fn drain(input: &mut impl Read) {
 
 fn archive_error(e: ArchiveError) -> ApiError {
     if !e.is_client_error() {
-        return ApiError::Internal(e.to_string());
+        return ApiError::internal("reading the archive failed", e);
     }
     let detail = format!("the archive was refused, nothing was published: {e}");
     if e.is_too_large() {

@@ -3,13 +3,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use hosting_api as api;
-use hosting_api::{QuotaKind, Role};
+use hosting_api::Role;
 
 use super::{token_view, user_view, Json, Path};
+use crate::actions::quota::user_quota;
 use crate::domain::names::validate_username;
-use crate::domain::quota::{QuotaOverrides, Quotas, UserQuota};
-use crate::http::auth::{generate_token, hash_password, hash_token, AdminUser, AuthUser};
+use crate::domain::quota::QuotaOverrides;
+use crate::http::auth::{hash_password, AdminUser, AuthUser};
 use crate::http::error::{ApiError, ApiResult};
+use crate::sessions::hash::{generate_token, hash_token};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/whoami", operation_id = "whoami", tag = "users",
@@ -23,29 +25,6 @@ pub async fn whoami(
         user: user_view(&user),
         quota,
     }))
-}
-
-/// A user's usage and the limits that apply, as the API shows them; 404 for no such user.
-pub async fn user_quota(state: &AppState, user_id: i64) -> ApiResult<api::Quota> {
-    let quota = state
-        .store
-        .user_quota(user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("user {user_id}")))?;
-    Ok(quota_view(&Quotas::from_config(&state.config), &quota))
-}
-
-pub(crate) fn quota_view(quotas: &Quotas, quota: &UserQuota) -> api::Quota {
-    let item = |kind: QuotaKind| api::QuotaItem {
-        used: quota.usage.get(kind),
-        limit: quotas.limit(quota, kind),
-        overridden: quota.overrides.get(kind).is_some(),
-    };
-    api::Quota {
-        storage_bytes: item(QuotaKind::StorageBytes),
-        sites: item(QuotaKind::Sites),
-        deploys_per_hour: item(QuotaKind::DeploysPerHour),
-    }
 }
 
 /// `GET /users/{id}/quota` (admin).

@@ -10,14 +10,14 @@ use hosting_api::Role;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::layout::{bytes, csrf_field, notice, page, time, Nav};
-use super::quotas::{quota_cell, quota_field};
+use super::layout::{bytes, csrf_field, notice, page, quota_cell, quota_field, time, Nav};
 use super::session::{AdminSignedIn, CurrentSession};
 use super::sites::Flash;
 use super::{html, see_other, PageError, PageResult};
+use crate::actions::quota::user_quota;
 use crate::domain::names::validate_username;
-use crate::http::api::users::user_quota;
-use crate::http::auth::{generate_token, hash_password, hash_token};
+use crate::http::auth::hash_password;
+use crate::sessions::hash::{generate_token, hash_token};
 use crate::state::AppState;
 use crate::store::UserRecord;
 

@@ -1,5 +1,5 @@
 //! A site's custom domains on its dashboard page: add, check now, order the certificate
-//! now, remove. The operations are the API's (`http::api::domains`).
+//! now, remove. The operations are the API's (`crate::actions::custom_domains`).
 
 use axum::extract::{Path, State};
 use axum::Form;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::layout::{csrf_field, opt_time};
 use super::session::{CurrentSession, SignedIn};
 use super::{see_other, PageResult};
-use crate::http::api::domains::{add_domain, order_certificate, remove_domain, verify_domain};
+use crate::actions::custom_domains::{add_domain, order_certificate, remove_domain, verify_domain};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -123,7 +123,7 @@ pub async fn add(
     Path(site): Path<String>,
     Form(form): Form<AddForm>,
 ) -> PageResult<axum::response::Response> {
-    add_domain(&state, session.user.id, &site, &form.name).await?;
+    add_domain(&state.0, session.user.id, &site, &form.name).await?;
     Ok(back(&site, "domain-added"))
 }
 
@@ -132,7 +132,7 @@ pub async fn verify(
     SignedIn(session): SignedIn,
     Path((site, domain)): Path<(String, String)>,
 ) -> PageResult<axum::response::Response> {
-    let checked = verify_domain(&state, session.user.id, &site, &domain).await?;
+    let checked = verify_domain(&state.0, session.user.id, &site, &domain).await?;
     let done = if checked.status == DomainStatus::Verified {
         "domain-verified"
     } else {
@@ -155,6 +155,6 @@ pub async fn remove(
     SignedIn(session): SignedIn,
     Path((site, domain)): Path<(String, String)>,
 ) -> PageResult<axum::response::Response> {
-    remove_domain(&state, session.user.id, &site, &domain).await?;
+    remove_domain(&state.0, session.user.id, &site, &domain).await?;
     Ok(back(&site, "domain-removed"))
 }

@@ -6,7 +6,7 @@ use hosting_api::Role;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::assets;
-use super::session::{CurrentSession, CSRF_FIELD};
+use crate::sessions::lookup::{CurrentSession, CSRF_FIELD};
 
 /// Which navigation entry is current.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -134,6 +134,24 @@ pub fn opt_time(at: Option<DateTime<Utc>>) -> Markup {
 /// (`indicatif::HumanBytes` on both Rust sides).
 pub fn bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()
+}
+
+/// "used / limit" of one quota; a limit an admin set is marked.
+pub(super) fn quota_cell(item: &hosting_api::QuotaItem, show: fn(u64) -> String) -> Markup {
+    html! {
+        (show(item.used)) " / "
+        @match item.limit { Some(limit) => (show(limit)), None => "unlimited" }
+        @if item.overridden { " *" }
+    }
+}
+
+/// The value an override field starts with: empty for the platform default.
+pub(super) fn quota_field(item: &hosting_api::QuotaItem, show: fn(u64) -> String) -> String {
+    match (item.overridden, item.limit) {
+        (false, _) => String::new(),
+        (true, None) => "unlimited".into(),
+        (true, Some(limit)) => show(limit),
+    }
 }
 
 #[cfg(test)]

@@ -15,10 +15,13 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::layout::{bare, notice};
-use super::session::{self, SessionLookup, CSRF_FIELD};
+use super::session;
 use super::{html, see_other, PageError};
 use crate::http::auth::verify_password;
 use crate::http::ratelimit;
+use crate::sessions::cookie::{cookie, login_cookie_name, set_cookie};
+use crate::sessions::hash::random_secret;
+use crate::sessions::lookup::{SessionLookup, CSRF_FIELD};
 use crate::sessions::SessionError;
 use crate::state::AppState;
 
@@ -101,10 +104,10 @@ fn login_form(csrf: &str, username: &str, next: &str, message: Option<Markup>) -
 
 /// The sign-in form's CSRF value: the browser's existing cookie, or a new one to set.
 fn login_csrf(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
-    match session::cookie(headers, session::login_cookie_name(&state.config)) {
+    match cookie(headers, login_cookie_name(&state.config)) {
         Some(existing) => (existing, None),
         None => {
-            let fresh = session::random_secret();
+            let fresh = random_secret();
             (fresh.clone(), Some(fresh))
         }
     }
@@ -118,9 +121,9 @@ fn respond(
 ) -> Response {
     let mut response = html(status, page);
     if let Some(value) = new_login_cookie {
-        let cookie = session::set_cookie(
+        let cookie = set_cookie(
             &state.config,
-            session::login_cookie_name(&state.config),
+            login_cookie_name(&state.config),
             &value,
             LOGIN_COOKIE_SECONDS,
         );
@@ -231,12 +234,7 @@ pub async fn submit(
     response.headers_mut().append(SET_COOKIE, cookie);
     response.headers_mut().append(
         SET_COOKIE,
-        session::set_cookie(
-            &state.config,
-            session::login_cookie_name(&state.config),
-            "",
-            0,
-        ),
+        set_cookie(&state.config, login_cookie_name(&state.config), "", 0),
     );
     response
 }

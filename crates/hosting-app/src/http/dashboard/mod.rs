@@ -1,6 +1,6 @@
 //! The server-rendered dashboard on the control host (`/login`, `/sites`, `/tokens`,
 //! `/account`, `/admin/...`), beside the JSON API under `/api/v1`. It calls the same
-//! domain functions as the API; its only JavaScript (`assets/deploy.js`) deploys a
+//! actions as the API (`crate::actions`); its only JavaScript (`assets/deploy.js`) deploys a
 //! folder from the browser through the API's digest protocol, authenticated by the
 //! session cookie plus the `X-CSRF-Token` header (see `http::auth::AuthUser`).
 //!
@@ -28,8 +28,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use maud::Markup;
 
-use self::session::{constant_time_eq, SessionLookup, CSRF_FIELD};
 use super::error::ApiError;
+use crate::sessions::cookie::{cookie, login_cookie_name};
+use crate::sessions::hash::constant_time_eq;
+use crate::sessions::lookup::{self, SessionLookup, CSRF_FIELD};
 use crate::state::AppState;
 
 /// Largest form body (a password or a site name; never a file).
@@ -82,7 +84,7 @@ async fn home(session: axum::Extension<SessionLookup>) -> Redirect {
 /// Session lookup, origin and CSRF checks for every dashboard route, and the headers
 /// every dashboard response carries.
 async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let lookup = session::lookup(&state, req.headers()).await;
+    let lookup = lookup::lookup(&state, req.headers()).await;
     let mut req = req;
     if req.method() == Method::POST {
         match check_post(&state, &lookup, req).await {
@@ -107,7 +109,7 @@ async fn check_post(
     }
     let is_login = req.uri().path() == "/login";
     let expected = match (is_login, lookup) {
-        (true, _) => session::cookie(req.headers(), session::login_cookie_name(&state.config)),
+        (true, _) => cookie(req.headers(), login_cookie_name(&state.config)),
         (false, SessionLookup::Active(current)) => Some(current.csrf.clone()),
         (false, SessionLookup::Unavailable) => {
             return Err(PageError::sessions_unavailable().into_response())
@@ -237,18 +239,23 @@ impl PageError {
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> PageError {
         let status = e.status();
+        e.log();
         let message = match &e {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = %cause, "dashboard request failed");
+            ApiError::Internal { .. } => {
                 "Something went wrong on our side; it has been logged.".to_owned()
             }
-            ApiError::ServiceUnavailable(cause) => {
-                tracing::warn!(error = %cause, "dependency unavailable");
+            ApiError::ServiceUnavailable(_) => {
                 "A backing service is unavailable; try again shortly.".to_owned()
             }
             other => other.to_string(),
         };
         PageError { status, message }
+    }
+}
+
+impl From<crate::actions::ActionError> for PageError {
+    fn from(e: crate::actions::ActionError) -> PageError {
+        ApiError::from(e).into()
     }
 }
 

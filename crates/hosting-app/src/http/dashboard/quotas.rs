@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Form;
-use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::admin::users_page;
@@ -47,24 +46,6 @@ impl QuotaForm {
             sites: parse_limit("Sites", &self.sites, |n: u64| n)?,
             deploys_per_hour: parse_limit("Deploys per hour", &self.deploys_per_hour, |n: u64| n)?,
         })
-    }
-}
-
-/// "used / limit" of one quota; a limit an admin set is marked.
-pub(super) fn quota_cell(item: &hosting_api::QuotaItem, show: fn(u64) -> String) -> Markup {
-    html! {
-        (show(item.used)) " / "
-        @match item.limit { Some(limit) => (show(limit)), None => "unlimited" }
-        @if item.overridden { " *" }
-    }
-}
-
-/// The value an override field starts with: empty for the platform default.
-pub(super) fn quota_field(item: &hosting_api::QuotaItem, show: fn(u64) -> String) -> String {
-    match (item.overridden, item.limit) {
-        (false, _) => String::new(),
-        (true, None) => "unlimited".into(),
-        (true, Some(limit)) => show(limit),
     }
 }
 

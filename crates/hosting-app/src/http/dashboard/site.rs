@@ -1,5 +1,5 @@
 //! One site: live deploy, deploy from the browser, history with one-click rollback,
-//! and deletion with confirmation. Rollback and delete reuse the API's domain calls.
+//! and deletion with confirmation, through the same actions as the API (`crate::actions`).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -14,9 +14,10 @@ use super::session::{CurrentSession, SignedIn};
 use super::sites::Flash;
 use super::{assets, domains};
 use super::{html, see_other, PageError, PageResult};
-use crate::http::api::deploys::{owned_deploy, publish_deploy};
-use crate::http::api::domains::site_domains;
-use crate::http::api::sites::owned_site;
+use crate::actions::custom_domains::site_domains;
+use crate::actions::deploys::{self, rollback_target};
+use crate::actions::sites::{delete_site, owned_site};
+use crate::actions::ActionError;
 use crate::state::AppState;
 use crate::store::{DeployRecord, SiteRecord};
 
@@ -231,14 +232,18 @@ pub async fn rollback(
     Form(form): Form<RollbackForm>,
 ) -> PageResult {
     let site = owned_site(&state, session.user.id, &name).await?;
-    let deploy = owned_deploy(&state, session.user.id, &form.deploy_id).await?;
-    if deploy.site_id != site.id {
-        return Err(PageError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "That deploy belongs to another site.",
-        ));
-    }
-    publish_deploy(&state, session.user.id, &deploy.id).await?;
+    let deploy = match rollback_target(&state, session.user.id, &site, Some(&form.deploy_id)).await
+    {
+        Ok(deploy) => deploy,
+        Err(ActionError::OtherSite { .. }) => {
+            return Err(PageError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "That deploy belongs to another site.",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    deploys::publish(&state.0, session.user.id, &deploy.id).await?;
     Ok(see_other(&format!("/sites/{}?done=rolled-back", site.name)))
 }
 
@@ -258,17 +263,6 @@ pub async fn delete(
         let page = render(&state, &session, &loaded, Some(message));
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page));
     }
-    // Read before the delete cascades them away, so their cached hosts can be dropped.
-    let domains = state
-        .store
-        .site_domains(&site.name)
-        .await
-        .unwrap_or_default();
-    if state.store.delete_site(session.user.id, &site.name).await? {
-        state.0.invalidate_site(&site.name).await;
-        for domain in domains {
-            state.0.invalidate_host(&domain).await;
-        }
-    }
+    delete_site(&state.0, session.user.id, site).await?;
     Ok(see_other("/sites?done=deleted"))
 }

@@ -10,12 +10,12 @@ use serde::Deserialize;
 use super::layout::{bytes, csrf_field, notice, opt_time, page, Nav};
 use super::session::{CurrentSession, SignedIn};
 use super::{html, see_other, PageResult};
+use crate::actions::quota::user_quota;
+use crate::actions::sites::create_site;
+use crate::actions::ActionError;
 use crate::domain::names::SiteName;
-use crate::http::api::sites::create_owned_site;
-use crate::http::api::users::user_quota;
-use crate::http::error::ApiError;
 use crate::state::AppState;
-use crate::store::DeployRecord;
+use crate::store::{DeployRecord, StoreError};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Flash {
@@ -153,12 +153,15 @@ pub async fn create(
 ) -> PageResult<Response> {
     let raw = form.name.trim().to_lowercase();
     let error = match SiteName::parse(&raw) {
-        Ok(name) => match create_owned_site(&state, session.user.id, &name).await {
+        Ok(name) => match create_site(&state, session.user.id, &name).await {
             Ok(site) => return Ok(see_other(&format!("/sites/{}?done=created", site.name))),
-            Err(ApiError::Conflict(_)) => {
+            Err(ActionError::Store(StoreError::Conflict(_))) => {
                 (StatusCode::CONFLICT, format!("The name {raw:?} is taken."))
             }
-            Err(ApiError::QuotaExceeded(exceeded)) => (StatusCode::FORBIDDEN, exceeded.to_string()),
+            Err(
+                ActionError::Quota(exceeded)
+                | ActionError::Store(StoreError::QuotaExceeded(exceeded)),
+            ) => (StatusCode::FORBIDDEN, exceeded.to_string()),
             Err(e) => return Err(e.into()),
         },
         Err(reason) => (StatusCode::UNPROCESSABLE_ENTITY, reason),

@@ -10,7 +10,7 @@ use super::layout::{csrf_field, notice, opt_time, page, time, Nav};
 use super::session::{CurrentSession, SignedIn};
 use super::sites::Flash;
 use super::{html, see_other, PageError, PageResult};
-use crate::http::auth::{generate_token, hash_token};
+use crate::sessions::hash::{generate_token, hash_token};
 use crate::state::AppState;
 use crate::store::TokenRecord;
 

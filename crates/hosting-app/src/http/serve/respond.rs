@@ -190,15 +190,7 @@ fn value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Browsers revalidate every time (the ETag makes that cheap); the proxies may keep a
-/// response `s-maxage` seconds, which bounds how long a publish takes to show.
-pub fn site_cache_control(proxy_seconds: u64) -> String {
-    if proxy_seconds == 0 {
-        "public, max-age=0, must-revalidate".to_owned()
-    } else {
-        format!("public, max-age=0, must-revalidate, s-maxage={proxy_seconds}")
-    }
-}
+pub use crate::freshness::site_cache_control;
 
 /// RFC 9110 13.1.2 / 13.1.3: `If-None-Match` (weak comparison) wins over `If-Modified-Since`,
 /// even when it cannot be parsed.
