@@ -59,14 +59,16 @@ fn key_context(domain: &str) -> String {
 /// The key that seals private keys: the configured file, or in embedded mode one created
 /// in the data folder. `None` when nothing here handles certificates.
 pub fn open_sealer(config: &crate::config::Config) -> Result<Option<Arc<Sealer>>, seal::SealError> {
-    if config.acme_directory.is_none() && config.certificate_installer().is_none() {
+    if config.acme.acme_directory.is_none() && config.installer.settings().is_none() {
         return Ok(None);
     }
-    let sealer = match &config.cert_encryption_key_file {
+    let sealer = match &config.acme.cert_encryption_key_file {
         Some(path) => Sealer::from_key_file(path)?,
         // Replicas share no data folder: a key made here would open nothing of theirs.
         None if config.is_cluster() => return Ok(None),
-        None => Sealer::from_key_file_or_create(&config.data_dir.join(seal::DEFAULT_KEY_FILE))?,
+        None => {
+            Sealer::from_key_file_or_create(&config.storage.data_dir.join(seal::DEFAULT_KEY_FILE))?
+        }
     };
     Ok(Some(Arc::new(sealer)))
 }
@@ -179,7 +181,7 @@ pub async fn run_issuer(
     sealer: Arc<Sealer>,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
-    let interval = Duration::from_secs(app.config.acme_interval);
+    let interval = app.config.acme.acme_interval;
     let mut client: Option<AcmeClient> = None;
     loop {
         refresh_gauges(&app).await;
@@ -331,7 +333,7 @@ async fn store_issued(
     let key_sealed = sealer
         .seal(&key_context(&due.domain), new.key_pem.as_bytes())
         .map_err(|e| OrderError::new(Stage::Store, e))?;
-    let renew_before = Duration::from_secs(app.config.acme_renew_before);
+    let renew_before = app.config.acme.acme_renew_before;
     let issued = IssuedCertificate {
         chain_pem: new.chain_pem,
         key_sealed,
@@ -353,7 +355,7 @@ async fn record_failure(app: &App, due: &DueCertificate, error: &OrderError) {
     metrics::counter!("hosting_acme_orders_total", "result" => "failed").increment(1);
     metrics::counter!("hosting_acme_failures_total", "stage" => error.stage.as_str()).increment(1);
     let failures = due.failures.saturating_add(1);
-    let wait = retry_after(Duration::from_secs(app.config.acme_retry_base), failures);
+    let wait = retry_after(app.config.acme.acme_retry_base, failures);
     tracing::warn!(
         domain.name = %due.domain,
         failures,
@@ -378,7 +380,7 @@ async fn record_failure(app: &App, due: &DueCertificate, error: &OrderError) {
 /// Makes HAProxy serve what the database holds, every `HOSTING_CERT_SYNC_INTERVAL` and
 /// at once when this replica issued a certificate.
 pub async fn run_installer(app: Arc<App>, sealer: Option<Arc<Sealer>>, installer: Installer) {
-    let interval = Duration::from_secs(app.config.cert_sync_interval);
+    let interval = app.config.installer.cert_sync_interval;
     let mut changed = app.certificates_changed.subscribe();
     loop {
         match desired_certificates(&app, sealer.as_deref()).await {

@@ -50,9 +50,9 @@ pub fn new_token() -> String {
 }
 
 fn base_interval(app: &App) -> Duration {
-    match app.config.domain_check_interval {
-        0 => DEFAULT_INTERVAL,
-        secs => Duration::from_secs(secs),
+    match app.config.domains.domain_check_interval {
+        Duration::ZERO => DEFAULT_INTERVAL,
+        interval => interval,
     }
 }
 

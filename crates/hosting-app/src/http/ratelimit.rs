@@ -119,7 +119,7 @@ pub async fn count(app: &App, key: &str, limit: u64) -> Result<(), u64> {
 
 /// `Some(response)` when `subject` (see [`subject`]) is over its limit.
 pub async fn check(app: &App, subject: String) -> Option<Response> {
-    let limit = app.config.rate_limit_per_minute;
+    let limit = app.config.limits.rate_limit_per_minute;
     if limit == 0 {
         return None;
     }

@@ -328,10 +328,10 @@ fn validate_file_list(
             "a deploy has at least one file".into(),
         ));
     }
-    if request.files.len() as u64 > state.config.max_files {
+    if request.files.len() as u64 > state.config.limits.max_files {
         return Err(ApiError::PayloadTooLarge(format!(
             "a deploy has at most {} files; this one has {}",
-            state.config.max_files,
+            state.config.limits.max_files,
             request.files.len()
         )));
     }

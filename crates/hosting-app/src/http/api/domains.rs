@@ -46,7 +46,7 @@ pub(crate) async fn domain_response(
     state: &AppState,
     domain: &DomainRecord,
 ) -> ApiResult<api::Domain> {
-    let record = if state.config.acme_directory.is_some() {
+    let record = if state.config.acme.acme_directory.is_some() {
         state.store.certificate(domain.id).await?
     } else {
         None
@@ -61,7 +61,7 @@ fn domain_with_certificate(
     record: Option<&CertificateRecord>,
 ) -> api::Domain {
     let certificate = match record {
-        _ if state.config.acme_directory.is_none() => None,
+        _ if state.config.acme.acme_directory.is_none() => None,
         Some(record) => Some(certs::certificate_view(record)),
         None if domain.status == DomainStatus::Verified => Some(certs::pending_view()),
         None => None,
@@ -92,7 +92,7 @@ pub(crate) async fn site_domains(
     site_id: i64,
 ) -> ApiResult<Vec<api::Domain>> {
     let domains = state.store.list_domains(owner_id, site_id).await?;
-    let certificates = if state.config.acme_directory.is_some() {
+    let certificates = if state.config.acme.acme_directory.is_some() {
         state.store.site_certificates(site_id).await?
     } else {
         Vec::new()
@@ -153,7 +153,7 @@ pub(crate) async fn add_domain(
     name: &str,
 ) -> ApiResult<DomainRecord> {
     let site = owned_site(state, owner_id, site).await?;
-    let name = CustomDomain::parse(name, &state.config.base_domain, &state.control_host)
+    let name = CustomDomain::parse(name, &state.config.public.base_domain, &state.control_host)
         .map_err(ApiError::Unprocessable)?;
     let now = Utc::now();
     let domain = state
@@ -276,7 +276,7 @@ pub(crate) async fn order_certificate(
     name: &str,
 ) -> ApiResult<DomainRecord> {
     let domain = owned_domain(state, owner_id, site, name).await?;
-    if state.config.acme_directory.is_none() {
+    if state.config.acme.acme_directory.is_none() {
         return Err(ApiError::Conflict(
             "this platform does not issue certificates (HOSTING_ACME_DIRECTORY is not set): \
              HTTPS serves the platform's own certificate"

@@ -98,11 +98,11 @@ impl PgStore {
     /// migrator holds a PostgreSQL advisory lock while it runs, so N replicas starting
     /// together migrate once.
     pub async fn connect(config: &Config) -> StoreResult<PgStore> {
-        let Some(url) = &config.database_url else {
+        let Some(url) = &config.database.database_url else {
             return Err(StoreError::Other("DATABASE_URL is not set".into()));
         };
         let primary = PgPoolOptions::new()
-            .max_connections(config.db_primary_pool)
+            .max_connections(config.database.db_primary_pool)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(connect_options(url.expose_secret())?)
             .await
@@ -111,20 +111,16 @@ impl PgStore {
             .run(&primary)
             .await
             .map_err(|e| StoreError::Other(format!("migrating: {e}")))?;
-        let replica = match &config.database_replica_url {
+        let replica = match &config.database.database_replica_url {
             Some(url) => Some(
                 PgPoolOptions::new()
-                    .max_connections(config.db_replica_pool)
+                    .max_connections(config.database.db_replica_pool)
                     .acquire_timeout(Duration::from_secs(2))
                     .connect_lazy_with(connect_options(url.expose_secret())?),
             ),
             None => None,
         };
-        let pools = Pools::new(
-            primary,
-            replica,
-            Duration::from_secs(config.replica_max_lag),
-        );
+        let pools = Pools::new(primary, replica, config.database.replica_max_lag);
         if pools.has_replica() {
             tokio::spawn(pools.clone().poll_replica());
         }
