@@ -70,7 +70,7 @@ pub async fn collect_blobs(app: &App, cutoff: chrono::DateTime<Utc>) -> StoreRes
     if deleted > 0 {
         tracing::info!(deleted, "garbage-collected unreferenced blobs");
     }
-    metrics::counter!("hosting_gc_blobs_deleted_total").increment(deleted);
+    metrics::counter!(crate::metrics::GC_BLOBS_DELETED_TOTAL).increment(deleted);
     Ok(deleted)
 }
 

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod domains;
 pub mod gc;
 pub mod http;
+pub mod metrics;
 pub mod sessions;
 pub mod shared;
 pub mod startup;

@@ -140,10 +140,7 @@ async fn refresh_gauges(app: &App) {
         }
     };
     let mut text = String::new();
-    text.push_str(
-        "# HELP hosting_certificate_expiry_timestamp_seconds When a custom domain's served certificate expires (the soonest 500).\n\
-         # TYPE hosting_certificate_expiry_timestamp_seconds gauge\n",
-    );
+    text.push_str(&crate::metrics::CERTIFICATE_EXPIRY.exposition_header());
     for (domain, not_after) in &expiries {
         // Domain names are [a-z0-9.-] (validated), so they need no label escaping.
         let _ = writeln!(
@@ -152,10 +149,7 @@ async fn refresh_gauges(app: &App) {
             not_after.timestamp()
         );
     }
-    text.push_str(
-        "# HELP hosting_certificates Custom-domain certificates by status.\n\
-         # TYPE hosting_certificates gauge\n",
-    );
+    text.push_str(&crate::metrics::CERTIFICATES.exposition_header());
     for status in [
         CertificateStatus::Pending,
         CertificateStatus::Issued,
@@ -256,7 +250,7 @@ async fn finish_order(
 ) {
     match outcome {
         Ok(issued) => {
-            metrics::counter!("hosting_acme_orders_total", "result" => "issued").increment(1);
+            metrics::counter!(crate::metrics::ACME_ORDERS_TOTAL, "result" => "issued").increment(1);
             tracing::info!(
                 domain.name = %domain.domain,
                 certificate.serial = %issued.serial,
@@ -352,8 +346,9 @@ async fn store_issued(
 }
 
 async fn record_failure(app: &App, due: &DueCertificate, error: &OrderError) {
-    metrics::counter!("hosting_acme_orders_total", "result" => "failed").increment(1);
-    metrics::counter!("hosting_acme_failures_total", "stage" => error.stage.as_str()).increment(1);
+    metrics::counter!(crate::metrics::ACME_ORDERS_TOTAL, "result" => "failed").increment(1);
+    metrics::counter!(crate::metrics::ACME_FAILURES_TOTAL, "stage" => error.stage.as_str())
+        .increment(1);
     let failures = due.failures.saturating_add(1);
     let wait = retry_after(app.config.acme.acme_retry_base, failures);
     tracing::warn!(
@@ -386,7 +381,7 @@ pub async fn run_installer(app: Arc<App>, sealer: Option<Arc<Sealer>>, installer
         match desired_certificates(&app, sealer.as_deref()).await {
             Ok(desired) => match installer.reconcile(&desired).await {
                 Ok(report) => {
-                    metrics::gauge!("hosting_certificate_install_last_success_timestamp_seconds")
+                    metrics::gauge!(crate::metrics::CERTIFICATE_INSTALL_LAST_SUCCESS)
                         .set(Utc::now().timestamp() as f64);
                     if !(report.added.is_empty()
                         && report.replaced.is_empty()

@@ -108,7 +108,7 @@ pub async fn check_and_record(
 ) -> crate::store::StoreResult<DomainCheck> {
     let result = check_ownership(&app.config, &domain.name, &domain.token).await;
     let label = if result.is_ok() { "verified" } else { "failed" };
-    metrics::counter!("hosting_domain_checks_total", "result" => label).increment(1);
+    metrics::counter!(crate::metrics::DOMAIN_CHECKS_TOTAL, "result" => label).increment(1);
     let check = outcome(domain, result, base_interval(app), Utc::now());
     app.store.record_domain_check(domain.id, &check).await?;
     if check.status != domain.status {

@@ -112,7 +112,7 @@ pub async fn count(app: &App, key: &str, limit: u64) -> Result<(), u64> {
     if count <= limit {
         Ok(())
     } else {
-        metrics::counter!("hosting_rate_limited_total").increment(1);
+        metrics::counter!(crate::metrics::RATE_LIMITED_TOTAL).increment(1);
         Err(WINDOW.as_secs() - now % WINDOW.as_secs())
     }
 }

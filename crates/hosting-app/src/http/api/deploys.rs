@@ -162,7 +162,7 @@ pub async fn create(
             ))
         }
     };
-    metrics::counter!("hosting_deploys_total", "kind" => "create", "result" => result_label(&response)).increment(1);
+    metrics::counter!(crate::metrics::DEPLOYS_TOTAL, "kind" => "create", "result" => result_label(&response)).increment(1);
     response
 }
 
@@ -383,7 +383,8 @@ pub async fn publish_deploy(state: &AppState, owner_id: i64, id: &str) -> ApiRes
         .await?
         .ok_or_else(|| ApiError::Conflict(format!("deploy {} cannot be published", deploy.id)))?;
     state.0.invalidate_site(&published.site_name).await;
-    metrics::counter!("hosting_deploys_total", "kind" => "publish", "result" => "ok").increment(1);
+    metrics::counter!(crate::metrics::DEPLOYS_TOTAL, "kind" => "publish", "result" => "ok")
+        .increment(1);
     tracing::info!(site.name = %published.site_name, deploy.id = %published.id, "deploy published");
     Ok(published)
 }

@@ -55,7 +55,7 @@ macro_rules! routed_read {
             }
             Err(e) => match $store.pools.any_replica() {
                 Some($pool) if is_connection_error(&e) => {
-                    metrics::counter!("hosting_db_primary_fallbacks_total").increment(1);
+                    metrics::counter!(crate::metrics::DB_PRIMARY_FALLBACKS_TOTAL).increment(1);
                     $read
                 }
                 _ => Err(e),
@@ -895,7 +895,8 @@ impl Store for PgStore {
         if let Some(replica) = self.pools.immutable_read() {
             match sqlx::query(QUERY).bind(deploy_id).fetch_all(replica).await {
                 Ok(rows) if !rows.is_empty() => {
-                    metrics::counter!("hosting_db_reads_total", "role" => "replica").increment(1);
+                    metrics::counter!(crate::metrics::DB_READS_TOTAL, "role" => "replica")
+                        .increment(1);
                     return manifest_from_rows(&rows);
                 }
                 Ok(_) => self.pools.fell_back("replica has not replayed the deploy"),
