@@ -6,8 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
+use hosting_app::config::Secret;
 use hosting_app::{Application, Config};
-use secrecy::SecretString;
 
 const ADMIN_TOKEN: &str = "hst_cli-test-admin-token-0123456789";
 
@@ -25,7 +25,7 @@ async fn start_server() -> Server {
 async fn start_server_with(adjust: impl FnOnce(&mut Config)) -> Server {
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(data.path());
-    config.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+    config.admin.admin_token = Some(Secret::from(ADMIN_TOKEN));
     adjust(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let port = app.api_addr().port();
@@ -445,7 +445,7 @@ async fn login_reaches_a_localhost_subdomain_without_dns() {
     // The system resolver here knows only plain `localhost` (RFC 6761 says every
     // `*.localhost` name is loopback, as browsers and curl treat it).
     let server = start_server_with(|config| {
-        config.control_host = Some("hosting.localhost".into());
+        config.public.control_host = Some("hosting.localhost".into());
     })
     .await;
     let url = format!("http://hosting.localhost:{}", server.port);
@@ -634,7 +634,7 @@ async fn a_deploy_without_a_terminal_prints_steps_and_keeps_its_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_file_is_refused_before_anything_is_created() {
-    let server = start_server_with(|config| config.max_file_bytes = 1024).await;
+    let server = start_server_with(|config| config.limits.max_file_bytes = 1024).await;
     let url = format!("http://localhost:{}", server.port);
     let env = [
         ("HOSTCTL_SERVER", url.as_str()),

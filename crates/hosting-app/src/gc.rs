@@ -20,12 +20,17 @@ pub struct GcReport {
 /// A blob written for a deploy is referenced by the time the request that wrote it
 /// ends; twice the request timeout leaves a wide margin.
 fn blob_grace(app: &App) -> Duration {
-    Duration::from_secs(app.config.request_timeout.saturating_mul(2).max(60))
+    app.config
+        .listeners
+        .request_timeout
+        .saturating_mul(2)
+        .max(Duration::from_secs(60))
 }
 
 pub async fn run_once(app: &App) -> StoreResult<GcReport> {
-    let expiry =
-        chrono::Duration::seconds(i64::try_from(app.config.deploy_expiry).unwrap_or(i64::MAX / 2));
+    let expiry = chrono::Duration::seconds(
+        i64::try_from(app.config.limits.deploy_expiry.as_secs()).unwrap_or(i64::MAX / 2),
+    );
     let expired_deploys = app.store.expire_deploys(Utc::now() - expiry).await?;
     // Expired browser sessions are refused anyway; this only keeps the table small.
     app.store.delete_expired_sessions(Utc::now()).await?;
@@ -65,7 +70,7 @@ pub async fn collect_blobs(app: &App, cutoff: chrono::DateTime<Utc>) -> StoreRes
     if deleted > 0 {
         tracing::info!(deleted, "garbage-collected unreferenced blobs");
     }
-    metrics::counter!("hosting_gc_blobs_deleted_total").increment(deleted);
+    metrics::counter!(crate::metrics::GC_BLOBS_DELETED_TOTAL).increment(deleted);
     Ok(deleted)
 }
 

@@ -16,6 +16,7 @@ pub mod domains;
 pub mod freshness;
 pub mod gc;
 pub mod http;
+pub mod metrics;
 pub mod publish;
 pub mod sessions;
 pub mod shared;

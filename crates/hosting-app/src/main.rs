@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     match &command {
         // Its result goes to stdout alone; logs go to stderr.
         Command::Admin(_) => telemetry::init_command_logging(),
-        _ => telemetry::init_logging(&config.log_format),
+        _ => telemetry::init_logging(config.logging.log_format.as_str()),
     }
     config.load_secret_files().map_err(anyhow::Error::msg)?;
     config.validate().map_err(anyhow::Error::msg)?;
@@ -29,13 +29,13 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(
                 version = env!("CARGO_PKG_VERSION"),
                 mode = if config.is_cluster() { "cluster" } else { "embedded" },
-                listen = %config.listen,
-                mgmt_listen = %config.mgmt_listen,
-                data_dir = %config.data_dir.display(),
+                listen = %config.listeners.listen,
+                mgmt_listen = %config.listeners.mgmt_listen,
+                data_dir = %config.storage.data_dir.display(),
                 "starting hosting-app"
             );
             // Every setting (secrets redacted), for whoever debugs a deployment.
-            tracing::debug!(config = %config.redacted(), "configuration");
+            tracing::debug!(config = ?config, "configuration");
             let app = Application::build(config).await?;
             announce(&app);
             app.run_until_stopped().await
@@ -81,7 +81,7 @@ fn announce(app: &Application) {
     }
     say(format_args!(
         "hosting-app is listening: API {api}/api/v1, sites at {}, management on {}",
-        config.public_url(&format!("<site>.{}", config.base_domain)),
+        config.public_url(&format!("<site>.{}", config.public.base_domain)),
         app.mgmt_addr()
     ));
     if app.bootstrap_token.is_none() {

@@ -14,7 +14,7 @@ use crate::blobs::{BlobStore, FolderBlobStore, PgBlobStore};
 use crate::certs::haproxy::{RuntimeApi, RuntimeApiAddr};
 use crate::certs::install::Installer;
 use crate::certs::seal::Sealer;
-use crate::config::{BlobStoreKind, Config};
+use crate::config::{BlobStoreKind, Config, InstallerSettings};
 use crate::http::auth::hash_password;
 use crate::sessions::hash::{generate_token, hash_token};
 use crate::sessions::RedisSessions;
@@ -44,14 +44,24 @@ pub async fn open_backends(
     config: &Config,
 ) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn BlobStore>)> {
     let folder = || -> anyhow::Result<Arc<dyn BlobStore>> {
-        let blobs = FolderBlobStore::open(&config.data_dir.join("blobs"))
-            .with_context(|| format!("opening the blob folder in {}", config.data_dir.display()))?;
+        let blobs =
+            FolderBlobStore::open(&config.storage.data_dir.join("blobs")).with_context(|| {
+                format!(
+                    "opening the blob folder in {}",
+                    config.storage.data_dir.display()
+                )
+            })?;
         Ok(Arc::new(blobs))
     };
     if !config.is_cluster() {
-        let store = SqliteStore::open(&config.data_dir)
+        let store = SqliteStore::open(&config.storage.data_dir)
             .await
-            .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "opening the database in {}",
+                    config.storage.data_dir.display()
+                )
+            })?;
         return Ok((Arc::new(store), folder()?));
     }
     let store = PgStore::connect(config)
@@ -72,9 +82,9 @@ pub struct Shared {
 
 /// Redis when configured, else nothing shared.
 pub fn open_shared(config: &Config) -> anyhow::Result<Shared> {
-    match &config.redis_url {
+    match &config.redis.redis_url {
         Some(url) => {
-            let redis = RedisShared::new(url.expose_secret(), &config.redis_prefix)
+            let redis = RedisShared::new(url.expose_secret(), &config.redis.redis_prefix)
                 .map_err(anyhow::Error::msg)?;
             Ok(Shared {
                 state: redis.clone(),
@@ -97,13 +107,13 @@ impl Application {
         // Installs the recorder before anything records a metric.
         crate::telemetry::metrics_handle();
         let public = bind(
-            config.listen,
+            config.listeners.listen,
             "the public listener (API, dashboard, sites)",
             "HOSTING_LISTEN (--listen)",
         )
         .await?;
         let mgmt = bind(
-            config.mgmt_listen,
+            config.listeners.mgmt_listen,
             "the management listener (/metrics, /healthz, /readyz)",
             "HOSTING_MGMT_LISTEN (--mgmt-listen)",
         )
@@ -114,8 +124,12 @@ impl Application {
             redis,
         } = open_shared(&config)?;
         let sealer = certs::open_sealer(&config)?;
-        let installer = match config.certificate_installer() {
-            Some((dir, haproxy_dir, api)) => {
+        let installer = match config.installer.settings() {
+            Some(InstallerSettings {
+                dir,
+                haproxy_dir,
+                runtime_api: api,
+            }) => {
                 let addr: RuntimeApiAddr = api
                     .parse()
                     .map_err(|e| anyhow::anyhow!("HOSTING_HAPROXY_RUNTIME_API {api:?}: {e}"))?;
@@ -127,8 +141,8 @@ impl Application {
         };
         // With port 0 (tests), public URLs must carry the port actually bound.
         let mut config = config;
-        config.listen = public.local_addr().context("reading the bound address")?;
-        config.mgmt_listen = mgmt.local_addr().context("reading the bound address")?;
+        config.listeners.listen = public.local_addr().context("reading the bound address")?;
+        config.listeners.mgmt_listen = mgmt.local_addr().context("reading the bound address")?;
         // Last fallible step: nothing after it can fail and lose the token it generates.
         let bootstrap_token = bootstrap_admin(store.as_ref(), &config).await?;
         let mut app = App::new(config, store, blobs, shared);
@@ -151,13 +165,13 @@ impl Application {
     pub fn api_addr(&self) -> SocketAddr {
         self.public
             .local_addr()
-            .unwrap_or_else(|_| self.app.config.listen)
+            .unwrap_or_else(|_| self.app.config.listeners.listen)
     }
 
     pub fn mgmt_addr(&self) -> SocketAddr {
         self.mgmt
             .local_addr()
-            .unwrap_or_else(|_| self.app.config.mgmt_listen)
+            .unwrap_or_else(|_| self.app.config.listeners.mgmt_listen)
     }
 
     pub fn state(&self) -> AppState {
@@ -177,13 +191,13 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = AppState(self.app.clone());
         let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
-        if self.app.config.domain_check_interval > 0 {
+        if !self.app.config.domains.domain_check_interval.is_zero() {
             tokio::spawn(crate::domains::run_periodically(
                 self.app.clone(),
-                Duration::from_secs(self.app.config.domain_check_interval),
+                self.app.config.domains.domain_check_interval,
             ));
         }
-        let issuer = match (&self.sealer, &self.app.config.acme_directory) {
+        let issuer = match (&self.sealer, &self.app.config.acme.acme_directory) {
             (Some(sealer), Some(_)) => Some(tokio::spawn(certs::run_issuer(
                 self.app.clone(),
                 sealer.clone(),
@@ -198,10 +212,10 @@ impl Application {
                 installer,
             ));
         }
-        if self.app.config.gc_interval > 0 {
+        if !self.app.config.limits.gc_interval.is_zero() {
             tokio::spawn(gc::run_periodically(
                 self.app.clone(),
-                Duration::from_secs(self.app.config.gc_interval),
+                self.app.config.limits.gc_interval,
             ));
         }
         if let Some(redis) = self.redis.clone() {
@@ -222,7 +236,7 @@ impl Application {
             tokio::spawn(redis.subscribe(on_event, on_resubscribe));
         }
         let app = self.app.clone();
-        let drain = Duration::from_secs(app.config.shutdown_drain);
+        let drain = app.config.listeners.shutdown_drain;
         tokio::spawn(async move {
             stop.await;
             tracing::info!(
@@ -287,7 +301,7 @@ async fn bind(addr: SocketAddr, what: &str, setting: &str) -> anyhow::Result<Tcp
 /// database it is set only for an `admin` account that has no password yet, so a
 /// password changed in the dashboard is never overwritten by a restart.
 async fn bootstrap_admin(store: &dyn Store, config: &Config) -> anyhow::Result<Option<String>> {
-    let password_hash = match &config.admin_password {
+    let password_hash = match &config.admin.admin_password {
         Some(password) => Some(
             hash_password(password.expose_secret())
                 .map_err(|e| anyhow::anyhow!("HOSTING_ADMIN_PASSWORD: {e}"))?,
@@ -308,7 +322,7 @@ async fn bootstrap_admin(store: &dyn Store, config: &Config) -> anyhow::Result<O
     let admin = store
         .create_user("admin", Role::Admin, password_hash.as_deref())
         .await?;
-    let (secret, generated) = match &config.admin_token {
+    let (secret, generated) = match &config.admin.admin_token {
         Some(token) => (token.expose_secret().to_owned(), false),
         None => (generate_token(), true),
     };

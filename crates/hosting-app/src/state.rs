@@ -47,8 +47,9 @@ impl App {
         blobs: Arc<dyn BlobStore>,
         shared: Arc<dyn SharedState>,
     ) -> App {
-        let cache = SiteCache::new(config.cache_bytes, config.host_cache_ttl());
-        let site_cache_control = crate::freshness::site_cache_control(config.proxy_cache_seconds);
+        let cache = SiteCache::new(config.cache.cache_bytes, config.cache.host_cache_ttl);
+        let site_cache_control =
+            crate::freshness::site_cache_control(config.cache.proxy_cache_seconds.as_secs());
         App {
             site_cache_control: axum::http::HeaderValue::from_str(&site_cache_control)
                 .unwrap_or(axum::http::HeaderValue::from_static("no-cache")),
@@ -85,7 +86,7 @@ impl App {
 
     /// `<site>.<base-domain>`
     pub fn site_host(&self, site: &str) -> String {
-        format!("{site}.{}", self.config.base_domain)
+        format!("{site}.{}", self.config.public.base_domain)
     }
 
     pub fn site_url(&self, site: &str) -> String {

@@ -73,6 +73,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 Ok(recorder) => {
                     let handle = recorder.handle();
                     let _ = metrics::set_global_recorder(recorder);
+                    crate::metrics::describe();
                     handle
                 }
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
@@ -82,8 +83,8 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 /// Route classes of `hosting_http_requests_total` (a bounded label).
-pub const ROUTE_CLASSES: [&str; 5] = ["api", "site", "unknown_host", "bad_host", "other"];
-const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+pub const ROUTE_CLASSES: [&str; 5] = crate::metrics::ROUTE_CLASSES;
+const STATUS_CLASSES: [&str; 5] = crate::metrics::STATUS_CLASSES;
 
 /// Metric handles of the per-request path, registered once: looking a labelled metric
 /// up by name on every request costs more than the rest of a warm cache hit's bookkeeping.
@@ -93,8 +94,8 @@ struct RequestMetrics {
     cache: Vec<metrics::Counter>,
 }
 
-const CACHE_LAYERS: [&str; 2] = ["l1", "l2"];
-const CACHE_KINDS: [&str; 3] = ["host", "manifest", "file"];
+const CACHE_LAYERS: [&str; 2] = crate::metrics::CACHE_LAYERS;
+const CACHE_KINDS: [&str; 3] = crate::metrics::CACHE_KINDS;
 
 fn request_metrics() -> &'static RequestMetrics {
     static METRICS: OnceLock<RequestMetrics> = OnceLock::new();
@@ -103,18 +104,18 @@ fn request_metrics() -> &'static RequestMetrics {
         RequestMetrics {
             requests: ROUTE_CLASSES
                 .iter()
-                .map(|route| STATUS_CLASSES.map(|status| metrics::counter!("hosting_http_requests_total", "route" => *route, "status" => status)))
+                .map(|route| STATUS_CLASSES.map(|status| metrics::counter!(crate::metrics::HTTP_REQUESTS_TOTAL, "route" => *route, "status" => status)))
                 .collect(),
             durations: ROUTE_CLASSES
                 .iter()
-                .map(|route| metrics::histogram!("hosting_http_request_duration_seconds", "route" => *route))
+                .map(|route| metrics::histogram!(crate::metrics::HTTP_REQUEST_DURATION_SECONDS, "route" => *route))
                 .collect(),
             cache: CACHE_LAYERS
                 .iter()
                 .flat_map(|layer| {
                     CACHE_KINDS.iter().flat_map(move |kind| {
                         ["hit", "miss"].map(|result| {
-                            metrics::counter!("hosting_cache_requests_total", "layer" => *layer, "kind" => *kind, "result" => result)
+                            metrics::counter!(crate::metrics::CACHE_REQUESTS_TOTAL, "layer" => *layer, "kind" => *kind, "result" => result)
                         })
                     })
                 })

@@ -36,7 +36,7 @@ pub fn domain_view(domain: &DomainRecord, certificate: Option<api::Certificate>)
 /// A domain with its certificate: shown while the platform issues certificates (ACME on)
 /// and the domain is verified, or a certificate was issued for it before.
 pub async fn domain_response(app: &App, domain: &DomainRecord) -> ActionResult<api::Domain> {
-    let record = if app.config.acme_directory.is_some() {
+    let record = if app.config.acme.acme_directory.is_some() {
         app.store.certificate(domain.id).await?
     } else {
         None
@@ -51,7 +51,7 @@ fn domain_with_certificate(
     record: Option<&CertificateRecord>,
 ) -> api::Domain {
     let certificate = match record {
-        _ if app.config.acme_directory.is_none() => None,
+        _ if app.config.acme.acme_directory.is_none() => None,
         Some(record) => Some(certs::certificate_view(record)),
         None if domain.status == DomainStatus::Verified => Some(certs::pending_view()),
         None => None,
@@ -66,7 +66,7 @@ pub async fn site_domains(
     site_id: i64,
 ) -> ActionResult<Vec<api::Domain>> {
     let domains = app.store.list_domains(owner_id, site_id).await?;
-    let certificates = if app.config.acme_directory.is_some() {
+    let certificates = if app.config.acme.acme_directory.is_some() {
         app.store.site_certificates(site_id).await?
     } else {
         Vec::new()
@@ -103,7 +103,7 @@ pub async fn add_domain(
     name: &str,
 ) -> ActionResult<DomainRecord> {
     let site = owned_site(app, owner_id, site).await?;
-    let name = CustomDomain::parse(name, &app.config.base_domain, &app.control_host)
+    let name = CustomDomain::parse(name, &app.config.public.base_domain, &app.control_host)
         .map_err(ActionError::Invalid)?;
     let now = Utc::now();
     let domain = app
@@ -163,7 +163,7 @@ pub async fn order_certificate(
     name: &str,
 ) -> ActionResult<DomainRecord> {
     let domain = owned_domain(app, owner_id, site, name).await?;
-    if app.config.acme_directory.is_none() {
+    if app.config.acme.acme_directory.is_none() {
         return Err(ActionError::Conflict(
             "this platform does not issue certificates (HOSTING_ACME_DIRECTORY is not set): \
              HTTPS serves the platform's own certificate"

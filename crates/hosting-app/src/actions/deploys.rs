@@ -50,10 +50,10 @@ pub fn file_list(app: &App, files: &BTreeMap<String, String>) -> ActionResult<Ve
             "a deploy has at least one file".into(),
         ));
     }
-    if files.len() as u64 > app.config.max_files {
+    if files.len() as u64 > app.config.limits.max_files {
         return Err(ActionError::TooLarge(format!(
             "a deploy has at most {} files; this one has {}",
-            app.config.max_files,
+            app.config.limits.max_files,
             files.len()
         )));
     }
@@ -139,7 +139,8 @@ pub async fn publish(app: &Arc<App>, owner_id: i64, id: &str) -> ActionResult<De
             ActionError::Conflict(format!("deploy {} cannot be published", deploy.id))
         })?;
     crate::publish::invalidate_site(app, &published.site_name).await;
-    metrics::counter!("hosting_deploys_total", "kind" => "publish", "result" => "ok").increment(1);
+    metrics::counter!(crate::metrics::DEPLOYS_TOTAL, "kind" => "publish", "result" => "ok")
+        .increment(1);
     tracing::info!(site.name = %published.site_name, deploy.id = %published.id, "deploy published");
     Ok(published)
 }

@@ -118,7 +118,8 @@ impl BlobStore for PgBlobStore {
                 .await
             {
                 Ok(Some(data)) => {
-                    metrics::counter!("hosting_db_reads_total", "role" => "replica").increment(1);
+                    metrics::counter!(crate::metrics::DB_READS_TOTAL, "role" => "replica")
+                        .increment(1);
                     return Ok(Some(Blob::Bytes(Bytes::from(data))));
                 }
                 Ok(None) => self.pools.fell_back("replica has not replayed the blob"),

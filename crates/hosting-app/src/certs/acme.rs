@@ -123,11 +123,12 @@ impl AcmeClient {
     ) -> Result<AcmeClient, OrderError> {
         let fail = |e: &dyn std::fmt::Display| OrderError::new(Stage::Account, e);
         let directory = config
+            .acme
             .acme_directory
             .clone()
             .ok_or_else(|| fail(&"HOSTING_ACME_DIRECTORY is not set"))?;
         let context = format!("acme-account:{directory}");
-        let builder = || match &config.acme_ca_root {
+        let builder = || match &config.acme.acme_ca_root {
             Some(root) => Account::builder_with_root(root),
             None => Account::builder(),
         };
@@ -135,11 +136,16 @@ impl AcmeClient {
         let sealed = match stored {
             Some(sealed) => sealed,
             None => {
-                let contact = config.acme_contact.as_ref().map(|c| format!("mailto:{c}"));
+                let contact = config
+                    .acme
+                    .acme_contact
+                    .as_ref()
+                    .map(|c| format!("mailto:{c}"));
                 let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
                 let binding = config
-                    .acme_external_account()
-                    .map(|(kid, key)| ExternalAccountKey::new(kid, &key));
+                    .acme
+                    .external_account()
+                    .map(|account| ExternalAccountKey::new(account.key_id, &account.hmac_key));
                 let (_, credentials) = builder()
                     .map_err(|e| fail(&e))?
                     .create(

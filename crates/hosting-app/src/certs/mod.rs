@@ -60,14 +60,16 @@ fn key_context(domain: &str) -> String {
 /// The key that seals private keys: the configured file, or in embedded mode one created
 /// in the data folder. `None` when nothing here handles certificates.
 pub fn open_sealer(config: &crate::config::Config) -> Result<Option<Arc<Sealer>>, seal::SealError> {
-    if config.acme_directory.is_none() && config.certificate_installer().is_none() {
+    if config.acme.acme_directory.is_none() && config.installer.settings().is_none() {
         return Ok(None);
     }
-    let sealer = match &config.cert_encryption_key_file {
+    let sealer = match &config.acme.cert_encryption_key_file {
         Some(path) => Sealer::from_key_file(path)?,
         // Replicas share no data folder: a key made here would open nothing of theirs.
         None if config.is_cluster() => return Ok(None),
-        None => Sealer::from_key_file_or_create(&config.data_dir.join(seal::DEFAULT_KEY_FILE))?,
+        None => {
+            Sealer::from_key_file_or_create(&config.storage.data_dir.join(seal::DEFAULT_KEY_FILE))?
+        }
     };
     Ok(Some(Arc::new(sealer)))
 }
@@ -120,10 +122,7 @@ async fn refresh_gauges(app: &App) {
         }
     };
     let mut text = String::new();
-    text.push_str(
-        "# HELP hosting_certificate_expiry_timestamp_seconds When a custom domain's served certificate expires (the soonest 500).\n\
-         # TYPE hosting_certificate_expiry_timestamp_seconds gauge\n",
-    );
+    text.push_str(&crate::metrics::CERTIFICATE_EXPIRY.exposition_header());
     for (domain, not_after) in &expiries {
         // Domain names are [a-z0-9.-] (validated), so they need no label escaping.
         let _ = writeln!(
@@ -132,10 +131,7 @@ async fn refresh_gauges(app: &App) {
             not_after.timestamp()
         );
     }
-    text.push_str(
-        "# HELP hosting_certificates Custom-domain certificates by status.\n\
-         # TYPE hosting_certificates gauge\n",
-    );
+    text.push_str(&crate::metrics::CERTIFICATES.exposition_header());
     for status in [
         CertificateStatus::Pending,
         CertificateStatus::Issued,
@@ -161,7 +157,7 @@ pub async fn run_issuer(
     sealer: Arc<Sealer>,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
-    let interval = Duration::from_secs(app.config.acme_interval);
+    let interval = app.config.acme.acme_interval;
     let mut client: Option<AcmeClient> = None;
     loop {
         refresh_gauges(&app).await;
@@ -236,7 +232,7 @@ async fn finish_order(
 ) {
     match outcome {
         Ok(issued) => {
-            metrics::counter!("hosting_acme_orders_total", "result" => "issued").increment(1);
+            metrics::counter!(crate::metrics::ACME_ORDERS_TOTAL, "result" => "issued").increment(1);
             tracing::info!(
                 domain.name = %domain.domain,
                 certificate.serial = %issued.serial,
@@ -313,7 +309,7 @@ async fn store_issued(
     let key_sealed = sealer
         .seal(&key_context(&due.domain), new.key_pem.as_bytes())
         .map_err(|e| OrderError::new(Stage::Store, e))?;
-    let renew_before = Duration::from_secs(app.config.acme_renew_before);
+    let renew_before = app.config.acme.acme_renew_before;
     let issued = IssuedCertificate {
         chain_pem: new.chain_pem,
         key_sealed,
@@ -332,10 +328,11 @@ async fn store_issued(
 }
 
 async fn record_failure(app: &App, due: &DueCertificate, error: &OrderError) {
-    metrics::counter!("hosting_acme_orders_total", "result" => "failed").increment(1);
-    metrics::counter!("hosting_acme_failures_total", "stage" => error.stage.as_str()).increment(1);
+    metrics::counter!(crate::metrics::ACME_ORDERS_TOTAL, "result" => "failed").increment(1);
+    metrics::counter!(crate::metrics::ACME_FAILURES_TOTAL, "stage" => error.stage.as_str())
+        .increment(1);
     let failures = due.failures.saturating_add(1);
-    let wait = retry_after(Duration::from_secs(app.config.acme_retry_base), failures);
+    let wait = retry_after(app.config.acme.acme_retry_base, failures);
     tracing::warn!(
         domain.name = %due.domain,
         failures,
@@ -360,13 +357,13 @@ async fn record_failure(app: &App, due: &DueCertificate, error: &OrderError) {
 /// Makes HAProxy serve what the database holds, every `HOSTING_CERT_SYNC_INTERVAL` and
 /// at once when this replica issued a certificate.
 pub async fn run_installer(app: Arc<App>, sealer: Option<Arc<Sealer>>, installer: Installer) {
-    let interval = Duration::from_secs(app.config.cert_sync_interval);
+    let interval = app.config.installer.cert_sync_interval;
     let mut changed = app.certificates_changed.subscribe();
     loop {
         match desired_certificates(&app, sealer.as_deref()).await {
             Ok(desired) => match installer.reconcile(&desired).await {
                 Ok(report) => {
-                    metrics::gauge!("hosting_certificate_install_last_success_timestamp_seconds")
+                    metrics::gauge!(crate::metrics::CERTIFICATE_INSTALL_LAST_SUCCESS)
                         .set(Utc::now().timestamp() as f64);
                     if !(report.added.is_empty()
                         && report.replaced.is_empty()

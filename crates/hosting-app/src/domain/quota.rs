@@ -99,9 +99,9 @@ impl Quotas {
     pub fn from_config(config: &Config) -> Quotas {
         Quotas {
             defaults: QuotaOverrides {
-                storage_bytes: Some(config.quota_storage_bytes.0),
-                sites: Some(config.quota_sites),
-                deploys_per_hour: Some(config.quota_deploys_per_hour),
+                storage_bytes: Some(config.quotas.quota_storage_bytes.0),
+                sites: Some(config.quotas.quota_sites),
+                deploys_per_hour: Some(config.quotas.quota_deploys_per_hour),
             },
         }
     }

@@ -45,9 +45,9 @@ pub fn new_token() -> String {
 }
 
 fn base_interval(app: &App) -> Duration {
-    match app.config.domain_check_interval {
-        0 => DEFAULT_INTERVAL,
-        secs => Duration::from_secs(secs),
+    match app.config.domains.domain_check_interval {
+        Duration::ZERO => DEFAULT_INTERVAL,
+        interval => interval,
     }
 }
 
@@ -103,7 +103,7 @@ pub async fn check_and_record(
 ) -> crate::store::StoreResult<DomainCheck> {
     let result = check_ownership(&app.config, &domain.name, &domain.token).await;
     let label = if result.is_ok() { "verified" } else { "failed" };
-    metrics::counter!("hosting_domain_checks_total", "result" => label).increment(1);
+    metrics::counter!(crate::metrics::DOMAIN_CHECKS_TOTAL, "result" => label).increment(1);
     let check = outcome(domain, result, base_interval(app), Utc::now());
     app.store.record_domain_check(domain.id, &check).await?;
     if check.status != domain.status {

@@ -46,7 +46,7 @@ pub async fn check_ownership(
 }
 
 fn resolver(config: &Config) -> Result<TokioResolver, String> {
-    let builder = match config.dns_resolver {
+    let builder = match config.domains.dns_resolver {
         Some(addr) => {
             let servers = NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
             TokioResolver::builder_with_config(
@@ -97,11 +97,11 @@ async fn check_txt(config: &Config, domain: &str, token: &str) -> Result<(), Str
 /// Where the HTTP check connects: the configured address (port 0: this app's own
 /// listener), or the domain's own DNS resolution.
 fn http_override(config: &Config) -> Option<SocketAddr> {
-    let addr = config.verify_http_addr?;
+    let addr = config.domains.verify_http_addr?;
     if addr.port() != 0 {
         return Some(addr);
     }
-    let own = config.listen;
+    let own = config.listeners.listen;
     let ip = if own.ip().is_unspecified() {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     } else {

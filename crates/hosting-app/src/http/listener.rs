@@ -60,9 +60,9 @@ pub struct Limits {
 impl Limits {
     pub fn from_config(config: &Config) -> Limits {
         Limits {
-            header_read_timeout: Duration::from_secs(config.header_read_timeout),
-            idle_timeout: Duration::from_secs(config.idle_timeout),
-            max_connections: config.max_connections,
+            header_read_timeout: config.listeners.header_read_timeout,
+            idle_timeout: config.listeners.idle_timeout,
+            max_connections: config.listeners.max_connections,
         }
     }
 }

@@ -42,7 +42,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let database = state.store.ping().await;
     let accepting = state.is_accepting();
     let ready = accepting && database.is_ok();
-    metrics::gauge!("hosting_ready").set(if ready { 1.0 } else { 0.0 });
+    metrics::gauge!(crate::metrics::READY).set(if ready { 1.0 } else { 0.0 });
     // Redis and the replica are reported but do not fail readiness: without them the
     // app still serves (from origin, from the primary).
     let body = json!({

@@ -14,7 +14,7 @@ pub mod pages;
 pub mod ratelimit;
 pub mod serve;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -39,7 +39,7 @@ const REQUEST_ID: &str = "x-request-id";
 /// goes straight to the serving path, and only the control host pays for the API and
 /// dashboard routers, their request timeouts and body limits.
 pub fn public_router(state: AppState) -> Router {
-    let timeout = Duration::from_secs(state.config.request_timeout);
+    let timeout = state.config.listeners.request_timeout;
     let control = api::router()
         .merge(dashboard::router(state.clone()))
         .fallback(control_fallback)
@@ -129,7 +129,7 @@ async fn dispatch_by_host(State(state): State<AppState>, req: Request, next: Nex
             return response;
         }
     };
-    let kind = classify(&host, &state.control_host, &state.config.base_domain);
+    let kind = classify(&host, &state.control_host, &state.config.public.base_domain);
     let (class, mut response) = match kind {
         HostKind::Control if ratelimit::exempt(&req) => ("api", next.run(req).await),
         HostKind::Control => match ratelimit::check(&state, ratelimit::subject(&req)).await {

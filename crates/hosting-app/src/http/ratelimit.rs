@@ -85,14 +85,14 @@ pub async fn count(app: &App, key: &str, limit: u64) -> Result<(), u64> {
     if count <= limit {
         Ok(())
     } else {
-        metrics::counter!("hosting_rate_limited_total").increment(1);
+        metrics::counter!(crate::metrics::RATE_LIMITED_TOTAL).increment(1);
         Err(WINDOW.as_secs() - now % WINDOW.as_secs())
     }
 }
 
 /// `Some(response)` when `subject` (see [`subject`]) is over its limit.
 pub async fn check(app: &App, subject: String) -> Option<Response> {
-    let limit = app.config.rate_limit_per_minute;
+    let limit = app.config.limits.rate_limit_per_minute;
     if limit == 0 {
         return None;
     }

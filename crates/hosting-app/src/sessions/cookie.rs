@@ -12,7 +12,7 @@ use cookie::{Cookie, SameSite};
 use crate::config::Config;
 
 fn secure(config: &Config) -> bool {
-    config.public_scheme == "https"
+    config.public.public_scheme == crate::config::PublicScheme::Https
 }
 
 pub fn session_cookie_name(config: &Config) -> &'static str {
@@ -79,7 +79,7 @@ mod tests {
             plain.to_str().expect("ascii"),
             "hosting_session=v; HttpOnly; SameSite=Lax; Path=/; Max-Age=60"
         );
-        config.public_scheme = "https".into();
+        config.public.public_scheme = crate::config::PublicScheme::Https;
         let tls = set_cookie(&config, session_cookie_name(&config), "v", 60);
         assert_eq!(
             tls.to_str().expect("ascii"),

@@ -52,7 +52,7 @@ impl RedisShared {
 
     fn mark(&self, up: bool, error: Option<&dyn std::fmt::Display>) {
         let was = self.up.swap(up, Ordering::AcqRel);
-        metrics::gauge!("hosting_redis_up").set(if up { 1.0 } else { 0.0 });
+        metrics::gauge!(crate::metrics::REDIS_UP).set(if up { 1.0 } else { 0.0 });
         if up && !was {
             tracing::info!("redis is reachable");
         }

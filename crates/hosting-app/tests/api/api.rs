@@ -418,7 +418,9 @@ async fn management_endpoints_report_health_readiness_and_metrics() {
 
 #[tokio::test]
 async fn shutdown_turns_readiness_off_before_the_listener_closes() {
-    let app = TestApp::spawn_with(|c| c.shutdown_drain = 2).await;
+    let app =
+        TestApp::spawn_with(|c| c.listeners.shutdown_drain = std::time::Duration::from_secs(2))
+            .await;
     let readyz = app.mgmt_url("/readyz");
     let client = app.client.clone();
     let state = app.state.clone();
@@ -456,7 +458,7 @@ async fn a_wrong_method_on_an_api_route_is_a_problem_json_405() {
 #[tokio::test]
 async fn api_requests_over_the_limit_get_429_but_file_uploads_are_not_counted() {
     // Arrange: three API requests a minute.
-    let app = TestApp::spawn_with(|c| c.rate_limit_per_minute = 3).await;
+    let app = TestApp::spawn_with(|c| c.limits.rate_limit_per_minute = 3).await;
     app.create_site(ADMIN_TOKEN, "blog").await;
     let files: Vec<(String, Vec<u8>)> = (0..6)
         .map(|i| (format!("/f{i}.txt"), format!("file {i}").into_bytes()))

@@ -29,8 +29,8 @@ async fn spawn_with_eab_pebble(binding: Option<(&str, &str)>) -> (TestApp, Pebbl
     let app = TestApp::spawn_with(|config| {
         issue_from(config, &pebble);
         if let Some((kid, key)) = binding {
-            config.acme_eab_kid = Some(kid.to_owned());
-            config.acme_eab_hmac_key = Some(secrecy::SecretString::from(key.to_owned()));
+            config.acme.acme_eab_kid = Some(kid.to_owned());
+            config.acme.acme_eab_hmac_key = Some(hosting_app::config::Secret::from(key.to_owned()));
         }
     })
     .await;

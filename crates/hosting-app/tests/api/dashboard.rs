@@ -114,7 +114,7 @@ fn location(response: &reqwest::Response) -> &str {
 /// An app whose admin has a dashboard password.
 async fn app_with_password() -> TestApp {
     TestApp::spawn_with(|config| {
-        config.admin_password = Some(secrecy::SecretString::from(PASSWORD));
+        config.admin.admin_password = Some(hosting_app::config::Secret::from(PASSWORD));
     })
     .await
 }
@@ -593,8 +593,10 @@ async fn assets_are_served_with_long_caching_and_unknown_pages_are_html_404s() {
 async fn with_redis_unreachable_browser_sessions_fail_closed_and_tokens_keep_working() {
     // Redis configured but down (nothing listens on port 1): sessions live in Redis.
     let app = TestApp::spawn_with(|config| {
-        config.admin_password = Some(secrecy::SecretString::from(PASSWORD));
-        config.redis_url = Some(secrecy::SecretString::from("redis://127.0.0.1:1/0"));
+        config.admin.admin_password = Some(hosting_app::config::Secret::from(PASSWORD));
+        config.redis.redis_url = Some(hosting_app::config::SecretUrl::from(
+            "redis://127.0.0.1:1/0",
+        ));
     })
     .await;
     let mut browser = Browser::new(&app);

@@ -113,9 +113,9 @@ async fn an_overlong_or_multi_line_message_is_a_400_problem_and_creates_nothing(
 #[tokio::test]
 async fn the_limits_endpoint_reports_the_configured_deploy_limits() {
     let app = TestApp::spawn_with(|config| {
-        config.max_files = 123;
-        config.max_file_bytes = 4567;
-        config.max_deploy_bytes = 89_000;
+        config.limits.max_files = 123;
+        config.limits.max_file_bytes = 4567;
+        config.limits.max_deploy_bytes = 89_000;
     })
     .await;
 

@@ -428,7 +428,7 @@ async fn an_archive_deploy_with_publish_false_waits_for_an_explicit_publish() {
 #[tokio::test]
 async fn bad_json_deploy_requests_are_refused_with_the_right_status() {
     // Arrange
-    let app = TestApp::spawn_with(|c| c.max_files = 3).await;
+    let app = TestApp::spawn_with(|c| c.limits.max_files = 3).await;
     app.create_site(ADMIN_TOKEN, "blog").await;
     let good = sha256_hex(b"x");
     let send = |body: String| {

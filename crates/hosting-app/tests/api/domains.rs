@@ -16,8 +16,8 @@ const SHOP: &str = "shop.example.test";
 async fn spawn(dns: &MockDns) -> TestApp {
     let dns_addr = dns.addr;
     TestApp::spawn_with(move |config| {
-        config.verify_http_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-        config.dns_resolver = Some(dns_addr);
+        config.domains.verify_http_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.domains.dns_resolver = Some(dns_addr);
     })
     .await
 }
@@ -283,8 +283,8 @@ async fn a_failed_check_keeps_the_domain_pending_with_the_reason() {
     drop(closed);
     let dns_addr = dns.addr;
     let app = TestApp::spawn_with(move |config| {
-        config.verify_http_addr = Some(closed_addr);
-        config.dns_resolver = Some(dns_addr);
+        config.domains.verify_http_addr = Some(closed_addr);
+        config.domains.dns_resolver = Some(dns_addr);
     })
     .await;
     app.create_site(ADMIN_TOKEN, "alpha").await;
@@ -313,8 +313,8 @@ async fn a_dns_txt_record_verifies_a_domain() {
     drop(closed);
     let dns_addr = dns.addr;
     let app = TestApp::spawn_with(move |config| {
-        config.verify_http_addr = Some(closed_addr);
-        config.dns_resolver = Some(dns_addr);
+        config.domains.verify_http_addr = Some(closed_addr);
+        config.domains.dns_resolver = Some(dns_addr);
     })
     .await;
     app.create_site(ADMIN_TOKEN, "alpha").await;

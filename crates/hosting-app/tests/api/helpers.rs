@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hosting_api as api;
+use hosting_app::config::{Secret, SecretUrl};
 use hosting_app::state::AppState;
 use hosting_app::{Application, Config};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, HOST};
-use secrecy::SecretString;
 use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -111,16 +111,16 @@ pub fn block_on_from_drop<T: Send + 'static>(
 /// Points `config` at a fresh database and Redis namespace of the test cluster.
 pub async fn use_cluster(config: &mut Config) -> Arc<TestDatabase> {
     let database = TestDatabase::create().await;
-    config.database_url = Some(SecretString::from(with_database(
+    config.database.database_url = Some(SecretUrl::from(with_database(
         &database.admin_url,
         &database.name,
     )));
     if let Ok(replica) = std::env::var("TEST_DATABASE_REPLICA_URL") {
-        config.database_replica_url =
-            Some(SecretString::from(with_database(&replica, &database.name)));
+        config.database.database_replica_url =
+            Some(SecretUrl::from(with_database(&replica, &database.name)));
     }
-    config.redis_url = Some(SecretString::from(required_env("TEST_REDIS_URL")));
-    config.redis_prefix = format!("test-{}", random_suffix());
+    config.redis.redis_url = Some(SecretUrl::from(required_env("TEST_REDIS_URL")));
+    config.redis.redis_prefix = format!("test-{}", random_suffix());
     Arc::new(database)
 }
 
@@ -170,7 +170,7 @@ impl TestApp {
         hosting_app::telemetry::init_test_logging();
         let data = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_tests(data.path());
-        config.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+        config.admin.admin_token = Some(Secret::from(ADMIN_TOKEN));
         let database = if cluster_backend() {
             Some(use_cluster(&mut config).await)
         } else {
@@ -188,8 +188,8 @@ impl TestApp {
     ) -> TestApp {
         let mut config = config;
         // A restart must bind fresh ports, not the ones the last run reported.
-        config.listen.set_port(0);
-        config.mgmt_listen.set_port(0);
+        config.listeners.listen.set_port(0);
+        config.listeners.mgmt_listen.set_port(0);
         let app = Application::build(config.clone())
             .await
             .expect("application builds");
@@ -247,7 +247,7 @@ impl TestApp {
     pub async fn another_instance(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let data = tempfile::tempdir().expect("temp dir");
         let mut config = self.config.clone();
-        config.data_dir = data.path().to_owned();
+        config.storage.data_dir = data.path().to_owned();
         adjust(&mut config);
         TestApp::boot(config, data, self.database.clone()).await
     }
@@ -258,7 +258,10 @@ impl TestApp {
         use secrecy::ExposeSecret;
         use sqlx::Connection;
         let parsed = hosting_app::domain::names::Sha256::parse(sha).expect("sha");
-        match (&self.config.database_url, self.config.blob_store_kind()) {
+        match (
+            &self.config.database.database_url,
+            self.config.blob_store_kind(),
+        ) {
             (Some(url), hosting_app::config::BlobStoreKind::Postgres) => {
                 let mut db = sqlx::PgConnection::connect(url.expose_secret())
                     .await
@@ -284,7 +287,7 @@ impl TestApp {
     pub async fn execute_sql(&self, statement: &str) -> u64 {
         use secrecy::ExposeSecret;
         use sqlx::Connection;
-        match &self.config.database_url {
+        match &self.config.database.database_url {
             Some(url) => {
                 let mut db = sqlx::PgConnection::connect(url.expose_secret())
                     .await
@@ -298,7 +301,7 @@ impl TestApp {
             None => {
                 let url = format!(
                     "sqlite://{}",
-                    self.config.data_dir.join("hosting.db").display()
+                    self.config.storage.data_dir.join("hosting.db").display()
                 );
                 let mut db = sqlx::SqliteConnection::connect(&url)
                     .await

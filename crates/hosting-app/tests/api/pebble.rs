@@ -19,12 +19,12 @@ pub const DOMAIN: &str = "shop.acme.test";
 
 /// Settings of an app that orders from `pebble`, in rounds of a second.
 pub fn issue_from(config: &mut hosting_app::config::Config, pebble: &Pebble) {
-    config.acme_directory = Some(pebble.directory_url());
-    config.acme_ca_root = Some(pebble.minica_path());
-    config.cert_encryption_key_file = Some(pebble.sealing_key_file());
-    config.acme_interval = 1;
-    config.acme_retry_base = 1;
-    config.dns_resolver = Some(pebble.dns_addr());
+    config.acme.acme_directory = Some(pebble.directory_url());
+    config.acme.acme_ca_root = Some(pebble.minica_path());
+    config.acme.cert_encryption_key_file = Some(pebble.sealing_key_file());
+    config.acme.acme_interval = Duration::from_secs(1);
+    config.acme.acme_retry_base = Duration::from_secs(1);
+    config.domains.dns_resolver = Some(pebble.dns_addr());
 }
 
 /// Claims `DOMAIN` for the site `shop` (pending).

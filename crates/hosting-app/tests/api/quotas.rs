@@ -56,7 +56,7 @@ fn page(fill: u8, len: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_member_over_the_sites_quota_is_refused_with_the_limit_and_usage() {
-    let app = TestApp::spawn_with(|c| c.quota_sites = 2).await;
+    let app = TestApp::spawn_with(|c| c.quotas.quota_sites = 2).await;
     let (_, token) = app.member_with_id("alice").await;
     app.create_site(&token, "one").await;
     app.create_site(&token, "two").await;
@@ -82,7 +82,7 @@ async fn a_member_over_the_sites_quota_is_refused_with_the_limit_and_usage() {
 
 #[tokio::test]
 async fn concurrent_site_creations_never_pass_the_sites_quota() {
-    let app = TestApp::spawn_with(|c| c.quota_sites = 3).await;
+    let app = TestApp::spawn_with(|c| c.quotas.quota_sites = 3).await;
     let (_, token) = app.member_with_id("alice").await;
 
     let attempts = (0..12).map(|i| {
@@ -113,7 +113,7 @@ async fn concurrent_site_creations_never_pass_the_sites_quota() {
 
 #[tokio::test]
 async fn the_deploys_per_hour_quota_refuses_the_next_deploy_and_keeps_the_live_one() {
-    let app = TestApp::spawn_with(|c| c.quota_deploys_per_hour = 2).await;
+    let app = TestApp::spawn_with(|c| c.quotas.quota_deploys_per_hour = 2).await;
     let (_, token) = app.member_with_id("alice").await;
     app.create_site(&token, "blog").await;
     app.deploy_archive(&token, "blog", &[("index.html", b"first")])
@@ -145,7 +145,7 @@ async fn the_deploys_per_hour_quota_refuses_the_next_deploy_and_keeps_the_live_o
 
 #[tokio::test]
 async fn an_archive_over_the_storage_quota_is_refused_and_the_live_site_is_untouched() {
-    let app = TestApp::spawn_with(|c| c.quota_storage_bytes = api::ByteSize(1000)).await;
+    let app = TestApp::spawn_with(|c| c.quotas.quota_storage_bytes = api::ByteSize(1000)).await;
     let (_, token) = app.member_with_id("alice").await;
     app.create_site(&token, "blog").await;
     let first = page(b'a', 600);
@@ -183,7 +183,7 @@ async fn an_archive_over_the_storage_quota_is_refused_and_the_live_site_is_untou
 
 #[tokio::test]
 async fn a_digest_upload_over_the_storage_quota_is_refused_before_it_is_stored() {
-    let app = TestApp::spawn_with(|c| c.quota_storage_bytes = api::ByteSize(1000)).await;
+    let app = TestApp::spawn_with(|c| c.quotas.quota_storage_bytes = api::ByteSize(1000)).await;
     let (_, token) = app.member_with_id("alice").await;
     app.create_site(&token, "blog").await;
     let (a, b) = (page(b'a', 700), page(b'b', 700));
@@ -214,7 +214,7 @@ async fn a_digest_upload_over_the_storage_quota_is_refused_before_it_is_stored()
 
 #[tokio::test]
 async fn deleting_a_site_gives_its_storage_back() {
-    let app = TestApp::spawn_with(|c| c.quota_storage_bytes = api::ByteSize(1000)).await;
+    let app = TestApp::spawn_with(|c| c.quotas.quota_storage_bytes = api::ByteSize(1000)).await;
     let (_, token) = app.member_with_id("alice").await;
     app.create_site(&token, "blog").await;
     app.deploy_archive(&token, "blog", &[("index.html", &page(b'a', 600))])
@@ -237,7 +237,7 @@ async fn deleting_a_site_gives_its_storage_back() {
 
 #[tokio::test]
 async fn an_admin_override_raises_a_limit_and_null_restores_the_default() {
-    let app = TestApp::spawn_with(|c| c.quota_sites = 1).await;
+    let app = TestApp::spawn_with(|c| c.quotas.quota_sites = 1).await;
     let (id, token) = app.member_with_id("alice").await;
     app.create_site(&token, "one").await;
     let refused = app
@@ -289,7 +289,7 @@ async fn an_admin_override_raises_a_limit_and_null_restores_the_default() {
 
 #[tokio::test]
 async fn a_member_cannot_read_or_change_their_own_quota() {
-    let app = TestApp::spawn_with(|c| c.quota_sites = 1).await;
+    let app = TestApp::spawn_with(|c| c.quotas.quota_sites = 1).await;
     let (id, token) = app.member_with_id("alice").await;
 
     let put = app
@@ -317,9 +317,9 @@ async fn a_member_cannot_read_or_change_their_own_quota() {
 #[tokio::test]
 async fn whoami_shows_usage_and_the_limits_that_apply() {
     let app = TestApp::spawn_with(|c| {
-        c.quota_storage_bytes = api::ByteSize(1 << 20);
-        c.quota_sites = 5;
-        c.quota_deploys_per_hour = 0;
+        c.quotas.quota_storage_bytes = api::ByteSize(1 << 20);
+        c.quotas.quota_sites = 5;
+        c.quotas.quota_deploys_per_hour = 0;
     })
     .await;
     let (_, token) = app.member_with_id("alice").await;
@@ -358,8 +358,8 @@ async fn whoami_shows_usage_and_the_limits_that_apply() {
 async fn an_admin_sets_a_quota_on_the_users_page_and_the_member_sees_usage_on_the_sites_page() {
     use super::dashboard::{Browser, PASSWORD};
     let app = TestApp::spawn_with(|c| {
-        c.admin_password = Some(secrecy::SecretString::from(PASSWORD));
-        c.quota_sites = 5;
+        c.admin.admin_password = Some(hosting_app::config::Secret::from(PASSWORD));
+        c.quotas.quota_sites = 5;
     })
     .await;
     let response = app

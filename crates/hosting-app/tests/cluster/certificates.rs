@@ -15,7 +15,7 @@ async fn a_replica_answers_the_challenge_of_an_order_another_replica_placed() {
     let mut pebble = Pebble::prepare();
     let a = TestApp::spawn_with(|config| issue_from(config, &pebble)).await;
     let b = a
-        .another_instance(|config| config.acme_directory = None)
+        .another_instance(|config| config.acme.acme_directory = None)
         .await;
     pebble.start(b.addr.port()).await;
 
@@ -38,7 +38,7 @@ async fn a_stopping_replica_finishes_an_order_the_ca_completes_within_its_grace(
     let mut pebble = Pebble::prepare();
     let mut a = TestApp::spawn_with(|config| issue_from(config, &pebble)).await;
     let b = a
-        .another_instance(|config| config.acme_directory = None)
+        .another_instance(|config| config.acme.acme_directory = None)
         .await;
     pebble.start(b.addr.port()).await;
     pebble.freeze(true);

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use hosting_app::config::SecretUrl;
+use secrecy::ExposeSecret;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -163,7 +164,7 @@ async fn redis_going_away_under_load_causes_no_server_error_and_caching_resumes(
     let port = free_port();
     let mut redis = OwnRedis::start(port);
     let app = TestApp::spawn_with(|c| {
-        c.redis_url = Some(SecretString::from(format!("redis://127.0.0.1:{port}/0")))
+        c.redis.redis_url = Some(SecretUrl::from(format!("redis://127.0.0.1:{port}/0")))
     })
     .await;
     app.create_site(ADMIN_TOKEN, "blog").await;
@@ -227,8 +228,9 @@ async fn the_replica_going_away_under_load_causes_no_server_error() {
     );
     let relay = Relay::start(upstream).await;
     let app = TestApp::spawn_with(|c| {
-        c.redis_url = None;
+        c.redis.redis_url = None;
         let through_relay = c
+            .database
             .database_replica_url
             .as_ref()
             .map(|u| {
@@ -238,7 +240,7 @@ async fn the_replica_going_away_under_load_causes_no_server_error() {
                 url.to_string()
             })
             .expect("replica configured");
-        c.database_replica_url = Some(SecretString::from(through_relay));
+        c.database.database_replica_url = Some(SecretUrl::from(through_relay));
     })
     .await;
     app.create_site(ADMIN_TOKEN, "blog").await;

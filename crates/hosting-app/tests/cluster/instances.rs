@@ -61,7 +61,9 @@ async fn an_instance_serves_what_another_published_within_a_second() {
     let _replica_keeps_up = REPLICA_KEEPS_UP.read().await;
     // Arrange: B caches hosts for an hour, so only the invalidation message can update it.
     let a = TestApp::spawn().await;
-    let b = a.another_instance(|c| c.host_cache_ttl = 3600).await;
+    let b = a
+        .another_instance(|c| c.cache.host_cache_ttl = Duration::from_secs(3600))
+        .await;
     a.create_site(ADMIN_TOKEN, "blog").await;
     a.deploy_archive(ADMIN_TOKEN, "blog", &[("index.html", b"v1")])
         .await;
@@ -91,8 +93,10 @@ async fn without_pub_sub_an_instance_catches_up_within_the_host_ttl() {
     let a = TestApp::spawn().await;
     let b = a
         .another_instance(|c| {
-            c.redis_url = Some(secrecy::SecretString::from("redis://127.0.0.1:1/0"));
-            c.host_cache_ttl = 2;
+            c.redis.redis_url = Some(hosting_app::config::SecretUrl::from(
+                "redis://127.0.0.1:1/0",
+            ));
+            c.cache.host_cache_ttl = Duration::from_secs(2);
         })
         .await;
     a.create_site(ADMIN_TOKEN, "blog").await;
@@ -123,7 +127,7 @@ async fn a_deploy_is_read_back_at_once_through_the_replica_path() {
     let _replica_keeps_up = REPLICA_KEEPS_UP.read().await;
     let a = TestApp::spawn().await;
     assert!(
-        a.config.database_replica_url.is_some(),
+        a.config.database.database_replica_url.is_some(),
         "this test needs TEST_DATABASE_REPLICA_URL"
     );
     wait_for_replica(&a).await;
@@ -170,6 +174,7 @@ impl PausedReplay {
         use secrecy::ExposeSecret;
         let replica_url = app
             .config
+            .database
             .database_replica_url
             .as_ref()
             .expect("this test needs TEST_DATABASE_REPLICA_URL")
@@ -233,7 +238,9 @@ async fn an_instance_started_after_a_publish_serves_it_while_the_replica_lags() 
     // until it trusts the replica (which still looks fresh: lag is judged over seconds).
     let b = a
         .another_instance(|c| {
-            c.redis_url = Some(secrecy::SecretString::from("redis://127.0.0.1:1/0"));
+            c.redis.redis_url = Some(hosting_app::config::SecretUrl::from(
+                "redis://127.0.0.1:1/0",
+            ));
         })
         .await;
     wait_for_replica(&b).await;

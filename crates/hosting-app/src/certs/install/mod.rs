@@ -81,7 +81,8 @@ pub struct InstallReport {
 impl InstallReport {
     fn done(&mut self, result: &'static str, domain: &str, serial: &str) {
         tracing::info!(domain.name = %domain, certificate.serial = %serial, "certificate {result}");
-        metrics::counter!("hosting_certificate_installs_total", "result" => result).increment(1);
+        metrics::counter!(crate::metrics::CERTIFICATE_INSTALLS_TOTAL, "result" => result)
+            .increment(1);
         let list = match result {
             "added" => &mut self.added,
             "replaced" => &mut self.replaced,
@@ -92,7 +93,8 @@ impl InstallReport {
 
     fn failed(&mut self, domain: &str, reason: String) {
         tracing::warn!(domain.name = %domain, reason = %reason, "certificate not installed");
-        metrics::counter!("hosting_certificate_installs_total", "result" => "failed").increment(1);
+        metrics::counter!(crate::metrics::CERTIFICATE_INSTALLS_TOTAL, "result" => "failed")
+            .increment(1);
         self.failed.push((domain.to_owned(), reason));
     }
 }

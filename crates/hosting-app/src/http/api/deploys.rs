@@ -147,7 +147,7 @@ pub async fn create(
             ))
         }
     };
-    metrics::counter!("hosting_deploys_total", "kind" => "create", "result" => result_label(&response)).increment(1);
+    metrics::counter!(crate::metrics::DEPLOYS_TOTAL, "kind" => "create", "result" => result_label(&response)).increment(1);
     response
 }
 

@@ -13,8 +13,8 @@ use crate::state::AppState;
     responses((status = 200, description = "The deploy limits of this server", body = api::Limits)))]
 pub async fn get(State(state): State<AppState>, AuthUser(_user): AuthUser) -> Json<api::Limits> {
     Json(api::Limits {
-        max_files: state.config.max_files,
-        max_file_bytes: state.config.max_file_bytes,
-        max_deploy_bytes: state.config.max_deploy_bytes,
+        max_files: state.config.limits.max_files,
+        max_file_bytes: state.config.limits.max_file_bytes,
+        max_deploy_bytes: state.config.limits.max_deploy_bytes,
     })
 }

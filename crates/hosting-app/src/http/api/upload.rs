@@ -75,7 +75,7 @@ pub async fn put_file(
         // The owner stores these bytes already: they add nothing.
         left = u64::MAX;
     }
-    let max_bytes = state.config.max_file_bytes.min(left);
+    let max_bytes = state.config.limits.max_file_bytes.min(left);
     let _upload = state.blob_gc_lock.read().await;
     let mut writer = state.blobs.writer(max_bytes).await?;
     let mut stream = body.into_data_stream();
@@ -86,7 +86,7 @@ pub async fn put_file(
     {
         writer.write(&chunk).await.map_err(|e| match e {
             // Refused before the bytes reach the blob store (the writer's temp file goes).
-            BlobError::TooLarge { .. } if max_bytes < state.config.max_file_bytes => {
+            BlobError::TooLarge { .. } if max_bytes < state.config.limits.max_file_bytes => {
                 storage_refusal(&quotas, &quota, left.saturating_add(1))
             }
             BlobError::TooLarge { limit } => {
@@ -170,7 +170,7 @@ pub async fn create_from_archive(
         return Err(refused.into());
     }
     // Tracking costs a query for the owner's files: only when the archive could exceed.
-    let budget = if quotas.storage_left(&quota) < state.config.max_deploy_bytes {
+    let budget = if quotas.storage_left(&quota) < state.config.limits.max_deploy_bytes {
         Some(StorageBudget {
             quotas,
             quota,
@@ -182,16 +182,16 @@ pub async fn create_from_archive(
         None
     };
     let limits = Limits {
-        max_files: state.config.max_files,
-        max_file_bytes: state.config.max_file_bytes,
-        max_total_bytes: state.config.max_deploy_bytes,
-        max_expansion_ratio: state.config.max_expansion_ratio,
+        max_files: state.config.limits.max_files,
+        max_file_bytes: state.config.limits.max_file_bytes,
+        max_total_bytes: state.config.limits.max_deploy_bytes,
+        max_expansion_ratio: state.config.limits.max_expansion_ratio,
         ..Limits::default()
     };
     let reader = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
     let blobs = state.blobs.clone();
     let store = state.store.clone();
-    let max_file_bytes = state.config.max_file_bytes;
+    let max_file_bytes = state.config.limits.max_file_bytes;
     let _upload = state.blob_gc_lock.read().await;
     let handle = tokio::runtime::Handle::current();
     let (result, budget) = tokio::task::spawn_blocking(move || {

@@ -338,7 +338,7 @@ pub async fn health(
             dl.facts {
                 div { dt { "Mode" } dd { (mode) } }
                 div { dt { "Version" } dd { (env!("CARGO_PKG_VERSION")) } }
-                div { dt { "Sites domain" } dd { code { "*." (state.config.base_domain) } } }
+                div { dt { "Sites domain" } dd { code { "*." (state.config.public.base_domain) } } }
                 div { dt { "Users" } dd { (users) } }
             }
             p.muted { "Metrics for Prometheus are on the management port: " code { "/metrics" } ", " code { "/readyz" } "." }

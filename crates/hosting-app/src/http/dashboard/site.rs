@@ -152,7 +152,7 @@ fn render(
             }
             (deploy_form(session, site, &url))
             (history(state, session, site, deploys))
-            (domains::section(session, &site.name, domains, state.config.acme_directory.is_some()))
+            (domains::section(session, &site.name, domains, state.config.acme.acme_directory.is_some()))
             section.card.danger aria-labelledby="delete-title" {
                 h2 #delete-title { "Delete this site" }
                 p { "Deleting removes the site and all its deploys; its address stops working at once. This cannot be undone." }

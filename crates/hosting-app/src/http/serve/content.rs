@@ -94,7 +94,7 @@ pub fn choose(
     file: &FileRef,
     ranged: bool,
 ) -> Representation {
-    let can_compress = file.compressible && file.size <= state.config.cache_max_file_bytes;
+    let can_compress = file.compressible && file.size <= state.config.cache.cache_max_file_bytes;
     let mut rep = Representation::identity(file);
     rep.vary = file.has_encoded_sibling || can_compress;
     if ranged || !rep.vary {
@@ -134,7 +134,7 @@ pub fn choose(
 /// encodings, compressing them once), or `None` when the file is too large to cache.
 /// For on-the-fly encodings `rep.size` is updated by the caller via `compressed_size`.
 pub async fn cached_bytes(state: &AppState, rep: &Representation) -> Result<Option<Bytes>, String> {
-    if rep.size > state.config.cache_max_file_bytes && !rep.on_the_fly {
+    if rep.size > state.config.cache.cache_max_file_bytes && !rep.on_the_fly {
         return Ok(None);
     }
     let identity = load_identity(state, &rep.sha256, rep.size).await?;
@@ -165,7 +165,7 @@ async fn load_identity(state: &AppState, sha256: &Sha256, size: u64) -> Result<B
     let blobs = state.blobs.clone();
     let shared = state.shared.clone();
     let sha = sha256.clone();
-    let shareable = size <= state.config.redis_blob_max_bytes;
+    let shareable = size <= state.config.cache.redis_blob_max_bytes;
     state
         .cache
         .files

@@ -178,8 +178,10 @@ fn redirect(state: &AppState, status: StatusCode, location: &str) -> Response {
     headers.insert(header::LOCATION, location);
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_str(&site_cache_control(state.config.proxy_cache_seconds))
-            .unwrap_or(HeaderValue::from_static("no-cache")),
+        HeaderValue::from_str(&site_cache_control(
+            state.config.cache.proxy_cache_seconds.as_secs(),
+        ))
+        .unwrap_or(HeaderValue::from_static("no-cache")),
     );
     response
 }
@@ -261,7 +263,7 @@ async fn look_up_host(
     if let Ok(bytes) = serde_json::to_vec(&found) {
         state
             .shared
-            .set(&key, &bytes, state.config.host_cache_ttl())
+            .set(&key, &bytes, state.config.cache.host_cache_ttl)
             .await;
     }
     Ok(found)

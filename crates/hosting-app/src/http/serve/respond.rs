@@ -171,7 +171,7 @@ async fn build(
     if is_head {
         return Ok(respond(status, headers, Body::empty()));
     }
-    metrics::counter!("hosting_served_bytes_total").increment(length);
+    metrics::counter!(crate::metrics::SERVED_BYTES_TOTAL).increment(length);
     let body = match compressed {
         Some(bytes) => Body::from(bytes),
         None => body_of(state, &rep, span).await?,

@@ -55,7 +55,7 @@ macro_rules! routed_read {
             }
             Err(e) => match $store.pools.any_replica() {
                 Some($pool) if is_connection_error(&e) => {
-                    metrics::counter!("hosting_db_primary_fallbacks_total").increment(1);
+                    metrics::counter!(crate::metrics::DB_PRIMARY_FALLBACKS_TOTAL).increment(1);
                     $read
                 }
                 _ => Err(e),
@@ -98,11 +98,11 @@ impl PgStore {
     /// migrator holds a PostgreSQL advisory lock while it runs, so N replicas starting
     /// together migrate once.
     pub async fn connect(config: &Config) -> StoreResult<PgStore> {
-        let Some(url) = &config.database_url else {
+        let Some(url) = &config.database.database_url else {
             return Err(StoreError::Other("DATABASE_URL is not set".into()));
         };
         let primary = PgPoolOptions::new()
-            .max_connections(config.db_primary_pool)
+            .max_connections(config.database.db_primary_pool)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(connect_options(url.expose_secret())?)
             .await
@@ -111,20 +111,16 @@ impl PgStore {
             .run(&primary)
             .await
             .map_err(|e| StoreError::Other(format!("migrating: {e}")))?;
-        let replica = match &config.database_replica_url {
+        let replica = match &config.database.database_replica_url {
             Some(url) => Some(
                 PgPoolOptions::new()
-                    .max_connections(config.db_replica_pool)
+                    .max_connections(config.database.db_replica_pool)
                     .acquire_timeout(Duration::from_secs(2))
                     .connect_lazy_with(connect_options(url.expose_secret())?),
             ),
             None => None,
         };
-        let pools = Pools::new(
-            primary,
-            replica,
-            Duration::from_secs(config.replica_max_lag),
-        );
+        let pools = Pools::new(primary, replica, config.database.replica_max_lag);
         if pools.has_replica() {
             tokio::spawn(pools.clone().poll_replica());
         }
@@ -899,7 +895,8 @@ impl Store for PgStore {
         if let Some(replica) = self.pools.immutable_read() {
             match sqlx::query(QUERY).bind(deploy_id).fetch_all(replica).await {
                 Ok(rows) if !rows.is_empty() => {
-                    metrics::counter!("hosting_db_reads_total", "role" => "replica").increment(1);
+                    metrics::counter!(crate::metrics::DB_READS_TOTAL, "role" => "replica")
+                        .increment(1);
                     return manifest_from_rows(&rows);
                 }
                 Ok(_) => self.pools.fell_back("replica has not replayed the deploy"),

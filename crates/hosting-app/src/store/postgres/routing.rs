@@ -76,7 +76,7 @@ impl Pools {
             self.fell_back("replica has not replayed a recent write");
             return &self.primary;
         }
-        metrics::counter!("hosting_db_reads_total", "role" => "replica").increment(1);
+        metrics::counter!(crate::metrics::DB_READS_TOTAL, "role" => "replica").increment(1);
         replica
     }
 
@@ -102,11 +102,12 @@ impl Pools {
 
     /// Counts (and now and then logs) a read served by the primary instead of the replica.
     pub fn fell_back(&self, reason: &'static str) {
-        metrics::counter!("hosting_db_reads_total", "role" => "primary").increment(1);
+        metrics::counter!(crate::metrics::DB_READS_TOTAL, "role" => "primary").increment(1);
         if self.replica.is_none() {
             return;
         }
-        metrics::counter!("hosting_db_replica_fallbacks_total", "reason" => reason).increment(1);
+        metrics::counter!(crate::metrics::DB_REPLICA_FALLBACKS_TOTAL, "reason" => reason)
+            .increment(1);
         let mut last = self
             .last_fallback_log
             .lock()
@@ -200,7 +201,7 @@ impl Pools {
                         .and_then(parse_lsn);
                     // The replica's own view of its lag, for the dashboards.
                     let lag: f64 = row.try_get("lag").unwrap_or(f64::MAX);
-                    metrics::gauge!("hosting_db_replica_lag_seconds").set(lag);
+                    metrics::gauge!(crate::metrics::DB_REPLICA_LAG_SECONDS).set(lag);
                     // A primary (no recovery) answers NULL for the replay position.
                     replayed.is_some_and(|replayed| {
                         self.replica_replayed.fetch_max(replayed, Ordering::AcqRel);
@@ -209,7 +210,7 @@ impl Pools {
                 }
                 Err(_) => false,
             };
-            metrics::gauge!("hosting_db_replica_up").set(if healthy { 1.0 } else { 0.0 });
+            metrics::gauge!(crate::metrics::DB_REPLICA_UP).set(if healthy { 1.0 } else { 0.0 });
             self.replica_healthy.store(healthy, Ordering::Release);
         }
     }
@@ -236,11 +237,11 @@ impl Pools {
             if let Some(pool) = pool {
                 let size = pool.size();
                 let idle = u32::try_from(pool.num_idle()).unwrap_or(size);
-                metrics::gauge!("hosting_db_pool_connections", "role" => role, "state" => "busy")
+                metrics::gauge!(crate::metrics::DB_POOL_CONNECTIONS, "role" => role, "state" => "busy")
                     .set(f64::from(size.saturating_sub(idle)));
-                metrics::gauge!("hosting_db_pool_connections", "role" => role, "state" => "idle")
+                metrics::gauge!(crate::metrics::DB_POOL_CONNECTIONS, "role" => role, "state" => "idle")
                     .set(f64::from(idle));
-                metrics::gauge!("hosting_db_pool_max_connections", "role" => role)
+                metrics::gauge!(crate::metrics::DB_POOL_MAX_CONNECTIONS, "role" => role)
                     .set(f64::from(pool.options().get_max_connections()));
             }
         }

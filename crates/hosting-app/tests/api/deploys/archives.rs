@@ -216,7 +216,7 @@ async fn broken_or_empty_gzip_streams_are_refused_and_nothing_changes() {
 
 #[tokio::test]
 async fn an_oversized_file_is_refused_and_nothing_changes() {
-    let app = TestApp::spawn_with(|c| c.max_file_bytes = 1024).await;
+    let app = TestApp::spawn_with(|c| c.limits.max_file_bytes = 1024).await;
     live_site(&app).await;
     let tar = RawTar::default().file("big.bin", &[7u8; 2048]).finish();
     assert_refused(&app, "an oversized file", &gz(&tar), 413, "big.bin").await;
@@ -224,7 +224,7 @@ async fn an_oversized_file_is_refused_and_nothing_changes() {
 
 #[tokio::test]
 async fn too_many_files_are_refused_and_nothing_changes() {
-    let app = TestApp::spawn_with(|c| c.max_files = 3).await;
+    let app = TestApp::spawn_with(|c| c.limits.max_files = 3).await;
     live_site(&app).await;
     let mut tar = RawTar::default();
     for i in 0..4 {
@@ -243,7 +243,7 @@ async fn too_many_files_are_refused_and_nothing_changes() {
 #[tokio::test]
 async fn a_gzip_bomb_is_refused_and_nothing_changes() {
     // Arrange: 50 MB of zeros in one entry, about 50 KB compressed
-    let app = TestApp::spawn_with(|c| c.max_deploy_bytes = 10 * 1024 * 1024).await;
+    let app = TestApp::spawn_with(|c| c.limits.max_deploy_bytes = 10 * 1024 * 1024).await;
     live_site(&app).await;
     const BOMB: u64 = 50 * 1000 * 1000;
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());

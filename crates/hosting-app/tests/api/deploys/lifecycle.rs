@@ -114,7 +114,8 @@ async fn publishing_switches_every_file_at_once_under_concurrent_reads() {
 #[tokio::test]
 async fn abandoned_deploys_expire_and_their_blobs_are_collected() {
     // Arrange: a live deploy, and an abandoned one that got one of its two files
-    let app = TestApp::spawn_with(|c| c.deploy_expiry = 0).await;
+    let app =
+        TestApp::spawn_with(|c| c.limits.deploy_expiry = std::time::Duration::from_secs(0)).await;
     app.create_site(ADMIN_TOKEN, "blog").await;
     let live: &[u8] = b"live and referenced";
     app.deploy_digest(ADMIN_TOKEN, "blog", &[("/index.html", live)])

@@ -13,8 +13,8 @@ use crate::helpers::ADMIN_TOKEN;
 async fn slow_clients_are_closed_after_the_header_timeout_while_others_are_served() {
     // Arrange: a short header timeout and a long idle timeout, so only the first can act.
     let app = TestApp::spawn_with(|c| {
-        c.header_read_timeout = 1;
-        c.idle_timeout = 600;
+        c.listeners.header_read_timeout = Duration::from_secs(1);
+        c.listeners.idle_timeout = Duration::from_secs(600);
     })
     .await;
     let mut slow = Vec::new();
@@ -53,8 +53,8 @@ async fn slow_clients_are_closed_after_the_header_timeout_while_others_are_serve
 #[tokio::test]
 async fn a_byte_at_a_time_does_not_extend_the_header_timeout() {
     let app = TestApp::spawn_with(|c| {
-        c.header_read_timeout = 1;
-        c.idle_timeout = 600;
+        c.listeners.header_read_timeout = Duration::from_secs(1);
+        c.listeners.idle_timeout = Duration::from_secs(600);
     })
     .await;
     let mut stream = connect(&app).await;
@@ -77,8 +77,8 @@ async fn a_byte_at_a_time_does_not_extend_the_header_timeout() {
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let app = TestApp::spawn_with(|c| {
-        c.header_read_timeout = 600;
-        c.idle_timeout = 1;
+        c.listeners.header_read_timeout = Duration::from_secs(600);
+        c.listeners.idle_timeout = Duration::from_secs(1);
     })
     .await;
     let mut stream = connect(&app).await;
@@ -99,8 +99,8 @@ async fn a_keep_alive_connection_outlives_the_header_timeout_while_idle() {
     // The proxies keep upstream connections idle for a minute: the header clock must
     // not run between requests, only the idle clock.
     let app = TestApp::spawn_with(|c| {
-        c.header_read_timeout = 1;
-        c.idle_timeout = 600;
+        c.listeners.header_read_timeout = Duration::from_secs(1);
+        c.listeners.idle_timeout = Duration::from_secs(600);
     })
     .await;
     let mut stream = connect(&app).await;
@@ -117,8 +117,8 @@ async fn a_keep_alive_connection_outlives_the_header_timeout_while_idle() {
 async fn a_request_in_flight_is_not_cut_by_the_header_timeout() {
     // Arrange: an upload whose body arrives in two parts, 2 s apart (over the 1 s clock).
     let app = TestApp::spawn_with(|c| {
-        c.header_read_timeout = 1;
-        c.idle_timeout = 600;
+        c.listeners.header_read_timeout = Duration::from_secs(1);
+        c.listeners.idle_timeout = Duration::from_secs(600);
     })
     .await;
     app.create_site(ADMIN_TOKEN, "blog").await;
@@ -147,8 +147,8 @@ async fn a_request_in_flight_is_not_cut_by_the_header_timeout() {
 async fn over_the_connection_cap_a_client_waits_until_a_connection_closes() {
     // Arrange: two connections at most; both held by clients that never finish.
     let app = TestApp::spawn_with(|c| {
-        c.max_connections = 2;
-        c.header_read_timeout = 600;
+        c.listeners.max_connections = 2;
+        c.listeners.header_read_timeout = Duration::from_secs(600);
     })
     .await;
     let mut held = Vec::new();
@@ -185,8 +185,8 @@ async fn a_client_that_stops_reading_a_large_response_is_disconnected() {
     // Arrange: a file far larger than the socket buffers can hold (the server's send
     // buffer grows to 4 MiB on Linux; the client's receive buffer is kept small).
     let app = TestApp::spawn_with(|c| {
-        c.idle_timeout = 1;
-        c.header_read_timeout = 600;
+        c.listeners.idle_timeout = Duration::from_secs(1);
+        c.listeners.header_read_timeout = Duration::from_secs(600);
     })
     .await;
     app.create_site(ADMIN_TOKEN, "blog").await;

@@ -56,7 +56,7 @@ async fn sign_in_with_next(app: &TestApp, next: &str) -> reqwest::Response {
 #[tokio::test]
 async fn the_sign_in_next_parameter_only_leads_to_paths_of_this_dashboard() {
     let app = TestApp::spawn_with(|c| {
-        c.admin_password = Some(secrecy::SecretString::from(PASSWORD));
+        c.admin.admin_password = Some(hosting_app::config::Secret::from(PASSWORD));
     })
     .await;
 

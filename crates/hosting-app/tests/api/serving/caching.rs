@@ -22,7 +22,9 @@ async fn tamper_with_database(app: &TestApp, deploy_id: &str) {
 async fn a_warm_request_is_served_without_asking_the_database() {
     // Arrange: warm the host, manifest and file caches with one request.
     // (A long host TTL: the safety-net expiry must not end the test's warm period.)
-    let app = TestApp::spawn_with(|c| c.host_cache_ttl = 3600).await;
+    let app =
+        TestApp::spawn_with(|c| c.cache.host_cache_ttl = std::time::Duration::from_secs(3600))
+            .await;
     app.create_site(ADMIN_TOKEN, "blog").await;
     let deploy = app
         .deploy_archive(ADMIN_TOKEN, "blog", &[("index.html", b"cached home")])

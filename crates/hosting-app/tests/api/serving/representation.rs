@@ -340,7 +340,7 @@ async fn a_range_request_gets_identity_bytes_even_when_compression_is_accepted()
 
 #[tokio::test]
 async fn a_file_larger_than_the_cache_limit_streams_byte_exact_and_serves_ranges() {
-    let app = TestApp::spawn_with(|c| c.cache_max_file_bytes = 1024).await;
+    let app = TestApp::spawn_with(|c| c.cache.cache_max_file_bytes = 1024).await;
     app.create_site(ADMIN_TOKEN, "blog").await;
     let large: Vec<u8> = (0..200 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)

@@ -1,0 +1,43 @@
+//! Redis and the caches: in-process (L1), Redis (L2), and how long proxies may keep a response.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::secret::SecretUrl;
+
+/// Redis: shared cache, publish invalidation, sessions and rate-limit counters.
+#[derive(Debug, Clone, Args)]
+pub struct Redis {
+    /// Redis (`redis://host:6379/0`): shared cache, publish invalidation, rate-limit counters.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<SecretUrl>,
+
+    /// Prefix of every Redis key and channel, so several platforms can share one Redis.
+    #[arg(long, env = "HOSTING_REDIS_PREFIX", default_value = "hosting")]
+    pub redis_prefix: String,
+}
+
+/// Cache sizes and lifetimes.
+#[derive(Debug, Clone, Args)]
+pub struct Cache {
+    /// Files up to this size are shared through Redis (the L2 cache).
+    #[arg(long, env = "HOSTING_REDIS_BLOB_MAX_BYTES", default_value_t = 256 * 1024)]
+    pub redis_blob_max_bytes: u64,
+
+    /// Bytes of the in-process cache (manifests and small files).
+    #[arg(long, env = "HOSTING_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub cache_bytes: u64,
+
+    /// Files up to this size are kept in the in-process cache; larger ones stream from the blob store.
+    #[arg(long, env = "HOSTING_CACHE_MAX_FILE_BYTES", default_value_t = 1024 * 1024)]
+    pub cache_max_file_bytes: u64,
+
+    /// Seconds a host -> live deploy mapping may be cached (a safety net; publish invalidates at once).
+    #[arg(long, env = "HOSTING_HOST_CACHE_TTL", default_value = "5", value_parser = super::duration::parse)]
+    pub host_cache_ttl: Duration,
+
+    /// Seconds shared caches (the proxies) may keep a site response (`s-maxage`).
+    #[arg(long, env = "HOSTING_PROXY_CACHE_SECONDS", default_value = "1", value_parser = super::duration::parse)]
+    pub proxy_cache_seconds: Duration,
+}

@@ -1,0 +1,63 @@
+//! Bounds on deploys and API use, and how long unfinished deploys and garbage live.
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// Per-deploy limits, the API rate limit, expiry and garbage collection.
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// API requests per minute per token and per client address; 0 disables.
+    #[arg(long, env = "HOSTING_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
+    pub rate_limit_per_minute: u64,
+
+    /// Most files in one deploy.
+    #[arg(long, env = "HOSTING_MAX_FILES", default_value_t = 20_000)]
+    pub max_files: u64,
+
+    /// Largest file in a deploy.
+    #[arg(long, env = "HOSTING_MAX_FILE_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_file_bytes: u64,
+
+    /// Largest deploy (sum of its files).
+    #[arg(long, env = "HOSTING_MAX_DEPLOY_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub max_deploy_bytes: u64,
+
+    /// Largest ratio of uncompressed to compressed bytes in a `.tar.gz` deploy.
+    #[arg(long, env = "HOSTING_MAX_EXPANSION_RATIO", default_value_t = 200)]
+    pub max_expansion_ratio: u64,
+
+    /// Seconds after which a deploy still waiting for files expires.
+    #[arg(long, env = "HOSTING_DEPLOY_EXPIRY", default_value = "3600", value_parser = super::duration::parse)]
+    pub deploy_expiry: Duration,
+
+    /// Seconds between garbage-collection runs (expired deploys, unreferenced blobs); 0 disables.
+    #[arg(long, env = "HOSTING_GC_INTERVAL", default_value = "600", value_parser = super::duration::parse)]
+    pub gc_interval: Duration,
+}
+
+impl Limits {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_files == 0 || self.max_file_bytes == 0 || self.max_deploy_bytes == 0 {
+            return Err("deploy limits must be greater than zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// Default per-user quotas (admins are exempt; an admin may override them per user).
+#[derive(Debug, Clone, Args)]
+pub struct Quotas {
+    /// Default per-user storage quota (bytes of the distinct files of the user's deploys;
+    /// plain bytes or with a unit: 10GiB, 500MB). 0 = unlimited. Not applied to admins.
+    #[arg(long, env = "HOSTING_QUOTA_STORAGE_BYTES", default_value = "10GiB")]
+    pub quota_storage_bytes: hosting_api::ByteSize,
+
+    /// Default per-user number of sites. 0 = unlimited. Not applied to admins.
+    #[arg(long, env = "HOSTING_QUOTA_SITES", default_value_t = 100)]
+    pub quota_sites: u64,
+
+    /// Default per-user deploys created per rolling hour. 0 = unlimited. Not applied to admins.
+    #[arg(long, env = "HOSTING_QUOTA_DEPLOYS_PER_HOUR", default_value_t = 100)]
+    pub quota_deploys_per_hour: u64,
+}

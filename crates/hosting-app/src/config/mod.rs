@@ -1,0 +1,189 @@
+//! The one typed configuration of the server: every setting is a flag and an
+//! environment variable (`hosting-app --help` lists them, by group, with their defaults).
+//! Parsed and validated once at start-up, then passed down; nothing reads the
+//! environment after that. One file per group; each group checks its own settings, and
+//! [`Config::validate`] adds the few rules that span groups.
+
+mod acme;
+mod admin;
+mod cache;
+mod database;
+mod domains;
+pub mod duration;
+mod installer;
+mod limits;
+mod listeners;
+mod logging;
+mod public;
+mod secret;
+mod storage;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+pub use acme::{Acme, ExternalAccount};
+pub use admin::FirstAdmin;
+pub use cache::{Cache, Redis};
+pub use database::Database;
+pub use domains::DomainChecks;
+pub use installer::{Installer, InstallerSettings};
+pub use limits::{Limits, Quotas};
+pub use listeners::Listeners;
+pub use logging::{LogFormat, Logging};
+pub use public::{Public, PublicScheme};
+pub use secret::{Secret, SecretUrl};
+pub use storage::{BlobStoreKind, Storage};
+
+/// Self-hosted static-site hosting: API, site serving and management endpoints.
+#[derive(Debug, Parser)]
+#[command(name = "hosting-app", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Delete expired deploys and unreferenced blobs once, then exit (with the server stopped).
+    Gc,
+    /// Operator commands on the platform's data (the server may be running or stopped):
+    /// issue a new API token, set a password.
+    Admin(crate::admin_cli::AdminArgs),
+}
+
+/// Server settings, by group. Sizes are bytes; durations are seconds, or a number with
+/// a unit (`500ms`, `10s`, `5m`, `1h`, `30d`). `Debug` is the redacted view: secrets
+/// print as `[redacted]`, URLs without their password.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    #[command(flatten, next_help_heading = "Listeners and timeouts")]
+    pub listeners: Listeners,
+    #[command(flatten, next_help_heading = "Public addresses")]
+    pub public: Public,
+    #[command(flatten, next_help_heading = "Storage")]
+    pub storage: Storage,
+    #[command(flatten, next_help_heading = "First admin")]
+    pub admin: FirstAdmin,
+    #[command(flatten, next_help_heading = "Database (cluster mode)")]
+    pub database: Database,
+    #[command(flatten, next_help_heading = "Redis (cluster mode)")]
+    pub redis: Redis,
+    #[command(flatten, next_help_heading = "Caches")]
+    pub cache: Cache,
+    #[command(flatten, next_help_heading = "Limits, expiry and garbage collection")]
+    pub limits: Limits,
+    #[command(flatten, next_help_heading = "Default quotas")]
+    pub quotas: Quotas,
+    #[command(flatten, next_help_heading = "Custom-domain checks")]
+    pub domains: DomainChecks,
+    #[command(flatten, next_help_heading = "Certificates (ACME)")]
+    pub acme: Acme,
+    #[command(flatten, next_help_heading = "Certificate installer")]
+    pub installer: Installer,
+    #[command(flatten, next_help_heading = "Logging")]
+    pub logging: Logging,
+}
+
+impl Config {
+    /// Checks each group, then the rules that span groups.
+    pub fn validate(&self) -> Result<(), String> {
+        self.listeners.validate()?;
+        self.public.validate()?;
+        self.admin.validate()?;
+        self.database.validate()?;
+        self.limits.validate()?;
+        self.acme.validate()?;
+        self.installer.validate()?;
+        if !self.is_cluster() && self.storage.blob_store == Some(BlobStoreKind::Postgres) {
+            return Err("HOSTING_BLOB_STORE=postgres needs DATABASE_URL".into());
+        }
+        if self.acme.acme_directory.is_some()
+            && self.is_cluster()
+            && self.acme.cert_encryption_key_file.is_none()
+        {
+            return Err(
+                "HOSTING_ACME_DIRECTORY in cluster mode needs HOSTING_CERT_ENCRYPTION_KEY_FILE \
+                 (the same key file on every replica and installer)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads the `*_FILE` secrets into their settings (Docker / Kubernetes secrets).
+    pub fn load_secret_files(&mut self) -> Result<(), String> {
+        self.admin.load_secret_files()?;
+        self.acme.load_secret_files()?;
+        self.database.load_secret_files()
+    }
+
+    /// Cluster mode: PostgreSQL (and usually Redis) instead of the embedded backends.
+    pub fn is_cluster(&self) -> bool {
+        self.database.database_url.is_some()
+    }
+
+    /// The blob store in effect: PostgreSQL in cluster mode unless a folder is chosen.
+    pub fn blob_store_kind(&self) -> BlobStoreKind {
+        match (self.storage.blob_store, self.is_cluster()) {
+            (Some(kind), _) => kind,
+            (None, true) => BlobStoreKind::Postgres,
+            (None, false) => BlobStoreKind::Folder,
+        }
+    }
+
+    /// The control host, lower-cased.
+    pub fn control_host(&self) -> String {
+        self.public
+            .control_host
+            .as_deref()
+            .unwrap_or(&self.public.base_domain)
+            .to_ascii_lowercase()
+    }
+
+    /// `scheme://host[:port]/` for a host under the base domain.
+    pub fn public_url(&self, host: &str) -> String {
+        let scheme = self.public.public_scheme;
+        let port = match self.public.public_port {
+            Some(port) if port == scheme.default_port() => None,
+            Some(port) => Some(port),
+            None if scheme == PublicScheme::Http && self.listeners.listen.port() != 80 => {
+                Some(self.listeners.listen.port())
+            }
+            None => None,
+        };
+        match port {
+            Some(port) => format!("{}://{host}:{port}/", scheme.as_str()),
+            None => format!("{}://{host}/", scheme.as_str()),
+        }
+    }
+
+    /// A configuration for tests: loopback listeners on free ports, data under `data_dir`,
+    /// no background loops.
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Config {
+        let mut config = Cli::parse_from(["hosting-app"]).config;
+        config.listeners.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config.listeners.mgmt_listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config.storage.data_dir = data_dir.into();
+        config.limits.gc_interval = std::time::Duration::ZERO;
+        config.domains.domain_check_interval = std::time::Duration::ZERO;
+        config
+    }
+}
+
+/// A `*_FILE` secret: the file's text without surrounding whitespace (editors and
+/// `echo` add a final newline).
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|text| text.trim().to_owned())
+        .map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,284 @@
+//! Every metric the app exports, declared once: its name, type, HELP text and the
+//! bounded values of its labels. Call sites name metrics through these constants
+//! (`metrics::counter!(crate::metrics::DEPLOYS_TOTAL, ...)`), so a name cannot drift
+//! from the alert rules and dashboards in `deploy/` that query it; [`describe`] hands
+//! the HELP texts to the exporter. Labels never carry raw hosts or paths: every value
+//! a label may take is listed here.
+
+/// How Prometheus reads a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    /// The name in a `# TYPE` line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// A label and every value it may take.
+#[derive(Debug)]
+pub struct Label {
+    pub name: &'static str,
+    pub values: &'static [&'static str],
+}
+
+/// One exported metric.
+#[derive(Debug)]
+pub struct Metric {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    pub labels: &'static [Label],
+}
+
+impl Metric {
+    /// The `# HELP` and `# TYPE` lines, for the series the app renders itself
+    /// (their label sets come and go with the data, so they bypass the recorder).
+    pub fn exposition_header(&self) -> String {
+        format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n",
+            name = self.name,
+            help = self.help,
+            kind = self.kind.as_str()
+        )
+    }
+}
+
+// Label values shared by several metrics.
+pub const ROUTE_CLASSES: [&str; 5] = ["api", "site", "unknown_host", "bad_host", "other"];
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+pub const CACHE_LAYERS: [&str; 2] = ["l1", "l2"];
+pub const CACHE_KINDS: [&str; 3] = ["host", "manifest", "file"];
+pub const DB_ROLES: [&str; 2] = ["primary", "replica"];
+
+// Serving and the API.
+pub const HTTP_REQUESTS_TOTAL: &str = "hosting_http_requests_total";
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "hosting_http_request_duration_seconds";
+pub const CACHE_REQUESTS_TOTAL: &str = "hosting_cache_requests_total";
+pub const SERVED_BYTES_TOTAL: &str = "hosting_served_bytes_total";
+pub const RATE_LIMITED_TOTAL: &str = "hosting_rate_limited_total";
+pub const READY: &str = "hosting_ready";
+// Deploys and housekeeping.
+pub const DEPLOYS_TOTAL: &str = "hosting_deploys_total";
+pub const GC_BLOBS_DELETED_TOTAL: &str = "hosting_gc_blobs_deleted_total";
+pub const DOMAIN_CHECKS_TOTAL: &str = "hosting_domain_checks_total";
+// Databases and Redis.
+pub const DB_READS_TOTAL: &str = "hosting_db_reads_total";
+pub const DB_PRIMARY_FALLBACKS_TOTAL: &str = "hosting_db_primary_fallbacks_total";
+pub const DB_REPLICA_FALLBACKS_TOTAL: &str = "hosting_db_replica_fallbacks_total";
+pub const DB_REPLICA_LAG_SECONDS: &str = "hosting_db_replica_lag_seconds";
+pub const DB_REPLICA_UP: &str = "hosting_db_replica_up";
+pub const DB_POOL_CONNECTIONS: &str = "hosting_db_pool_connections";
+pub const DB_POOL_MAX_CONNECTIONS: &str = "hosting_db_pool_max_connections";
+pub const REDIS_UP: &str = "hosting_redis_up";
+// Certificates.
+pub const ACME_ORDERS_TOTAL: &str = "hosting_acme_orders_total";
+pub const ACME_FAILURES_TOTAL: &str = "hosting_acme_failures_total";
+pub const CERTIFICATE_INSTALLS_TOTAL: &str = "hosting_certificate_installs_total";
+pub const CERTIFICATE_INSTALL_LAST_SUCCESS: &str =
+    "hosting_certificate_install_last_success_timestamp_seconds";
+
+/// The metrics the Prometheus recorder exports (see [`describe`]).
+pub const RECORDED: &[Metric] = &[
+    Metric {
+        name: HTTP_REQUESTS_TOTAL,
+        kind: Kind::Counter,
+        help: "HTTP requests answered, by route class and status class.",
+        labels: &[
+            Label { name: "route", values: &ROUTE_CLASSES },
+            Label { name: "status", values: &STATUS_CLASSES },
+        ],
+    },
+    Metric {
+        name: HTTP_REQUEST_DURATION_SECONDS,
+        kind: Kind::Histogram,
+        help: "Seconds from a request's arrival to its response head, by route class.",
+        labels: &[Label { name: "route", values: &ROUTE_CLASSES }],
+    },
+    Metric {
+        name: CACHE_REQUESTS_TOTAL,
+        kind: Kind::Counter,
+        help: "Cache lookups of the serving path, by layer (l1 in-process, l2 Redis), kind of entry and result.",
+        labels: &[
+            Label { name: "layer", values: &CACHE_LAYERS },
+            Label { name: "kind", values: &CACHE_KINDS },
+            Label { name: "result", values: &["hit", "miss"] },
+        ],
+    },
+    Metric {
+        name: SERVED_BYTES_TOTAL,
+        kind: Kind::Counter,
+        help: "Body bytes of site files served (HEAD requests excluded).",
+        labels: &[],
+    },
+    Metric {
+        name: RATE_LIMITED_TOTAL,
+        kind: Kind::Counter,
+        help: "API requests refused with 429 by the per-token or per-address rate limit.",
+        labels: &[],
+    },
+    Metric {
+        name: READY,
+        kind: Kind::Gauge,
+        help: "1 when the last /readyz answered ready (accepting traffic, primary database reachable), else 0.",
+        labels: &[],
+    },
+    Metric {
+        name: DEPLOYS_TOTAL,
+        kind: Kind::Counter,
+        help: "Deploys created and published, by result (rejected: a client error; error: a server error).",
+        labels: &[
+            Label { name: "kind", values: &["create", "publish"] },
+            Label { name: "result", values: &["ok", "rejected", "error"] },
+        ],
+    },
+    Metric {
+        name: GC_BLOBS_DELETED_TOTAL,
+        kind: Kind::Counter,
+        help: "Blobs deleted by garbage collection (no deploy references them any more).",
+        labels: &[],
+    },
+    Metric {
+        name: DOMAIN_CHECKS_TOTAL,
+        kind: Kind::Counter,
+        help: "Custom-domain ownership checks, by result.",
+        labels: &[Label { name: "result", values: &["verified", "failed"] }],
+    },
+    Metric {
+        name: DB_READS_TOTAL,
+        kind: Kind::Counter,
+        help: "Database reads routed to the primary or the read replica.",
+        labels: &[Label { name: "role", values: &DB_ROLES }],
+    },
+    Metric {
+        name: DB_PRIMARY_FALLBACKS_TOTAL,
+        kind: Kind::Counter,
+        help: "Reads retried on the replica because the primary could not be reached (a failover in progress).",
+        labels: &[],
+    },
+    Metric {
+        name: DB_REPLICA_FALLBACKS_TOTAL,
+        kind: Kind::Counter,
+        help: "Reads that went to the primary instead of the replica, by reason.",
+        labels: &[Label {
+            name: "reason",
+            values: &[
+                "replica unavailable or lagging",
+                "replica has not replayed a recent write",
+                "replica has not replayed the deploy",
+                "replica has not replayed the blob",
+                "replica query failed",
+            ],
+        }],
+    },
+    Metric {
+        name: DB_REPLICA_LAG_SECONDS,
+        kind: Kind::Gauge,
+        help: "Replication lag the read replica reports for itself, in seconds.",
+        labels: &[],
+    },
+    Metric {
+        name: DB_REPLICA_UP,
+        kind: Kind::Gauge,
+        help: "1 when the read replica answers and keeps up within HOSTING_REPLICA_MAX_LAG, else 0.",
+        labels: &[],
+    },
+    Metric {
+        name: DB_POOL_CONNECTIONS,
+        kind: Kind::Gauge,
+        help: "Open database connections of this replica, by pool role and state.",
+        labels: &[
+            Label { name: "role", values: &DB_ROLES },
+            Label { name: "state", values: &["busy", "idle"] },
+        ],
+    },
+    Metric {
+        name: DB_POOL_MAX_CONNECTIONS,
+        kind: Kind::Gauge,
+        help: "Most connections a database pool of this replica may open, by pool role.",
+        labels: &[Label { name: "role", values: &DB_ROLES }],
+    },
+    Metric {
+        name: REDIS_UP,
+        kind: Kind::Gauge,
+        help: "1 when Redis answered the last health probe, else 0 (serving falls back to origin).",
+        labels: &[],
+    },
+    Metric {
+        name: ACME_ORDERS_TOTAL,
+        kind: Kind::Counter,
+        help: "ACME certificate orders finished, by result.",
+        labels: &[Label { name: "result", values: &["issued", "failed"] }],
+    },
+    Metric {
+        name: ACME_FAILURES_TOTAL,
+        kind: Kind::Counter,
+        help: "Failed ACME orders, by the stage that failed.",
+        labels: &[Label {
+            name: "stage",
+            values: &["account", "order", "challenge", "finalize", "store"],
+        }],
+    },
+    Metric {
+        name: CERTIFICATE_INSTALLS_TOTAL,
+        kind: Kind::Counter,
+        help: "Certificate changes the installer made in HAProxy, by result.",
+        labels: &[Label {
+            name: "result",
+            values: &["added", "replaced", "removed", "failed"],
+        }],
+    },
+    Metric {
+        name: CERTIFICATE_INSTALL_LAST_SUCCESS,
+        kind: Kind::Gauge,
+        help: "Unix time of the certificate installer's last complete round.",
+        labels: &[],
+    },
+];
+
+/// Per-domain certificate expiry, rendered by `certs` itself: its series come and go
+/// with domains. The `domain` label is bounded by count (the soonest 500), not by value.
+pub const CERTIFICATE_EXPIRY: Metric = Metric {
+    name: "hosting_certificate_expiry_timestamp_seconds",
+    kind: Kind::Gauge,
+    help: "When a custom domain's served certificate expires (the soonest 500).",
+    labels: &[Label {
+        name: "domain",
+        values: &[],
+    }],
+};
+
+/// Custom-domain certificates by status, rendered with [`CERTIFICATE_EXPIRY`].
+pub const CERTIFICATES: Metric = Metric {
+    name: "hosting_certificates",
+    kind: Kind::Gauge,
+    help: "Custom-domain certificates by status.",
+    labels: &[Label {
+        name: "status",
+        values: &["pending", "issued", "failed"],
+    }],
+};
+
+/// Gives the installed recorder the HELP text of every recorded metric; called once,
+/// when the recorder is installed.
+pub fn describe() {
+    for metric in RECORDED {
+        match metric.kind {
+            Kind::Counter => ::metrics::describe_counter!(metric.name, metric.help),
+            Kind::Gauge => ::metrics::describe_gauge!(metric.name, metric.help),
+            Kind::Histogram => ::metrics::describe_histogram!(metric.name, metric.help),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
