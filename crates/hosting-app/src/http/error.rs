@@ -174,8 +174,8 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::QuotaExceeded(exceeded) => ApiError::QuotaExceeded(exceeded),
             StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
-            StoreError::Unavailable(cause) => ApiError::ServiceUnavailable(cause),
-            StoreError::Other(cause) => ApiError::Internal(cause),
+            StoreError::Unavailable(cause) => ApiError::ServiceUnavailable(cause.to_string()),
+            StoreError::Other(cause) => ApiError::Internal(cause.to_string()),
         }
     }
 }
