@@ -68,21 +68,21 @@ pub(super) struct QuotaRow {
     deploy_count: i64,
 }
 
-impl QuotaRow {
-    pub fn into_quota(self) -> UserQuota {
+impl From<QuotaRow> for UserQuota {
+    fn from(row: QuotaRow) -> UserQuota {
         let count = |n: i64| u64::try_from(n).unwrap_or_default();
         let limit = |n: Option<i64>| n.map(count);
         UserQuota {
-            is_admin: self.role == "admin",
+            is_admin: row.role == "admin",
             overrides: QuotaOverrides {
-                storage_bytes: limit(self.storage_override),
-                sites: limit(self.sites_override),
-                deploys_per_hour: limit(self.deploys_override),
+                storage_bytes: limit(row.storage_override),
+                sites: limit(row.sites_override),
+                deploys_per_hour: limit(row.deploys_override),
             },
             usage: QuotaUsage {
-                storage_bytes: count(self.storage_bytes),
-                sites: count(self.site_count),
-                deploys_last_hour: count(self.deploy_count),
+                storage_bytes: count(row.storage_bytes),
+                sites: count(row.site_count),
+                deploys_last_hour: count(row.deploy_count),
             },
         }
     }

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hosting_api::{CertificateStatus, DeployState, QuotaKind, Role};
-use sqlx::{QueryBuilder, Transaction};
+use sqlx::{Executor, QueryBuilder, Transaction};
 
 use super::{lock_idempotency_key, Db, This, CONTENTS_IN_DB, LOCKS_ROWS, SEQ};
 use crate::domain::claims::{self, ClaimDecision};
@@ -41,25 +41,93 @@ type Tx<'c> = Transaction<'c, Db>;
 /// Bound parameters per statement: SQLite allows 32,766, PostgreSQL 65,535.
 const BIND_LIMIT: usize = 20_000;
 
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+type QueryScalar<'q, O> =
+    sqlx::query::QueryScalar<'q, Db, O, <Db as sqlx::Database>::Arguments<'q>>;
+type QueryAs<'q, R> = sqlx::query::QueryAs<'q, Db, R, <Db as sqlx::Database>::Arguments<'q>>;
+
+/// A `FromRow` row type, turned into its record with `Into`.
+trait Row: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin {}
+impl<R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin> Row for R {}
+
 fn records<R, T: From<R>>(rows: Vec<R>) -> Vec<T> {
     rows.into_iter().map(T::from).collect()
 }
 
-async fn deploy_in_tx(tx: &mut Tx<'_>, id: &str) -> StoreResult<Option<DeployRecord>> {
-    let row: Option<DeployRow> = sqlx::query_as(deploy_sql::BY_ID)
-        .bind(id)
-        .fetch_optional(&mut **tx)
+/// Runs a statement; the number of rows it changed.
+async fn execute<'c>(on: impl Executor<'c, Database = Db>, query: Query<'_>) -> StoreResult<u64> {
+    Ok(query.execute(on).await.map_err(map_err)?.rows_affected())
+}
+
+/// Whether a statement returns a row.
+async fn exists<'c>(on: impl Executor<'c, Database = Db>, query: Query<'_>) -> StoreResult<bool> {
+    Ok(query.fetch_optional(on).await.map_err(map_err)?.is_some())
+}
+
+async fn one<'c, R: Row + Into<T>, T>(
+    on: impl Executor<'c, Database = Db>,
+    query: QueryAs<'_, R>,
+) -> StoreResult<T> {
+    Ok(query.fetch_one(on).await.map_err(map_err)?.into())
+}
+
+async fn optional<'c, R: Row + Into<T>, T>(
+    on: impl Executor<'c, Database = Db>,
+    query: QueryAs<'_, R>,
+) -> StoreResult<Option<T>> {
+    Ok(query
+        .fetch_optional(on)
         .await
-        .map_err(map_err)?;
-    Ok(row.map(DeployRecord::from))
+        .map_err(map_err)?
+        .map(R::into))
+}
+
+async fn all<'c, R: Row + Into<T>, T>(
+    on: impl Executor<'c, Database = Db>,
+    query: QueryAs<'_, R>,
+) -> StoreResult<Vec<T>> {
+    let rows = query.fetch_all(on).await.map_err(map_err)?;
+    Ok(rows.into_iter().map(R::into).collect())
+}
+
+async fn scalar<'c, O: Send + Unpin>(
+    on: impl Executor<'c, Database = Db>,
+    query: QueryScalar<'_, O>,
+) -> StoreResult<O>
+where
+    (O,): Row,
+{
+    query.fetch_one(on).await.map_err(map_err)
+}
+
+async fn optional_scalar<'c, O: Send + Unpin>(
+    on: impl Executor<'c, Database = Db>,
+    query: QueryScalar<'_, O>,
+) -> StoreResult<Option<O>>
+where
+    (O,): Row,
+{
+    query.fetch_optional(on).await.map_err(map_err)
+}
+
+async fn scalars<'c, O: Send + Unpin>(
+    on: impl Executor<'c, Database = Db>,
+    query: QueryScalar<'_, O>,
+) -> StoreResult<Vec<O>>
+where
+    (O,): Row,
+{
+    query.fetch_all(on).await.map_err(map_err)
+}
+
+async fn deploy_in_tx(tx: &mut Tx<'_>, id: &str) -> StoreResult<Option<DeployRecord>> {
+    let query = sqlx::query_as::<_, DeployRow>(deploy_sql::BY_ID).bind(id);
+    optional(&mut **tx, query).await
 }
 
 async fn missing_in_tx(tx: &mut Tx<'_>, deploy_id: &str) -> StoreResult<Vec<Sha256>> {
-    let raw: Vec<String> = sqlx::query_scalar(deploy_sql::MISSING)
-        .bind(deploy_id)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(map_err)?;
+    let query = sqlx::query_scalar(deploy_sql::MISSING).bind(deploy_id);
+    let raw: Vec<String> = scalars(&mut **tx, query).await?;
     shas(raw)
 }
 
@@ -71,29 +139,20 @@ async fn missing_in_tx(tx: &mut Tx<'_>, deploy_id: &str) -> StoreResult<Vec<Sha2
 /// SQLite has one writer, so nothing changes the state before this transaction commits.
 async fn quota_in_tx(tx: &mut Tx<'_>, user_id: i64) -> StoreResult<UserQuota> {
     if LOCKS_ROWS {
-        sqlx::query(quota_sql::LOCK_USER)
-            .bind(user_id)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
+        execute(&mut **tx, sqlx::query(quota_sql::LOCK_USER).bind(user_id)).await?;
     }
-    let row: Option<QuotaRow> = sqlx::query_as(quota_sql::USER_QUOTA)
+    let query = sqlx::query_as::<_, QuotaRow>(quota_sql::USER_QUOTA)
         .bind(user_id)
-        .bind(hour_ago_ms(now_ms()))
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(map_err)?;
+        .bind(hour_ago_ms(now_ms()));
+    let row: Option<QuotaRow> = optional(&mut **tx, query).await?;
     let row = row.ok_or_else(|| other(format!("user {user_id} vanished")))?;
-    Ok(row.into_quota())
+    Ok(row.into())
 }
 
 /// Recomputes the user's stored bytes (the row must be locked) and returns them.
 async fn refresh_storage(tx: &mut Tx<'_>, user_id: i64) -> StoreResult<u64> {
-    let stored: i64 = sqlx::query_scalar(quota_sql::REFRESH_STORAGE)
-        .bind(user_id)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(map_err)?;
+    let query = sqlx::query_scalar(quota_sql::REFRESH_STORAGE).bind(user_id);
+    let stored: i64 = scalar(&mut **tx, query).await?;
     Ok(count(stored))
 }
 
@@ -232,10 +291,7 @@ impl Store for This {
     }
 
     async fn count_users(&self) -> StoreResult<u64> {
-        let users: i64 = sqlx::query_scalar(user_sql::COUNT)
-            .fetch_one(self.writer())
-            .await
-            .map_err(map_err)?;
+        let users: i64 = scalar(self.writer(), sqlx::query_scalar(user_sql::COUNT)).await?;
         Ok(count(users))
     }
 
@@ -245,23 +301,17 @@ impl Store for This {
         role: Role,
         password_hash: Option<&str>,
     ) -> StoreResult<UserRecord> {
-        let row: UserRow = sqlx::query_as(user_sql::INSERT)
+        let query = sqlx::query_as::<_, UserRow>(user_sql::INSERT)
             .bind(username)
             .bind(role_str(role))
             .bind(password_hash)
-            .bind(now_ms())
-            .fetch_one(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(row.into())
+            .bind(now_ms());
+        one(self.writer(), query).await
     }
 
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
-        let rows: Vec<UserRow> = sqlx::query_as(user_sql::ALL)
-            .fetch_all(self.reader())
-            .await
-            .map_err(map_err)?;
-        Ok(records(rows))
+        let query = sqlx::query_as::<_, UserRow>(user_sql::ALL);
+        all(self.reader(), query).await
     }
 
     async fn set_user_disabled(
@@ -269,92 +319,64 @@ impl Store for This {
         user_id: i64,
         disabled: bool,
     ) -> StoreResult<Option<UserRecord>> {
-        let row: Option<UserRow> = sqlx::query_as(user_sql::SET_DISABLED)
+        let query = sqlx::query_as::<_, UserRow>(user_sql::SET_DISABLED)
             .bind(disabled)
-            .bind(user_id)
-            .fetch_optional(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(row.map(UserRecord::from))
+            .bind(user_id);
+        optional(self.writer(), query).await
     }
 
     async fn user_by_id(&self, user_id: i64) -> StoreResult<Option<UserRecord>> {
-        let row: Option<UserRow> = sqlx::query_as(user_sql::BY_ID)
-            .bind(user_id)
-            .fetch_optional(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(row.map(UserRecord::from))
+        let query = sqlx::query_as::<_, UserRow>(user_sql::BY_ID).bind(user_id);
+        optional(self.writer(), query).await
     }
 
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
-        let row: Option<UserRow> = sqlx::query_as(user_sql::BY_NAME)
-            .bind(username)
-            .fetch_optional(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(row.map(UserRecord::from))
+        let query = sqlx::query_as::<_, UserRow>(user_sql::BY_NAME).bind(username);
+        optional(self.writer(), query).await
     }
 
     async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool> {
-        let done = sqlx::query(user_sql::SET_PASSWORD)
+        let query = sqlx::query(user_sql::SET_PASSWORD)
             .bind(password_hash)
-            .bind(user_id)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+            .bind(user_id);
+        Ok(execute(self.writer(), query).await? > 0)
     }
 
     async fn create_session(&self, id_hash: &str, session: &SessionRecord) -> StoreResult<()> {
-        sqlx::query(session_sql::INSERT)
+        let query = sqlx::query(session_sql::INSERT)
             .bind(id_hash)
             .bind(session.user_id)
             .bind(&session.csrf_token)
             .bind(now_ms())
-            .bind(session.expires_at.timestamp_millis())
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+            .bind(session.expires_at.timestamp_millis());
+        execute(self.writer(), query).await?;
         Ok(())
     }
 
     /// On the writer: a session created a moment ago must be visible at once.
     async fn session(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
-        let row: Option<SessionRow> = sqlx::query_as(session_sql::LIVE)
+        let query = sqlx::query_as::<_, SessionRow>(session_sql::LIVE)
             .bind(id_hash)
-            .bind(now_ms())
-            .fetch_optional(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(row.map(SessionRecord::from))
+            .bind(now_ms());
+        optional(self.writer(), query).await
     }
 
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
-        sqlx::query(session_sql::DELETE)
-            .bind(id_hash)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+        let query = sqlx::query(session_sql::DELETE).bind(id_hash);
+        execute(self.writer(), query).await?;
         Ok(())
     }
 
     async fn delete_user_sessions(&self, user_id: i64) -> StoreResult<()> {
-        sqlx::query(session_sql::DELETE_OF_USER)
-            .bind(user_id)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+        let query = sqlx::query(session_sql::DELETE_OF_USER).bind(user_id);
+        execute(self.writer(), query).await?;
         Ok(())
     }
 
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let done = sqlx::query(session_sql::DELETE_EXPIRED)
-            .bind(now.timestamp_millis())
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        let query = sqlx::query(session_sql::DELETE_EXPIRED).bind(now.timestamp_millis());
+        let done = execute(self.writer(), query).await?;
+        Ok(done)
     }
 
     async fn create_token(
@@ -363,54 +385,37 @@ impl Store for This {
         name: &str,
         secret_hash: &str,
     ) -> StoreResult<TokenRecord> {
-        let row: TokenRow = sqlx::query_as(token_sql::INSERT)
+        let query = sqlx::query_as::<_, TokenRow>(token_sql::INSERT)
             .bind(user_id)
             .bind(name)
             .bind(secret_hash)
-            .bind(now_ms())
-            .fetch_one(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(row.into())
+            .bind(now_ms());
+        one(self.writer(), query).await
     }
 
     async fn list_tokens(&self, user_id: i64) -> StoreResult<Vec<TokenRecord>> {
-        let rows: Vec<TokenRow> = sqlx::query_as(token_sql::OF_USER)
-            .bind(user_id)
-            .fetch_all(self.reader())
-            .await
-            .map_err(map_err)?;
-        Ok(records(rows))
+        let query = sqlx::query_as::<_, TokenRow>(token_sql::OF_USER).bind(user_id);
+        all(self.reader(), query).await
     }
 
     async fn delete_token(&self, user_id: i64, token_id: i64) -> StoreResult<bool> {
-        let done = sqlx::query(token_sql::DELETE)
-            .bind(token_id)
-            .bind(user_id)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+        let query = sqlx::query(token_sql::DELETE).bind(token_id).bind(user_id);
+        Ok(execute(self.writer(), query).await? > 0)
     }
 
     async fn authenticate(&self, secret_hash: &str) -> StoreResult<Option<UserRecord>> {
-        let row: Option<AuthRow> = sqlx::query_as(token_sql::AUTHENTICATE)
-            .bind(secret_hash)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(map_err)?;
+        let query = sqlx::query_as::<_, AuthRow>(token_sql::AUTHENTICATE).bind(secret_hash);
+        let row: Option<AuthRow> = optional(self.reader(), query).await?;
         let Some(row) = row else { return Ok(None) };
         let now = now_ms();
         if row
             .last_used_at
             .is_none_or(|at| now - at > token_sql::USE_PRECISION_MS)
         {
-            sqlx::query(token_sql::MARK_USED)
+            let query = sqlx::query(token_sql::MARK_USED)
                 .bind(now)
-                .bind(row.token_id)
-                .execute(self.writer())
-                .await
-                .map_err(map_err)?;
+                .bind(row.token_id);
+            execute(self.writer(), query).await?;
         }
         Ok(Some(row.user.into()))
     }
@@ -424,13 +429,11 @@ impl Store for This {
         let mut tx = self.writer().begin().await.map_err(map_err)?;
         let quota = quota_in_tx(&mut tx, owner_id).await?;
         quotas.admit(&quota, QuotaKind::Sites, 1)?;
-        let row: SiteRow = sqlx::query_as(site_sql::INSERT)
+        let query = sqlx::query_as::<_, SiteRow>(site_sql::INSERT)
             .bind(owner_id)
             .bind(name)
-            .bind(now_ms())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            .bind(now_ms());
+        let row: SiteRow = one(&mut *tx, query).await?;
         tx.commit().await.map_err(map_err)?;
         self.note_write().await;
         Ok(row.into())
@@ -446,26 +449,19 @@ impl Store for This {
     }
 
     async fn site(&self, owner_id: i64, name: &str) -> StoreResult<Option<SiteRecord>> {
-        let row: Option<SiteRow> = sqlx::query_as(site_sql::BY_NAME)
+        let query = sqlx::query_as::<_, SiteRow>(site_sql::BY_NAME)
             .bind(owner_id)
-            .bind(name)
-            .fetch_optional(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(row.map(SiteRecord::from))
+            .bind(name);
+        optional(self.writer(), query).await
     }
 
     async fn delete_site(&self, owner_id: i64, name: &str) -> StoreResult<bool> {
-        let done = sqlx::query(site_sql::DELETE)
-            .bind(owner_id)
-            .bind(name)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+        let query = sqlx::query(site_sql::DELETE).bind(owner_id).bind(name);
+        let done = execute(self.writer(), query).await?;
         self.note_write().await;
         // The site's files no longer count unless another deploy of the owner has them.
         self.refresh_storage_of(owner_id).await;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
     async fn create_deploy(
@@ -478,12 +474,10 @@ impl Store for This {
             lock_idempotency_key(&mut tx, key, new.site_id)
                 .await
                 .map_err(map_err)?;
-            let earlier: Option<EarlierRow> = sqlx::query_as(deploy_sql::BY_IDEMPOTENCY_KEY)
+            let query = sqlx::query_as::<_, EarlierRow>(deploy_sql::BY_IDEMPOTENCY_KEY)
                 .bind(new.site_id)
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
+                .bind(key);
+            let earlier: Option<EarlierRow> = optional(&mut *tx, query).await?;
             if let Some(earlier) = earlier {
                 if earlier.request_fingerprint.as_deref() != Some(fingerprint.as_str()) {
                     return Ok(CreatedDeploy::KeyReused);
@@ -528,7 +522,7 @@ impl Store for This {
         };
         let total: u64 = files.iter().map(|f| f.size).sum();
         let (key, fingerprint) = new.idempotency.unzip();
-        sqlx::query(deploy_sql::INSERT)
+        let query = sqlx::query(deploy_sql::INSERT)
             .bind(new.id.as_str())
             .bind(new.site_id)
             .bind(new.created_by)
@@ -538,28 +532,22 @@ impl Store for This {
             .bind(now_ms())
             .bind(key)
             .bind(fingerprint)
-            .bind(new.message.as_deref())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            .bind(new.message.as_deref());
+        execute(&mut *tx, query).await?;
         insert_files(&mut tx, new.id.as_str(), &files, &required).await?;
         // Files the owner has (archives: all) and no other deploy of theirs referenced.
         let stored = refresh_storage(&mut tx, new.owner_id).await?;
         let adding = stored.saturating_sub(quota.usage.storage_bytes);
         quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
         let now = now_ms();
-        sqlx::query(quota_sql::PRUNE_DEPLOY_LOG)
+        let query = sqlx::query(quota_sql::PRUNE_DEPLOY_LOG)
             .bind(new.owner_id)
-            .bind(hour_ago_ms(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query(quota_sql::LOG_DEPLOY)
+            .bind(hour_ago_ms(now));
+        execute(&mut *tx, query).await?;
+        let query = sqlx::query(quota_sql::LOG_DEPLOY)
             .bind(new.owner_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            .bind(now);
+        execute(&mut *tx, query).await?;
         let deploy = deploy_in_tx(&mut tx, new.id.as_str())
             .await?
             .ok_or_else(|| other("deploy vanished"))?;
@@ -569,13 +557,10 @@ impl Store for This {
     }
 
     async fn deploy(&self, owner_id: i64, id: &str) -> StoreResult<Option<DeployRecord>> {
-        let row: Option<DeployRow> = sqlx::query_as(deploy_sql::BY_ID_OF_OWNER)
+        let query = sqlx::query_as::<_, DeployRow>(deploy_sql::BY_ID_OF_OWNER)
             .bind(id)
-            .bind(owner_id)
-            .fetch_optional(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(row.map(DeployRecord::from))
+            .bind(owner_id);
+        optional(self.writer(), query).await
     }
 
     async fn list_deploys(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<DeployRecord>> {
@@ -611,67 +596,47 @@ impl Store for This {
         quotas: &dyn QuotaPolicy,
     ) -> StoreResult<UploadOutcome> {
         let mut tx = self.writer().begin().await.map_err(map_err)?;
-        let in_deploy = sqlx::query(deploy_sql::HAS_FILE)
+        let query = sqlx::query(deploy_sql::HAS_FILE)
             .bind(deploy_id)
-            .bind(sha256.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if in_deploy.is_none() {
+            .bind(sha256.as_str());
+        let in_deploy = exists(&mut *tx, query).await?;
+        if !in_deploy {
             return Ok(UploadOutcome::NotInDeploy);
         }
         let quota = quota_in_tx(&mut tx, owner_id).await?;
-        let owned = sqlx::query(quota_sql::OWNS_BLOB)
+        let query = sqlx::query(quota_sql::OWNS_BLOB)
             .bind(owner_id)
-            .bind(sha256.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            .bind(sha256.as_str());
+        let owned = exists(&mut *tx, query).await?;
         // A blob new to the owner is referenced by this deploy, so it now counts.
-        let adding = if owned.is_some() { 0 } else { size };
+        let adding = if owned { 0 } else { size };
         quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
         record_owned_blobs(&mut tx, owner_id, &[(sha256, size)]).await?;
         if adding > 0 {
-            sqlx::query(quota_sql::ADD_STORAGE)
+            let query = sqlx::query(quota_sql::ADD_STORAGE)
                 .bind(owner_id)
-                .bind(adding as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+                .bind(adding as i64);
+            execute(&mut *tx, query).await?;
         }
-        let removed = sqlx::query(deploy_sql::NO_LONGER_MISSING)
+        let query = sqlx::query(deploy_sql::NO_LONGER_MISSING)
             .bind(deploy_id)
-            .bind(sha256.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            .bind(sha256.as_str());
+        let removed = execute(&mut *tx, query).await?;
         let mut now_ready = false;
-        if removed.rows_affected() > 0 {
-            sqlx::query(deploy_sql::SET_FILE_SIZE)
+        if removed > 0 {
+            let query = sqlx::query(deploy_sql::SET_FILE_SIZE)
                 .bind(size as i64)
                 .bind(deploy_id)
-                .bind(sha256.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+                .bind(sha256.as_str());
+            execute(&mut *tx, query).await?;
             if LOCKS_ROWS {
-                sqlx::query(deploy_sql::LOCK)
-                    .bind(deploy_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                execute(&mut *tx, sqlx::query(deploy_sql::LOCK).bind(deploy_id)).await?;
             }
-            let left: i64 = sqlx::query_scalar(deploy_sql::COUNT_MISSING)
-                .bind(deploy_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            let query = sqlx::query_scalar(deploy_sql::COUNT_MISSING).bind(deploy_id);
+            let left: i64 = scalar(&mut *tx, query).await?;
             if left == 0 {
-                sqlx::query(deploy_sql::MARK_READY)
-                    .bind(deploy_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                let query = sqlx::query(deploy_sql::MARK_READY).bind(deploy_id);
+                execute(&mut *tx, query).await?;
                 now_ready = true;
             }
         }
@@ -688,19 +653,15 @@ impl Store for This {
             return Ok(None);
         }
         let now = now_ms();
-        sqlx::query(site_sql::SET_LIVE)
+        let query = sqlx::query(site_sql::SET_LIVE)
             .bind(deploy_id)
             .bind(now)
-            .bind(deploy.site_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query(deploy_sql::SET_PUBLISHED)
+            .bind(deploy.site_id);
+        execute(&mut *tx, query).await?;
+        let query = sqlx::query(deploy_sql::SET_PUBLISHED)
             .bind(now)
-            .bind(deploy_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            .bind(deploy_id);
+        execute(&mut *tx, query).await?;
         let deploy = deploy_in_tx(&mut tx, deploy_id).await?;
         tx.commit().await.map_err(map_err)?;
         self.note_write().await;
@@ -712,44 +673,34 @@ impl Store for This {
         owner_id: i64,
         site_id: i64,
     ) -> StoreResult<Option<DeployRecord>> {
-        let row: Option<DeployRow> = sqlx::query_as(&deploy_sql::previous_live(SEQ))
+        let sql = deploy_sql::previous_live(SEQ);
+        let query = sqlx::query_as::<_, DeployRow>(&sql)
             .bind(site_id)
-            .bind(owner_id)
-            .fetch_optional(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(row.map(DeployRecord::from))
+            .bind(owner_id);
+        optional(self.writer(), query).await
     }
 
     async fn user_quota(&self, user_id: i64) -> StoreResult<Option<UserQuota>> {
-        let row: Option<QuotaRow> = sqlx::query_as(quota_sql::USER_QUOTA)
+        let query = sqlx::query_as::<_, QuotaRow>(quota_sql::USER_QUOTA)
             .bind(user_id)
-            .bind(hour_ago_ms(now_ms()))
-            .fetch_optional(self.reader())
-            .await
-            .map_err(map_err)?;
-        Ok(row.map(QuotaRow::into_quota))
+            .bind(hour_ago_ms(now_ms()));
+        optional(self.reader(), query).await
     }
 
     async fn set_user_quota(&self, user_id: i64, overrides: &QuotaOverrides) -> StoreResult<bool> {
-        let done = sqlx::query(quota_sql::SET_OVERRIDES)
+        let query = sqlx::query(quota_sql::SET_OVERRIDES)
             .bind(user_id)
             .bind(quota_sql::override_column(overrides.storage_bytes))
             .bind(quota_sql::override_column(overrides.sites))
-            .bind(quota_sql::override_column(overrides.deploys_per_hour))
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+            .bind(quota_sql::override_column(overrides.deploys_per_hour));
+        let done = execute(self.writer(), query).await?;
         self.note_write().await;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
     async fn counted_blobs(&self, owner_id: i64) -> StoreResult<HashSet<Sha256>> {
-        let raw: Vec<String> = sqlx::query_scalar(quota_sql::COUNTED_BLOBS)
-            .bind(owner_id)
-            .fetch_all(self.reader())
-            .await
-            .map_err(map_err)?;
+        let query = sqlx::query_scalar(quota_sql::COUNTED_BLOBS).bind(owner_id);
+        let raw: Vec<String> = scalars(self.reader(), query).await?;
         shas(raw)
     }
 
@@ -763,13 +714,11 @@ impl Store for This {
     }
 
     async fn touch_blob(&self, sha256: &Sha256, size: u64) -> StoreResult<()> {
-        sqlx::query(blob_sql::TOUCH)
+        let query = sqlx::query(blob_sql::TOUCH)
             .bind(sha256.as_str())
             .bind(size as i64)
-            .bind(now_ms())
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+            .bind(now_ms());
+        execute(self.writer(), query).await?;
         Ok(())
     }
 
@@ -795,25 +744,15 @@ impl Store for This {
 
     async fn expire_deploys(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
         let mut tx = self.writer().begin().await.map_err(map_err)?;
-        let expired: Vec<String> = sqlx::query_scalar(deploy_sql::EXPIRE)
-            .bind(cutoff.timestamp_millis())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let query = sqlx::query_scalar(deploy_sql::EXPIRE).bind(cutoff.timestamp_millis());
+        let expired: Vec<String> = scalars(&mut *tx, query).await?;
         let mut owners = HashSet::new();
         for id in &expired {
-            let owner: Option<i64> = sqlx::query_scalar(deploy_sql::OWNER)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            let owner: Option<i64> =
+                optional_scalar(&mut *tx, sqlx::query_scalar(deploy_sql::OWNER).bind(id)).await?;
             owners.extend(owner);
             for statement in [deploy_sql::DROP_FILES, deploy_sql::DROP_MISSING] {
-                sqlx::query(statement)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                execute(&mut *tx, sqlx::query(statement).bind(id)).await?;
             }
         }
         tx.commit().await.map_err(map_err)?;
@@ -829,12 +768,10 @@ impl Store for This {
         cutoff: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<Sha256>> {
-        let raw: Vec<String> = sqlx::query_scalar(blob_sql::UNREFERENCED)
+        let query = sqlx::query_scalar(blob_sql::UNREFERENCED)
             .bind(cutoff.timestamp_millis())
-            .bind(i64::from(limit))
-            .fetch_all(self.reader())
-            .await
-            .map_err(map_err)?;
+            .bind(i64::from(limit));
+        let raw: Vec<String> = scalars(self.reader(), query).await?;
         shas(raw)
     }
 
@@ -846,28 +783,20 @@ impl Store for This {
     async fn forget_blob(&self, sha256: &Sha256, cutoff: DateTime<Utc>) -> StoreResult<bool> {
         let mut tx = self.writer().begin().await.map_err(map_err)?;
         if LOCKS_ROWS {
-            let locked = sqlx::query(blob_sql::LOCK)
-                .bind(sha256.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            if locked.is_none() {
+            let locked =
+                exists(&mut *tx, sqlx::query(blob_sql::LOCK).bind(sha256.as_str())).await?;
+            if !locked {
                 return Ok(false);
             }
         }
-        let done = sqlx::query(blob_sql::FORGET)
+        let query = sqlx::query(blob_sql::FORGET)
             .bind(sha256.as_str())
-            .bind(cutoff.timestamp_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let forgotten = done.rows_affected() > 0;
+            .bind(cutoff.timestamp_millis());
+        let done = execute(&mut *tx, query).await?;
+        let forgotten = done > 0;
         if forgotten && CONTENTS_IN_DB {
-            sqlx::query(blob_sql::FORGET_CONTENTS)
-                .bind(sha256.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            let query = sqlx::query(blob_sql::FORGET_CONTENTS).bind(sha256.as_str());
+            execute(&mut *tx, query).await?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(forgotten)
@@ -893,22 +822,16 @@ impl Store for This {
             ClaimDecision::Refuse(why) => return Err(StoreError::Conflict(why.what())),
             ClaimDecision::Replace => {
                 let id = existing.as_ref().map(|row| row.id);
-                sqlx::query(domain_sql::DELETE_BY_ID)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                execute(&mut *tx, sqlx::query(domain_sql::DELETE_BY_ID).bind(id)).await?;
             }
         }
-        let id: i64 = sqlx::query_scalar(domain_sql::INSERT)
+        let query = sqlx::query_scalar(domain_sql::INSERT)
             .bind(&new.name)
             .bind(new.site_id)
             .bind(&new.token)
             .bind(now_ms())
-            .bind(new.next_check_at.timestamp_millis())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            .bind(new.next_check_at.timestamp_millis());
+        let id: i64 = scalar(&mut *tx, query).await?;
         let row: DomainRow = sqlx::query_as(domain_sql::BY_ID)
             .bind(id)
             .fetch_one(&mut *tx)
@@ -920,13 +843,10 @@ impl Store for This {
     }
 
     async fn list_domains(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<DomainRecord>> {
-        let rows: Vec<DomainRow> = sqlx::query_as(domain_sql::OF_SITE)
+        let query = sqlx::query_as::<_, DomainRow>(domain_sql::OF_SITE)
             .bind(owner_id)
-            .bind(site_id)
-            .fetch_all(self.reader())
-            .await
-            .map_err(map_err)?;
-        Ok(records(rows))
+            .bind(site_id);
+        all(self.reader(), query).await
     }
 
     async fn domain(
@@ -935,32 +855,27 @@ impl Store for This {
         site_id: i64,
         name: &str,
     ) -> StoreResult<Option<DomainRecord>> {
-        let row: Option<DomainRow> = sqlx::query_as(domain_sql::BY_NAME)
+        let query = sqlx::query_as::<_, DomainRow>(domain_sql::BY_NAME)
             .bind(owner_id)
             .bind(site_id)
-            .bind(name)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(map_err)?;
-        Ok(row.map(DomainRecord::from))
+            .bind(name);
+        optional(self.reader(), query).await
     }
 
     async fn delete_domain(&self, owner_id: i64, site_id: i64, name: &str) -> StoreResult<bool> {
-        let done = sqlx::query(domain_sql::DELETE)
+        let query = sqlx::query(domain_sql::DELETE)
             .bind(name)
             .bind(site_id)
-            .bind(owner_id)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+            .bind(owner_id);
+        let done = execute(self.writer(), query).await?;
         self.note_write().await;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
     async fn record_domain_check(&self, id: i64, check: &DomainCheck) -> StoreResult<()> {
         let now = now_ms();
         let status = domain_status_str(check.status);
-        sqlx::query(domain_sql::RECORD_CHECK)
+        let query = sqlx::query(domain_sql::RECORD_CHECK)
             .bind(status)
             .bind(&check.detail)
             .bind(now)
@@ -968,22 +883,17 @@ impl Store for This {
             .bind(now)
             .bind(i64::from(check.failures))
             .bind(check.next_check_at.timestamp_millis())
-            .bind(id)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+            .bind(id);
+        execute(self.writer(), query).await?;
         self.note_write().await;
         Ok(())
     }
 
     async fn domains_due(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<DomainRecord>> {
-        let rows: Vec<DomainRow> = sqlx::query_as(domain_sql::DUE)
+        let query = sqlx::query_as::<_, DomainRow>(domain_sql::DUE)
             .bind(now.timestamp_millis())
-            .bind(i64::from(limit))
-            .fetch_all(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(records(rows))
+            .bind(i64::from(limit));
+        all(self.writer(), query).await
     }
 
     async fn domain_live_deploy(&self, name: &str) -> StoreResult<Option<LiveDeploy>> {
@@ -997,19 +907,13 @@ impl Store for This {
     }
 
     async fn domain_token(&self, name: &str) -> StoreResult<Option<String>> {
-        sqlx::query_scalar(domain_sql::TOKEN)
-            .bind(name)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(map_err)
+        let query = sqlx::query_scalar(domain_sql::TOKEN).bind(name);
+        optional_scalar(self.reader(), query).await
     }
 
     async fn site_domains(&self, site: &str) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar(domain_sql::OF_SITE_NAMED)
-            .bind(site)
-            .fetch_all(self.writer())
-            .await
-            .map_err(map_err)
+        let query = sqlx::query_scalar(domain_sql::OF_SITE_NAMED).bind(site);
+        scalars(self.writer(), query).await
     }
 
     async fn certificates_due(
@@ -1017,13 +921,10 @@ impl Store for This {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<DueCertificate>> {
-        let rows: Vec<DueRow> = sqlx::query_as(cert_sql::DUE)
+        let query = sqlx::query_as::<_, DueRow>(cert_sql::DUE)
             .bind(now.timestamp_millis())
-            .bind(i64::from(limit))
-            .fetch_all(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(records(rows))
+            .bind(i64::from(limit));
+        all(self.writer(), query).await
     }
 
     async fn lease_certificate(
@@ -1032,16 +933,14 @@ impl Store for This {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(cert_sql::LEASE)
+        let query = sqlx::query(cert_sql::LEASE)
             .bind(certificate_status_str(CertificateStatus::Pending))
             .bind(now.timestamp_millis())
             .bind(until.timestamp_millis())
-            .bind(domain_id)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+            .bind(domain_id);
+        let done = execute(self.writer(), query).await?;
         self.note_write().await;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
     async fn release_certificate_lease(
@@ -1049,12 +948,10 @@ impl Store for This {
         domain_id: i64,
         until: DateTime<Utc>,
     ) -> StoreResult<()> {
-        sqlx::query(cert_sql::RELEASE)
+        let query = sqlx::query(cert_sql::RELEASE)
             .bind(domain_id)
-            .bind(until.timestamp_millis())
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+            .bind(until.timestamp_millis());
+        execute(self.writer(), query).await?;
         Ok(())
     }
 
@@ -1063,7 +960,7 @@ impl Store for This {
         domain_id: i64,
         issued: &IssuedCertificate,
     ) -> StoreResult<()> {
-        sqlx::query(cert_sql::ISSUED)
+        let query = sqlx::query(cert_sql::ISSUED)
             .bind(certificate_status_str(CertificateStatus::Issued))
             .bind(&issued.chain_pem)
             .bind(&issued.key_sealed)
@@ -1074,10 +971,8 @@ impl Store for This {
             .bind(issued.issued_at.timestamp_millis())
             .bind(issued.next_attempt_at.timestamp_millis())
             .bind(now_ms())
-            .bind(domain_id)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+            .bind(domain_id);
+        execute(self.writer(), query).await?;
         self.note_write().await;
         Ok(())
     }
@@ -1087,56 +982,41 @@ impl Store for This {
         domain_id: i64,
         failure: &CertificateFailure,
     ) -> StoreResult<()> {
-        sqlx::query(cert_sql::FAILED)
+        let query = sqlx::query(cert_sql::FAILED)
             .bind(certificate_status_str(CertificateStatus::Failed))
             .bind(i64::from(failure.failures))
             .bind(&failure.error)
             .bind(failure.next_attempt_at.timestamp_millis())
             .bind(now_ms())
-            .bind(domain_id)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+            .bind(domain_id);
+        execute(self.writer(), query).await?;
         self.note_write().await;
         Ok(())
     }
 
     async fn request_certificate(&self, domain_id: i64, now: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query(cert_sql::REQUEST)
+        let query = sqlx::query(cert_sql::REQUEST)
             .bind(certificate_status_str(CertificateStatus::Pending))
             .bind(now.timestamp_millis())
-            .bind(domain_id)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+            .bind(domain_id);
+        execute(self.writer(), query).await?;
         self.note_write().await;
         Ok(())
     }
 
     async fn certificate(&self, domain_id: i64) -> StoreResult<Option<CertificateRecord>> {
-        let row: Option<CertificateRow> = sqlx::query_as(cert_sql::OF_DOMAIN)
-            .bind(domain_id)
-            .fetch_optional(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(row.map(CertificateRecord::from))
+        let query = sqlx::query_as::<_, CertificateRow>(cert_sql::OF_DOMAIN).bind(domain_id);
+        optional(self.writer(), query).await
     }
 
     async fn served_certificates(&self) -> StoreResult<Vec<CertificateRecord>> {
-        let rows: Vec<CertificateRow> = sqlx::query_as(cert_sql::SERVED)
-            .fetch_all(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(records(rows))
+        let query = sqlx::query_as::<_, CertificateRow>(cert_sql::SERVED);
+        all(self.writer(), query).await
     }
 
     async fn site_certificates(&self, site_id: i64) -> StoreResult<Vec<CertificateRecord>> {
-        let rows: Vec<CertificateRow> = sqlx::query_as(cert_sql::OF_SITE)
-            .bind(site_id)
-            .fetch_all(self.writer())
-            .await
-            .map_err(map_err)?;
-        Ok(records(rows))
+        let query = sqlx::query_as::<_, CertificateRow>(cert_sql::OF_SITE).bind(site_id);
+        all(self.writer(), query).await
     }
 
     async fn certificate_expiries(&self, limit: u32) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
@@ -1163,11 +1043,8 @@ impl Store for This {
     }
 
     async fn acme_account(&self, directory: &str) -> StoreResult<Option<Vec<u8>>> {
-        sqlx::query_scalar(cert_sql::ACME_ACCOUNT)
-            .bind(directory)
-            .fetch_optional(self.writer())
-            .await
-            .map_err(map_err)
+        let query = sqlx::query_scalar(cert_sql::ACME_ACCOUNT).bind(directory);
+        optional_scalar(self.writer(), query).await
     }
 
     async fn save_acme_account(
@@ -1176,24 +1053,20 @@ impl Store for This {
         sealed: &[u8],
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<u8>> {
-        let stored = sqlx::query_scalar(cert_sql::SAVE_ACME_ACCOUNT)
+        let query = sqlx::query_scalar(cert_sql::SAVE_ACME_ACCOUNT)
             .bind(directory)
             .bind(sealed)
-            .bind(now.timestamp_millis())
-            .fetch_one(self.writer())
-            .await
-            .map_err(map_err)?;
+            .bind(now.timestamp_millis());
+        let stored = scalar(self.writer(), query).await?;
         self.note_write().await;
         Ok(stored)
     }
 
     async fn forget_acme_account(&self, directory: &str, sealed: &[u8]) -> StoreResult<()> {
-        sqlx::query(cert_sql::FORGET_ACME_ACCOUNT)
+        let query = sqlx::query(cert_sql::FORGET_ACME_ACCOUNT)
             .bind(directory)
-            .bind(sealed)
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+            .bind(sealed);
+        execute(self.writer(), query).await?;
         self.note_write().await;
         Ok(())
     }
