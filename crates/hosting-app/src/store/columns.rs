@@ -112,6 +112,22 @@ pub(super) fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// A cause outside any statement (connecting, migrating), with what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {cause}")]
+struct Doing {
+    what: &'static str,
+    #[source]
+    cause: super::BoxError,
+}
+
+pub(super) fn failed_while(what: &'static str, e: impl Into<super::BoxError>) -> StoreError {
+    other(Doing {
+        what,
+        cause: e.into(),
+    })
+}
+
 pub(super) fn other(e: impl Into<super::BoxError>) -> StoreError {
     StoreError::Other(e.into())
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::columns::{map_err, other, unavailable};
+use super::columns::{failed_while, map_err, other, unavailable};
 use super::deploys::ManifestRow;
 use super::StoreResult;
 
@@ -65,7 +65,10 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(unavailable)?;
-        MIGRATOR.run(&writer).await.map_err(other)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| failed_while("migrating", e))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))

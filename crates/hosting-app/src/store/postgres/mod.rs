@@ -16,7 +16,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 pub use routing::{parse_lsn, Pools};
 
-use super::columns::{map_err, other, unavailable};
+use super::columns::{failed_while, map_err, other, unavailable};
 use super::deploys::{ManifestRow, MANIFEST};
 use super::StoreResult;
 use crate::config::Config;
@@ -89,7 +89,7 @@ pub struct PgStore {
 fn connect_options(url: &str) -> StoreResult<PgConnectOptions> {
     url.parse::<PgConnectOptions>()
         .map(|o| o.application_name("hosting-app"))
-        .map_err(other)
+        .map_err(|e| failed_while("invalid database URL", e))
 }
 
 impl PgStore {
@@ -106,7 +106,10 @@ impl PgStore {
             .connect_with(connect_options(url.expose_secret())?)
             .await
             .map_err(unavailable)?;
-        MIGRATOR.run(&primary).await.map_err(other)?;
+        MIGRATOR
+            .run(&primary)
+            .await
+            .map_err(|e| failed_while("migrating", e))?;
         let replica = match &config.database_replica_url {
             Some(url) => Some(
                 PgPoolOptions::new()
