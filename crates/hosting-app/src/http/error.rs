@@ -224,7 +224,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::QuotaExceeded(exceeded) => ApiError::QuotaExceeded(exceeded),
             StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
-            StoreError::Unavailable(cause) => ApiError::ServiceUnavailable(cause),
+            StoreError::Unavailable(cause) => ApiError::ServiceUnavailable(cause.to_string()),
             other => ApiError::internal("the store failed", other),
         }
     }

@@ -19,7 +19,7 @@ pub enum SessionError {
 impl From<StoreError> for SessionError {
     fn from(e: StoreError) -> SessionError {
         match e {
-            StoreError::Unavailable(cause) => SessionError::Unavailable(cause),
+            StoreError::Unavailable(cause) => SessionError::Unavailable(cause.to_string()),
             other => SessionError::Other(other.to_string()),
         }
     }

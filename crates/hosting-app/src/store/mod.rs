@@ -1,11 +1,22 @@
 //! The platform's state (users, tokens, sites, deploys, which owner has which blob)
-//! behind one narrow trait, with one implementation per database. Embedded mode
-//! uses SQLite; cluster mode adds PostgreSQL behind the same trait.
+//! behind the `Store` trait. Each statement is written once, in its entity's module
+//! (`users`, `tokens`, `sessions`, `sites`, `deploys`, `blobs`, `quotas`, `domains`,
+//! `certificates`), and run by one implementation (`sql.rs`) that is compiled for each
+//! database: SQLite in embedded mode, PostgreSQL in cluster mode. The backends keep
+//! only connecting, migrations, row and advisory locks and read routing.
 
+mod blobs;
+mod certificates;
 mod columns;
+mod deploys;
+mod domains;
 mod postgres;
 mod quotas;
+mod sessions;
+mod sites;
 mod sqlite;
+mod tokens;
+mod users;
 
 use std::collections::HashSet;
 
@@ -13,6 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hosting_api::{CertificateStatus, DeployState, DomainStatus, Role};
 
+pub(crate) use certificates::certificate_status_str;
 pub(crate) use postgres::is_unreachable;
 pub use postgres::{parse_lsn, PgStore, Pools};
 pub use sqlite::SqliteStore;
@@ -20,15 +32,18 @@ pub use sqlite::SqliteStore;
 use crate::domain::names::{DeployId, Sha256};
 use crate::domain::quota::{QuotaExceeded, QuotaOverrides, QuotaPolicy, UserQuota};
 
+/// The cause of a database failure, kept for the error chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint was violated; the string names what already exists.
     #[error("{0} already exists")]
     Conflict(&'static str),
     #[error("the database is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BoxError),
     #[error("database error: {0}")]
-    Other(String),
+    Other(#[source] BoxError),
     /// The quota policy refused the write; nothing was written.
     #[error(transparent)]
     QuotaExceeded(#[from] QuotaExceeded),
@@ -290,38 +305,6 @@ pub struct DueCertificate {
     pub domain: String,
     /// Consecutive failed orders so far.
     pub failures: u32,
-}
-
-pub(crate) fn domain_status_str(status: DomainStatus) -> &'static str {
-    match status {
-        DomainStatus::Pending => "pending",
-        DomainStatus::Verified => "verified",
-        DomainStatus::Failed => "failed",
-    }
-}
-
-pub(crate) fn parse_domain_status(raw: &str) -> DomainStatus {
-    match raw {
-        "verified" => DomainStatus::Verified,
-        "failed" => DomainStatus::Failed,
-        _ => DomainStatus::Pending,
-    }
-}
-
-pub(crate) fn certificate_status_str(status: CertificateStatus) -> &'static str {
-    match status {
-        CertificateStatus::Pending => "pending",
-        CertificateStatus::Issued => "issued",
-        CertificateStatus::Failed => "failed",
-    }
-}
-
-pub(crate) fn parse_certificate_status(raw: &str) -> CertificateStatus {
-    match raw {
-        "issued" => CertificateStatus::Issued,
-        "failed" => CertificateStatus::Failed,
-        _ => CertificateStatus::Pending,
-    }
 }
 
 /// Platform state. Every site-scoped method takes the owner and filters by it, so a

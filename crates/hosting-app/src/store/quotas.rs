@@ -54,49 +54,35 @@ pub(super) fn hour_ago_ms(now_ms: i64) -> i64 {
 }
 
 /// One [`USER_QUOTA`] row, decoded the same way on both backends.
+#[derive(sqlx::FromRow)]
 pub(super) struct QuotaRow {
-    pub role: String,
-    pub storage_override: Option<i64>,
-    pub sites_override: Option<i64>,
-    pub deploys_override: Option<i64>,
-    pub storage_bytes: i64,
-    pub site_count: i64,
-    pub deploy_count: i64,
+    role: String,
+    #[sqlx(rename = "quota_storage_bytes")]
+    storage_override: Option<i64>,
+    #[sqlx(rename = "quota_sites")]
+    sites_override: Option<i64>,
+    #[sqlx(rename = "quota_deploys_per_hour")]
+    deploys_override: Option<i64>,
+    storage_bytes: i64,
+    site_count: i64,
+    deploy_count: i64,
 }
 
-impl QuotaRow {
-    pub fn decode<'r, R: sqlx::Row>(row: &'r R) -> sqlx::Result<QuotaRow>
-    where
-        &'static str: sqlx::ColumnIndex<R>,
-        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    {
-        Ok(QuotaRow {
-            role: row.try_get("role")?,
-            storage_override: row.try_get("quota_storage_bytes")?,
-            sites_override: row.try_get("quota_sites")?,
-            deploys_override: row.try_get("quota_deploys_per_hour")?,
-            storage_bytes: row.try_get("storage_bytes")?,
-            site_count: row.try_get("site_count")?,
-            deploy_count: row.try_get("deploy_count")?,
-        })
-    }
-
-    pub fn into_quota(self) -> UserQuota {
+impl From<QuotaRow> for UserQuota {
+    fn from(row: QuotaRow) -> UserQuota {
         let count = |n: i64| u64::try_from(n).unwrap_or_default();
         let limit = |n: Option<i64>| n.map(count);
         UserQuota {
-            is_admin: self.role == "admin",
+            is_admin: row.role == "admin",
             overrides: QuotaOverrides {
-                storage_bytes: limit(self.storage_override),
-                sites: limit(self.sites_override),
-                deploys_per_hour: limit(self.deploys_override),
+                storage_bytes: limit(row.storage_override),
+                sites: limit(row.sites_override),
+                deploys_per_hour: limit(row.deploys_override),
             },
             usage: QuotaUsage {
-                storage_bytes: count(self.storage_bytes),
-                sites: count(self.site_count),
-                deploys_last_hour: count(self.deploy_count),
+                storage_bytes: count(row.storage_bytes),
+                sites: count(row.site_count),
+                deploys_last_hour: count(row.deploy_count),
             },
         }
     }

@@ -1,0 +1,44 @@
+//! Which blobs exist, who uploaded them, and garbage collection's statements, written
+//! once for both databases. The bytes themselves live in `crate::blobs`.
+
+use super::columns::other;
+use super::StoreResult;
+use crate::domain::names::Sha256;
+
+/// Followed by `VALUES` rows of `(sha256, size, touched_at)`; a re-upload refreshes
+/// `touched_at` (and, on PostgreSQL, locks the row).
+pub(super) const UPSERT: &str = "INSERT INTO blobs (sha256, size, touched_at) ";
+pub(super) const UPSERT_CONFLICT: &str =
+    " ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at";
+/// Followed by `VALUES` rows of `(owner_id, sha256)`.
+pub(super) const INSERT_OWNED: &str = "INSERT INTO owner_blobs (owner_id, sha256) ";
+pub(super) const INSERT_OWNED_CONFLICT: &str = " ON CONFLICT DO NOTHING";
+/// Followed by the owner id, then ` AND b.sha256 IN (...)` and [`OWNED_SIZES_ORDER`].
+pub(super) const OWNED_SIZES: &str = "SELECT b.sha256, b.size FROM blobs b \
+     JOIN owner_blobs o ON o.sha256 = b.sha256 WHERE o.owner_id = ";
+/// A fixed order, so two writers share-locking rows (PostgreSQL) cannot deadlock.
+pub(super) const OWNED_SIZES_ORDER: &str = ") ORDER BY b.sha256";
+/// PostgreSQL only: garbage collection cannot delete these rows before the commit.
+pub(super) const SHARE_LOCK: &str = " FOR SHARE OF b";
+pub(super) const TOUCH: &str = "INSERT INTO blobs (sha256, size, touched_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at";
+pub(super) const UNREFERENCED: &str = "SELECT sha256 FROM blobs b WHERE touched_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM deploy_files f WHERE f.sha256 = b.sha256) LIMIT $2";
+/// PostgreSQL only: locks the blob row before [`FORGET`] re-checks it.
+pub(super) const LOCK: &str = "SELECT touched_at FROM blobs WHERE sha256 = $1 FOR UPDATE";
+/// Re-checked in the deleting statement: a deploy created since the candidates were read
+/// references the blob, and an upload since then touched it.
+pub(super) const FORGET: &str = "DELETE FROM blobs WHERE sha256 = $1 AND touched_at < $2 \
+     AND NOT EXISTS (SELECT 1 FROM deploy_files f WHERE f.sha256 = blobs.sha256)";
+/// PostgreSQL only (its blob store keeps the bytes in the database).
+pub(super) const FORGET_CONTENTS: &str = "DELETE FROM blob_contents WHERE sha256 = $1";
+
+/// A `sha256` column.
+pub(super) fn sha(raw: &str) -> StoreResult<Sha256> {
+    Sha256::parse(raw).map_err(other)
+}
+
+/// `sha256` columns.
+pub(super) fn shas<C: FromIterator<Sha256>>(raw: Vec<String>) -> StoreResult<C> {
+    raw.iter().map(|h| sha(h)).collect()
+}
