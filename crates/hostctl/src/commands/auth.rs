@@ -1,8 +1,8 @@
 //! `login`, `logout` and `whoami`.
 
 use anyhow::{bail, Context as _};
-use hosting_api::{Role, User};
 
+use super::users::{quota_lines, role_name};
 use super::{prompt, Context};
 use crate::client::Client;
 use crate::config::{self, Credentials};
@@ -65,25 +65,6 @@ pub async fn whoami(ctx: &Context) -> anyhow::Result<()> {
     if user.disabled {
         outln!("This account is disabled.");
     }
-    output::out(&super::users::quota_lines(&me.quota))?;
+    output::out(&quota_lines(&me.quota))?;
     Ok(())
-}
-
-/// `admin` / `member`, as the API spells them.
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::Member => "member",
-    }
-}
-
-/// One row of a users table.
-pub fn user_row(user: &User) -> Vec<String> {
-    vec![
-        user.id.to_string(),
-        user.username.clone(),
-        role_name(user.role).to_owned(),
-        if user.disabled { "disabled" } else { "active" }.to_owned(),
-        output::timestamp(&user.created_at),
-    ]
 }

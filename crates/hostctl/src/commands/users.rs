@@ -1,8 +1,7 @@
 //! `hostctl users create | list | disable | enable | quota` (operator helpers; admin only).
 
-use hosting_api::{CreateUser, Quota, QuotaItem, Role, SetQuota, UpdateUser};
+use hosting_api::{CreateUser, Quota, QuotaItem, Role, SetQuota, UpdateUser, User};
 
-use super::auth::{role_name, user_row};
 use super::Context;
 use crate::cli::{QuotaArgs, QuotaLimit, UsersCommand};
 use crate::output::{self, outln};
@@ -136,4 +135,23 @@ async fn set_disabled(
     let verb = if disabled { "Disabled" } else { "Enabled" };
     outln!("{verb} user {} (id {})", user.username, user.id);
     Ok(())
+}
+
+/// `admin` / `member`, as the API spells them.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Member => "member",
+    }
+}
+
+/// One row of a users table.
+pub fn user_row(user: &User) -> Vec<String> {
+    vec![
+        user.id.to_string(),
+        user.username.clone(),
+        role_name(user.role).to_owned(),
+        if user.disabled { "disabled" } else { "active" }.to_owned(),
+        output::timestamp(&user.created_at),
+    ]
 }
