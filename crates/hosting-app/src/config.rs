@@ -289,6 +289,13 @@ pub struct Config {
     /// output is a terminal, else JSON).
     #[arg(long, env = "HOSTING_LOG_FORMAT", default_value = "auto")]
     pub log_format: String,
+
+    // Serving (issue 17).
+    /// Where the access log (one line per request) goes: `stdout`, `off`, or a file path
+    /// (appended to). Written by its own thread; lines it cannot keep up with are dropped
+    /// and counted (`hosting_access_log_dropped_lines_total`), never waited for.
+    #[arg(long, env = "HOSTING_ACCESS_LOG", default_value = "stdout")]
+    pub access_log: String,
 }
 
 impl Config {
@@ -471,6 +478,13 @@ impl Config {
             data_dir: data_dir.into(),
             gc_interval: 0,
             domain_check_interval: 0,
+            // Tests are silent unless TEST_LOG is set (see `telemetry::init_test_logging`).
+            access_log: if std::env::var_os("TEST_LOG").is_some() {
+                "stdout"
+            } else {
+                "off"
+            }
+            .into(),
             ..cli.config
         }
     }
@@ -531,6 +545,7 @@ impl Config {
             "idle_timeout": self.idle_timeout,
             "max_connections": self.max_connections,
             "log_format": self.log_format,
+            "access_log": self.access_log,
         })
     }
 }
