@@ -7,7 +7,6 @@ use bytes::Bytes;
 
 use super::error::ServeError;
 use super::tiers;
-use crate::blobs::read_to_bytes;
 use crate::cache::Encoding;
 use crate::domain::manifest::{FileRef, SiteManifest};
 use crate::domain::names::Sha256;
@@ -167,12 +166,11 @@ async fn load_identity(state: &AppState, sha256: &Sha256, size: u64) -> Result<B
         ttl: SHARED_BLOB_TTL,
     };
     let from_store = async {
-        let blob = state
+        state
             .blobs
-            .get(sha256)
+            .read(sha256)
             .await?
-            .ok_or_else(|| ServeError::MissingBlob(sha256.clone()))?;
-        Ok(read_to_bytes(blob).await?)
+            .ok_or_else(|| ServeError::MissingBlob(sha256.clone()))
     };
     tiers::l1(&state.cache.files, "file", key, async {
         if shareable {
