@@ -1,18 +1,22 @@
 //! The access log: one line per request, written off the request path.
 //!
 //! A request only formats its line and hands it to a bounded queue; one thread drains
-//! the queue into a buffered writer and flushes when the queue runs dry. When the writer
+//! the queue every few milliseconds into a buffered writer and flushes. The writer polls
+//! rather than waits on the queue: a waiting receiver is woken by every line, a futex
+//! call and a context switch per request, which cost as much as serving the request
+//! (measured: 44 against 22 us of CPU per hot-file request). When the writer
 //! cannot keep up (a slow disk, a blocked pipe), lines are dropped and counted
 //! (`hosting_access_log_dropped_lines_total`) rather than slowing serving down: the
 //! per-request line through the tracing subscriber, written under stdout's lock on
 //! the request's thread, halved the hot-file rate (issue 17).
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
@@ -50,6 +54,9 @@ impl std::fmt::Display for AccessLogTarget {
 /// Lines waiting for the writer thread; beyond this the writer is behind by more than a
 /// moment and new lines are dropped.
 const QUEUE_LINES: usize = 64 * 1024;
+
+/// How often the writer drains the queue: lines reach the file at most this late.
+const DRAIN_EVERY: Duration = Duration::from_millis(20);
 
 /// The metric counting lines dropped because the writer was behind.
 pub const DROPPED_LINES_METRIC: &str = "hosting_access_log_dropped_lines_total";
@@ -140,15 +147,24 @@ fn dropped() -> &'static metrics::Counter {
     })
 }
 
-/// The writer thread: writes what is queued, flushes whenever the queue is empty, ends
-/// when every sender is gone.
+/// The writer thread: every [`DRAIN_EVERY`], writes what is queued and flushes; ends
+/// once every sender is gone and the queue is empty.
 fn drain(lines: Receiver<String>, sink: Box<dyn Write + Send>) {
     let mut out = BufWriter::with_capacity(64 * 1024, sink);
     let mut failed = false;
-    while let Ok(line) = lines.recv() {
-        let mut result = out.write_all(line.as_bytes());
-        while let Ok(line) = lines.try_recv() {
-            result = result.and_then(|()| out.write_all(line.as_bytes()));
+    loop {
+        std::thread::sleep(DRAIN_EVERY);
+        let mut result = Ok(());
+        let mut senders_gone = false;
+        loop {
+            match lines.try_recv() {
+                Ok(line) => result = result.and_then(|()| out.write_all(line.as_bytes())),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    senders_gone = true;
+                    break;
+                }
+            }
         }
         result = result.and_then(|()| out.flush());
         // Said once, not per line: a full disk would otherwise flood the other log.
@@ -159,6 +175,9 @@ fn drain(lines: Receiver<String>, sink: Box<dyn Write + Send>) {
             }
             Ok(()) => failed = false,
             Err(_) => {}
+        }
+        if senders_gone {
+            return;
         }
     }
 }
@@ -223,10 +242,28 @@ fn text_line(entry: &Entry<'_>) -> String {
     line
 }
 
-/// RFC 3339 UTC with microseconds, as the other log lines have it.
+/// RFC 3339 UTC with microseconds, as the other log lines have it. The part up to the
+/// second is formatted once a second per thread (chrono's formatter parses its pattern
+/// on every call).
 fn timestamp(line: &mut String) {
-    let now = chrono::DateTime::<chrono::Utc>::from(SystemTime::now());
-    let _ = write!(line, "{}", now.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    SECOND.with_borrow_mut(|(second, text)| {
+        if *second != now.as_secs() {
+            *second = now.as_secs();
+            text.clear();
+            let at = chrono::DateTime::<chrono::Utc>::from(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(now.as_secs()),
+            );
+            let _ = write!(text, "{}", at.format("%Y-%m-%dT%H:%M:%S"));
+        }
+        line.push_str(text);
+    });
+    let _ = write!(line, ".{:06}Z", now.subsec_micros());
 }
 
 fn escape_json(line: &mut String, text: &str) {
