@@ -98,6 +98,8 @@ impl AccessLog {
                     })?,
             ),
         };
+        // Registered now, so the series is exported (at 0) before the first drop.
+        dropped();
         let (queue, lines) = sync_channel(QUEUE_LINES);
         std::thread::Builder::new()
             .name("access-log".into())
