@@ -3,10 +3,16 @@
 //! Deploy manifests and file bytes are immutable (keyed by deploy id and content hash)
 //! and never need invalidation. Only host -> live deploy changes: publish invalidates it
 //! directly, and a short TTL bounds staleness should an invalidation ever be missed.
+//!
+//! A host entry outlives its TTL: past it, the entry is still served while one lookup
+//! refreshes it in the background (see [`SiteCache::begin_refresh`]). With a plain TTL,
+//! a uniform mix over thousands of sites expired every host every few seconds and each
+//! expiry made its requests wait for the database (issue 23).
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use moka::future::Cache;
@@ -33,36 +39,91 @@ impl Encoding {
     }
 }
 
+/// A host's deploy as last looked up (`None`: no such site or nothing live).
+#[derive(Debug, Clone)]
+pub struct HostEntry {
+    pub deploy: Option<Arc<LiveDeploy>>,
+    pub loaded: Instant,
+}
+
+impl HostEntry {
+    pub fn new(deploy: Option<Arc<LiveDeploy>>) -> HostEntry {
+        HostEntry {
+            deploy,
+            loaded: Instant::now(),
+        }
+    }
+}
+
+/// What one cached host costs beyond its name: the entry, the deploy id and moka's own
+/// bookkeeping (measured roughly; the budget needs an order of magnitude, not a byte).
+const HOST_ENTRY_BYTES: usize = 256;
+
 pub struct SiteCache {
-    /// Host -> deploy to serve (`None`: no such site or nothing live), with a TTL.
-    pub hosts: Cache<String, Option<Arc<LiveDeploy>>>,
+    /// Host -> deploy to serve; refreshed once older than `host_ttl`.
+    pub hosts: Cache<String, HostEntry>,
+    host_ttl: Duration,
+    /// Hosts whose refresh is under way (one lookup per host at a time).
+    refreshing: Mutex<HashSet<String>>,
     /// Counts host invalidations. An invalidation does not stop a lookup already under way,
     /// which may have read the old mapping: the lookup compares this count before and after
     /// and reads again rather than cache what may be stale until the TTL.
     host_invalidations: AtomicU64,
     pub manifests: Cache<String, Arc<SiteManifest>>,
+    /// File bytes, identity and compressed variants alike.
     pub files: Cache<(Sha256, Encoding), Bytes>,
+    /// The byte budget of hosts, manifests and files.
+    budgets: [u64; 3],
 }
 
 impl SiteCache {
-    /// `bytes` is shared: a quarter for manifests, the rest for file bytes.
+    /// `bytes` is shared: a sixteenth for hosts, a quarter for manifests, the rest for
+    /// file bytes.
     pub fn new(bytes: u64, host_ttl: Duration) -> SiteCache {
+        let host_bytes = bytes / 16;
         let manifest_bytes = bytes / 4;
         SiteCache {
             hosts: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(host_ttl)
+                .max_capacity(host_bytes)
+                .weigher(|host: &String, _| {
+                    u32::try_from(host.len() + HOST_ENTRY_BYTES).unwrap_or(u32::MAX)
+                })
                 .support_invalidation_closures()
                 .build(),
+            host_ttl,
+            refreshing: Mutex::new(HashSet::new()),
             host_invalidations: AtomicU64::new(0),
             manifests: Cache::builder()
                 .max_capacity(manifest_bytes)
                 .weigher(|_, manifest: &Arc<SiteManifest>| manifest.weight())
                 .build(),
             files: Cache::builder()
-                .max_capacity(bytes - manifest_bytes)
+                .max_capacity(bytes - manifest_bytes - host_bytes)
                 .weigher(|_, bytes: &Bytes| u32::try_from(bytes.len() + 96).unwrap_or(u32::MAX))
                 .build(),
+            budgets: [
+                host_bytes,
+                manifest_bytes,
+                bytes - manifest_bytes - host_bytes,
+            ],
+        }
+    }
+
+    /// Sets the size gauges of the three caches (called when metrics are scraped).
+    pub fn export_metrics(&self) {
+        let sizes = [
+            ("host", self.hosts.weighted_size(), self.hosts.entry_count()),
+            (
+                "manifest",
+                self.manifests.weighted_size(),
+                self.manifests.entry_count(),
+            ),
+            ("file", self.files.weighted_size(), self.files.entry_count()),
+        ];
+        for ((kind, bytes, entries), budget) in sizes.into_iter().zip(self.budgets) {
+            metrics::gauge!(crate::metrics::CACHE_BYTES, "kind" => kind).set(bytes as f64);
+            metrics::gauge!(crate::metrics::CACHE_ENTRIES, "kind" => kind).set(entries as f64);
+            metrics::gauge!(crate::metrics::CACHE_BUDGET_BYTES, "kind" => kind).set(budget as f64);
         }
     }
 
@@ -81,6 +142,24 @@ impl SiteCache {
     pub fn forget_all_hosts(&self) {
         self.host_invalidations.fetch_add(1, Ordering::AcqRel);
         self.hosts.invalidate_all();
+    }
+
+    /// Whether `entry` is past the TTL and this caller should refresh it: true for one
+    /// caller at a time per host, who must call [`SiteCache::end_refresh`] afterwards.
+    pub fn begin_refresh(&self, host: &str, entry: &HostEntry) -> bool {
+        if entry.loaded.elapsed() < self.host_ttl {
+            return false;
+        }
+        match self.refreshing.lock() {
+            Ok(mut refreshing) => refreshing.insert(host.to_owned()),
+            Err(_) => false,
+        }
+    }
+
+    pub fn end_refresh(&self, host: &str) {
+        if let Ok(mut refreshing) = self.refreshing.lock() {
+            refreshing.remove(host);
+        }
     }
 
     /// How many host invalidations this process has applied so far.

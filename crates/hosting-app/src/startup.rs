@@ -261,7 +261,7 @@ impl Application {
         // Requests carry the peer address, so rate limits (API, sign-in) count per client.
         let public = http::listener::serve(
             self.public,
-            http::public_router(state),
+            http::public_router(state).context("starting the access log")?,
             limits,
             stopped(stopping_rx),
         );

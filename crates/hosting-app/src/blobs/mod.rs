@@ -52,6 +52,14 @@ pub trait BlobStore: Send + Sync {
     async fn writer(&self, max_bytes: u64) -> Result<Box<dyn BlobWriter>, BlobError>;
     async fn get(&self, sha256: &Sha256) -> Result<Option<Blob>, BlobError>;
     async fn delete(&self, sha256: &Sha256) -> Result<(), BlobError>;
+
+    /// A small blob's bytes at once (the serving path's cache misses).
+    async fn read(&self, sha256: &Sha256) -> Result<Option<Bytes>, BlobError> {
+        match self.get(sha256).await? {
+            Some(blob) => read_to_bytes(blob).await.map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Blobs as files `<root>/ab/cd/<sha256>`, written to `<root>/tmp`, fsynced, then renamed,
@@ -167,6 +175,21 @@ impl BlobStore for FolderBlobStore {
                 let len = file.metadata().await?.len();
                 Ok(Some(Blob::File { file, len }))
             }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One blocking call for open, size and read: through tokio's file each of them (and
+    /// every read until EOF) is a hop to the blocking pool, which dominated the misses of
+    /// a many-sites mix (issue 23).
+    async fn read(&self, sha256: &Sha256) -> Result<Option<Bytes>, BlobError> {
+        let path = self.path_of(sha256);
+        match tokio::task::spawn_blocking(move || std::fs::read(path))
+            .await
+            .map_err(io::Error::other)?
+        {
+            Ok(bytes) => Ok(Some(Bytes::from(bytes))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }

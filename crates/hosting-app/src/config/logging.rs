@@ -27,4 +27,9 @@ pub struct Logging {
     /// output is a terminal, else JSON).
     #[arg(long, env = "HOSTING_LOG_FORMAT", value_enum, default_value = "auto")]
     pub log_format: LogFormat,
+    /// Where the access log (one line per request) goes: `stdout`, `off`, or a file path
+    /// (appended to). Written by its own thread; lines it cannot keep up with are dropped
+    /// and counted (`hosting_access_log_dropped_lines_total`), never waited for.
+    #[arg(long, env = "HOSTING_ACCESS_LOG", default_value = "stdout")]
+    pub access_log: String,
 }

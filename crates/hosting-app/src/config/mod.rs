@@ -173,6 +173,13 @@ impl Config {
         config.storage.data_dir = data_dir.into();
         config.limits.gc_interval = std::time::Duration::ZERO;
         config.domains.domain_check_interval = std::time::Duration::ZERO;
+        // Tests are silent unless TEST_LOG is set (see `telemetry::init_test_logging`).
+        config.logging.access_log = if std::env::var_os("TEST_LOG").is_some() {
+            "stdout"
+        } else {
+            "off"
+        }
+        .into();
         config
     }
 }

@@ -76,7 +76,7 @@ impl Limits {
 /// failed, while the number of sockets the process holds stays bounded.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    handler: impl Handler,
     limits: Limits,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -103,10 +103,14 @@ pub async fn serve(
             },
             () = &mut stop => break,
         };
+        // Small responses go out at once rather than wait for an ACK (Nagle).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
         let activity = Arc::new(Activity::default());
         let io = TokioIo::new(WatchedIo::new(stream, limits, activity.clone()));
         let service = ConnectionService {
-            router: router.clone(),
+            handler: handler.clone(),
             peer: ConnectInfo(peer),
             activity,
         };
@@ -172,15 +176,33 @@ impl Drop for InFlight {
     }
 }
 
-/// The router as a hyper service for one connection.
+/// What answers the requests of a listener: a router, or the public listener's
+/// dispatch by host (which keeps site requests out of the API's router).
+pub trait Handler: Clone + Send + Sync + 'static {
+    fn handle(&self, request: Request<Body>) -> BoxFuture<'static, Response<Body>>;
+}
+
+impl Handler for Router {
+    fn handle(&self, request: Request<Body>) -> BoxFuture<'static, Response<Body>> {
+        let router = self.clone();
+        Box::pin(async move {
+            match router.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        })
+    }
+}
+
+/// The handler as a hyper service for one connection.
 #[derive(Clone)]
-struct ConnectionService {
-    router: Router,
+struct ConnectionService<H> {
+    handler: H,
     peer: ConnectInfo<SocketAddr>,
     activity: Arc<Activity>,
 }
 
-impl hyper::service::Service<Request<Incoming>> for ConnectionService {
+impl<H: Handler> hyper::service::Service<Request<Incoming>> for ConnectionService<H> {
     type Response = Response<TrackedBody>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Response<TrackedBody>, Infallible>>;
@@ -188,10 +210,9 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         let in_flight = InFlight::begin(&self.activity);
         request.extensions_mut().insert(self.peer);
-        let router = self.router.clone();
+        let response = self.handler.handle(request.map(Body::new));
         Box::pin(async move {
-            let response = router.oneshot(request.map(Body::new)).await?;
-            Ok(response.map(|body| TrackedBody {
+            Ok(response.await.map(|body| TrackedBody {
                 body,
                 _in_flight: in_flight,
             }))

@@ -19,6 +19,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    state.cache.export_metrics();
     let mut text = metrics_handle().render();
     // Per-domain certificate expiry is rendered apart: its series come and go with domains.
     text.push_str(&state.certificate_gauges.render());

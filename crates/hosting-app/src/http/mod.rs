@@ -1,7 +1,9 @@
 //! The public listener: requests are dispatched by `Host` to the API (control host)
-//! or to site serving, under one middleware stack (request ids, timeouts, panic
-//! catching, access log and request metrics).
+//! or to site serving. Every request gets a request id, panic catching, the request
+//! metrics and an access log line; only the control host pays for the API and
+//! dashboard routers, their layers, request timeouts and body limits.
 
+pub mod access_log;
 pub mod api;
 pub mod auth;
 pub mod body;
@@ -14,33 +16,65 @@ pub mod pages;
 pub mod ratelimit;
 pub mod serve;
 
+use std::io::IsTerminal;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use rand::RngCore;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
+use self::access_log::{AccessLog, AccessLogTarget, Entry};
 use self::error::problem_response;
 use self::host::{classify, request_host, HostKind};
 use crate::state::AppState;
 
 const REQUEST_ID: &str = "x-request-id";
 
-/// The public router. Dispatch by host runs before any route matching: a site request
-/// goes straight to the serving path, and only the control host pays for the API and
-/// dashboard routers, their request timeouts and body limits.
-pub fn public_router(state: AppState) -> Router {
+/// The public listener's handler: dispatch by host at the connection's service, before
+/// any router. Site requests (the hot path) go straight to serving; the API's router and
+/// its boxed layer stack cost as much as the rest of a warm hit (issue 17).
+#[derive(Clone)]
+pub struct PublicService(Arc<Public>);
+
+struct Public {
+    state: AppState,
+    control: Router,
+    access_log: AccessLog,
+}
+
+/// The public handler, with its access log writer started (`HOSTING_ACCESS_LOG`).
+pub fn public_router(state: AppState) -> std::io::Result<PublicService> {
+    let target: AccessLogTarget = state
+        .config
+        .logging
+        .access_log
+        .parse()
+        .unwrap_or(AccessLogTarget::Stdout);
+    let text = crate::telemetry::effective_log_format(
+        state.config.logging.log_format.as_str(),
+        std::io::stdout().is_terminal(),
+    ) == "text";
+    let access_log = AccessLog::start(&target, text)?;
+    Ok(PublicService(Arc::new(Public {
+        control: control_router(state.clone()),
+        state,
+        access_log,
+    })))
+}
+
+/// The API and the dashboard, with their request timeouts.
+fn control_router(state: AppState) -> Router {
     let timeout = state.config.listeners.request_timeout;
-    let control = api::router()
+    api::router()
         .merge(dashboard::router(state.clone()))
         .fallback(control_fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -50,31 +84,122 @@ pub fn public_router(state: AppState) -> Router {
             timeout,
         ))
         .layer(middleware::map_response(describe_timeouts))
-        .with_state(state.clone());
-    Router::new()
-        .fallback_service(control)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            dispatch_by_host,
-        ))
-        .layer(middleware::from_fn(access_log))
-        .layer(PropagateRequestIdLayer::new(
-            REQUEST_ID.parse().expect("static header name"),
-        ))
-        .layer(SetRequestIdLayer::new(
-            REQUEST_ID.parse().expect("static header name"),
-            RandomRequestId,
-        ))
-        .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                tracing::error!("a request handler panicked");
-                problem_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    Some("the server failed to handle this request".into()),
-                )
-            },
-        ))
+        .with_state(state)
+}
+
+impl listener::Handler for PublicService {
+    fn handle(&self, mut req: Request<Body>) -> BoxFuture<'static, Response> {
+        let this = self.0.clone();
+        Box::pin(async move {
+            let started = Instant::now();
+            let request_id = request_id(&mut req);
+            // Copied only when the line will be written.
+            let logged = this
+                .access_log
+                .enabled()
+                .then(|| (req.method().clone(), req.uri().clone()));
+            let (route, host, response) =
+                match AssertUnwindSafe(dispatch(&this, req)).catch_unwind().await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        tracing::error!("a request handler panicked");
+                        let response = problem_response(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal",
+                            Some("the server failed to handle this request".into()),
+                        );
+                        ("other", String::new(), response)
+                    }
+                };
+            let mut response = response;
+            let elapsed = started.elapsed();
+            let status = response.status().as_u16();
+            crate::telemetry::record_request(route, status, elapsed.as_secs_f64());
+            if let Some((method, uri)) = logged {
+                this.access_log.record(&Entry {
+                    request_id: request_id.to_str().unwrap_or(""),
+                    method: method.as_str(),
+                    host: &host,
+                    path: uri.path(),
+                    status,
+                    route,
+                    duration: elapsed,
+                });
+            }
+            response.headers_mut().insert(REQUEST_ID, request_id);
+            response
+        })
+    }
+}
+
+/// The request's id: the one a proxy sent, else 16 random hex characters (set on the
+/// request too, for the handlers' logs).
+fn request_id(req: &mut Request<Body>) -> HeaderValue {
+    if let Some(id) = req.headers().get(REQUEST_ID) {
+        return id.clone();
+    }
+    let mut bytes = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let mut text = [0u8; 16];
+    let _ = hex::encode_to_slice(bytes, &mut text);
+    let id = HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("0"));
+    req.headers_mut().insert(REQUEST_ID, id.clone());
+    id
+}
+
+/// Answers one request by its host: the route class (a bounded metric label), the
+/// normalized host (for the access log) and the response.
+async fn dispatch(public: &Public, req: Request) -> (&'static str, String, Response) {
+    let state = &public.state;
+    let host = match request_host(&req) {
+        Ok(host) => host,
+        Err(refused) => {
+            let response = problem_response(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                Some(refused.to_string()),
+            );
+            return ("bad_host", String::new(), response);
+        }
+    };
+    let kind = classify(&host, &state.control_host, &state.config.public.base_domain);
+    let (class, response) = match kind {
+        HostKind::Control if ratelimit::exempt(&req) => {
+            ("api", listener::Handler::handle(&public.control, req).await)
+        }
+        HostKind::Control => match ratelimit::check(state, ratelimit::subject(&req)).await {
+            Some(refused) => ("api", refused),
+            None => ("api", listener::Handler::handle(&public.control, req).await),
+        },
+        HostKind::Unknown => ("unknown_host", pages::not_found()),
+        HostKind::Custom(domain)
+            if req
+                .uri()
+                .path()
+                .starts_with(crate::certs::challenge::ACME_CHALLENGE_PREFIX) =>
+        {
+            (
+                "site",
+                acme_challenge(state, &domain, req.uri().path()).await,
+            )
+        }
+        HostKind::Custom(domain)
+            if req
+                .uri()
+                .path()
+                .starts_with(crate::domains::HTTP_VERIFY_PREFIX) =>
+        {
+            (
+                "site",
+                api::domains::serve_token(state, &domain, req.uri().path()).await,
+            )
+        }
+        site => (
+            "site",
+            serve::serve_site(state.clone(), host.clone(), site, req).await,
+        ),
+    };
+    (class, host, response)
 }
 
 /// A known path with the wrong method: problem+json (the router's own 405 has no body).
@@ -112,62 +237,6 @@ async fn control_fallback(uri: axum::http::Uri) -> Response {
     }
 }
 
-/// Which kind of route served a request: a bounded metric label.
-#[derive(Clone, Copy)]
-struct RouteClass(&'static str);
-
-async fn dispatch_by_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let host = match request_host(&req) {
-        Ok(host) => host,
-        Err(refused) => {
-            let mut response = problem_response(
-                StatusCode::BAD_REQUEST,
-                "bad-request",
-                Some(refused.to_string()),
-            );
-            response.extensions_mut().insert(RouteClass("bad_host"));
-            return response;
-        }
-    };
-    let kind = classify(&host, &state.control_host, &state.config.public.base_domain);
-    let (class, mut response) = match kind {
-        HostKind::Control if ratelimit::exempt(&req) => ("api", next.run(req).await),
-        HostKind::Control => match ratelimit::check(&state, ratelimit::subject(&req)).await {
-            Some(refused) => ("api", refused),
-            None => ("api", next.run(req).await),
-        },
-        HostKind::Unknown => ("unknown_host", pages::not_found()),
-        HostKind::Custom(domain)
-            if req
-                .uri()
-                .path()
-                .starts_with(crate::certs::challenge::ACME_CHALLENGE_PREFIX) =>
-        {
-            (
-                "site",
-                acme_challenge(&state, &domain, req.uri().path()).await,
-            )
-        }
-        HostKind::Custom(domain)
-            if req
-                .uri()
-                .path()
-                .starts_with(crate::domains::HTTP_VERIFY_PREFIX) =>
-        {
-            (
-                "site",
-                api::domains::serve_token(&state, &domain, req.uri().path()).await,
-            )
-        }
-        site => (
-            "site",
-            serve::serve_site(state.clone(), host, site, req).await,
-        ),
-    };
-    response.extensions_mut().insert(RouteClass(class));
-    response
-}
-
 /// `GET /.well-known/acme-challenge/<token>` on a custom domain: the key authorization
 /// of an order in progress for this very domain (any replica knows it), else 404.
 async fn acme_challenge(state: &AppState, host: &str, path: &str) -> Response {
@@ -189,60 +258,5 @@ async fn acme_challenge(state: &AppState, host: &str, path: &str) -> Response {
         )
             .into_response(),
         None => pages::not_found(),
-    }
-}
-
-/// One JSON log line and the request metrics per request.
-async fn access_log(req: Request<Body>, next: Next) -> Response {
-    let started = Instant::now();
-    // The request's fields are copied only when the line will be written.
-    let logged = tracing::enabled!(tracing::Level::INFO).then(|| {
-        let request_id = req
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        (
-            req.method().clone(),
-            req.uri().path().to_owned(),
-            request_host(&req).unwrap_or_default(),
-            request_id,
-        )
-    });
-    let response = next.run(req).await;
-    let elapsed = started.elapsed();
-    let status = response.status();
-    let class = response
-        .extensions()
-        .get::<RouteClass>()
-        .map_or("other", |c| c.0);
-    crate::telemetry::record_request(class, status.as_u16(), elapsed.as_secs_f64());
-    if let Some((method, path, host, request_id)) = logged {
-        tracing::info!(
-            request_id = %request_id,
-            method = %method,
-            host = %host,
-            path = %path,
-            status = status.as_u16(),
-            route = class,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            "request"
-        );
-    }
-    response
-}
-
-/// Request ids: 16 random hex characters, unless the client (a proxy) sent one.
-#[derive(Clone, Copy)]
-struct RandomRequestId;
-
-impl MakeRequestId for RandomRequestId {
-    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
-        let mut bytes = [0u8; 8];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        HeaderValue::from_str(&hex::encode(bytes))
-            .ok()
-            .map(RequestId::new)
     }
 }

@@ -67,6 +67,10 @@ pub const CACHE_REQUESTS_TOTAL: &str = "hosting_cache_requests_total";
 pub const SERVED_BYTES_TOTAL: &str = "hosting_served_bytes_total";
 pub const RATE_LIMITED_TOTAL: &str = "hosting_rate_limited_total";
 pub const READY: &str = "hosting_ready";
+pub const ACCESS_LOG_DROPPED_LINES_TOTAL: &str = "hosting_access_log_dropped_lines_total";
+pub const CACHE_BYTES: &str = "hosting_cache_bytes";
+pub const CACHE_ENTRIES: &str = "hosting_cache_entries";
+pub const CACHE_BUDGET_BYTES: &str = "hosting_cache_budget_bytes";
 // Deploys and housekeeping.
 pub const DEPLOYS_TOTAL: &str = "hosting_deploys_total";
 pub const GC_BLOBS_DELETED_TOTAL: &str = "hosting_gc_blobs_deleted_total";
@@ -119,6 +123,30 @@ pub const RECORDED: &[Metric] = &[
         kind: Kind::Counter,
         help: "Body bytes of site files served (HEAD requests excluded).",
         labels: &[],
+    },
+    Metric {
+        name: ACCESS_LOG_DROPPED_LINES_TOTAL,
+        kind: Kind::Counter,
+        help: "Access log lines dropped because the log writer could not keep up (serving never waits for it).",
+        labels: &[],
+    },
+    Metric {
+        name: CACHE_BYTES,
+        kind: Kind::Gauge,
+        help: "Bytes an in-process cache holds (its weigher's estimate), set at each scrape.",
+        labels: &[Label { name: "kind", values: &CACHE_KINDS }],
+    },
+    Metric {
+        name: CACHE_ENTRIES,
+        kind: Kind::Gauge,
+        help: "Entries an in-process cache holds, set at each scrape.",
+        labels: &[Label { name: "kind", values: &CACHE_KINDS }],
+    },
+    Metric {
+        name: CACHE_BUDGET_BYTES,
+        kind: Kind::Gauge,
+        help: "The share of HOSTING_CACHE_BYTES an in-process cache may hold.",
+        labels: &[Label { name: "kind", values: &CACHE_KINDS }],
     },
     Metric {
         name: RATE_LIMITED_TOTAL,

@@ -2,16 +2,14 @@
 //! (precompressed `.br` / `.gz` siblings first, then cached on-the-fly compression of
 //! compressible types), byte ranges, and the byte cache in front of the blob store.
 
-use std::sync::Arc;
-
 use axum::http::{header, HeaderMap, HeaderValue};
 use bytes::Bytes;
 
-use crate::blobs::read_to_bytes;
+use super::error::ServeError;
+use super::tiers;
 use crate::cache::Encoding;
 use crate::domain::manifest::{FileRef, SiteManifest};
 use crate::domain::names::Sha256;
-use crate::shared::count_l2;
 use crate::state::AppState;
 
 /// Blobs never change: the shared cache keeps them a day (Redis evicts under pressure).
@@ -133,7 +131,10 @@ pub fn choose(
 /// The representation's bytes from the in-process cache (loading and, for on-the-fly
 /// encodings, compressing them once), or `None` when the file is too large to cache.
 /// For on-the-fly encodings `rep.size` is updated by the caller via `compressed_size`.
-pub async fn cached_bytes(state: &AppState, rep: &Representation) -> Result<Option<Bytes>, String> {
+pub async fn cached_bytes(
+    state: &AppState,
+    rep: &Representation,
+) -> Result<Option<Bytes>, ServeError> {
     if rep.size > state.config.cache.cache_max_file_bytes && !rep.on_the_fly {
         return Ok(None);
     }
@@ -143,72 +144,60 @@ pub async fn cached_bytes(state: &AppState, rep: &Representation) -> Result<Opti
     }
     let key = (rep.sha256.clone(), rep.encoding);
     let encoding = rep.encoding;
-    let result = state
+    // Compressed variants are counted with the files they come from.
+    let compressed = state
         .cache
         .files
         .try_get_with(key, async move {
-            tokio::task::spawn_blocking(move || compress(&identity, encoding))
-                .await
-                .map_err(|e| e.to_string())?
-        })
-        .await;
-    result.map(Some).map_err(|e: Arc<String>| e.to_string())
-}
-
-async fn load_identity(state: &AppState, sha256: &Sha256, size: u64) -> Result<Bytes, String> {
-    let key = (sha256.clone(), Encoding::Identity);
-    if let Some(bytes) = state.cache.files.get(&key).await {
-        crate::telemetry::record_cache_lookup("l1", "file", true);
-        return Ok(bytes);
-    }
-    crate::telemetry::record_cache_lookup("l1", "file", false);
-    let blobs = state.blobs.clone();
-    let shared = state.shared.clone();
-    let sha = sha256.clone();
-    let shareable = size <= state.config.cache.redis_blob_max_bytes;
-    state
-        .cache
-        .files
-        .try_get_with(key, async move {
-            let shared_key = format!("blob:{sha}");
-            if shareable {
-                if let Some(bytes) = shared.get(&shared_key).await {
-                    count_l2(shared.as_ref(), "file", true);
-                    return Ok(bytes);
-                }
-                count_l2(shared.as_ref(), "file", false);
-            }
-            let blob = blobs
-                .get(&sha)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("blob {sha} is missing from the store"))?;
-            let bytes = read_to_bytes(blob).await.map_err(|e| e.to_string())?;
-            if shareable {
-                shared.set(&shared_key, &bytes, SHARED_BLOB_TTL).await;
-            }
-            Ok(bytes)
+            tokio::task::spawn_blocking(move || compress(&identity, encoding)).await?
         })
         .await
-        .map_err(|e: Arc<String>| e.to_string())
+        .map_err(ServeError::Shared)?;
+    Ok(Some(compressed))
 }
 
-fn compress(bytes: &[u8], encoding: Encoding) -> Result<Bytes, String> {
+async fn load_identity(state: &AppState, sha256: &Sha256, size: u64) -> Result<Bytes, ServeError> {
+    let key = (sha256.clone(), Encoding::Identity);
+    let shareable = size <= state.config.cache.redis_blob_max_bytes;
+    let l2 = tiers::L2 {
+        shared: &state.shared,
+        kind: "file",
+        key: format!("blob:{sha256}"),
+        ttl: SHARED_BLOB_TTL,
+    };
+    let from_store = async {
+        state
+            .blobs
+            .read(sha256)
+            .await?
+            .ok_or_else(|| ServeError::MissingBlob(sha256.clone()))
+    };
+    tiers::l1(&state.cache.files, "file", key, async {
+        if shareable {
+            tiers::l2(l2, |_| true, from_store).await
+        } else {
+            from_store.await
+        }
+    })
+    .await
+}
+
+fn compress(bytes: &[u8], encoding: Encoding) -> Result<Bytes, ServeError> {
     use std::io::Write;
     match encoding {
         Encoding::Identity => Ok(Bytes::copy_from_slice(bytes)),
         Encoding::Gzip => {
             let mut encoder =
                 flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-            encoder.write_all(bytes).map_err(|e| e.to_string())?;
-            encoder.finish().map(Bytes::from).map_err(|e| e.to_string())
+            encoder.write_all(bytes)?;
+            Ok(Bytes::from(encoder.finish()?))
         }
         Encoding::Brotli => {
             let mut out = Vec::new();
             {
                 // Quality 5: most of brotli's gain at a fraction of quality 11's CPU.
                 let mut writer = brotli::CompressorWriter::new(&mut out, 64 * 1024, 5, 22);
-                writer.write_all(bytes).map_err(|e| e.to_string())?;
+                writer.write_all(bytes)?;
             }
             Ok(Bytes::from(out))
         }

@@ -3,8 +3,10 @@
 //! in-process cache once warm, so a warm request touches no database.
 
 mod content;
+mod error;
 pub mod path;
 mod respond;
+mod tiers;
 
 use std::sync::Arc;
 
@@ -13,14 +15,15 @@ use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hosting_rules::{HeaderRules, MatchKind, Redirects};
 
+use self::error::ServeError;
 pub use self::respond::site_cache_control;
 use self::respond::{file_response, identity_bytes, FileToServe};
 use super::host::HostKind;
 use super::pages::{not_found, platform_page};
+use crate::cache::HostEntry;
 use crate::domain::manifest::{
     Resolved, SiteManifest, HEADERS_FILE, NOT_FOUND_FILE, REDIRECTS_FILE,
 };
-use crate::shared::count_l2;
 use crate::state::{host_key, AppState};
 use crate::store::{LiveDeploy, ManifestEntry};
 
@@ -186,7 +189,7 @@ fn redirect(state: &AppState, status: StatusCode, location: &str) -> Response {
     response
 }
 
-fn unavailable(cause: &str) -> Response {
+fn unavailable(cause: &ServeError) -> Response {
     tracing::warn!(error = %cause, "site lookup failed");
     let mut response = platform_page(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -199,36 +202,53 @@ fn unavailable(cause: &str) -> Response {
     response
 }
 
-/// The deploy a host points at, through the host cache.
+/// The deploy a host points at, through the host cache. An entry past the TTL is
+/// still answered from while one background lookup refreshes it: a missed invalidation
+/// is corrected within the TTL plus one lookup, and no request waits for it.
 async fn deploy_for_host(
     state: &AppState,
     host: String,
     kind: HostKind,
-) -> Result<Option<Arc<LiveDeploy>>, String> {
-    if let Some(found) = state.cache.hosts.get(&host).await {
+) -> Result<Option<Arc<LiveDeploy>>, ServeError> {
+    if let Some(entry) = state.cache.hosts.get(&host).await {
         crate::telemetry::record_cache_lookup("l1", "host", true);
-        return Ok(found);
-    }
-    crate::telemetry::record_cache_lookup("l1", "host", false);
-    let loader = state.clone();
-    state
-        .cache
-        .hosts
-        .try_get_with(host.clone(), async move {
-            let mut attempt = 1;
-            loop {
-                let invalidations = loader.cache.host_invalidations();
-                let found = look_up_host(&loader, &host, &kind).await?;
-                if loader.cache.host_invalidations() == invalidations
-                    || attempt == HOST_LOOKUP_ATTEMPTS
-                {
-                    return Ok(found.map(Arc::new));
+        if state.cache.begin_refresh(&host, &entry) {
+            let state = state.clone();
+            tokio::spawn(async move {
+                match fresh_host_entry(&state, &host, &kind).await {
+                    Ok(fresh) => state.cache.hosts.insert(host.clone(), fresh).await,
+                    // The entry is kept; the next request past the TTL tries again.
+                    Err(e) => tracing::warn!(error = %e, host = %host, "refreshing a host failed"),
                 }
-                attempt += 1;
-            }
-        })
-        .await
-        .map_err(|e: Arc<String>| e.to_string())
+                state.cache.end_refresh(&host);
+            });
+        }
+        return Ok(entry.deploy);
+    }
+    let loader = state.clone();
+    let key = host.clone();
+    let entry = tiers::l1(&state.cache.hosts, "host", key, async move {
+        fresh_host_entry(&loader, &host, &kind).await
+    })
+    .await?;
+    Ok(entry.deploy)
+}
+
+/// The host's deploy from the tiers below L1, looked up again if an invalidation raced it.
+async fn fresh_host_entry(
+    state: &AppState,
+    host: &str,
+    kind: &HostKind,
+) -> Result<HostEntry, ServeError> {
+    let mut attempt = 1;
+    loop {
+        let invalidations = state.cache.host_invalidations();
+        let found = look_up_host(state, host, kind).await?;
+        if state.cache.host_invalidations() == invalidations || attempt == HOST_LOOKUP_ATTEMPTS {
+            return Ok(HostEntry::new(found.map(Arc::new)));
+        }
+        attempt += 1;
+    }
 }
 
 /// Lookups of a host raced by invalidations are repeated at most this often (the TTL
@@ -240,80 +260,68 @@ async fn look_up_host(
     state: &AppState,
     host: &str,
     kind: &HostKind,
-) -> Result<Option<LiveDeploy>, String> {
-    let key = host_key(host);
-    if let Some(bytes) = state.shared.get(&key).await {
-        if let Ok(found) = serde_json::from_slice::<Option<LiveDeploy>>(&bytes) {
-            count_l2(state.shared.as_ref(), "host", true);
-            return Ok(found);
-        }
-    }
-    count_l2(state.shared.as_ref(), "host", false);
-    let store = &state.store;
-    let found = match kind {
-        HostKind::Site(site) => store.live_deploy(site.as_str()).await,
-        HostKind::Preview(site, deploy) => {
-            store.preview_deploy(site.as_str(), deploy.as_str()).await
-        }
-        // Only a verified domain resolves (the store checks the status).
-        HostKind::Custom(name) => store.domain_live_deploy(name).await,
-        HostKind::Control | HostKind::Unknown => Ok(None),
-    }
-    .map_err(|e| e.to_string())?;
-    if let Ok(bytes) = serde_json::to_vec(&found) {
-        state
-            .shared
-            .set(&key, &bytes, state.config.cache.host_cache_ttl)
-            .await;
-    }
-    Ok(found)
+) -> Result<Option<LiveDeploy>, ServeError> {
+    let l2 = tiers::L2 {
+        shared: &state.shared,
+        kind: "host",
+        key: host_key(host),
+        ttl: state.config.cache.host_cache_ttl,
+    };
+    let found = tiers::l2(l2, |_| true, async {
+        let store = &state.store;
+        let found = match kind {
+            HostKind::Site(site) => store.live_deploy(site.as_str()).await,
+            HostKind::Preview(site, deploy) => {
+                store.preview_deploy(site.as_str(), deploy.as_str()).await
+            }
+            // Only a verified domain resolves (the store checks the status).
+            HostKind::Custom(name) => store.domain_live_deploy(name).await,
+            HostKind::Control | HostKind::Unknown => Ok(None),
+        };
+        Ok(tiers::Json(found?))
+    })
+    .await?;
+    Ok(found.0)
 }
 
 /// A deploy's manifest and rules, through the manifest cache.
-async fn manifest_for(state: &AppState, target: &LiveDeploy) -> Result<Arc<SiteManifest>, String> {
-    if let Some(found) = state.cache.manifests.get(&target.deploy_id).await {
-        crate::telemetry::record_cache_lookup("l1", "manifest", true);
-        return Ok(found);
-    }
-    crate::telemetry::record_cache_lookup("l1", "manifest", false);
-    let loader_state = state.clone();
+async fn manifest_for(
+    state: &AppState,
+    target: &LiveDeploy,
+) -> Result<Arc<SiteManifest>, ServeError> {
+    let loader = state.clone();
     let target = target.clone();
-    state
-        .cache
-        .manifests
-        .try_get_with(target.deploy_id.clone(), async move {
-            load_manifest(&loader_state, &target).await.map(Arc::new)
-        })
-        .await
-        .map_err(|e: Arc<String>| e.to_string())
+    tiers::l1(
+        &state.cache.manifests,
+        "manifest",
+        target.deploy_id.clone(),
+        async move { load_manifest(&loader, &target).await.map(Arc::new) },
+    )
+    .await
 }
 
 /// Manifests never change: the shared cache keeps them a day.
 const SHARED_MANIFEST_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-async fn manifest_entries(state: &AppState, deploy_id: &str) -> Result<Vec<ManifestEntry>, String> {
-    let key = format!("manifest:{deploy_id}");
-    if let Some(bytes) = state.shared.get(&key).await {
-        if let Ok(entries) = serde_json::from_slice::<Vec<ManifestEntry>>(&bytes) {
-            count_l2(state.shared.as_ref(), "manifest", true);
-            return Ok(entries);
-        }
-    }
-    count_l2(state.shared.as_ref(), "manifest", false);
-    let entries = state
-        .store
-        .manifest(deploy_id)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !entries.is_empty() {
-        if let Ok(bytes) = serde_json::to_vec(&entries) {
-            state.shared.set(&key, &bytes, SHARED_MANIFEST_TTL).await;
-        }
-    }
-    Ok(entries)
+async fn manifest_entries(
+    state: &AppState,
+    deploy_id: &str,
+) -> Result<Vec<ManifestEntry>, ServeError> {
+    let l2 = tiers::L2 {
+        shared: &state.shared,
+        kind: "manifest",
+        key: format!("manifest:{deploy_id}"),
+        ttl: SHARED_MANIFEST_TTL,
+    };
+    let keep = |entries: &tiers::Json<Vec<ManifestEntry>>| !entries.0.is_empty();
+    let entries = tiers::l2(l2, keep, async {
+        Ok(tiers::Json(state.store.manifest(deploy_id).await?))
+    })
+    .await?;
+    Ok(entries.0)
 }
 
-async fn load_manifest(state: &AppState, target: &LiveDeploy) -> Result<SiteManifest, String> {
+async fn load_manifest(state: &AppState, target: &LiveDeploy) -> Result<SiteManifest, ServeError> {
     let entries = manifest_entries(state, &target.deploy_id).await?;
     let mut manifest = SiteManifest::new(
         target.deploy_id.clone(),
@@ -339,7 +347,7 @@ async fn rules_text(
     state: &AppState,
     manifest: &SiteManifest,
     path: &str,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, ServeError> {
     let Some(file) = manifest.entry(path) else {
         return Ok(None);
     };

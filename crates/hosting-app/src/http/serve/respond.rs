@@ -9,11 +9,13 @@ use axum::response::Response;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use headers::{ETag, HeaderMapExt, IfModifiedSince, IfNoneMatch, IfRange, LastModified};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use super::content::{self, Representation};
+use super::error::ServeError;
 use crate::blobs::Blob;
 use crate::domain::manifest::{FileRef, SiteManifest};
 use crate::state::AppState;
@@ -69,7 +71,7 @@ async fn build(
     request: &HeaderMap,
     is_head: bool,
     target: FileToServe<'_>,
-) -> Result<Response, String> {
+) -> Result<Response, ServeError> {
     let range = if target.status == StatusCode::OK {
         request.get(header::RANGE)
     } else {
@@ -130,7 +132,7 @@ async fn build(
         Some(
             content::cached_bytes(state, &rep)
                 .await?
-                .ok_or("compressed bytes are not cacheable")?,
+                .ok_or_else(|| ServeError::TooLarge(rep.sha256.clone()))?,
         )
     } else {
         None
@@ -171,12 +173,21 @@ async fn build(
     if is_head {
         return Ok(respond(status, headers, Body::empty()));
     }
-    metrics::counter!(crate::metrics::SERVED_BYTES_TOTAL).increment(length);
+    served_bytes().increment(length);
     let body = match compressed {
         Some(bytes) => Body::from(bytes),
         None => body_of(state, &rep, span).await?,
     };
     Ok(respond(status, headers, body))
+}
+
+/// Registered once: a look-up by name per request costs a registry search (issue 17).
+fn served_bytes() -> &'static metrics::Counter {
+    static SERVED_BYTES: OnceLock<metrics::Counter> = OnceLock::new();
+    SERVED_BYTES.get_or_init(|| {
+        crate::telemetry::metrics_handle();
+        metrics::counter!(crate::metrics::SERVED_BYTES_TOTAL)
+    })
 }
 
 fn respond(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
@@ -230,7 +241,7 @@ async fn body_of(
     state: &AppState,
     rep: &Representation,
     span: std::ops::Range<u64>,
-) -> Result<Body, String> {
+) -> Result<Body, ServeError> {
     if let Some(bytes) = content::cached_bytes(state, rep).await? {
         let (start, end) = (to_usize(span.start), to_usize(span.end));
         return Ok(Body::from(bytes.slice(start..end)));
@@ -239,9 +250,8 @@ async fn body_of(
     let blob = state
         .blobs
         .get(&rep.sha256)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("blob {} is missing from the store", rep.sha256))?;
+        .await?
+        .ok_or_else(|| ServeError::MissingBlob(rep.sha256.clone()))?;
     match blob {
         Blob::Bytes(bytes) => Ok(Body::from(
             bytes.slice(to_usize(span.start)..to_usize(span.end)),
@@ -249,7 +259,7 @@ async fn body_of(
         Blob::File { mut file, .. } => {
             file.seek(std::io::SeekFrom::Start(span.start))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::blobs::BlobError::Io)?;
             let reader = file.take(span.end - span.start);
             Ok(Body::from_stream(ReaderStream::with_capacity(
                 reader,
@@ -264,15 +274,11 @@ fn to_usize(n: u64) -> usize {
 }
 
 /// Identity bytes of a small file, through the cache (for rule files and compression).
-pub async fn identity_bytes(state: &AppState, file: &FileRef) -> Result<Bytes, String> {
+pub async fn identity_bytes(state: &AppState, file: &FileRef) -> Result<Bytes, ServeError> {
     let rep = Representation::identity(file);
-    match content::cached_bytes(state, &rep).await? {
-        Some(bytes) => Ok(bytes),
-        None => Err(format!(
-            "file {} is too large to hold in memory",
-            file.sha256
-        )),
-    }
+    content::cached_bytes(state, &rep)
+        .await?
+        .ok_or_else(|| ServeError::TooLarge(file.sha256.clone()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,100 @@
+//! The two cache tiers in front of the store, read one way for hosts, manifests and
+//! blobs: L1 is this process's bounded cache, L2 the cache the replicas share (Redis in
+//! cluster mode; absent in embedded mode). A tier that fails is a miss, never an error.
+
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use moka::future::Cache;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::error::ServeError;
+use crate::shared::{count_l2, SharedState};
+
+/// `key` from L1, else from `load` (run once per key however many requests wait for it),
+/// which fills L1.
+pub async fn l1<K, V, F>(
+    cache: &Cache<K, V>,
+    kind: &'static str,
+    key: K,
+    load: F,
+) -> Result<V, ServeError>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    F: Future<Output = Result<V, ServeError>>,
+{
+    if let Some(found) = cache.get(&key).await {
+        crate::telemetry::record_cache_lookup("l1", kind, true);
+        return Ok(found);
+    }
+    crate::telemetry::record_cache_lookup("l1", kind, false);
+    cache
+        .try_get_with(key, load)
+        .await
+        .map_err(ServeError::Shared)
+}
+
+/// How a value is kept in the shared cache.
+pub trait SharedForm: Sized {
+    fn encode(&self) -> Option<Vec<u8>>;
+    fn decode(bytes: Bytes) -> Option<Self>;
+}
+
+/// Blob bytes are kept as they are.
+impl SharedForm for Bytes {
+    fn encode(&self) -> Option<Vec<u8>> {
+        Some(self.to_vec())
+    }
+
+    fn decode(bytes: Bytes) -> Option<Self> {
+        Some(bytes)
+    }
+}
+
+/// Store rows (host lookups, manifests) are kept as JSON.
+pub struct Json<T>(pub T);
+
+impl<T: Serialize + DeserializeOwned> SharedForm for Json<T> {
+    fn encode(&self) -> Option<Vec<u8>> {
+        serde_json::to_vec(&self.0).ok()
+    }
+
+    fn decode(bytes: Bytes) -> Option<Self> {
+        serde_json::from_slice(&bytes).ok().map(Json)
+    }
+}
+
+/// Where and whether a value goes in the shared cache.
+pub struct L2<'a> {
+    pub shared: &'a Arc<dyn SharedState>,
+    pub kind: &'static str,
+    pub key: String,
+    pub ttl: Duration,
+}
+
+/// `l2.key` from the shared cache, else from `load`; what `keep` accepts is stored for
+/// the other replicas.
+pub async fn l2<V, F>(l2: L2<'_>, keep: impl FnOnce(&V) -> bool, load: F) -> Result<V, ServeError>
+where
+    V: SharedForm,
+    F: Future<Output = Result<V, ServeError>>,
+{
+    let shared = l2.shared.as_ref();
+    if let Some(found) = shared.get(&l2.key).await.and_then(V::decode) {
+        count_l2(shared, l2.kind, true);
+        return Ok(found);
+    }
+    count_l2(shared, l2.kind, false);
+    let value = load.await?;
+    if keep(&value) {
+        if let Some(bytes) = value.encode() {
+            shared.set(&l2.key, &bytes, l2.ttl).await;
+        }
+    }
+    Ok(value)
+}
