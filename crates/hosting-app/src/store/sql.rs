@@ -222,6 +222,33 @@ async fn owned_sizes(
     Ok(found)
 }
 
+/// Which of `hashes` a deploy of `owner_id` already references.
+async fn referenced_by_owner(
+    tx: &mut Tx<'_>,
+    owner_id: i64,
+    hashes: &[&Sha256],
+) -> StoreResult<HashSet<Sha256>> {
+    let mut list: Vec<&str> = hashes.iter().map(|h| h.as_str()).collect();
+    list.sort_unstable();
+    let mut found = HashSet::new();
+    for chunk in list.chunks(BIND_LIMIT) {
+        let mut query = QueryBuilder::<Db>::new(quota_sql::REFERENCED_BY_OWNER);
+        query.push_bind(owner_id).push(" AND f.sha256 IN (");
+        let mut separated = query.separated(", ");
+        for sha in chunk {
+            separated.push_bind(*sha);
+        }
+        query.push(")");
+        let rows: Vec<String> = query
+            .build_query_scalar()
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        found.extend(shas::<Vec<Sha256>>(rows)?);
+    }
+    Ok(found)
+}
+
 /// Inserts a deploy's file list and the hashes it still waits for.
 async fn insert_files(
     tx: &mut Tx<'_>,
@@ -494,9 +521,13 @@ impl Store for This {
         quotas.admit(&quota, QuotaKind::DeploysPerHour, 1)?;
         let mut files = new.files;
         let mut required = Vec::new();
+        // The owner's blobs this deploy references, with their sizes: those no earlier
+        // deploy of the owner references start counting towards the stored bytes.
+        let mut owned_here: HashMap<Sha256, u64> = HashMap::new();
         if new.files_uploaded {
             let blobs: Vec<(&Sha256, u64)> = files.iter().map(|f| (&f.sha256, f.size)).collect();
             record_owned_blobs(&mut tx, new.owner_id, &blobs).await?;
+            owned_here.extend(files.iter().map(|f| (f.sha256.clone(), f.size)));
         } else {
             let hashes: Vec<&Sha256> = files
                 .iter()
@@ -505,6 +536,7 @@ impl Store for This {
                 .into_iter()
                 .collect();
             let owned = owned_sizes(&mut tx, new.owner_id, &hashes).await?;
+            owned_here.extend(owned.iter().map(|(sha, size)| (sha.clone(), *size)));
             for file in &mut files {
                 match owned.get(&file.sha256) {
                     Some(size) => file.size = *size,
@@ -534,11 +566,24 @@ impl Store for This {
             .bind(fingerprint)
             .bind(new.message.as_deref());
         execute(&mut *tx, query).await?;
-        insert_files(&mut tx, new.id.as_str(), &files, &required).await?;
-        // Files the owner has (archives: all) and no other deploy of theirs referenced.
-        let stored = refresh_storage(&mut tx, new.owner_id).await?;
-        let adding = stored.saturating_sub(quota.usage.storage_bytes);
+        // Files the owner has (archives: all) and no other deploy of theirs referenced:
+        // looked up by this deploy's hashes, so the cost grows with the deploy, not with
+        // everything the owner stores.
+        let hashes: Vec<&Sha256> = owned_here.keys().collect();
+        let counted = referenced_by_owner(&mut tx, new.owner_id, &hashes).await?;
+        let adding: u64 = owned_here
+            .iter()
+            .filter(|(sha, _)| !counted.contains(*sha))
+            .map(|(_, size)| size)
+            .sum();
         quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
+        insert_files(&mut tx, new.id.as_str(), &files, &required).await?;
+        if adding > 0 {
+            let query = sqlx::query(quota_sql::ADD_STORAGE)
+                .bind(new.owner_id)
+                .bind(adding as i64);
+            execute(&mut *tx, query).await?;
+        }
         let now = now_ms();
         let query = sqlx::query(quota_sql::PRUNE_DEPLOY_LOG)
             .bind(new.owner_id)
