@@ -14,7 +14,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 /// The log format in effect for `HOSTING_LOG_FORMAT`: `auto` is text for a person at a
-/// terminal and JSON lines for a log shipper (Promtail reads a pipe, not a terminal).
+/// terminal and JSON lines for a log shipper (Alloy reads a pipe, not a terminal).
 pub fn effective_log_format(setting: &str, stdout_is_terminal: bool) -> &'static str {
     match setting {
         "text" => "text",
