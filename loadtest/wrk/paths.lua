@@ -5,6 +5,9 @@
 -- Requests are pre-formatted once (wrk.format merges the -H headers, e.g. Host).
 -- Usage: BENCH_PATHS=paths.txt wrk -H 'Host: bench.localhost' -s loadtest/wrk/paths.lua URL
 
+-- done(): the BENCH_JSON reporter, shared with plain runs, in report.lua beside this file.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "report.lua")
+
 local file = os.getenv("BENCH_PATHS") or error("set BENCH_PATHS to a file of request paths")
 local reqs = {}
 local n = 0
@@ -26,16 +29,4 @@ request = function()
   i = i + 1
   if i > n then i = 1 end
   return reqs[i]
-end
-
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
-    '"err_connect":%d,"err_read":%d,"err_write":%d,"err_status":%d,"err_timeout":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p95_us":%d,"p99_us":%d,"mean_us":%.1f,"max_us":%d}\n',
-    summary.requests, summary.duration, summary.bytes,
-    e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(95),
-    latency:percentile(99), latency.mean, latency.max))
 end

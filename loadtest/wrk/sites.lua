@@ -5,6 +5,9 @@
 -- the load generator more than the servers), then replayed from a per-thread offset.
 -- Usage: BENCH_SITES=10000 wrk -s loadtest/wrk/sites.lua http://127.0.0.1:PORT/
 
+-- done(): the BENCH_JSON reporter, shared with plain runs, in report.lua beside this file.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "report.lua")
+
 local sites = tonumber(os.getenv("BENCH_SITES") or error("set BENCH_SITES"))
 local prefix = os.getenv("BENCH_PREFIX") or "site-"
 local suffix = os.getenv("BENCH_SUFFIX") or ".localhost"
@@ -29,16 +32,4 @@ request = function()
   i = i + 1
   if i > n then i = 1 end
   return reqs[i]
-end
-
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
-    '"err_connect":%d,"err_read":%d,"err_write":%d,"err_status":%d,"err_timeout":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p95_us":%d,"p99_us":%d,"mean_us":%.1f,"max_us":%d}\n',
-    summary.requests, summary.duration, summary.bytes,
-    e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(95),
-    latency:percentile(99), latency.mean, latency.max))
 end
