@@ -65,6 +65,19 @@ async fn metrics(app: &TestApp) -> String {
         .expect("text")
 }
 
+/// `/metrics` once `series` has a sample: the issuer refreshes its gauges after it stores a
+/// certificate, so a scrape right after the API shows the certificate may precede them.
+async fn metrics_once_set(app: &TestApp, series: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let text = metrics(app).await;
+        if sample(&text, series).is_some() || std::time::Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The value of the first sample of `series` (name with labels, as printed).
 fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics
@@ -142,11 +155,10 @@ async fn a_verified_domain_gets_a_certificate_and_an_owner_can_renew_it() {
         !sealed.windows(11).any(|w| w == b"PRIVATE KEY"),
         "the private key is stored sealed, not as PEM"
     );
-    let metrics_text = metrics(&app).await;
-    let expiry = sample(
-        &metrics_text,
-        &format!("hosting_certificate_expiry_timestamp_seconds{{domain=\"{DOMAIN}\"}}"),
-    );
+    let expiry_series =
+        format!("hosting_certificate_expiry_timestamp_seconds{{domain=\"{DOMAIN}\"}}");
+    let metrics_text = metrics_once_set(&app, &expiry_series).await;
+    let expiry = sample(&metrics_text, &expiry_series);
     assert_eq!(expiry, Some(not_after.timestamp() as f64), "{metrics_text}");
     assert_eq!(
         sample(&metrics_text, "hosting_certificates{status=\"issued\"}"),
