@@ -224,6 +224,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::QuotaExceeded(exceeded) => ApiError::QuotaExceeded(exceeded),
             StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
+            StoreError::Gone(what) => {
+                ApiError::Conflict(format!("{what} no longer exists (deleted meanwhile)"))
+            }
             StoreError::Unavailable(cause) => ApiError::ServiceUnavailable(cause.to_string()),
             other => ApiError::internal("the store failed", other),
         }

@@ -92,7 +92,29 @@ fn violated_constraint(db: &dyn sqlx::error::DatabaseError) -> Option<&'static s
         .map(|(constraint, _, _)| *constraint)
 }
 
-/// Maps a driver error: a named unique constraint -> `Conflict`; an unreachable or
+/// What a foreign key violation says is gone. PostgreSQL names the constraint
+/// (`<table>_<column>_fkey`, the default names of the migrations' `REFERENCES`); SQLite
+/// reports only `FOREIGN KEY constraint failed`, so its answer is the general one.
+fn referenced_record(db: &dyn sqlx::error::DatabaseError) -> &'static str {
+    let Some(key) = db.constraint().and_then(|name| name.strip_suffix("_fkey")) else {
+        return "a record this write refers to";
+    };
+    const REFERENCED: [(&str, &str); 7] = [
+        ("_site_id", "the site"),
+        ("_owner_id", "the user"),
+        ("_user_id", "the user"),
+        ("_created_by", "the user"),
+        ("_deploy_id", "the deploy"),
+        ("_domain_id", "the domain"),
+        ("_sha256", "the blob"),
+    ];
+    REFERENCED
+        .iter()
+        .find(|(column, _)| key.ends_with(column))
+        .map_or("a record this write refers to", |(_, what)| what)
+}
+
+/// Maps a driver error: a named unique constraint -> `Conflict`; a foreign key -> `Gone`; an unreachable or
 /// read-only database (a replica promoted badly, a primary in recovery) -> `Unavailable`.
 pub(super) fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
@@ -104,6 +126,9 @@ pub(super) fn map_err(e: sqlx::Error) -> StoreError {
                     .find(|(name, _, _)| Some(*name) == constraint)
                     .map_or("a record with these values", |(_, _, what)| what),
             )
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::Gone(referenced_record(db.as_ref()))
         }
         // 25006: read_only_sql_transaction (PostgreSQL).
         sqlx::Error::Database(db) if db.code().as_deref() == Some("25006") => unavailable(e),

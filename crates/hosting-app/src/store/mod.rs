@@ -40,6 +40,10 @@ pub enum StoreError {
     /// A unique constraint was violated; the string names what already exists.
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// A foreign key was violated: the record the write refers to was deleted meanwhile
+    /// (a site deleted while a deploy to it is created). The string names what is gone.
+    #[error("{0} no longer exists")]
+    Gone(&'static str),
     #[error("the database is unavailable: {0}")]
     Unavailable(#[source] BoxError),
     #[error("database error: {0}")]

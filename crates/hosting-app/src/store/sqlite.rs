@@ -115,3 +115,32 @@ async fn lock_idempotency_key(
 ) -> sqlx::Result<()> {
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use hosting_api::Role;
+
+    use super::*;
+    use crate::store::{Store, StoreError};
+
+    #[tokio::test]
+    async fn a_write_referring_to_a_deleted_record_is_gone_not_an_internal_error() {
+        // Arrange
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).await.expect("open");
+        let user = store
+            .create_user("ada", Role::Member, None)
+            .await
+            .expect("user");
+        let missing_user = user.id + 1000;
+
+        // Act
+        let result = store.create_token(missing_user, "ci", "hash").await;
+
+        // Assert
+        assert!(
+            matches!(result, Err(StoreError::Gone(_))),
+            "expected Gone, got {result:?}"
+        );
+    }
+}
