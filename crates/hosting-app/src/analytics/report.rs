@@ -8,8 +8,10 @@ use hosting_api::{
 };
 
 use super::hll::Sketch;
+use crate::actions::sites::owned_site;
+use crate::actions::{ActionError, ActionResult};
 use crate::state::App;
-use crate::store::{BucketRecord, Granularity, SiteRecord, StoreError, TopKind};
+use crate::store::{BucketRecord, Granularity, SiteRecord, StoreError, TopKind, UserRecord};
 
 /// Most points one report may have.
 pub const MAX_POINTS: i64 = 2_000;
@@ -99,6 +101,18 @@ pub fn range(app: &App, query: RangeQuery, now: DateTime<Utc>) -> Result<Range, 
         to: granularity.bucket_of(to - 1) + granularity.seconds(),
         granularity,
     })
+}
+
+/// The site whose figures `user` may read: their own, or any site for an admin.
+pub async fn readable_site(app: &App, user: &UserRecord, name: &str) -> ActionResult<SiteRecord> {
+    match owned_site(app, user.id, name).await {
+        Err(ActionError::NotFound(what)) if user.role == hosting_api::Role::Admin => app
+            .store
+            .site_of_any_owner(name)
+            .await?
+            .ok_or(ActionError::NotFound(what)),
+        other => other,
+    }
 }
 
 /// The figures of `site` over `range`.

@@ -10,16 +10,19 @@ use hosting_app::store::{
     AnalyticsBatch, BucketIncrement, Counts, Granularity, TopIncrement, TopKind,
 };
 
+use crate::dashboard::{Browser, PASSWORD};
 use crate::helpers::{assert_problem, TestApp, ADMIN_TOKEN};
 
 const PAGE: &[u8] = b"<!doctype html><title>Home</title><p>Hello";
 const ABOUT: &[u8] = b"<!doctype html><title>About</title><p>About us";
 const STYLE: &[u8] = b"body { color: #222 }";
 
-/// An app that writes its figures every 100 ms, with `blog` deployed.
+/// An app that writes its figures every 100 ms, with `blog` deployed (the admin has a
+/// dashboard password).
 async fn app_with_blog() -> TestApp {
     let app = TestApp::spawn_with(|c| {
         c.analytics.analytics_flush_interval = Duration::from_millis(100);
+        c.admin.admin_password = Some(hosting_app::config::Secret::from(PASSWORD));
     })
     .await;
     app.create_site(ADMIN_TOKEN, "blog").await;
@@ -334,4 +337,34 @@ async fn figures_past_their_retention_are_deleted_and_recent_ones_kept() {
         .await
         .expect("read");
     assert!(top.is_empty(), "{top:?}");
+}
+
+#[tokio::test]
+async fn the_dashboard_page_shows_the_totals_charts_and_top_lists_without_a_script() {
+    let app = app_with_blog().await;
+    for i in 0..6 {
+        visit(&app, "/", i, Some("https://news.example.com/")).await;
+    }
+    visit(&app, "/missing", 1, None).await;
+    wait_for_requests(&app, 7).await;
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.sign_in("admin", PASSWORD).await.status(), 303);
+
+    let response = browser.get("/sites/blog/analytics?range=24h").await;
+
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.expect("page");
+    assert!(page.contains(r#"<dd id="total-requests">7</dd>"#), "{page}");
+    assert!(page.contains(r#"<dd id="total-page-views">6</dd>"#));
+    assert_eq!(page.matches("<svg viewBox=").count(), 2, "two charts");
+    assert!(page.contains("<code>news.example.com</code>"));
+    assert!(page.contains("<code>/missing</code>"));
+    assert!(!page.contains("<script"), "the page needs no script");
+    // The site page links to it; another tenant's site is a 404 page.
+    let site_page = browser.get("/sites/blog").await.text().await.expect("page");
+    assert!(site_page.contains(r#"href="/sites/blog/analytics""#));
+    let member = app.member("mia").await;
+    app.create_site(&member, "theirs").await;
+    let admin_sees = browser.get("/sites/theirs/analytics").await;
+    assert_eq!(admin_sees.status(), 200, "admins read every site's figures");
 }

@@ -7,12 +7,10 @@ use hosting_api as api;
 use serde::Deserialize;
 
 use super::{Path, Query};
-use crate::actions::sites::owned_site;
 use crate::analytics::report::{self, RangeQuery, ReportError};
 use crate::http::auth::AuthUser;
 use crate::http::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::SiteRecord;
 
 #[derive(Debug, Deserialize)]
 pub struct RangeParams {
@@ -46,7 +44,7 @@ pub async fn get(
     Path(site): Path<String>,
     Query(params): Query<RangeParams>,
 ) -> ApiResult<axum::Json<api::SiteAnalytics>> {
-    let site = readable_site(&state, &user, &site).await?;
+    let site = report::readable_site(&state, &user, &site).await?;
     let query = RangeQuery {
         from: params.from,
         to: params.to,
@@ -57,23 +55,6 @@ pub async fn get(
         .await
         .map_err(report_error)?;
     Ok(axum::Json(figures))
-}
-
-/// The caller's site of that name; for an admin, anyone's.
-async fn readable_site(
-    state: &AppState,
-    user: &crate::store::UserRecord,
-    name: &str,
-) -> ApiResult<SiteRecord> {
-    match owned_site(state, user.id, name).await {
-        Ok(site) => Ok(site),
-        Err(_) if user.role == api::Role::Admin => state
-            .store
-            .site_of_any_owner(name)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("site {name:?}"))),
-        Err(e) => Err(e.into()),
-    }
 }
 
 fn report_error(e: ReportError) -> ApiError {
