@@ -60,6 +60,24 @@ pub enum Command {
     /// Manage user accounts (admin only).
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Show a site's traffic: requests, page views, visitors, bytes, top pages, referrers and 404s.
+    Analytics(AnalyticsArgs),
+}
+
+/// Arguments of `hostctl analytics`.
+#[derive(Debug, Args)]
+pub struct AnalyticsArgs {
+    /// The site whose figures to show.
+    #[arg(long, value_name = "NAME")]
+    pub site: String,
+
+    /// How far back to look: a number with a unit (`90m`, `24h`, `7d`, `4w`).
+    #[arg(long, value_name = "SPAN", default_value = "7d", value_parser = crate::commands::analytics::parse_span)]
+    pub since: chrono::Duration,
+
+    /// Span of each row: `minute`, `hour` or `day` (default: about a dozen to thirty rows).
+    #[arg(long, value_name = "SPAN", value_parser = crate::commands::analytics::parse_granularity)]
+    pub granularity: Option<hosting_api::AnalyticsGranularity>,
 }
 
 /// Arguments of `hostctl deploy`.

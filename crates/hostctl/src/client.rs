@@ -343,6 +343,28 @@ impl Client {
         self.list(self.request(Method::GET, &["sites"])).await
     }
 
+    /// `GET /sites/{site}/analytics?from=&granularity=`
+    pub async fn site_analytics(
+        &self,
+        site: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        granularity: Option<hosting_api::AnalyticsGranularity>,
+    ) -> Result<hosting_api::SiteAnalytics, ApiError> {
+        let mut query = vec![(
+            "from",
+            from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )];
+        if let Some(granularity) = granularity {
+            let name = serde_json::to_value(granularity).unwrap_or_default();
+            query.push(("granularity", name.as_str().unwrap_or("day").to_owned()));
+        }
+        self.json(
+            self.request(Method::GET, &["sites", site, "analytics"])
+                .query(&query),
+        )
+        .await
+    }
+
     /// `GET /sites/{site}`
     pub async fn get_site(&self, name: &str) -> Result<Site, ApiError> {
         self.json(self.request(Method::GET, &["sites", name])).await

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "openapi")]
 pub mod schema;
 
+mod analytics;
+pub use analytics::{
+    AnalyticsFigures, AnalyticsGranularity, AnalyticsPoint, SiteAnalytics, TopEntry,
+};
+
 /// Media type of every API error body (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 

@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod admin;
 pub mod admin_cli;
+pub mod analytics;
 pub mod blobs;
 pub mod cache;
 pub mod certs;

@@ -6,6 +6,7 @@
 
 mod acme;
 mod admin;
+mod analytics;
 mod cache;
 mod database;
 mod domains;
@@ -24,6 +25,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use acme::{Acme, ExternalAccount};
 pub use admin::FirstAdmin;
+pub use analytics::{Analytics, AnalyticsMode};
 pub use cache::{Cache, Redis};
 pub use database::Database;
 pub use domains::DomainChecks;
@@ -89,6 +91,8 @@ pub struct Config {
     pub installer: Installer,
     #[command(flatten, next_help_heading = "Logging")]
     pub logging: Logging,
+    #[command(flatten, next_help_heading = "Analytics")]
+    pub analytics: Analytics,
 }
 
 impl Config {
@@ -101,6 +105,7 @@ impl Config {
         self.limits.validate()?;
         self.acme.validate()?;
         self.installer.validate()?;
+        self.analytics.validate()?;
         if !self.is_cluster() && self.storage.blob_store == Some(BlobStoreKind::Postgres) {
             return Err("HOSTING_BLOB_STORE=postgres needs DATABASE_URL".into());
         }

@@ -49,6 +49,7 @@ struct Public {
     state: AppState,
     control: Router,
     access_log: AccessLog,
+    analytics: crate::analytics::Analytics,
 }
 
 /// The public handler, with its access log writer started (`HOSTING_ACCESS_LOG`).
@@ -66,6 +67,7 @@ pub fn public_router(state: AppState) -> std::io::Result<PublicService> {
     let access_log = AccessLog::start(&target, text)?;
     Ok(PublicService(Arc::new(Public {
         control: control_router(state.clone()),
+        analytics: crate::analytics::Analytics::start(&state),
         state,
         access_log,
     })))
@@ -98,6 +100,9 @@ impl listener::Handler for PublicService {
                 .access_log
                 .enabled()
                 .then(|| (req.method().clone(), req.uri().clone()));
+            let visit = (this.analytics).visit(&req, || {
+                ratelimit::client_ip_of(req.extensions(), req.headers())
+            });
             let (route, host, response) =
                 match AssertUnwindSafe(dispatch(&this, req)).catch_unwind().await {
                     Ok(outcome) => outcome,
@@ -115,6 +120,7 @@ impl listener::Handler for PublicService {
             let elapsed = started.elapsed();
             let status = response.status().as_u16();
             crate::telemetry::record_request(route, status, elapsed.as_secs_f64());
+            this.analytics.record(visit, route, &host, &response);
             if let Some((method, uri)) = logged {
                 this.access_log.record(&Entry {
                     request_id: request_id.to_str().unwrap_or(""),

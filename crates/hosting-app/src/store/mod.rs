@@ -5,6 +5,7 @@
 //! database: SQLite in embedded mode, PostgreSQL in cluster mode. The backends keep
 //! only connecting, migrations, row and advisory locks and read routing.
 
+mod analytics;
 mod blobs;
 mod certificates;
 mod columns;
@@ -24,6 +25,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hosting_api::{CertificateStatus, DeployState, DomainStatus, Role};
 
+pub use analytics::{
+    AnalyticsBatch, AnalyticsCutoffs, BucketIncrement, BucketRecord, Counts, Granularity,
+    TopIncrement, TopKind,
+};
 pub(crate) use certificates::certificate_status_str;
 pub(crate) use postgres::is_unreachable;
 pub use postgres::{parse_lsn, PgStore, Pools};
@@ -535,4 +540,32 @@ pub trait Store: Send + Sync {
     /// longer knows it), so the next order creates a new one; a replica that already
     /// stored a newer one keeps it.
     async fn forget_acme_account(&self, directory: &str, sealed: &[u8]) -> StoreResult<()>;
+
+    // Analytics (issue 20), statements in `analytics.rs`.
+    /// Adds one flush of figures: one transaction per site, sketches merged under the
+    /// bucket row's lock. Every site is tried; the last failure is returned.
+    async fn add_analytics(&self, batch: &AnalyticsBatch) -> StoreResult<()>;
+    /// A site's buckets of one granularity starting in [`from`, `to`) (unix seconds).
+    async fn analytics_buckets(
+        &self,
+        site_id: i64,
+        granularity: Granularity,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<BucketRecord>>;
+    /// The `limit` largest entries of one top list over a site's buckets in [`from`, `to`).
+    async fn analytics_top(
+        &self,
+        site_id: i64,
+        granularity: Granularity,
+        range: (i64, i64),
+        kind: TopKind,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, u64)>>;
+    /// Deletes figures and salts past their retention; the rows deleted.
+    async fn prune_analytics(&self, cutoffs: &AnalyticsCutoffs) -> StoreResult<u64>;
+    /// Day `day`'s visitor salt: `candidate` unless a replica stored one first.
+    async fn analytics_salt(&self, day: i64, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+    /// The site named `name`, whoever owns it (admins read every site's figures).
+    async fn site_of_any_owner(&self, name: &str) -> StoreResult<Option<SiteRecord>>;
 }

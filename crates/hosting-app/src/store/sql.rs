@@ -18,6 +18,7 @@ use super::{lock_idempotency_key, Db, This, CONTENTS_IN_DB, LOCKS_ROWS, SEQ};
 use crate::domain::claims::{self, ClaimDecision};
 use crate::domain::names::Sha256;
 use crate::domain::quota::{QuotaOverrides, QuotaPolicy, UserQuota};
+use crate::store::analytics::{self as analytics_sql, BucketRow};
 use crate::store::blobs::{self as blob_sql, sha, shas};
 use crate::store::certificates::{self as cert_sql, certificate_status_str};
 use crate::store::columns::{
@@ -34,6 +35,10 @@ use crate::store::{
     CreatedDeploy, DeployRecord, DomainCheck, DomainRecord, DueCertificate, IssuedCertificate,
     LiveDeploy, ManifestEntry, NewDeploy, NewDomain, SessionRecord, SiteRecord, Store, StoreError,
     StoreResult, TokenRecord, UploadOutcome, UserRecord,
+};
+use crate::store::{
+    AnalyticsBatch, AnalyticsCutoffs, BucketIncrement, BucketRecord, Granularity, TopIncrement,
+    TopKind,
 };
 
 type Tx<'c> = Transaction<'c, Db>;
@@ -1115,4 +1120,177 @@ impl Store for This {
         self.note_write().await;
         Ok(())
     }
+
+    async fn add_analytics(&self, batch: &AnalyticsBatch) -> StoreResult<()> {
+        let mut sites: std::collections::BTreeMap<
+            i64,
+            (Vec<&BucketIncrement>, Vec<&TopIncrement>),
+        > = std::collections::BTreeMap::new();
+        for bucket in &batch.buckets {
+            sites.entry(bucket.site_id).or_default().0.push(bucket);
+        }
+        for entry in &batch.top {
+            sites.entry(entry.site_id).or_default().1.push(entry);
+        }
+        let mut failed = None;
+        // Sites, then rows, in one order on every replica: concurrent flushes lock the
+        // same rows in the same order and never deadlock.
+        for (_, (mut buckets, mut top)) in sites {
+            buckets.sort_by_key(|b| (b.granularity, b.start));
+            top.sort_by(|a, b| {
+                (a.granularity, a.start, a.kind, &a.key).cmp(&(
+                    b.granularity,
+                    b.start,
+                    b.kind,
+                    &b.key,
+                ))
+            });
+            let added = async {
+                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                add_site_analytics(&mut tx, &buckets, &top).await?;
+                tx.commit().await.map_err(map_err)
+            };
+            if let Err(e) = added.await {
+                failed = Some(e);
+            }
+        }
+        self.note_write().await;
+        failed.map_or(Ok(()), Err)
+    }
+
+    async fn analytics_buckets(
+        &self,
+        site_id: i64,
+        granularity: Granularity,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<BucketRecord>> {
+        let query = sqlx::query_as::<_, BucketRow>(analytics_sql::BUCKETS)
+            .bind(site_id)
+            .bind(granularity.as_str())
+            .bind(from)
+            .bind(to);
+        all(self.writer(), query).await
+    }
+
+    async fn analytics_top(
+        &self,
+        site_id: i64,
+        granularity: Granularity,
+        (from, to): (i64, i64),
+        kind: TopKind,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(analytics_sql::TOP)
+            .bind(site_id)
+            .bind(granularity.as_str())
+            .bind(from)
+            .bind(to)
+            .bind(kind.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(rows.into_iter().map(|(key, n)| (key, count(n))).collect())
+    }
+
+    async fn prune_analytics(&self, cutoffs: &AnalyticsCutoffs) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for (granularity, cutoff) in [
+            (Granularity::Minute, cutoffs.minute),
+            (Granularity::Hour, cutoffs.hour),
+            (Granularity::Day, cutoffs.day),
+        ] {
+            for statement in [analytics_sql::PRUNE_BUCKETS, analytics_sql::PRUNE_TOP] {
+                let query = sqlx::query(statement)
+                    .bind(granularity.as_str())
+                    .bind(cutoff);
+                deleted += execute(self.writer(), query).await?;
+            }
+        }
+        let query = sqlx::query(analytics_sql::TRIM_TOP)
+            .bind(cutoffs.closed_before)
+            .bind(i64::from(cutoffs.top_keep))
+            .bind(cutoffs.trim_from);
+        deleted += execute(self.writer(), query).await?;
+        let query = sqlx::query(analytics_sql::PRUNE_SALTS).bind(cutoffs.salt_day);
+        deleted += execute(self.writer(), query).await?;
+        self.note_write().await;
+        Ok(deleted)
+    }
+
+    async fn analytics_salt(&self, day: i64, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        let query = sqlx::query(analytics_sql::ADD_SALT)
+            .bind(day)
+            .bind(candidate);
+        execute(self.writer(), query).await?;
+        self.note_write().await;
+        let query = sqlx::query_scalar(analytics_sql::SALT).bind(day);
+        scalar(self.writer(), query).await
+    }
+
+    async fn site_of_any_owner(&self, name: &str) -> StoreResult<Option<SiteRecord>> {
+        let query = sqlx::query_as::<_, SiteRow>(analytics_sql::SITE_ANY_OWNER).bind(name);
+        optional(self.writer(), query).await
+    }
+}
+
+/// Adds one site's increments: each bucket row is created if missing, locked, and
+/// updated with the counts added and the sketches merged; top entries are upserted.
+async fn add_site_analytics(
+    tx: &mut Tx<'_>,
+    buckets: &[&BucketIncrement],
+    top: &[&TopIncrement],
+) -> StoreResult<()> {
+    use crate::analytics::hll::Sketch;
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    for bucket in buckets {
+        let key = (bucket.site_id, bucket.granularity.as_str(), bucket.start);
+        let query = sqlx::query(analytics_sql::ENSURE_BUCKET)
+            .bind(key.0)
+            .bind(key.1)
+            .bind(key.2)
+            .bind(Vec::<u8>::new());
+        execute(&mut **tx, query).await?;
+        let mut select = String::from(analytics_sql::BUCKET_SKETCH);
+        if LOCKS_ROWS {
+            select.push_str(" FOR UPDATE");
+        }
+        let query = sqlx::query_scalar(&select)
+            .bind(key.0)
+            .bind(key.1)
+            .bind(key.2);
+        let stored: Vec<u8> = scalar(&mut **tx, query).await?;
+        let mut sketch = Sketch::decode(&stored).map_err(other)?;
+        sketch.merge(&Sketch::decode(&bucket.visitors).map_err(other)?);
+        let c = &bucket.counts;
+        let query = sqlx::query(analytics_sql::ADD_TO_BUCKET)
+            .bind(key.0)
+            .bind(key.1)
+            .bind(key.2)
+            .bind(n(c.requests))
+            .bind(n(c.page_views))
+            .bind(n(c.bytes_sent))
+            .bind(n(c.statuses[0]))
+            .bind(n(c.statuses[1]))
+            .bind(n(c.statuses[2]))
+            .bind(n(c.statuses[3]))
+            .bind(n(c.statuses[4]))
+            .bind(sketch.encode());
+        execute(&mut **tx, query).await?;
+    }
+    for chunk in top.chunks(BIND_LIMIT / 6) {
+        let mut upsert = QueryBuilder::<Db>::new(analytics_sql::ADD_TOP);
+        upsert.push_values(chunk, |mut row, entry| {
+            row.push_bind(entry.site_id)
+                .push_bind(entry.granularity.as_str())
+                .push_bind(entry.start)
+                .push_bind(entry.kind.as_str())
+                .push_bind(entry.key.as_str())
+                .push_bind(n(entry.count));
+        });
+        upsert.push(analytics_sql::ADD_TOP_CONFLICT);
+        upsert.build().execute(&mut **tx).await.map_err(map_err)?;
+    }
+    Ok(())
 }

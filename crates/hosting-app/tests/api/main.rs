@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin_commands;
+mod analytics;
 mod api;
 mod archive_site_creation;
 mod cert_store;

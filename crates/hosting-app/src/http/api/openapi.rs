@@ -22,7 +22,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{deploys, domains, limits, sites, tokens, upload, users};
+use super::{analytics, deploys, domains, limits, sites, tokens, upload, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -42,6 +42,7 @@ use crate::state::AppState;
         (name = "sites", description = "Sites"),
         (name = "deploys", description = "Deploys: the digest protocol, archives, publish and rollback"),
         (name = "domains", description = "Custom domains and their certificates"),
+        (name = "analytics", description = "Per-site traffic figures"),
     )
 )]
 struct ApiDoc;
@@ -68,6 +69,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deploys::get))
         .routes(routes!(upload::put_file))
         .routes(routes!(deploys::publish))
+        .routes(routes!(analytics::get))
 }
 
 /// Statuses any authenticated operation can answer, whatever it does.

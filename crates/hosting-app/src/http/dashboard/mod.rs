@@ -9,7 +9,9 @@
 
 mod account;
 mod admin;
+mod analytics;
 mod assets;
+mod charts;
 mod domains;
 mod layout;
 mod login;
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/users/{id}/password", post(admin::set_password))
         .route("/admin/users/{id}/quota", post(quotas::set_quota))
         .route("/admin/health", get(admin::health))
+        .route("/sites/{site}/analytics", get(analytics::show))
         .route_layer(middleware::from_fn_with_state(state, guard))
         // Assets are public and immutable: outside the guard, so they stay cacheable.
         .route("/assets/{file}", get(assets::serve))

@@ -134,6 +134,7 @@ fn render(
             nav.crumbs aria-label="Breadcrumb" { a href="/sites" { "Sites" } " / " span { (site.name) } }
             div.heading #site-heading {
                 h1 { (site.name) }
+                a.button #analytics-link href={ "/sites/" (site.name) "/analytics" } { "Analytics" }
                 @if live.is_some() { a.button.primary #live-link href=(url) { "Open live site" } }
             }
             @if let Some(message) = message { (message) }
