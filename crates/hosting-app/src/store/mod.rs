@@ -531,4 +531,18 @@ pub trait Store: Send + Sync {
     /// longer knows it), so the next order creates a new one; a replica that already
     /// stored a newer one keeps it.
     async fn forget_acme_account(&self, directory: &str, sealed: &[u8]) -> StoreResult<()>;
+
+    /// The distinct digests of a deploy's files.
+    async fn deploy_digests(&self, deploy_id: &str) -> StoreResult<HashSet<Sha256>>;
+    /// [`Store::record_upload`] for a whole batch of blobs of the deploy, in one
+    /// transaction: `quotas` must admit the bytes the batch adds to the owner's storage.
+    async fn record_uploads(
+        &self,
+        owner_id: i64,
+        deploy_id: &str,
+        blobs: &[(Sha256, u64)],
+        quotas: &dyn QuotaPolicy,
+    ) -> StoreResult<UploadOutcome>;
+    /// [`Store::touch_blob`] for many blobs, in one statement per chunk.
+    async fn touch_blobs(&self, blobs: &[(Sha256, u64)]) -> StoreResult<()>;
 }

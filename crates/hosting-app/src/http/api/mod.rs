@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1` on the control host: one module per resource.
 
+mod bulk;
 pub(crate) mod deploys;
 pub(crate) mod domains;
 mod limits;

@@ -22,7 +22,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{deploys, domains, limits, sites, tokens, upload, users};
+use super::{bulk, deploys, domains, limits, sites, tokens, upload, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -68,6 +68,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deploys::get))
         .routes(routes!(upload::put_file))
         .routes(routes!(deploys::publish))
+        .routes(routes!(bulk::upload_files))
 }
 
 /// Statuses any authenticated operation can answer, whatever it does.
