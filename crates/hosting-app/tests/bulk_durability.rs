@@ -319,8 +319,13 @@ async fn a_server_killed_mid_batch_restarts_with_the_deploy_resumable_and_nothin
         "the interrupted batch was acknowledged"
     );
     // The kill came mid-batch: staged files of the batch were left in `tmp/`.
-    let staged = std::fs::read_dir(data.path().join("blobs/tmp")).expect("tmp").count();
-    assert!(staged > 0, "the server had staged nothing of the batch when it was killed");
+    let staged = std::fs::read_dir(data.path().join("blobs/tmp"))
+        .expect("tmp")
+        .count();
+    assert!(
+        staged > 0,
+        "the server had staged nothing of the batch when it was killed"
+    );
     let server = Server::start(data.path());
 
     // Assert: the deploy still misses exactly the unacknowledged files

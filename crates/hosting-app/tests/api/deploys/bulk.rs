@@ -235,3 +235,25 @@ async fn a_batch_over_the_file_or_byte_limit_is_a_413_problem() {
     let response = post_batch(&app, ADMIN_TOKEN, id, batch_of(&files[..2])).await;
     assert_eq!(response.status(), 204);
 }
+
+#[tokio::test]
+async fn an_archive_larger_than_the_batch_buffer_is_deployed_whole() {
+    // Arrange: a buffer of 64 bytes, so a database blob store writes the archive's files
+    // in several rounds while it streams
+    let app = TestApp::spawn_with(|c| c.limits.max_batch_bytes = 64).await;
+    let files = site_files(12);
+    let entries: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.trim_start_matches('/'), b.as_slice()))
+        .collect();
+
+    // Act
+    let deploy = app.deploy_archive(ADMIN_TOKEN, "docs", &entries).await;
+
+    // Assert
+    assert_eq!(deploy.file_count, 12);
+    for (path, bytes) in &borrowed(&files) {
+        let (status, body) = page(&app, "docs", path).await;
+        assert_eq!((status, body.as_bytes()), (200, *bytes), "{path}");
+    }
+}
