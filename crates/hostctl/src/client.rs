@@ -447,6 +447,15 @@ impl Client {
         self.empty(request).await
     }
 
+    /// `POST /deploys/{id}/files`: many files as an uncompressed tar named by digest.
+    pub async fn upload_batch(&self, deploy_id: &str, body: reqwest::Body) -> Result<(), ApiError> {
+        let request = self
+            .request(Method::POST, &["deploys", deploy_id, "files"])
+            .header(CONTENT_TYPE, "application/x-tar")
+            .body(body);
+        self.empty(request).await
+    }
+
     /// `POST /deploys/{id}/publish`
     pub async fn publish(&self, deploy_id: &str) -> Result<Deploy, ApiError> {
         self.json(self.request(Method::POST, &["deploys", deploy_id, "publish"]))

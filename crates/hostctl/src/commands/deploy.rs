@@ -15,8 +15,9 @@ use serde::Serialize;
 use super::{live_url, Context};
 use crate::cli::DeployArgs;
 use crate::client::{self, ApiError, Client};
+use crate::deploy::bulk::upload_in_batches;
 use crate::deploy::progress::{self, bars_on_terminal};
-use crate::deploy::upload::{files_for, upload_all};
+use crate::deploy::upload::files_for;
 use crate::deploy::walk::{hash_all, walk, HashedFile};
 use crate::deploy::{digest_map, idempotency_key, limits, FileCounts};
 use crate::output::{self, human_size};
@@ -173,7 +174,7 @@ async fn upload_and_publish(
         ));
     }
     let bar = progress::upload_bar(bytes, bars);
-    let uploaded = upload_all(
+    let uploaded = upload_in_batches(
         client,
         &deploy_id,
         &to_upload,

@@ -1,6 +1,7 @@
 //! The client half of the digest deploy protocol (DESIGN.md section 3): find and hash the
-//! files, tell the server the digests, upload only what it lacks.
+//! files, tell the server the digests, upload only what it lacks (in batches, `bulk`).
 
+pub mod bulk;
 pub mod limits;
 pub mod progress;
 pub mod upload;

@@ -1,6 +1,6 @@
-//! How a deploy shows progress: bars on a terminal (hashing by files, uploading by bytes),
-//! plain step lines otherwise, so CI logs read "Hashing 10 files", "Uploading 3 of 10
-//! files" instead of filling with redraws.
+//! How a deploy shows progress: bars on a terminal (hashing by files, uploading by bytes
+//! and files), plain step lines otherwise, so CI logs read "Hashing 10 files", "Uploading
+//! 3 of 10 files" instead of filling with redraws.
 
 use std::io::IsTerminal;
 
@@ -29,14 +29,15 @@ pub fn hashing_bar(files: usize, visible: bool) -> ProgressBar {
     )
 }
 
-/// A bar counting uploaded bytes, or a hidden one without a terminal.
+/// A bar counting uploaded bytes (and, in its message, files), or a hidden one without a
+/// terminal.
 pub fn upload_bar(total_bytes: u64, visible: bool) -> ProgressBar {
     if !visible {
         return ProgressBar::hidden();
     }
     bar(
         total_bytes,
-        "{spinner} Uploading [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+        "{spinner} Uploading [{bar:30}] {bytes}/{total_bytes}, {msg} ({bytes_per_sec}, {eta} left)",
     )
 }
 

@@ -12,8 +12,11 @@ use tokio::io::AsyncWriteExt;
 
 use crate::domain::names::Sha256;
 
+pub mod batch;
+mod folder_batch;
 mod postgres;
 
+pub use batch::BlobBatch;
 pub use postgres::PgBlobStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +55,12 @@ pub trait BlobStore: Send + Sync {
     async fn writer(&self, max_bytes: u64) -> Result<Box<dyn BlobWriter>, BlobError>;
     async fn get(&self, sha256: &Sha256) -> Result<Option<Blob>, BlobError>;
     async fn delete(&self, sha256: &Sha256) -> Result<(), BlobError>;
+
+    /// This backend's own way of writing many blobs at once (see [`batch::start`]);
+    /// `None` to have them staged in memory and written one by one.
+    fn batch(&self, _spill_bytes: Option<u64>) -> Result<Option<Box<dyn BlobBatch>>, BlobError> {
+        Ok(None)
+    }
 
     /// A small blob's bytes at once (the serving path's cache misses).
     async fn read(&self, sha256: &Sha256) -> Result<Option<Bytes>, BlobError> {
@@ -167,6 +176,13 @@ impl BlobStore for FolderBlobStore {
             max_bytes,
             root: self.root.clone(),
         }))
+    }
+
+    /// Staged on disk, so a batch holds no bytes in memory whatever its size.
+    fn batch(&self, _spill_bytes: Option<u64>) -> Result<Option<Box<dyn BlobBatch>>, BlobError> {
+        Ok(Some(Box::new(folder_batch::FolderBatch::new(
+            self.root.clone(),
+        ))))
     }
 
     async fn get(&self, sha256: &Sha256) -> Result<Option<Blob>, BlobError> {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use sha2::{Digest, Sha256 as Hasher};
 
+use super::batch::{current, dedup, BlobBatch, Entry};
 use super::{Blob, BlobError, BlobStore, BlobWriter};
 use crate::domain::names::Sha256;
 use crate::store::Pools;
@@ -96,8 +97,127 @@ impl BlobWriter for PgBlobWriter {
     }
 }
 
+/// Followed by arrays of digests, sizes and times: a batch's rows in one statement.
+const UPSERT_ROWS: &str = "INSERT INTO blobs (sha256, size, touched_at) \
+     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) \
+     ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at";
+const INSERT_CONTENTS: &str = "INSERT INTO blob_contents (sha256, data) \
+     SELECT * FROM UNNEST($1::text[], $2::bytea[]) ON CONFLICT (sha256) DO NOTHING";
+
+/// Writes blobs and touches their rows in one transaction, rows first and in digest
+/// order (see [`PgBlobWriter::commit`]; two batches lock shared rows in the same order).
+async fn insert_all(pools: &Pools, mut blobs: Vec<(Sha256, Vec<u8>)>) -> Result<(), BlobError> {
+    if blobs.is_empty() {
+        return Ok(());
+    }
+    blobs.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    let shas: Vec<&str> = blobs.iter().map(|(sha, _)| sha.as_str()).collect();
+    let sizes: Vec<i64> = blobs.iter().map(|(_, data)| data.len() as i64).collect();
+    let now = vec![Utc::now().timestamp_millis(); blobs.len()];
+    let data: Vec<&[u8]> = blobs.iter().map(|(_, data)| data.as_slice()).collect();
+    let mut tx = pools.primary.begin().await.map_err(storage_error)?;
+    sqlx::query(UPSERT_ROWS)
+        .bind(&shas)
+        .bind(&sizes)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+    sqlx::query(INSERT_CONTENTS)
+        .bind(&shas)
+        .bind(&data)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+    tx.commit().await.map_err(storage_error)
+}
+
+/// A batch in memory, written with [`insert_all`]: one transaction and two statements
+/// for the whole batch. With `spill_bytes`, staged entries are written early whenever
+/// they pass it, so an archive holds at most that much in memory.
+struct PgBatch {
+    pools: Arc<Pools>,
+    handle: tokio::runtime::Handle,
+    spill_bytes: Option<u64>,
+    staged: Vec<(Sha256, Vec<u8>)>,
+    staged_bytes: u64,
+    written: Vec<(Sha256, u64)>,
+    current: Option<(Entry, Vec<u8>)>,
+}
+
+#[async_trait]
+impl BlobBatch for PgBatch {
+    fn start(&mut self, expected: Option<Sha256>, max_bytes: u64) -> Result<(), BlobError> {
+        self.current = Some((Entry::new(expected, max_bytes), Vec::new()));
+        Ok(())
+    }
+
+    fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        let (entry, bytes) = current(&mut self.current)?;
+        entry.take(chunk)?;
+        bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(Sha256, u64), BlobError> {
+        let (entry, bytes) = self
+            .current
+            .take()
+            .ok_or_else(|| BlobError::Io(std::io::Error::other("no entry to finish")))?;
+        let (sha256, len) = entry.verify()?;
+        self.staged_bytes += len;
+        self.staged.push((sha256.clone(), bytes));
+        if self
+            .spill_bytes
+            .is_some_and(|limit| self.staged_bytes > limit)
+        {
+            // Staging runs on a blocking thread (see `BlobBatch`), so it may wait here.
+            let staged = dedup(std::mem::take(&mut self.staged));
+            self.written.extend(
+                staged
+                    .iter()
+                    .map(|(sha, data)| (sha.clone(), data.len() as u64)),
+            );
+            self.handle.block_on(insert_all(&self.pools, staged))?;
+            self.staged_bytes = 0;
+        }
+        Ok((sha256, len))
+    }
+
+    async fn publish(self: Box<Self>) -> Result<Vec<(Sha256, u64)>, BlobError> {
+        let PgBatch {
+            pools,
+            staged,
+            mut written,
+            ..
+        } = *self;
+        let staged = dedup(staged);
+        written.extend(
+            staged
+                .iter()
+                .map(|(sha, data)| (sha.clone(), data.len() as u64)),
+        );
+        insert_all(&pools, staged).await?;
+        Ok(dedup(written))
+    }
+}
+
 #[async_trait]
 impl BlobStore for PgBlobStore {
+    fn batch(&self, spill_bytes: Option<u64>) -> Result<Option<Box<dyn BlobBatch>>, BlobError> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
+        Ok(Some(Box::new(PgBatch {
+            pools: self.pools.clone(),
+            handle,
+            spill_bytes,
+            staged: Vec::new(),
+            staged_bytes: 0,
+            written: Vec::new(),
+            current: None,
+        })))
+    }
+
     async fn writer(&self, max_bytes: u64) -> Result<Box<dyn BlobWriter>, BlobError> {
         Ok(Box::new(PgBlobWriter {
             pools: self.pools.clone(),

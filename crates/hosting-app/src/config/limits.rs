@@ -34,12 +34,25 @@ pub struct Limits {
     /// Seconds between garbage-collection runs (expired deploys, unreferenced blobs); 0 disables.
     #[arg(long, env = "HOSTING_GC_INTERVAL", default_value = "600", value_parser = super::duration::parse)]
     pub gc_interval: Duration,
+
+    /// Most files in one bulk upload request (`POST /api/v1/deploys/{id}/files`).
+    #[arg(long, env = "HOSTING_MAX_BATCH_FILES", default_value_t = 5_000)]
+    pub max_batch_files: u64,
+
+    /// Most file bytes in one bulk upload request. In cluster mode it is also what an
+    /// upload holds in memory at most: a bulk request's files, or an archive's files
+    /// between two writes to the database.
+    #[arg(long, env = "HOSTING_MAX_BATCH_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_batch_bytes: u64,
 }
 
 impl Limits {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_files == 0 || self.max_file_bytes == 0 || self.max_deploy_bytes == 0 {
             return Err("deploy limits must be greater than zero".into());
+        }
+        if self.max_batch_files == 0 || self.max_batch_bytes == 0 {
+            return Err("bulk upload limits must be greater than zero".into());
         }
         Ok(())
     }

@@ -33,6 +33,16 @@ pub(super) const FORGET: &str = "DELETE FROM blobs WHERE sha256 = $1 AND touched
 /// PostgreSQL only (its blob store keeps the bytes in the database).
 pub(super) const FORGET_CONTENTS: &str = "DELETE FROM blob_contents WHERE sha256 = $1";
 
+/// The distinct digests of a deploy's files (a bulk upload's entries must be among them).
+pub(super) const DEPLOY_DIGESTS: &str =
+    "SELECT DISTINCT sha256 FROM deploy_files WHERE deploy_id = $1";
+/// Followed by the deploy id, then ` AND sha256 IN (...)`: a batch's digests arrived.
+pub(super) const BATCH_NO_LONGER_MISSING: &str = "DELETE FROM deploy_missing WHERE deploy_id = ";
+/// Followed by the deploy id, then ` AND sha256 IN (...)`: the batch's files get the
+/// sizes just recorded in `blobs`.
+pub(super) const BATCH_SET_FILE_SIZES: &str = "UPDATE deploy_files SET size = \
+     (SELECT b.size FROM blobs b WHERE b.sha256 = deploy_files.sha256) WHERE deploy_id = ";
+
 /// A `sha256` column.
 pub(super) fn sha(raw: &str) -> StoreResult<Sha256> {
     Sha256::parse(raw).map_err(other)

@@ -568,4 +568,17 @@ pub trait Store: Send + Sync {
     async fn analytics_salt(&self, day: i64, candidate: &[u8]) -> StoreResult<Vec<u8>>;
     /// The site named `name`, whoever owns it (admins read every site's figures).
     async fn site_of_any_owner(&self, name: &str) -> StoreResult<Option<SiteRecord>>;
+    /// The distinct digests of a deploy's files.
+    async fn deploy_digests(&self, deploy_id: &str) -> StoreResult<HashSet<Sha256>>;
+    /// [`Store::record_upload`] for a whole batch of blobs of the deploy, in one
+    /// transaction: `quotas` must admit the bytes the batch adds to the owner's storage.
+    async fn record_uploads(
+        &self,
+        owner_id: i64,
+        deploy_id: &str,
+        blobs: &[(Sha256, u64)],
+        quotas: &dyn QuotaPolicy,
+    ) -> StoreResult<UploadOutcome>;
+    /// [`Store::touch_blob`] for many blobs, in one statement per chunk.
+    async fn touch_blobs(&self, blobs: &[(Sha256, u64)]) -> StoreResult<()>;
 }

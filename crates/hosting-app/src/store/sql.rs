@@ -1293,4 +1293,90 @@ async fn add_site_analytics(
         upsert.build().execute(&mut **tx).await.map_err(map_err)?;
     }
     Ok(())
+    async fn deploy_digests(&self, deploy_id: &str) -> StoreResult<HashSet<Sha256>> {
+        let query = sqlx::query_scalar(blob_sql::DEPLOY_DIGESTS).bind(deploy_id);
+        let raw: Vec<String> = scalars(self.writer(), query).await?;
+        shas(raw)
+    }
+
+    /// The statements of `record_upload`, each run once per chunk of the batch.
+    async fn record_uploads(
+        &self,
+        owner_id: i64,
+        deploy_id: &str,
+        blobs: &[(Sha256, u64)],
+        quotas: &dyn QuotaPolicy,
+    ) -> StoreResult<UploadOutcome> {
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        let quota = quota_in_tx(&mut tx, owner_id).await?;
+        let hashes: Vec<&Sha256> = blobs.iter().map(|(sha, _)| sha).collect();
+        let owned = owned_sizes(&mut tx, owner_id, &hashes).await?;
+        let mut counted = HashSet::new();
+        let adding: u64 = blobs
+            .iter()
+            .filter(|(sha, _)| !owned.contains_key(sha) && counted.insert(sha))
+            .map(|(_, size)| size)
+            .sum();
+        quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
+        let sized: Vec<(&Sha256, u64)> = blobs.iter().map(|(sha, size)| (sha, *size)).collect();
+        record_owned_blobs(&mut tx, owner_id, &sized).await?;
+        if adding > 0 {
+            let query = sqlx::query(quota_sql::ADD_STORAGE)
+                .bind(owner_id)
+                .bind(adding as i64);
+            execute(&mut *tx, query).await?;
+        }
+        for chunk in hashes.chunks(BIND_LIMIT) {
+            for statement in [
+                blob_sql::BATCH_NO_LONGER_MISSING,
+                blob_sql::BATCH_SET_FILE_SIZES,
+            ] {
+                let mut query = QueryBuilder::<Db>::new(statement);
+                query.push_bind(deploy_id).push(" AND sha256 IN (");
+                let mut separated = query.separated(", ");
+                for sha in chunk {
+                    separated.push_bind(sha.as_str());
+                }
+                query.push(")");
+                query.build().execute(&mut *tx).await.map_err(map_err)?;
+            }
+        }
+        if LOCKS_ROWS {
+            execute(&mut *tx, sqlx::query(deploy_sql::LOCK).bind(deploy_id)).await?;
+        }
+        let query = sqlx::query_scalar(deploy_sql::COUNT_MISSING).bind(deploy_id);
+        let left: i64 = scalar(&mut *tx, query).await?;
+        let mut now_ready = false;
+        if left == 0 {
+            let query = sqlx::query(deploy_sql::MARK_READY).bind(deploy_id);
+            now_ready = execute(&mut *tx, query).await? > 0;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(UploadOutcome::Accepted { now_ready })
+    }
+
+    async fn touch_blobs(&self, blobs: &[(Sha256, u64)]) -> StoreResult<()> {
+        let now = now_ms();
+        let mut sorted: Vec<(&str, i64)> = blobs
+            .iter()
+            .map(|(sha, size)| (sha.as_str(), *size as i64))
+            .collect();
+        // Sorted and distinct: one statement may not upsert a row twice, and a fixed
+        // order keeps two writers locking rows (PostgreSQL) from deadlocking.
+        sorted.sort_unstable();
+        sorted.dedup_by_key(|(sha, _)| *sha);
+        for chunk in sorted.chunks(BIND_LIMIT / 3) {
+            let mut upsert = QueryBuilder::<Db>::new(blob_sql::UPSERT);
+            upsert.push_values(chunk, |mut row, (sha, size)| {
+                row.push_bind(*sha).push_bind(*size).push_bind(now);
+            });
+            upsert.push(blob_sql::UPSERT_CONFLICT);
+            upsert
+                .build()
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
 }

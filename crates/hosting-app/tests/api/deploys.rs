@@ -10,6 +10,8 @@ use crate::helpers::{assert_problem, sha256_hex, TestApp, ADMIN_TOKEN};
 
 #[path = "deploys/archives.rs"]
 mod archives;
+#[path = "deploys/bulk.rs"]
+mod bulk;
 #[path = "deploys/lifecycle.rs"]
 mod lifecycle;
 

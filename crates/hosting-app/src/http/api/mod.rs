@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1` on the control host: one module per resource.
 
 mod analytics;
+mod bulk;
 pub(crate) mod deploys;
 pub(crate) mod domains;
 mod limits;

@@ -22,7 +22,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{analytics, deploys, domains, limits, sites, tokens, upload, users};
+use super::{analytics, bulk, deploys, domains, limits, sites, tokens, upload, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -70,6 +70,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(upload::put_file))
         .routes(routes!(deploys::publish))
         .routes(routes!(analytics::get))
+        .routes(routes!(bulk::upload_files))
 }
 
 /// Statuses any authenticated operation can answer, whatever it does.

@@ -13,13 +13,12 @@ use axum::http::StatusCode;
 use futures::TryStreamExt;
 use hosting_api::{DeployState, QuotaKind};
 use hosting_archive::{ArchiveError, Limits};
-use sha2::Digest;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::Path;
 use crate::actions::deploys::{create_deploy, owned_deploy, DeployInput};
 use crate::actions::quota::owner_quota;
-use crate::blobs::{BlobError, BlobStore};
+use crate::blobs::{self, BlobBatch, BlobError};
 use crate::domain::names::Sha256;
 use crate::domain::quota::{QuotaExceeded, QuotaPolicy, Quotas, UserQuota};
 use crate::http::auth::AuthUser;
@@ -126,9 +125,9 @@ fn storage_refusal(quotas: &Quotas, quota: &UserQuota, adding: u64) -> ApiError 
     }
 }
 
-/// What an archive may still add to its owner's stored bytes, tracked while it streams:
+/// What an upload may still add to its owner's stored bytes, tracked while it streams:
 /// a file counts once, and only when the owner does not store it already.
-struct StorageBudget {
+pub(super) struct StorageBudget {
     quotas: Quotas,
     quota: UserQuota,
     /// Hashes that count already (uploaded by the owner, referenced by their deploys).
@@ -138,8 +137,19 @@ struct StorageBudget {
 }
 
 impl StorageBudget {
+    /// `counted`: the hashes that add nothing (the owner stores them already).
+    pub(super) fn new(quotas: Quotas, quota: UserQuota, counted: HashSet<Sha256>) -> StorageBudget {
+        StorageBudget {
+            quotas,
+            quota,
+            counted,
+            adding: 0,
+            refused: None,
+        }
+    }
+
     /// Admits an entry's bytes, or records the refusal.
-    fn admit(&mut self, sha256: &Sha256, size: u64) -> Result<(), QuotaExceeded> {
+    pub(super) fn admit(&mut self, sha256: &Sha256, size: u64) -> Result<(), QuotaExceeded> {
         if !self.counted.insert(sha256.clone()) {
             return Ok(());
         }
@@ -171,13 +181,8 @@ pub async fn create_from_archive(
     }
     // Tracking costs a query for the owner's files: only when the archive could exceed.
     let budget = if quotas.storage_left(&quota) < state.config.limits.max_deploy_bytes {
-        Some(StorageBudget {
-            quotas,
-            quota,
-            counted: state.store.counted_blobs(owner_id).await?,
-            adding: 0,
-            refused: None,
-        })
+        let counted = state.store.counted_blobs(owner_id).await?;
+        Some(StorageBudget::new(quotas, quota, counted))
     } else {
         None
     };
@@ -189,29 +194,23 @@ pub async fn create_from_archive(
         ..Limits::default()
     };
     let reader = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
-    let blobs = state.blobs.clone();
-    let store = state.store.clone();
+    // Staged, then published with one flush once the whole archive is valid.
+    let batch = blobs::batch::start(&state.blobs, Some(state.config.limits.max_batch_bytes))?;
     let max_file_bytes = state.config.limits.max_file_bytes;
     let _upload = state.blob_gc_lock.read().await;
     let handle = tokio::runtime::Handle::current();
-    let (result, budget) = tokio::task::spawn_blocking(move || {
+    let (result, budget, batch) = tokio::task::spawn_blocking(move || {
         let mut budget = budget;
-        let mut input = SyncIoBridge::new_with_handle(reader, handle.clone());
+        let mut batch = batch;
+        let mut input = SyncIoBridge::new_with_handle(reader, handle);
         let mut sink = |_path: &str, _size: u64, entry: &mut dyn Read| -> std::io::Result<String> {
-            store_entry(
-                &handle,
-                blobs.as_ref(),
-                store.as_ref(),
-                max_file_bytes,
-                budget.as_mut(),
-                entry,
-            )
+            stage_entry(batch.as_mut(), max_file_bytes, budget.as_mut(), entry)
         };
         let result = hosting_archive::read_tar_gz(&mut input, &limits, &mut sink);
         if result.is_err() {
             drain(&mut input);
         }
-        (result, budget)
+        (result, budget, batch)
     })
     .await
     .map_err(|e| ApiError::internal("the archive task failed", e))?;
@@ -219,6 +218,9 @@ pub async fn create_from_archive(
         return Err(refused.into());
     }
     let files = result.map_err(archive_error)?;
+    let published = batch.publish().await?;
+    // Touched now so garbage collection leaves them alone until the deploy references them.
+    state.store.touch_blobs(&published).await?;
 
     let files = files
         .into_iter()
@@ -247,55 +249,36 @@ pub async fn create_from_archive(
     }
 }
 
-/// Copies one archive entry into the blob store, on the blocking thread that reads the
-/// archive. The entry is read outside `block_on`: its bytes come through a `SyncIoBridge`,
-/// which blocks on the runtime itself, and runtimes do not nest. With a storage budget,
-/// the entry is hashed on the way and refused before it is committed.
-fn store_entry(
-    handle: &tokio::runtime::Handle,
-    blobs: &dyn BlobStore,
-    store: &dyn crate::store::Store,
+/// Stages one archive entry in the batch, on the blocking thread that reads the archive.
+/// With a storage budget, the entry is refused after it is hashed and before anything of
+/// the archive is published.
+fn stage_entry(
+    batch: &mut dyn BlobBatch,
     max_file_bytes: u64,
     budget: Option<&mut StorageBudget>,
     entry: &mut dyn Read,
 ) -> std::io::Result<String> {
-    let mut writer = handle
-        .block_on(blobs.writer(max_file_bytes))
+    batch
+        .start(None, max_file_bytes)
         .map_err(std::io::Error::other)?;
-    let mut hasher = budget.is_some().then(sha2::Sha256::new);
-    let mut len = 0u64;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = entry.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        if let Some(hasher) = &mut hasher {
-            hasher.update(&buf[..n]);
-        }
-        len += n as u64;
-        handle
-            .block_on(writer.write(&buf[..n]))
-            .map_err(std::io::Error::other)?;
+        batch.write(&buf[..n]).map_err(std::io::Error::other)?;
     }
-    let expected = hasher.map(|h| Sha256::from_digest(&h.finalize()));
-    if let (Some(budget), Some(sha256)) = (budget, &expected) {
-        // The writer is dropped uncommitted: its bytes never reach the blob store.
-        budget.admit(sha256, len).map_err(std::io::Error::other)?;
+    let (sha256, size) = batch.finish().map_err(std::io::Error::other)?;
+    if let Some(budget) = budget {
+        budget.admit(&sha256, size).map_err(std::io::Error::other)?;
     }
-    let (sha256, size) = handle
-        .block_on(writer.commit(expected.as_ref()))
-        .map_err(std::io::Error::other)?;
-    // Touched now so garbage collection leaves it alone until the deploy references it.
-    handle
-        .block_on(store.touch_blob(&sha256, size))
-        .map_err(std::io::Error::other)?;
     Ok(sha256.to_string())
 }
 
 /// Reads on (bounded) after a refused archive, so the client, or a proxy streaming its
 /// upload, gets the 4xx instead of a broken pipe (see `http::body`).
-fn drain(input: &mut impl Read) {
+pub(super) fn drain(input: &mut impl Read) {
     let _ = std::io::copy(
         &mut input.take(crate::http::body::DRAIN_LIMIT),
         &mut std::io::sink(),

@@ -1,0 +1,160 @@
+//! Many blobs written as one unit (a bulk upload, an archive): every entry is hashed and
+//! checked while it is staged, nothing is visible before [`BlobBatch::publish`], and
+//! publishing makes the whole batch durable with one flush instead of one per file.
+//! Dropping a batch unpublished discards everything it staged.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256 as Hasher};
+
+use super::{BlobError, BlobStore};
+use crate::domain::names::Sha256;
+
+/// Stages blobs for one publish. The staging methods may block on disk I/O: call them
+/// from a blocking thread (`spawn_blocking`), as the streaming readers of uploads do.
+#[async_trait]
+pub trait BlobBatch: Send {
+    /// Starts the next entry: at most `max_bytes`, and with `expected` it must hash to it.
+    fn start(&mut self, expected: Option<Sha256>, max_bytes: u64) -> Result<(), BlobError>;
+    fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError>;
+    /// Ends the entry, checking its digest: its digest and size. A mismatch discards it.
+    fn finish(&mut self) -> Result<(Sha256, u64), BlobError>;
+    /// Makes every staged entry durable and visible; the distinct blobs published.
+    async fn publish(self: Box<Self>) -> Result<Vec<(Sha256, u64)>, BlobError>;
+}
+
+/// The entry being staged: its hash so far, its size and its bounds.
+pub(super) struct Entry {
+    hasher: Hasher,
+    len: u64,
+    max_bytes: u64,
+    expected: Option<Sha256>,
+}
+
+impl Entry {
+    pub(super) fn new(expected: Option<Sha256>, max_bytes: u64) -> Entry {
+        Entry {
+            hasher: Hasher::new(),
+            len: 0,
+            max_bytes,
+            expected,
+        }
+    }
+
+    /// Counts and hashes `chunk`, refusing it past the entry's bound.
+    pub(super) fn take(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        self.len += chunk.len() as u64;
+        if self.len > self.max_bytes {
+            return Err(BlobError::TooLarge {
+                limit: self.max_bytes,
+            });
+        }
+        self.hasher.update(chunk);
+        Ok(())
+    }
+
+    /// The entry's digest and size, if it matches what was expected.
+    pub(super) fn verify(self) -> Result<(Sha256, u64), BlobError> {
+        let actual = Sha256::from_digest(&self.hasher.finalize());
+        match self.expected {
+            Some(expected) if expected != actual => Err(BlobError::DigestMismatch {
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+            }),
+            _ => Ok((actual, self.len)),
+        }
+    }
+}
+
+/// The entry being staged, or the error for a write outside one.
+pub(super) fn current<T>(entry: &mut Option<T>) -> Result<&mut T, BlobError> {
+    entry
+        .as_mut()
+        .ok_or_else(|| BlobError::Io(std::io::Error::other("a batch write outside an entry")))
+}
+
+/// A new batch on `store`: its own kind when it has one, else a [`MemoryBatch`].
+/// `spill_bytes` bounds what a batch may hold in memory before it writes some out early
+/// (archives); `None` keeps the batch whole until it is published (bulk uploads, whose
+/// requests are bounded by the bulk limits).
+pub fn start(
+    store: &Arc<dyn BlobStore>,
+    spill_bytes: Option<u64>,
+) -> Result<Box<dyn BlobBatch>, BlobError> {
+    Ok(match store.batch(spill_bytes)? {
+        Some(batch) => batch,
+        None => Box::new(MemoryBatch::new(store.clone())),
+    })
+}
+
+/// A batch for any backend: entries are kept in memory and published through the
+/// backend's own writers, concurrently (an object store uploads them in parallel).
+/// Backends with a cheaper way to write many blobs (the folder's one flush, PostgreSQL's
+/// one statement) answer [`BlobStore::batch`] with their own.
+pub(super) struct MemoryBatch {
+    store: Arc<dyn BlobStore>,
+    staged: Vec<(Sha256, Vec<u8>)>,
+    current: Option<(Entry, Vec<u8>)>,
+}
+
+/// Blobs written at once by a [`MemoryBatch`].
+const PUBLISH_CONCURRENCY: usize = 8;
+
+impl MemoryBatch {
+    pub(super) fn new(store: Arc<dyn BlobStore>) -> MemoryBatch {
+        MemoryBatch {
+            store,
+            staged: Vec::new(),
+            current: None,
+        }
+    }
+}
+
+#[async_trait]
+impl BlobBatch for MemoryBatch {
+    fn start(&mut self, expected: Option<Sha256>, max_bytes: u64) -> Result<(), BlobError> {
+        self.current = Some((Entry::new(expected, max_bytes), Vec::new()));
+        Ok(())
+    }
+
+    fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        let (entry, bytes) = current(&mut self.current)?;
+        entry.take(chunk)?;
+        bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(Sha256, u64), BlobError> {
+        let (entry, bytes) = self
+            .current
+            .take()
+            .ok_or_else(|| BlobError::Io(std::io::Error::other("no entry to finish")))?;
+        let (sha256, len) = entry.verify()?;
+        self.staged.push((sha256.clone(), bytes));
+        Ok((sha256, len))
+    }
+
+    async fn publish(self: Box<Self>) -> Result<Vec<(Sha256, u64)>, BlobError> {
+        use futures::{StreamExt, TryStreamExt};
+        let store = self.store.as_ref();
+        futures::stream::iter(dedup(self.staged))
+            .map(|(sha256, bytes)| async move {
+                let mut writer = store.writer(bytes.len() as u64).await?;
+                writer.write(&bytes).await?;
+                writer.commit(Some(&sha256)).await
+            })
+            .buffer_unordered(PUBLISH_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+}
+
+/// One of each digest: the same bytes twice in a batch are stored once.
+pub(super) fn dedup<T>(staged: Vec<(Sha256, T)>) -> Vec<(Sha256, T)> {
+    let mut seen = std::collections::HashSet::new();
+    staged
+        .into_iter()
+        .filter(|(sha256, _)| seen.insert(sha256.clone()))
+        .collect()
+}
