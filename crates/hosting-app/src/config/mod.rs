@@ -14,6 +14,7 @@ mod installer;
 mod limits;
 mod listeners;
 mod logging;
+mod proxy;
 mod public;
 mod secret;
 mod storage;
@@ -31,6 +32,7 @@ pub use installer::{Installer, InstallerSettings};
 pub use limits::{Limits, Quotas};
 pub use listeners::Listeners;
 pub use logging::{LogFormat, Logging};
+pub use proxy::Routing;
 pub use public::{Public, PublicScheme};
 pub use secret::{Secret, SecretUrl};
 pub use storage::{BlobStoreKind, Storage};
@@ -89,6 +91,8 @@ pub struct Config {
     pub installer: Installer,
     #[command(flatten, next_help_heading = "Logging")]
     pub logging: Logging,
+    #[command(flatten, next_help_heading = "Site routing (proxy rules, GeoIP)")]
+    pub routing: Routing,
 }
 
 impl Config {
@@ -101,6 +105,7 @@ impl Config {
         self.limits.validate()?;
         self.acme.validate()?;
         self.installer.validate()?;
+        self.routing.validate()?;
         if !self.is_cluster() && self.storage.blob_store == Some(BlobStoreKind::Postgres) {
             return Err("HOSTING_BLOB_STORE=postgres needs DATABASE_URL".into());
         }
