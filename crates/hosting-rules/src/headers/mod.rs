@@ -103,11 +103,6 @@ impl HeaderRules {
             .and_then(|block| block.auth.as_ref())
     }
 
-    /// Whether any block password-protects its paths.
-    pub fn has_basic_auth(&self) -> bool {
-        self.blocks.iter().any(|block| block.auth.is_some())
-    }
-
     /// Headers for a request path (already percent-decoded), in block order.
     /// Every matching block applies; when several blocks set the same header
     /// name (case-insensitive) the later block's value replaces the earlier
@@ -276,7 +271,6 @@ mod tests {
         assert!(auth.accepts("root", "secret") && auth.accepts("ops", "pw"));
         assert!(rules.basic_auth("/admin").is_some());
         assert!(rules.basic_auth("/public").is_none());
-        assert!(rules.has_basic_auth());
     }
 
     #[test]

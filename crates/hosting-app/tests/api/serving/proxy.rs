@@ -392,3 +392,47 @@ async fn other_methods_are_refused_where_no_proxy_rule_applies() {
     assert_eq!(response.status(), 405);
     assert_eq!(header(&response, "allow").as_deref(), Some("GET, HEAD"));
 }
+
+#[tokio::test]
+async fn a_protected_proxy_path_keeps_the_site_password_from_the_upstream() {
+    use base64::Engine;
+    let upstream = Upstream::start().await;
+    let app = TestApp::spawn_with(|config| {
+        config.routing.proxy_allowed_private_hosts = vec!["127.0.0.1".into()];
+    })
+    .await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let rules = upstream.rules("127.0.0.1");
+    let files: &[(&str, &[u8])] = &[
+        ("_redirects", &rules),
+        ("_headers", b"/api/*\n  Basic-Auth: ann:pw-for-the-site\n"),
+    ];
+    app.deploy_archive(ADMIN_TOKEN, "blog", files).await;
+    let authorization = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("ann:pw-for-the-site")
+    );
+
+    let refused = app.site("blog.localhost", "/api/echo/x", &[]).await;
+    let granted = app
+        .site(
+            "blog.localhost",
+            "/api/echo/x",
+            &[("authorization", &authorization)],
+        )
+        .await;
+
+    assert_eq!(refused.status(), 401);
+    assert_eq!(granted.status(), 200);
+    assert_eq!(
+        header(&granted, "cache-control").as_deref(),
+        Some("private, no-store")
+    );
+    let seen = json(granted).await;
+    assert!(seen["headers"].get("authorization").is_none(), "{seen}");
+    assert_eq!(
+        upstream.hits(),
+        1,
+        "the refused request never left the platform"
+    );
+}
