@@ -19,6 +19,7 @@ pub mod gc;
 pub mod http;
 pub mod metrics;
 pub mod publish;
+pub mod routing;
 pub mod sessions;
 pub mod shared;
 pub mod startup;

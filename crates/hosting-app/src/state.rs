@@ -37,6 +37,8 @@ pub struct App {
     pub certificate_gauges: CertificateGauges,
     /// Signalled when this replica stored a new certificate (the installer runs at once).
     pub certificates_changed: tokio::sync::watch::Sender<()>,
+    /// Proxy rules' client and slots, the GeoIP database of `Country=` conditions.
+    pub routing: crate::routing::SiteRouting,
     ready: AtomicBool,
 }
 
@@ -48,6 +50,7 @@ impl App {
         shared: Arc<dyn SharedState>,
     ) -> App {
         let cache = SiteCache::new(config.cache.cache_bytes, config.cache.host_cache_ttl);
+        let routing = crate::routing::SiteRouting::new(&config);
         let site_cache_control =
             crate::freshness::site_cache_control(config.cache.proxy_cache_seconds.as_secs());
         App {
@@ -65,6 +68,7 @@ impl App {
             challenges: ChallengeAnswers::default(),
             certificate_gauges: CertificateGauges::default(),
             certificates_changed: tokio::sync::watch::Sender::new(()),
+            routing,
             ready: AtomicBool::new(true),
         }
     }

@@ -3,8 +3,9 @@
 //! Sites deployed to the platform can ship the same rule files they would
 //! ship to Netlify. This crate parses those files once per deploy and answers
 //! the two questions the server asks on every request: "does a redirect or
-//! rewrite rule apply to this path?" ([`Redirects::find`]) and "which extra
-//! response headers does this path get?" ([`HeaderRules::for_path`]).
+//! rewrite rule apply to this path?" ([`Redirects::find_for`]), "which extra
+//! response headers does this path get?" ([`HeaderRules::for_path`]) and "is
+//! this path password-protected?" ([`HeaderRules::basic_auth`]).
 //!
 //! Parsing never fails as a whole: like Netlify, an invalid line is skipped
 //! and reported as a [`ParseWarning`] so the deploy still goes out and the
@@ -14,8 +15,8 @@ pub mod headers;
 mod lines;
 pub mod redirects;
 
-pub use headers::HeaderRules;
-pub use redirects::{MatchKind, RedirectRule, Redirects, RuleMatch};
+pub use headers::{BasicAuth, HeaderRules};
+pub use redirects::{MatchKind, RedirectRule, Redirects, RuleMatch, Visitor};
 
 /// A line that was skipped while parsing, with its 1-based line number and why.
 #[derive(Debug, Clone, PartialEq)]

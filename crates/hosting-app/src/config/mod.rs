@@ -15,6 +15,7 @@ mod installer;
 mod limits;
 mod listeners;
 mod logging;
+mod proxy;
 mod public;
 mod secret;
 mod storage;
@@ -33,6 +34,7 @@ pub use installer::{Installer, InstallerSettings};
 pub use limits::{Limits, Quotas};
 pub use listeners::Listeners;
 pub use logging::{LogFormat, Logging};
+pub use proxy::Routing;
 pub use public::{Public, PublicScheme};
 pub use secret::{Secret, SecretUrl};
 pub use storage::{BlobStoreKind, Storage};
@@ -93,6 +95,8 @@ pub struct Config {
     pub logging: Logging,
     #[command(flatten, next_help_heading = "Analytics")]
     pub analytics: Analytics,
+    #[command(flatten, next_help_heading = "Site routing (proxy rules, GeoIP)")]
+    pub routing: Routing,
 }
 
 impl Config {
@@ -106,6 +110,7 @@ impl Config {
         self.acme.validate()?;
         self.installer.validate()?;
         self.analytics.validate()?;
+        self.routing.validate()?;
         if !self.is_cluster() && self.storage.blob_store == Some(BlobStoreKind::Postgres) {
             return Err("HOSTING_BLOB_STORE=postgres needs DATABASE_URL".into());
         }

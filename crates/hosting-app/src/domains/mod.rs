@@ -10,7 +10,7 @@
 //!   or older than [`CLAIM_GRACE`] (see `Store::add_domain`); a verified claim is never
 //!   taken over.
 
-mod verify;
+pub(crate) mod verify;
 
 use std::sync::Arc;
 use std::time::Duration;

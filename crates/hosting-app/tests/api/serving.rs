@@ -1,11 +1,20 @@
 //! Serving over real HTTP: path resolution, `_redirects` and `_headers`, 404 pages,
 //! hosts and previews, hostile request paths, validators and ranges, content types,
-//! compression, large files, and the warm (database-free) path.
+//! compression, large files, the warm (database-free) path, `Basic-Auth` protection,
+//! proxy rules and `Country=` / `Language=` conditions.
 
+#[path = "serving/access.rs"]
+mod access;
 #[path = "serving/caching.rs"]
 mod caching;
+#[path = "serving/conditions.rs"]
+mod conditions;
+#[path = "serving/mmdb.rs"]
+mod mmdb;
 #[path = "serving/paths.rs"]
 mod paths;
+#[path = "serving/proxy.rs"]
+mod proxy;
 #[path = "serving/representation.rs"]
 mod representation;
 #[path = "serving/rules.rs"]

@@ -5,13 +5,16 @@
 //! The format follows Netlify's reference parser (`netlify/build`
 //! `packages/headers-parser`).
 
+mod auth;
 mod glob;
 mod validate;
+
+pub use auth::BasicAuth;
 
 use crate::lines::meaningful_lines;
 use crate::ParseWarning;
 use glob::PathGlob;
-use validate::{parse_header, HeaderError};
+use validate::{parse_line, HeaderError, Line};
 
 /// Most blocks a `_headers` file may hold. Every request is checked against
 /// every block, so the cap keeps a hostile file from slowing every request.
@@ -23,6 +26,8 @@ struct Block {
     glob: PathGlob,
     /// Header names keep the spelling of their first occurrence in the block.
     headers: Vec<(String, String)>,
+    /// `Basic-Auth` pairs: the block's paths are password-protected.
+    auth: Option<BasicAuth>,
 }
 
 /// The parsed `_headers` file of one deploy.
@@ -36,9 +41,10 @@ impl HeaderRules {
     /// Allow, Alt-Svc, Connection, Content-Encoding, Content-Length,
     /// Content-Range, Date, Location, Server, Set-Cookie, Trailer,
     /// Transfer-Encoding, Upgrade) are dropped with a warning, as are names
-    /// and values that are not valid in HTTP and `Basic-Auth` (not supported,
-    /// and its value is a password). Lines without `:` are ignored silently,
-    /// like Netlify does. At most [`MAX_BLOCKS`] blocks are kept.
+    /// and values that are not valid in HTTP. `Basic-Auth` lines protect the
+    /// block's paths (see [`HeaderRules::basic_auth`]) and are never headers.
+    /// Lines without `:` are ignored silently, like Netlify does. At most
+    /// [`MAX_BLOCKS`] blocks are kept.
     pub fn parse(text: &str) -> (HeaderRules, Vec<ParseWarning>) {
         let mut blocks: Vec<Block> = Vec::new();
         let mut warnings = Vec::new();
@@ -54,6 +60,7 @@ impl HeaderRules {
                 blocks.push(Block {
                     glob: PathGlob::new(content),
                     headers: Vec::new(),
+                    auth: None,
                 });
                 continue;
             }
@@ -64,20 +71,36 @@ impl HeaderRules {
                 warnings.push(ParseWarning::new(line, HeaderError::NoPath));
                 continue;
             };
-            match parse_header(content) {
-                Ok((name, value)) => add_joined(&mut block.headers, name, value),
+            match parse_line(content) {
+                Ok(Line::Header(name, value)) => add_joined(&mut block.headers, name, value),
+                Ok(Line::BasicAuth(auth)) => match &mut block.auth {
+                    Some(existing) => existing.extend(auth),
+                    None => block.auth = Some(auth),
+                },
                 Err(error) => warnings.push(ParseWarning::new(line, error)),
             }
         }
         // A block left empty (all of its headers rejected) can never add
         // anything, so it is not worth checking on every request.
-        blocks.retain(|block| !block.headers.is_empty());
+        blocks.retain(|block| !block.headers.is_empty() || block.auth.is_some());
         (HeaderRules { blocks }, warnings)
     }
 
     /// Whether no block sets any header.
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
+    }
+
+    /// The credentials protecting a path (already percent-decoded): those of the
+    /// last matching block with a `Basic-Auth` line (a later block overrides an
+    /// earlier one, as headers do); `None` when the path is not protected.
+    pub fn basic_auth(&self, path: &str) -> Option<&BasicAuth> {
+        self.blocks
+            .iter()
+            .rev()
+            .filter(|block| block.auth.is_some())
+            .find(|block| block.glob.matches(path))
+            .and_then(|block| block.auth.as_ref())
     }
 
     /// Headers for a request path (already percent-decoded), in block order.
@@ -239,11 +262,33 @@ mod tests {
     }
 
     #[test]
-    fn basic_auth_is_dropped_with_a_warning() {
-        let (rules, warnings) = HeaderRules::parse("/admin/*\n  Basic-Auth: root:secret\n");
+    fn basic_auth_protects_matching_paths_and_is_never_a_header() {
+        let rules = parse_ok(
+            "/admin/*\n  Basic-Auth: root:secret ops:pw\n  X-Admin: 1\n/admin/open/*\n  X-Open: 1\n",
+        );
+        assert_eq!(rules.for_path("/admin/x"), pairs(&[("X-Admin", "1")]));
+        let auth = rules.basic_auth("/admin/missing/page").expect("protected");
+        assert!(auth.accepts("root", "secret") && auth.accepts("ops", "pw"));
+        assert!(rules.basic_auth("/admin").is_some());
+        assert!(rules.basic_auth("/public").is_none());
+    }
+
+    #[test]
+    fn a_later_basic_auth_block_overrides_an_earlier_one() {
+        let rules = parse_ok("/*\n  Basic-Auth: all:one\n/team/*\n  Basic-Auth: team:two\n");
+        let team = rules.basic_auth("/team/a").expect("protected");
+        assert!(team.accepts("team", "two"));
+        assert!(!team.accepts("all", "one"));
+        let rest = rules.basic_auth("/else").expect("protected");
+        assert!(rest.accepts("all", "one"));
+    }
+
+    #[test]
+    fn a_malformed_basic_auth_line_is_reported_without_its_value() {
+        let (rules, warnings) = HeaderRules::parse("/admin/*\n  Basic-Auth: rootsecret\n");
         assert_eq!(warnings.len(), 1);
-        assert!(rules.is_empty());
-        assert_eq!(rules.for_path("/admin"), vec![]);
+        assert!(!warnings[0].message.contains("rootsecret"));
+        assert!(rules.basic_auth("/admin/x").is_none());
     }
 
     #[test]

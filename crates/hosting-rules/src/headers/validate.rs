@@ -4,6 +4,8 @@
 //! `HeaderName`/`HeaderValue` without failing, so the server never has to
 //! handle a bad header at request time.
 
+use super::auth::BasicAuth;
+
 /// Headers the server owns. Netlify ignores them in `_headers` too; letting a
 /// site set them would break framing (`Content-Length`, `Transfer-Encoding`),
 /// encoding, range handling or redirects.
@@ -40,14 +42,21 @@ pub(crate) enum HeaderError {
     InvalidValue(String),
     #[error("header '{0}' is set by the server and cannot be overridden")]
     Reserved(String),
-    #[error("Basic-Auth is not supported; the header was dropped so the credentials are not sent to visitors")]
-    BasicAuth,
+    #[error(transparent)]
+    BasicAuth(#[from] super::auth::AuthError),
     #[error("more than {0} header blocks; this line and everything after it were ignored")]
     TooManyBlocks(usize),
 }
 
+/// One line of a block: a header to send, or the block's password protection.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Line {
+    Header(String, String),
+    BasicAuth(BasicAuth),
+}
+
 /// Splits `Name: value` at the first `:` and validates both halves.
-pub(crate) fn parse_header(line: &str) -> Result<(String, String), HeaderError> {
+pub(crate) fn parse_line(line: &str) -> Result<Line, HeaderError> {
     let (name, value) = line.split_once(':').unwrap_or((line, ""));
     let (name, value) = (name.trim(), value.trim());
     if name.is_empty() {
@@ -66,13 +75,12 @@ pub(crate) fn parse_header(line: &str) -> Result<(String, String), HeaderError> 
     if RESERVED.contains(&lower.as_str()) {
         return Err(HeaderError::Reserved(name.to_owned()));
     }
-    // SECURITY: on Netlify `Basic-Auth: user:pass` turns on password
-    // protection and is never sent. We do not implement that, and passing it
-    // through would publish the site's passwords in every response.
+    // SECURITY: `Basic-Auth: user:pass` turns on password protection (Netlify's
+    // syntax) and is never sent: passing it through would publish the passwords.
     if lower == "basic-auth" {
-        return Err(HeaderError::BasicAuth);
+        return Ok(Line::BasicAuth(BasicAuth::parse(value)?));
     }
-    Ok((name.to_owned(), value.to_owned()))
+    Ok(Line::Header(name.to_owned(), value.to_owned()))
 }
 
 /// RFC 9110 `tchar`: the bytes allowed in a header name.
@@ -90,6 +98,13 @@ fn is_value_byte(byte: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_header(line: &str) -> Result<(String, String), HeaderError> {
+        match parse_line(line)? {
+            Line::Header(name, value) => Ok((name, value)),
+            Line::BasicAuth(_) => panic!("not a header: {line}"),
+        }
+    }
 
     #[test]
     fn a_header_is_split_at_the_first_colon_and_trimmed() {
@@ -112,11 +127,14 @@ mod tests {
     }
 
     #[test]
-    fn basic_auth_is_never_passed_through() {
-        assert_eq!(
-            parse_header("Basic-Auth: admin:hunter2"),
-            Err(HeaderError::BasicAuth)
-        );
+    fn basic_auth_is_protection_never_a_header() {
+        assert!(matches!(
+            parse_line("basic-auth: admin:hunter2"),
+            Ok(Line::BasicAuth(auth)) if auth.accepts("admin", "hunter2")
+        ));
+        let refused = parse_line("Basic-Auth: admin").expect_err("no password");
+        assert!(matches!(refused, HeaderError::BasicAuth(_)));
+        assert!(!refused.to_string().contains("admin"));
     }
 
     #[test]

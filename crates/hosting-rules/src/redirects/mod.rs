@@ -6,12 +6,16 @@
 //! static file exists at the request path ("shadowing"). A rewrite is never
 //! fed back into the table: the server serves its target directly.
 
+mod conditions;
 mod parse;
 mod pattern;
 mod target;
 
+pub use conditions::Visitor;
+
 use crate::lines::meaningful_lines;
 use crate::ParseWarning;
+use conditions::Conditions;
 use parse::RuleError;
 use pattern::{parse_request_query, query_matches, Bindings, PathPattern, QueryParam};
 
@@ -29,9 +33,8 @@ pub enum MatchKind {
     Rewrite,
     /// A 4xx with a path target: serve the target's content with that status.
     Custom,
-    /// 200 with an absolute `http(s)` target. Proxying is not supported; the
-    /// server answers 501, but the rule still matches so that it shadows
-    /// later rules exactly as it would on Netlify.
+    /// 200 with an absolute `http(s)` target: the server forwards the request
+    /// there and streams the answer back.
     Proxy,
 }
 
@@ -66,6 +69,7 @@ pub struct RedirectRule {
     kind: MatchKind,
     path: PathPattern,
     query: Vec<QueryParam>,
+    conditions: Conditions,
     line: usize,
 }
 
@@ -100,7 +104,15 @@ impl RedirectRule {
         self.line
     }
 
-    fn matches(&self, path: &str, request_query: &[(String, String)]) -> Option<Bindings> {
+    fn matches(
+        &self,
+        path: &str,
+        request_query: &[(String, String)],
+        visitor: &Visitor,
+    ) -> Option<Bindings> {
+        if !self.conditions.admit(visitor) {
+            return None;
+        }
         let mut bindings = self.path.matches(path)?;
         query_matches(&self.query, request_query, &mut bindings).then_some(bindings)
     }
@@ -160,22 +172,47 @@ impl Redirects {
         &self.rules
     }
 
-    /// First rule (in file order) matching `path` (already percent-decoded,
-    /// starts with '/') and the raw query string (without '?'), honouring
-    /// shadowing: a non-forced rule is skipped when `file_exists(path)` is
-    /// true (the static file wins); forced (`!`) rules always apply. Order
-    /// still holds.
+    /// Whether some rule has a `Country=` condition (the server then looks the
+    /// client address up).
+    pub fn uses_country(&self) -> bool {
+        self.rules.iter().any(|rule| rule.conditions.uses_country())
+    }
+
+    /// Whether some rule has a `Language=` condition.
+    pub fn uses_language(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| rule.conditions.uses_language())
+    }
+
+    /// [`Redirects::find_for`] a visitor nothing is known about: rules with
+    /// conditions never apply.
     pub fn find(
         &self,
         path: &str,
         query: Option<&str>,
         file_exists: impl Fn(&str) -> bool,
     ) -> Option<RuleMatch> {
+        self.find_for(path, query, &Visitor::default(), file_exists)
+    }
+
+    /// First rule (in file order) matching `path` (already percent-decoded,
+    /// starts with '/'), the raw query string (without '?') and the visitor's
+    /// country and language, honouring shadowing: a non-forced rule is skipped
+    /// when `file_exists(path)` is true (the static file wins); forced (`!`)
+    /// rules, and rules with conditions, always apply. Order still holds.
+    pub fn find_for(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        visitor: &Visitor,
+        file_exists: impl Fn(&str) -> bool,
+    ) -> Option<RuleMatch> {
         let request_query = parse_request_query(query);
         // The existence check may hit storage, so ask at most once per request.
         let mut shadowed = None;
         for rule in &self.rules {
-            let Some(bindings) = rule.matches(path, &request_query) else {
+            let Some(bindings) = rule.matches(path, &request_query, visitor) else {
                 continue;
             };
             if !rule.force && *shadowed.get_or_insert_with(|| file_exists(path)) {

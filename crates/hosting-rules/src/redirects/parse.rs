@@ -5,6 +5,7 @@
 //! `from [key=value…] to [status[!]] [Condition=value…]`, or the forward
 //! form `/path/* 200` where the destination is implied.
 
+use super::conditions::{ConditionError, Conditions};
 use super::pattern::{PathPattern, PatternError, QueryParam};
 use super::{MatchKind, RedirectRule};
 
@@ -29,8 +30,8 @@ pub(crate) enum RuleError {
     UnsupportedStatus(u16),
     #[error("status {0} needs a path destination, not a URL")]
     StatusNeedsPath(u16),
-    #[error("conditions ({0}) are not supported; the rule was skipped")]
-    Conditions(String),
+    #[error(transparent)]
+    Condition(#[from] ConditionError),
     #[error("unexpected '{0}' after the status code")]
     UnexpectedToken(String),
     #[error(transparent)]
@@ -83,6 +84,10 @@ pub(crate) fn parse_line(text: &str, line: usize) -> Result<RedirectRule, RuleEr
         _ => (DEFAULT_STATUS, false, after_to),
     };
     check_conditions(conditions)?;
+    let conditions = Conditions::parse(conditions)?;
+    // Netlify applies Country and Language rules "as though you set force": a visitor
+    // sent to their language's page is sent there even from a page that exists.
+    let force = force || !conditions.is_empty();
 
     let kind = classify(status, &to)?;
     let query = query_tokens
@@ -98,6 +103,7 @@ pub(crate) fn parse_line(text: &str, line: usize) -> Result<RedirectRule, RuleEr
         kind,
         path,
         query,
+        conditions,
         line,
     })
 }
@@ -117,17 +123,11 @@ fn check_source(from: &str) -> Result<(), RuleError> {
     Ok(())
 }
 
-/// Conditions (`Country=`, `Language=`, `Role=`, `Cookie=`, `Sign=`) are not
-/// implemented. Applying such a rule unconditionally would send every
-/// visitor where only some should go, so the whole rule is skipped instead.
+/// Every token after the status is a `Key=value` condition.
 fn check_conditions(tokens: &[&str]) -> Result<(), RuleError> {
-    if let Some(stray) = tokens.iter().find(|token| !token.contains('=')) {
-        return Err(RuleError::UnexpectedToken((*stray).to_owned()));
-    }
-    if tokens.is_empty() {
-        Ok(())
-    } else {
-        Err(RuleError::Conditions(tokens.join(" ")))
+    match tokens.iter().find(|token| !token.contains('=')) {
+        Some(stray) => Err(RuleError::UnexpectedToken((*stray).to_owned())),
+        None => Ok(()),
     }
 }
 
@@ -274,18 +274,22 @@ mod tests {
     }
 
     #[test]
-    fn rules_with_conditions_are_skipped_instead_of_applied_to_everyone() {
-        assert_eq!(
-            error("/ /china 302 Country=cn,hk Language=zh"),
-            RuleError::Conditions("Country=cn,hk Language=zh".into())
-        );
+    fn country_and_language_rules_parse_and_are_forced() {
+        let r = rule("/ /china 302 Country=cn,hk Language=zh");
+        assert!(r.force, "conditional rules are forced, as on Netlify");
+        assert!(r.conditions.uses_country() && r.conditions.uses_language());
+        assert!(!rule("/a /b 302").force);
+    }
+
+    #[test]
+    fn rules_with_other_conditions_are_skipped_instead_of_applied_to_everyone() {
         assert!(matches!(
             error("/api/* https://api.test/:splat 200! Sign=SECRET"),
-            RuleError::Conditions(_)
+            RuleError::Condition(ConditionError::Unsupported(_))
         ));
         assert!(matches!(
             error("/a /b Role=admin"),
-            RuleError::Conditions(_)
+            RuleError::Condition(ConditionError::Unsupported(_))
         ));
         assert_eq!(
             error("/a /b 301 please"),

@@ -239,7 +239,7 @@ fn redirects_may_target_absolute_urls() {
 
 #[test]
 fn invalid_lines_are_reported_with_their_line_number_and_parsing_continues() {
-    let text = "/ok /fine\n\n/bad\n/worse /x 999\n# c\n/country /x 302 Country=us\nhttp://a.test/* /b\n/last /end";
+    let text = "/ok /fine\n\n/bad\n/worse /x 999\n# c\n/role /x 302 Role=admin\nhttp://a.test/* /b\n/last /end";
     let (r, warnings) = Redirects::parse(text);
     assert_eq!(r.len(), 2);
     let lines: Vec<usize> = warnings.iter().map(|w| w.line).collect();
@@ -321,4 +321,27 @@ fn rule_accessors_expose_the_parsed_fields() {
         ),
         ("/x/*", "/x/:splat", 200, true, MatchKind::Rewrite)
     );
+}
+
+#[test]
+fn conditional_rules_apply_only_to_visitors_meeting_them_and_beat_files() {
+    let r = parse_ok("/ /fr/ 302 Language=fr\n/ /de/ 302 Country=de\n/ /fallback 302\n");
+    let visitor = |language: Option<&str>, country: Option<&str>| Visitor {
+        language: language.map(str::to_owned),
+        country: country.map(str::to_owned),
+    };
+    let existing = |_: &str| true;
+    let target = |v: &Visitor| r.find_for("/", None, v, existing).map(|m| m.target);
+    assert_eq!(target(&visitor(Some("fr-ca"), None)), Some("/fr/".into()));
+    assert_eq!(
+        target(&visitor(Some("en"), Some("DE"))),
+        Some("/de/".into())
+    );
+    assert_eq!(target(&visitor(Some("en"), Some("US"))), None);
+    assert_eq!(
+        r.find("/", None, no_files).map(|m| m.target),
+        Some("/fallback".into())
+    );
+    assert!(r.uses_country() && r.uses_language());
+    assert!(!parse_ok("/a /b").uses_country());
 }

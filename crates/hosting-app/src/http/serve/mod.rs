@@ -2,9 +2,11 @@
 //! points at. Host -> deploy, deploy -> manifest and file bytes all come from the
 //! in-process cache once warm, so a warm request touches no database.
 
+mod access;
 mod content;
 mod error;
 pub mod path;
+mod proxy;
 mod respond;
 mod tiers;
 
@@ -13,13 +15,15 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hosting_rules::{HeaderRules, MatchKind, Redirects};
+use hosting_rules::{HeaderRules, MatchKind, Redirects, Visitor};
 
+use self::access::Access;
 use self::error::ServeError;
 pub use self::respond::site_cache_control;
 use self::respond::{file_response, identity_bytes, FileToServe};
 use super::host::HostKind;
 use super::pages::{not_found, platform_page};
+use super::ratelimit::client_ip_of;
 use crate::cache::HostEntry;
 use crate::domain::manifest::{
     Resolved, SiteManifest, HEADERS_FILE, NOT_FOUND_FILE, REDIRECTS_FILE,
@@ -37,21 +41,11 @@ pub async fn serve_site(
     kind: HostKind,
     req: Request<Body>,
 ) -> Response {
-    let is_head = req.method() == Method::HEAD;
-    if req.method() != Method::GET && !is_head {
-        let mut response = platform_page(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-            "Sites accept GET and HEAD only.",
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
-    }
-    let target = match deploy_for_host(&state, host, kind).await {
+    let readable = matches!(*req.method(), Method::GET | Method::HEAD);
+    let target = match deploy_for_host(&state, host.clone(), kind).await {
         Ok(Some(target)) => target,
-        Ok(None) => return not_found(),
+        Ok(None) if readable => return not_found(),
+        Ok(None) => return method_not_allowed(),
         Err(e) => return unavailable(&e),
     };
     let manifest = match manifest_for(&state, &target).await {
@@ -62,69 +56,149 @@ pub async fn serve_site(
         Ok(path) => path,
         Err(reason) => return platform_page(StatusCode::BAD_REQUEST, "Bad request", reason),
     };
-    let query = req.uri().query();
-    let headers = req.headers();
+    let request = access::check(&manifest, &path, req.headers());
+    if matches!(request, Access::Denied) {
+        return access::unauthorized();
+    }
+    let mut response = route(
+        &state,
+        &target,
+        &manifest,
+        &host,
+        &path,
+        req,
+        request.protected(),
+    )
+    .await;
+    if request.protected() {
+        access::mark_private(&mut response);
+    }
+    response
+}
 
-    if let Some(rule) = manifest
+/// The one outcome of a request whose path passed the access check: a rule, a file,
+/// a trailing-slash redirect or the 404 page.
+async fn route(
+    state: &AppState,
+    deploy: &LiveDeploy,
+    manifest: &SiteManifest,
+    host: &str,
+    path: &str,
+    req: Request<Body>,
+    protected: bool,
+) -> Response {
+    let is_head = req.method() == Method::HEAD;
+    let readable = is_head || req.method() == Method::GET;
+    let query = req.uri().query();
+    let visitor = visitor(state, manifest, &req);
+    let rule = manifest
         .redirects
-        .find(&path, query, |p| manifest.exists(p))
-    {
+        .find_for(path, query, &visitor, |p| manifest.exists(p));
+    if let Some(rule) = rule.as_ref().filter(|r| r.kind == MatchKind::Proxy) {
+        let to = proxy::Forward {
+            site_id: deploy.site_id,
+            host,
+            target: &rule.target,
+            protected,
+        };
+        return proxy::forward(state, to, req).await;
+    }
+    // Only proxy rules pass other methods on; the deploy's own files are read-only.
+    if !readable {
+        return method_not_allowed();
+    }
+    let headers = req.headers();
+    if let Some(rule) = rule {
         return match rule.kind {
             MatchKind::Redirect => redirect(
-                &state,
+                state,
                 StatusCode::from_u16(rule.status).unwrap_or(StatusCode::MOVED_PERMANENTLY),
                 &rule.target,
             ),
-            MatchKind::Rewrite | MatchKind::Custom => {
+            MatchKind::Rewrite | MatchKind::Custom | MatchKind::Proxy => {
                 let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::OK);
-                match path::normalize_path(&rule.target)
-                    .ok()
-                    .and_then(|t| resolve_rewrite(&manifest, &t))
-                {
+                let Ok(rewritten) = path::normalize_path(&rule.target) else {
+                    return not_found_response(state, manifest, headers, is_head).await;
+                };
+                // A rewrite may not reach a protected file from an open path.
+                let target_access = access::check(manifest, &rewritten, headers);
+                if matches!(target_access, Access::Denied) {
+                    return access::unauthorized();
+                }
+                let mut response = match resolve_rewrite(manifest, &rewritten) {
                     Some((file_path, file)) => {
                         let target = FileToServe {
-                            manifest: &manifest,
-                            request_path: &path,
+                            manifest,
+                            rules_path: &rewritten,
                             file_path: &file_path,
                             file: &file,
                             status,
                         };
-                        file_response(&state, headers, is_head, target).await
+                        file_response(state, headers, is_head, target).await
                     }
-                    None => not_found_response(&state, &manifest, headers, is_head, &path).await,
+                    None => not_found_response(state, manifest, headers, is_head).await,
+                };
+                if target_access.protected() {
+                    access::mark_private(&mut response);
                 }
+                response
             }
-            MatchKind::Proxy => platform_page(
-                StatusCode::NOT_IMPLEMENTED,
-                "Not implemented",
-                "Proxy rules (200 to another server) are not supported by this platform.",
-            ),
         };
     }
 
-    match manifest.resolve(&path) {
+    match manifest.resolve(path) {
         Resolved::File {
             path: file_path,
             file,
         } => {
             let target = FileToServe {
-                manifest: &manifest,
-                request_path: &path,
+                manifest,
+                rules_path: path,
                 file_path: &file_path,
                 file,
                 status: StatusCode::OK,
             };
-            file_response(&state, headers, is_head, target).await
+            file_response(state, headers, is_head, target).await
         }
         Resolved::AddSlash => {
             let location = match query {
-                Some(q) => format!("{}/?{q}", path::encode_path(&path)),
-                None => format!("{}/", path::encode_path(&path)),
+                Some(q) => format!("{}/?{q}", path::encode_path(path)),
+                None => format!("{}/", path::encode_path(path)),
             };
-            redirect(&state, StatusCode::MOVED_PERMANENTLY, &location)
+            redirect(state, StatusCode::MOVED_PERMANENTLY, &location)
         }
-        Resolved::Missing => not_found_response(&state, &manifest, headers, is_head, &path).await,
+        Resolved::Missing => not_found_response(state, manifest, headers, is_head).await,
     }
+}
+
+/// What the rules' conditions may ask about the visitor, looked up only when some
+/// rule of the deploy has such a condition.
+fn visitor(state: &AppState, manifest: &SiteManifest, req: &Request<Body>) -> Visitor {
+    let redirects = &manifest.redirects;
+    let language = redirects
+        .uses_language()
+        .then(|| req.headers().get(header::ACCEPT_LANGUAGE))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(Visitor::preferred_language);
+    let country = redirects
+        .uses_country()
+        .then(|| client_ip_of(req.extensions(), req.headers()))
+        .flatten()
+        .and_then(|ip| state.routing.country(ip));
+    Visitor { language, country }
+}
+
+fn method_not_allowed() -> Response {
+    let mut response = platform_page(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        "Sites accept GET and HEAD only.",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
 }
 
 /// A rewrite target resolves like a request path; a folder serves its index.
@@ -147,13 +221,12 @@ async fn not_found_response(
     manifest: &SiteManifest,
     headers: &axum::http::HeaderMap,
     is_head: bool,
-    path: &str,
 ) -> Response {
     match manifest.file(NOT_FOUND_FILE) {
         Some(file) => {
             let target = FileToServe {
                 manifest,
-                request_path: path,
+                rules_path: NOT_FOUND_FILE,
                 file_path: NOT_FOUND_FILE,
                 file,
                 status: StatusCode::NOT_FOUND,

@@ -23,8 +23,9 @@ use crate::state::AppState;
 /// What to send: a file of a deploy, with the status it is sent with.
 pub struct FileToServe<'a> {
     pub manifest: &'a SiteManifest,
-    /// The path the client asked for (`_headers` rules match it).
-    pub request_path: &'a str,
+    /// The path whose `_headers` blocks apply: the path of the content served (the
+    /// request path, a rewrite's target, `/404.html`), so headers follow the content.
+    pub rules_path: &'a str,
     /// The file's path in the deploy (its extension gives the content type).
     pub file_path: &'a str,
     pub file: &'a FileRef,
@@ -106,7 +107,7 @@ async fn build(
         headers.insert(name, val);
     }
     if !target.manifest.headers.is_empty() {
-        for (name, val) in target.manifest.headers.for_path(target.request_path) {
+        for (name, val) in target.manifest.headers.for_path(target.rules_path) {
             if let (Ok(name), Ok(val)) = (
                 HeaderName::try_from(name.as_str()),
                 HeaderValue::try_from(val.as_str()),

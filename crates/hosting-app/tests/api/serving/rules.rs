@@ -177,19 +177,6 @@ async fn a_splat_redirect_cannot_be_turned_into_an_open_redirect() {
 }
 
 #[tokio::test]
-async fn a_proxy_rule_is_answered_with_501() {
-    let (app, _) = blog_with(&with_redirects(
-        "/api/* https://api.example.com/:splat 200\n",
-    ))
-    .await;
-
-    let response = app.site("blog.localhost", "/api/users", &[]).await;
-
-    assert_eq!(response.status(), 501);
-    assert_eq!(header(&response, "location"), None);
-}
-
-#[tokio::test]
 async fn the_rule_files_themselves_are_not_served() {
     let mut files = with_redirects("/a /new 301\n");
     files.push(("_headers", b"/*\n  X-Rules: on\n"));
@@ -255,4 +242,54 @@ async fn a_redirect_to_a_unicode_path_is_percent_encoded_in_the_location() {
         header(&query, "location").as_deref(),
         Some("/th%C3%A9?q=caf%C3%A9")
     );
+}
+
+/// Netlify's dev-server case "Headers rules matching target of a rewrite to a static
+/// file are applied": the headers follow the content served, not the URL asked for.
+#[tokio::test]
+async fn headers_rules_matching_target_of_a_rewrite_to_a_static_file_are_applied() {
+    let (app, _) = blog_with(&[
+        ("to.txt", b"hello"),
+        ("_redirects", b"/from /to.txt 200\n"),
+        (
+            "_headers",
+            b"/from\n  X-From-Header: true\n/to.txt\n  X-To-Header: true\n",
+        ),
+    ])
+    .await;
+
+    let response = app.site("blog.localhost", "/from", &[]).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-to-header").as_deref(), Some("true"));
+    assert_eq!(header(&response, "x-from-header"), None);
+    assert_eq!(text(response).await, "hello");
+}
+
+#[tokio::test]
+async fn spa_fallbacks_and_404_pages_carry_the_headers_of_the_page_served() {
+    let (app, _) = blog_with(&[
+        ("index.html", b"app shell"),
+        ("404.html", b"custom not found"),
+        ("_redirects", b"/app/* /index.html 200\n"),
+        (
+            "_headers",
+            b"/index.html\n  X-Page: shell\n/404.html\n  X-Page: not-found\n/assets/*\n  Cache-Control: public, max-age=31536000, immutable\n",
+        ),
+    ])
+    .await;
+
+    let route = app.site("blog.localhost", "/app/users/42", &[]).await;
+    let missing = app.site("blog.localhost", "/assets/gone.js", &[]).await;
+
+    assert_eq!(route.status(), 200);
+    assert_eq!(header(&route, "x-page").as_deref(), Some("shell"));
+    assert_eq!(missing.status(), 404);
+    assert_eq!(header(&missing, "x-page").as_deref(), Some("not-found"));
+    assert_ne!(
+        header(&missing, "cache-control").as_deref(),
+        Some("public, max-age=31536000, immutable"),
+        "a 404 must not be cached as an immutable asset"
+    );
+    assert_eq!(text(missing).await, "custom not found");
 }
