@@ -1233,66 +1233,7 @@ impl Store for This {
         let query = sqlx::query_as::<_, SiteRow>(analytics_sql::SITE_ANY_OWNER).bind(name);
         optional(self.writer(), query).await
     }
-}
 
-/// Adds one site's increments: each bucket row is created if missing, locked, and
-/// updated with the counts added and the sketches merged; top entries are upserted.
-async fn add_site_analytics(
-    tx: &mut Tx<'_>,
-    buckets: &[&BucketIncrement],
-    top: &[&TopIncrement],
-) -> StoreResult<()> {
-    use crate::analytics::hll::Sketch;
-    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    for bucket in buckets {
-        let key = (bucket.site_id, bucket.granularity.as_str(), bucket.start);
-        let query = sqlx::query(analytics_sql::ENSURE_BUCKET)
-            .bind(key.0)
-            .bind(key.1)
-            .bind(key.2)
-            .bind(Vec::<u8>::new());
-        execute(&mut **tx, query).await?;
-        let mut select = String::from(analytics_sql::BUCKET_SKETCH);
-        if LOCKS_ROWS {
-            select.push_str(" FOR UPDATE");
-        }
-        let query = sqlx::query_scalar(&select)
-            .bind(key.0)
-            .bind(key.1)
-            .bind(key.2);
-        let stored: Vec<u8> = scalar(&mut **tx, query).await?;
-        let mut sketch = Sketch::decode(&stored).map_err(other)?;
-        sketch.merge(&Sketch::decode(&bucket.visitors).map_err(other)?);
-        let c = &bucket.counts;
-        let query = sqlx::query(analytics_sql::ADD_TO_BUCKET)
-            .bind(key.0)
-            .bind(key.1)
-            .bind(key.2)
-            .bind(n(c.requests))
-            .bind(n(c.page_views))
-            .bind(n(c.bytes_sent))
-            .bind(n(c.statuses[0]))
-            .bind(n(c.statuses[1]))
-            .bind(n(c.statuses[2]))
-            .bind(n(c.statuses[3]))
-            .bind(n(c.statuses[4]))
-            .bind(sketch.encode());
-        execute(&mut **tx, query).await?;
-    }
-    for chunk in top.chunks(BIND_LIMIT / 6) {
-        let mut upsert = QueryBuilder::<Db>::new(analytics_sql::ADD_TOP);
-        upsert.push_values(chunk, |mut row, entry| {
-            row.push_bind(entry.site_id)
-                .push_bind(entry.granularity.as_str())
-                .push_bind(entry.start)
-                .push_bind(entry.kind.as_str())
-                .push_bind(entry.key.as_str())
-                .push_bind(n(entry.count));
-        });
-        upsert.push(analytics_sql::ADD_TOP_CONFLICT);
-        upsert.build().execute(&mut **tx).await.map_err(map_err)?;
-    }
-    Ok(())
     async fn deploy_digests(&self, deploy_id: &str) -> StoreResult<HashSet<Sha256>> {
         let query = sqlx::query_scalar(blob_sql::DEPLOY_DIGESTS).bind(deploy_id);
         let raw: Vec<String> = scalars(self.writer(), query).await?;
@@ -1379,4 +1320,64 @@ async fn add_site_analytics(
         }
         Ok(())
     }
+}
+
+/// Adds one site's increments: each bucket row is created if missing, locked, and
+/// updated with the counts added and the sketches merged; top entries are upserted.
+async fn add_site_analytics(
+    tx: &mut Tx<'_>,
+    buckets: &[&BucketIncrement],
+    top: &[&TopIncrement],
+) -> StoreResult<()> {
+    use crate::analytics::hll::Sketch;
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    for bucket in buckets {
+        let key = (bucket.site_id, bucket.granularity.as_str(), bucket.start);
+        let query = sqlx::query(analytics_sql::ENSURE_BUCKET)
+            .bind(key.0)
+            .bind(key.1)
+            .bind(key.2)
+            .bind(Vec::<u8>::new());
+        execute(&mut **tx, query).await?;
+        let mut select = String::from(analytics_sql::BUCKET_SKETCH);
+        if LOCKS_ROWS {
+            select.push_str(" FOR UPDATE");
+        }
+        let query = sqlx::query_scalar(&select)
+            .bind(key.0)
+            .bind(key.1)
+            .bind(key.2);
+        let stored: Vec<u8> = scalar(&mut **tx, query).await?;
+        let mut sketch = Sketch::decode(&stored).map_err(other)?;
+        sketch.merge(&Sketch::decode(&bucket.visitors).map_err(other)?);
+        let c = &bucket.counts;
+        let query = sqlx::query(analytics_sql::ADD_TO_BUCKET)
+            .bind(key.0)
+            .bind(key.1)
+            .bind(key.2)
+            .bind(n(c.requests))
+            .bind(n(c.page_views))
+            .bind(n(c.bytes_sent))
+            .bind(n(c.statuses[0]))
+            .bind(n(c.statuses[1]))
+            .bind(n(c.statuses[2]))
+            .bind(n(c.statuses[3]))
+            .bind(n(c.statuses[4]))
+            .bind(sketch.encode());
+        execute(&mut **tx, query).await?;
+    }
+    for chunk in top.chunks(BIND_LIMIT / 6) {
+        let mut upsert = QueryBuilder::<Db>::new(analytics_sql::ADD_TOP);
+        upsert.push_values(chunk, |mut row, entry| {
+            row.push_bind(entry.site_id)
+                .push_bind(entry.granularity.as_str())
+                .push_bind(entry.start)
+                .push_bind(entry.kind.as_str())
+                .push_bind(entry.key.as_str())
+                .push_bind(n(entry.count));
+        });
+        upsert.push(analytics_sql::ADD_TOP_CONFLICT);
+        upsert.build().execute(&mut **tx).await.map_err(map_err)?;
+    }
+    Ok(())
 }
