@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "openapi")]
 pub mod schema;
 
+mod access;
+pub use access::*;
+
 /// Media type of every API error body (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 

@@ -5,6 +5,7 @@
 //! database: SQLite in embedded mode, PostgreSQL in cluster mode. The backends keep
 //! only connecting, migrations, row and advisory locks and read routing.
 
+mod aliases;
 mod blobs;
 mod certificates;
 mod columns;
@@ -24,6 +25,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hosting_api::{CertificateStatus, DeployState, DomainStatus, Role};
 
+pub use aliases::{AliasRecord, ProtectionRecord};
 pub(crate) use certificates::certificate_status_str;
 pub(crate) use postgres::is_unreachable;
 pub use postgres::{parse_lsn, PgStore, Pools};
@@ -531,4 +533,36 @@ pub trait Store: Send + Sync {
     /// longer knows it), so the next order creates a new one; a replica that already
     /// stored a newer one keeps it.
     async fn forget_acme_account(&self, directory: &str, sealed: &[u8]) -> StoreResult<()>;
+
+    // Deploy aliases and visitor access (`aliases.rs`).
+    /// Points alias `name` of the owner's site at a ready deploy of it (created or moved);
+    /// false when the site or deploy does not qualify.
+    async fn set_alias(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        name: &str,
+        deploy_id: &str,
+    ) -> StoreResult<bool>;
+    async fn list_aliases(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<AliasRecord>>;
+    async fn delete_alias(&self, owner_id: i64, site_id: i64, name: &str) -> StoreResult<bool>;
+    /// The deploy `<alias>--<site>` serves (serving path).
+    async fn alias_deploy(&self, site: &str, alias: &str) -> StoreResult<Option<LiveDeploy>>;
+    /// Sets the owner's site's visitor access; false when the site is not the owner's.
+    async fn set_protection(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        protection: &ProtectionRecord,
+    ) -> StoreResult<bool>;
+    async fn delete_protection(&self, owner_id: i64, site_id: i64) -> StoreResult<bool>;
+    async fn protection(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+    ) -> StoreResult<Option<ProtectionRecord>>;
+    /// The visitor access of site `site` (serving path).
+    async fn site_protection(&self, site: &str) -> StoreResult<Option<ProtectionRecord>>;
+    /// The visitor access of the site a verified custom domain serves (serving path).
+    async fn domain_protection(&self, domain: &str) -> StoreResult<Option<ProtectionRecord>>;
 }

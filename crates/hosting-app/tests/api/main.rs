@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin_commands;
+mod aliases;
 mod api;
 mod archive_site_creation;
 mod cert_store;
@@ -15,5 +16,6 @@ mod domains;
 mod hardening;
 mod isolation;
 mod pebble;
+mod protection;
 mod quotas;
 mod serving;

@@ -1,9 +1,11 @@
 //! The JSON API under `/api/v1` on the control host: one module per resource.
 
+pub(crate) mod aliases;
 pub(crate) mod deploys;
 pub(crate) mod domains;
 mod limits;
 mod openapi;
+pub(crate) mod protection;
 pub(crate) mod sites;
 pub(crate) mod tokens;
 mod upload;

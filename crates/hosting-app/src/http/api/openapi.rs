@@ -22,7 +22,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{deploys, domains, limits, sites, tokens, upload, users};
+use super::{aliases, deploys, domains, limits, protection, sites, tokens, upload, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -68,6 +68,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deploys::get))
         .routes(routes!(upload::put_file))
         .routes(routes!(deploys::publish))
+        .routes(routes!(aliases::list))
+        .routes(routes!(aliases::put, aliases::remove))
+        .routes(routes!(
+            protection::get,
+            protection::put,
+            protection::delete
+        ))
 }
 
 /// Statuses any authenticated operation can answer, whatever it does.
