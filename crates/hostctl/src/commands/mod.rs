@@ -1,5 +1,6 @@
 //! One module per command group; [`run`] dispatches a parsed command line to them.
 
+mod aliases;
 mod auth;
 mod deploy;
 mod deploys;
@@ -86,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Domains(command) => domains::run(&ctx, command).await,
         Command::Tokens(command) => tokens::run(&ctx, command).await,
         Command::Users(command) => users::run(&ctx, command).await,
+        Command::Aliases(command) => aliases::run(&ctx, command).await,
     }
 }
 
