@@ -13,6 +13,7 @@ mod helpers;
 #[path = "../api/pebble.rs"]
 mod pebble;
 
+mod access;
 mod certificates;
 mod failures;
 mod instances;
