@@ -60,6 +60,9 @@ pub enum Command {
     /// Manage user accounts (admin only).
     #[command(subcommand)]
     Users(UsersCommand),
+    /// List and remove a site's deploy aliases (`hostctl deploy --alias NAME` sets them).
+    #[command(subcommand)]
+    Aliases(AliasesCommand),
     /// Show a site's traffic: requests, page views, visitors, bytes, top pages, referrers and 404s.
     Analytics(AnalyticsArgs),
 }
@@ -99,6 +102,11 @@ pub struct DeployArgs {
     #[arg(long, short = 'm', value_name = "TEXT")]
     pub message: Option<String>,
 
+    /// Publish to the alias `<NAME>--<site>.<base-domain>` (a branch deploy) instead of
+    /// the live site, which stays as it is; the alias moves with each deploy to it.
+    #[arg(long, value_name = "NAME", conflicts_with = "no_publish")]
+    pub alias: Option<String>,
+
     /// How many files to upload at the same time.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -121,6 +129,48 @@ pub enum SitesCommand {
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
+    },
+    /// Ask visitors for a password: on the whole site, or only on its previews and aliases.
+    Protect {
+        /// Site to protect.
+        name: String,
+        /// File holding the password (its first line; at least 8 characters).
+        #[arg(long, value_name = "FILE", required_unless_present = "remove")]
+        password_file: Option<PathBuf>,
+        /// Which hosts ask for it.
+        #[arg(long, value_enum, default_value_t = ProtectScope::All)]
+        scope: ProtectScope,
+        /// Make the site public again.
+        #[arg(long, conflicts_with_all = ["password_file", "scope"])]
+        remove: bool,
+    },
+}
+
+/// `hostctl sites protect --scope`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtectScope {
+    /// Every host: the site, its custom domains, previews and aliases.
+    All,
+    /// Only deploy previews and aliases; the live site stays public.
+    Previews,
+}
+
+/// `hostctl aliases ...`
+#[derive(Debug, Subcommand)]
+pub enum AliasesCommand {
+    /// List a site's aliases and the deploys they serve.
+    List {
+        /// Site whose aliases to list.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+    },
+    /// Remove an alias; its host stops serving at once.
+    Remove {
+        /// Site the alias belongs to.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+        /// The alias to remove.
+        alias: String,
     },
 }
 

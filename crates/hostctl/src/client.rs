@@ -533,6 +533,57 @@ impl Client {
     }
 }
 
+/// Deploy aliases and visitor access (issue 21).
+impl Client {
+    /// `PUT /sites/{site}/aliases/{alias}`: point the alias at a ready deploy.
+    pub async fn set_alias(
+        &self,
+        site: &str,
+        alias: &str,
+        deploy_id: &str,
+    ) -> Result<hosting_api::Alias, ApiError> {
+        let body = hosting_api::SetAlias {
+            deploy_id: deploy_id.to_owned(),
+        };
+        self.json(
+            self.request(Method::PUT, &["sites", site, "aliases", alias])
+                .json(&body),
+        )
+        .await
+    }
+
+    /// `GET /sites/{site}/aliases`
+    pub async fn list_aliases(&self, site: &str) -> Result<Vec<hosting_api::Alias>, ApiError> {
+        self.list(self.request(Method::GET, &["sites", site, "aliases"]))
+            .await
+    }
+
+    /// `DELETE /sites/{site}/aliases/{alias}`
+    pub async fn remove_alias(&self, site: &str, alias: &str) -> Result<(), ApiError> {
+        self.empty(self.request(Method::DELETE, &["sites", site, "aliases", alias]))
+            .await
+    }
+
+    /// `PUT /sites/{site}/protection`
+    pub async fn protect_site(
+        &self,
+        site: &str,
+        body: &hosting_api::SetProtection,
+    ) -> Result<hosting_api::Protection, ApiError> {
+        self.json(
+            self.request(Method::PUT, &["sites", site, "protection"])
+                .json(body),
+        )
+        .await
+    }
+
+    /// `DELETE /sites/{site}/protection`
+    pub async fn unprotect_site(&self, site: &str) -> Result<(), ApiError> {
+        self.empty(self.request(Method::DELETE, &["sites", site, "protection"]))
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
 

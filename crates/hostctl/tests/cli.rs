@@ -730,3 +730,72 @@ async fn links_inside_the_folder_are_deployed_and_links_leaving_it_are_refused()
     let (status, _) = fetch(&client, server.port, "linked.localhost", "/leak.txt").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_to_an_alias_leaves_the_live_site_and_protection_is_set_and_removed() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let client = reqwest::Client::new();
+    let site_dir = tempfile::tempdir().expect("temp dir");
+    let dir = site_dir.path().to_str().expect("utf-8");
+    write(site_dir.path(), "index.html", b"live");
+    let live = hostctl(&["deploy", dir, "--site", "blog"], &env).await;
+    assert!(live.status.success(), "{}", stderr(&live));
+
+    write(site_dir.path(), "index.html", b"staging");
+    let staged = hostctl(
+        &["deploy", dir, "--site", "blog", "--alias", "staging"],
+        &env,
+    )
+    .await;
+    assert!(staged.status.success(), "{}", stderr(&staged));
+    assert!(
+        stdout(&staged).contains("staging--blog.localhost"),
+        "{}",
+        stdout(&staged)
+    );
+    let (_, body) = fetch(&client, server.port, "staging--blog.localhost", "/").await;
+    assert_eq!(body, b"staging");
+    let (_, body) = fetch(&client, server.port, "blog.localhost", "/").await;
+    assert_eq!(body, b"live");
+    let list = hostctl(&["--json", "aliases", "list", "--site", "blog"], &env).await;
+    let listed: Vec<hosting_api::Alias> =
+        serde_json::from_slice(&list.stdout).expect("alias list json");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "staging");
+
+    let password = site_dir.path().join("password");
+    std::fs::write(&password, "correct horse\n").expect("write");
+    let password = password.to_str().expect("utf-8");
+    let protect = hostctl(
+        &[
+            "sites",
+            "protect",
+            "blog",
+            "--password-file",
+            password,
+            "--scope",
+            "previews",
+        ],
+        &env,
+    )
+    .await;
+    assert!(protect.status.success(), "{}", stderr(&protect));
+    let (status, _) = fetch(&client, server.port, "staging--blog.localhost", "/").await;
+    assert_eq!(status, 401);
+    let (status, _) = fetch(&client, server.port, "blog.localhost", "/").await;
+    assert_eq!(status, 200);
+
+    let unprotect = hostctl(&["sites", "protect", "blog", "--remove"], &env).await;
+    assert!(unprotect.status.success(), "{}", stderr(&unprotect));
+    let (status, _) = fetch(&client, server.port, "staging--blog.localhost", "/").await;
+    assert_eq!(status, 200);
+    let remove = hostctl(&["aliases", "remove", "--site", "blog", "staging"], &env).await;
+    assert!(remove.status.success(), "{}", stderr(&remove));
+    let (status, _) = fetch(&client, server.port, "staging--blog.localhost", "/").await;
+    assert_eq!(status, 404);
+}

@@ -13,6 +13,8 @@ mod analytics;
 pub use analytics::{
     AnalyticsFigures, AnalyticsGranularity, AnalyticsPoint, SiteAnalytics, TopEntry,
 };
+mod access;
+pub use access::*;
 
 /// Media type of every API error body (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";

@@ -31,6 +31,9 @@ pub const DOMAIN_PATTERN: &str =
 pub const USERNAME_PATTERN: &str = r"^[A-Za-z0-9._@-]+$";
 /// Printable characters, not starting or ending with white space (the server trims).
 pub const TOKEN_NAME_PATTERN: &str = r"^[^\s\u0000-\u001f\u007f-\u009f](?:[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f])?$";
+/// A site name (same rules) that is not 16 hex characters, which would be a deploy id.
+pub const ALIAS_NAME_PATTERN: &str =
+    r"^(?![0-9a-f]{16}$)(?!(?:www|api|admin|app|dashboard|status|mail)$)[a-z0-9]+(?:-[a-z0-9]+)*$";
 /// Visible ASCII, as an HTTP header value carries it.
 pub const IDEMPOTENCY_KEY_PATTERN: &str = r"^[!-~]+$";
 
@@ -106,6 +109,12 @@ string_schemas! {
     TokenName = (
         "1 to 100 printable characters, not starting or ending with white space.",
         TOKEN_NAME_PATTERN, 1, 100
+    );
+    /// A deploy alias's name (the first part of `<alias>--<site>.<base-domain>`).
+    AliasName = (
+        "A deploy alias: the rules of a site name, 1 to 16 characters, and never 16 hex \
+         characters (those name deploy previews).",
+        ALIAS_NAME_PATTERN, 1, 16
     );
 }
 

@@ -19,7 +19,7 @@ use moka::future::Cache;
 
 use crate::domain::manifest::SiteManifest;
 use crate::domain::names::Sha256;
-use crate::store::LiveDeploy;
+use crate::store::{LiveDeploy, ProtectionRecord};
 
 /// A stored representation of a file's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,6 +69,9 @@ pub struct SiteCache {
     /// which may have read the old mapping: the lookup compares this count before and after
     /// and reads again rather than cache what may be stale until the TTL.
     host_invalidations: AtomicU64,
+    /// Host -> the visitor access of its site (`None`: public), dropped with the host's
+    /// entry on publish or a protection change, and past `host_ttl` as a safety net.
+    pub protection: Cache<String, Option<Arc<ProtectionRecord>>>,
     pub manifests: Cache<String, Arc<SiteManifest>>,
     /// File bytes, identity and compressed variants alike.
     pub files: Cache<(Sha256, Encoding), Bytes>,
@@ -77,17 +80,27 @@ pub struct SiteCache {
 }
 
 impl SiteCache {
-    /// `bytes` is shared: a sixteenth for hosts, a quarter for manifests, the rest for
-    /// file bytes.
+    /// `bytes` is shared: a sixteenth for hosts (three quarters of it for their deploys,
+    /// a quarter for their visitor access), a quarter for manifests, the rest for file
+    /// bytes.
     pub fn new(bytes: u64, host_ttl: Duration) -> SiteCache {
         let host_bytes = bytes / 16;
+        let protection_bytes = host_bytes / 4;
         let manifest_bytes = bytes / 4;
         SiteCache {
             hosts: Cache::builder()
-                .max_capacity(host_bytes)
+                .max_capacity(host_bytes - protection_bytes)
                 .weigher(|host: &String, _| {
                     u32::try_from(host.len() + HOST_ENTRY_BYTES).unwrap_or(u32::MAX)
                 })
+                .support_invalidation_closures()
+                .build(),
+            protection: Cache::builder()
+                .max_capacity(protection_bytes)
+                .weigher(|host: &String, _| {
+                    u32::try_from(host.len() + HOST_ENTRY_BYTES).unwrap_or(u32::MAX)
+                })
+                .time_to_live(host_ttl)
                 .support_invalidation_closures()
                 .build(),
             host_ttl,
@@ -112,7 +125,11 @@ impl SiteCache {
     /// Sets the size gauges of the three caches (called when metrics are scraped).
     pub fn export_metrics(&self) {
         let sizes = [
-            ("host", self.hosts.weighted_size(), self.hosts.entry_count()),
+            (
+                "host",
+                self.hosts.weighted_size() + self.protection.weighted_size(),
+                self.hosts.entry_count() + self.protection.entry_count(),
+            ),
             (
                 "manifest",
                 self.manifests.weighted_size(),
@@ -131,17 +148,24 @@ impl SiteCache {
     pub async fn forget_site_hosts(&self, site_host: &str) {
         self.host_invalidations.fetch_add(1, Ordering::AcqRel);
         self.hosts.invalidate(site_host).await;
-        // Preview hosts end with `--<site host>`; they change only when a site is deleted.
+        self.protection.invalidate(site_host).await;
+        // Preview and alias hosts end with `--<site host>`; previews change only when a
+        // site is deleted, aliases when they move, the protection when the owner sets it.
         let suffix = format!("--{site_host}");
+        let in_protection = suffix.clone();
         let _ = self
             .hosts
             .invalidate_entries_if(move |host, _| host.ends_with(&suffix));
+        let _ = self
+            .protection
+            .invalidate_entries_if(move |host, _| host.ends_with(&in_protection));
     }
 
     /// Drops every cached host -> deploy mapping (invalidations may have been missed).
     pub fn forget_all_hosts(&self) {
         self.host_invalidations.fetch_add(1, Ordering::AcqRel);
         self.hosts.invalidate_all();
+        self.protection.invalidate_all();
     }
 
     /// Whether `entry` is past the TTL and this caller should refresh it: true for one

@@ -86,6 +86,13 @@ pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
 
     let live = if args.no_publish {
         None
+    } else if let Some(alias) = &args.alias {
+        // `<id>--<site>` -> `<alias>--<site>`: where the alias serves this deploy.
+        Some(
+            deploy
+                .preview_url
+                .replacen(&format!("{}--", deploy.id), &format!("{alias}--"), 1),
+        )
     } else {
         Some(live_url(&client, &deploy).await)
     };
@@ -187,6 +194,9 @@ async fn upload_and_publish(
 
     let deploy = if args.no_publish {
         // Re-read it: the state has moved on from `uploading` since it was created.
+        client.get_deploy(&deploy_id).await?
+    } else if let Some(alias) = &args.alias {
+        client.set_alias(&args.site, alias, &deploy_id).await?;
         client.get_deploy(&deploy_id).await?
     } else {
         client.publish(&deploy_id).await?

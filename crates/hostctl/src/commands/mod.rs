@@ -1,6 +1,7 @@
 //! One module per command group; [`run`] dispatches a parsed command line to them.
 
 pub(crate) mod analytics;
+mod aliases;
 mod auth;
 mod deploy;
 mod deploys;
@@ -88,6 +89,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokens(command) => tokens::run(&ctx, command).await,
         Command::Users(command) => users::run(&ctx, command).await,
         Command::Analytics(args) => analytics::run(&ctx, args).await,
+        Command::Aliases(command) => aliases::run(&ctx, command).await,
     }
 }
 

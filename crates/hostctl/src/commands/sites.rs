@@ -56,6 +56,14 @@ pub async fn run(ctx: &Context, command: SitesCommand) -> anyhow::Result<()> {
                 outln!("Deleted site {name}");
             }
         }
+        SitesCommand::Protect {
+            name,
+            password_file,
+            scope,
+            remove,
+        } => {
+            super::aliases::protect(ctx, &name, password_file.as_deref(), scope, remove).await?;
+        }
     }
     Ok(())
 }

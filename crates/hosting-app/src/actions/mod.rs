@@ -7,9 +7,11 @@
 //! found, so existence is never revealed. Failures are [`ActionError`]s, which the HTTP
 //! layer maps to problem+json (or a dashboard page) in one place, `http::error`.
 
+pub mod aliases;
 pub mod custom_domains;
 pub mod deploys;
 mod error;
+pub mod protection;
 pub mod quota;
 pub mod sites;
 

@@ -6,6 +6,7 @@
 
 use axum::http::{header, Request, Version};
 
+use crate::actions::aliases::AliasName;
 use crate::domain::names::{DeployId, SiteName};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +17,9 @@ pub enum HostKind {
     Site(SiteName),
     /// `<deploy>--<site>.<base-domain>`: one deploy of a site.
     Preview(SiteName, DeployId),
+    /// `<alias>--<site>.<base-domain>`: the deploy a site's alias points at. Alias names
+    /// are never 16 hex characters, so an alias host is never a preview host.
+    Alias(SiteName, AliasName),
     /// A host outside the base domain: maybe a tenant's verified custom domain.
     Custom(String),
     /// Anything else: the platform's 404.
@@ -140,10 +144,16 @@ pub fn classify(host: &str, control_host: &str, base_domain: &str) -> HostKind {
     if label.contains('.') {
         return HostKind::Unknown;
     }
-    if let Some((deploy, site)) = label.split_once("--") {
-        return match (DeployId::parse(deploy), SiteName::parse(site)) {
-            (Ok(deploy), Ok(site)) => HostKind::Preview(site, deploy),
-            _ => HostKind::Unknown,
+    if let Some((prefix, site)) = label.split_once("--") {
+        let Ok(site) = SiteName::parse(site) else {
+            return HostKind::Unknown;
+        };
+        if let Ok(deploy) = DeployId::parse(prefix) {
+            return HostKind::Preview(site, deploy);
+        }
+        return match AliasName::parse(prefix) {
+            Ok(alias) => HostKind::Alias(site, alias),
+            Err(_) => HostKind::Unknown,
         };
     }
     match SiteName::parse(label) {
@@ -287,6 +297,22 @@ mod tests {
     }
 
     #[test]
+    fn other_names_before_the_double_hyphen_are_aliases() {
+        assert_eq!(
+            kind("staging--blog.localhost"),
+            HostKind::Alias(
+                SiteName::parse("blog").expect("name"),
+                AliasName::parse("staging").expect("alias")
+            )
+        );
+        // Sixteen hex characters are a deploy id, never an alias.
+        assert!(matches!(
+            kind("abcdefabcdefabcd--blog.localhost"),
+            HostKind::Preview(..)
+        ));
+    }
+
+    #[test]
     fn hosts_outside_the_base_domain_may_be_custom_domains() {
         assert_eq!(
             kind("Shop.Example.com"),
@@ -298,7 +324,9 @@ mod tests {
     fn other_hosts_are_unknown() {
         assert_eq!(kind("a.b.localhost"), HostKind::Unknown);
         assert_eq!(kind("evillocalhost"), HostKind::Unknown);
-        assert_eq!(kind("xyz--blog.localhost"), HostKind::Unknown);
+        assert_eq!(kind("www--blog.localhost"), HostKind::Unknown);
+        assert_eq!(kind("-x--blog.localhost"), HostKind::Unknown);
+        assert_eq!(kind("staging--blog-.localhost"), HostKind::Unknown);
         assert_eq!(kind("www.localhost"), HostKind::Unknown);
     }
 }

@@ -15,6 +15,7 @@ pub mod mgmt;
 pub mod pages;
 pub mod ratelimit;
 pub mod serve;
+pub mod visitor;
 
 use std::io::IsTerminal;
 use std::panic::AssertUnwindSafe;
@@ -200,10 +201,20 @@ async fn dispatch(public: &Public, req: Request) -> (&'static str, String, Respo
                 api::domains::serve_token(state, &domain, req.uri().path()).await,
             )
         }
-        site => (
-            "site",
-            serve::serve_site(state.clone(), host.clone(), site, req).await,
-        ),
+        site => match visitor::gate(state, &host, &site, req).await {
+            visitor::Gate::Answer(response) => ("site", response),
+            visitor::Gate::Serve { req, private } => {
+                let response = serve::serve_site(state.clone(), host.clone(), site, req).await;
+                (
+                    "site",
+                    if private {
+                        visitor::private(response)
+                    } else {
+                        response
+                    },
+                )
+            }
+        },
     };
     (class, host, response)
 }

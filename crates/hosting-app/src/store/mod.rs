@@ -6,6 +6,7 @@
 //! only connecting, migrations, row and advisory locks and read routing.
 
 mod analytics;
+mod aliases;
 mod blobs;
 mod certificates;
 mod columns;
@@ -29,6 +30,7 @@ pub use analytics::{
     AnalyticsBatch, AnalyticsCutoffs, BucketIncrement, BucketRecord, Counts, Granularity,
     TopIncrement, TopKind,
 };
+pub use aliases::{AliasRecord, ProtectionRecord};
 pub(crate) use certificates::certificate_status_str;
 pub(crate) use postgres::is_unreachable;
 pub use postgres::{parse_lsn, PgStore, Pools};
@@ -581,4 +583,35 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<UploadOutcome>;
     /// [`Store::touch_blob`] for many blobs, in one statement per chunk.
     async fn touch_blobs(&self, blobs: &[(Sha256, u64)]) -> StoreResult<()>;
+    // Deploy aliases and visitor access (`aliases.rs`).
+    /// Points alias `name` of the owner's site at a ready deploy of it (created or moved);
+    /// false when the site or deploy does not qualify.
+    async fn set_alias(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        name: &str,
+        deploy_id: &str,
+    ) -> StoreResult<bool>;
+    async fn list_aliases(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<AliasRecord>>;
+    async fn delete_alias(&self, owner_id: i64, site_id: i64, name: &str) -> StoreResult<bool>;
+    /// The deploy `<alias>--<site>` serves (serving path).
+    async fn alias_deploy(&self, site: &str, alias: &str) -> StoreResult<Option<LiveDeploy>>;
+    /// Sets the owner's site's visitor access; false when the site is not the owner's.
+    async fn set_protection(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        protection: &ProtectionRecord,
+    ) -> StoreResult<bool>;
+    async fn delete_protection(&self, owner_id: i64, site_id: i64) -> StoreResult<bool>;
+    async fn protection(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+    ) -> StoreResult<Option<ProtectionRecord>>;
+    /// The visitor access of site `site` (serving path).
+    async fn site_protection(&self, site: &str) -> StoreResult<Option<ProtectionRecord>>;
+    /// The visitor access of the site a verified custom domain serves (serving path).
+    async fn domain_protection(&self, domain: &str) -> StoreResult<Option<ProtectionRecord>>;
 }

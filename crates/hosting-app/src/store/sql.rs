@@ -19,6 +19,7 @@ use crate::domain::claims::{self, ClaimDecision};
 use crate::domain::names::Sha256;
 use crate::domain::quota::{QuotaOverrides, QuotaPolicy, UserQuota};
 use crate::store::analytics::{self as analytics_sql, BucketRow};
+use crate::store::aliases::{self as alias_sql, AliasRow, ProtectionRow};
 use crate::store::blobs::{self as blob_sql, sha, shas};
 use crate::store::certificates::{self as cert_sql, certificate_status_str};
 use crate::store::columns::{
@@ -40,6 +41,7 @@ use crate::store::{
     AnalyticsBatch, AnalyticsCutoffs, BucketIncrement, BucketRecord, Granularity, TopIncrement,
     TopKind,
 };
+use crate::store::{AliasRecord, ProtectionRecord};
 
 type Tx<'c> = Transaction<'c, Db>;
 
@@ -1121,6 +1123,108 @@ impl Store for This {
         Ok(())
     }
 
+    async fn set_alias(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        name: &str,
+        deploy_id: &str,
+    ) -> StoreResult<bool> {
+        let query = sqlx::query(alias_sql::UPSERT)
+            .bind(site_id)
+            .bind(name)
+            .bind(deploy_id)
+            .bind(now_ms())
+            .bind(owner_id);
+        let done = execute(self.writer(), query).await?;
+        self.note_write().await;
+        Ok(done > 0)
+    }
+
+    async fn list_aliases(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<AliasRecord>> {
+        let query = sqlx::query_as::<_, AliasRow>(alias_sql::OF_SITE)
+            .bind(owner_id)
+            .bind(site_id);
+        all(self.writer(), query).await
+    }
+
+    async fn delete_alias(&self, owner_id: i64, site_id: i64, name: &str) -> StoreResult<bool> {
+        let query = sqlx::query(alias_sql::DELETE)
+            .bind(site_id)
+            .bind(name)
+            .bind(owner_id);
+        let done = execute(self.writer(), query).await?;
+        self.note_write().await;
+        Ok(done > 0)
+    }
+
+    async fn alias_deploy(&self, site: &str, alias: &str) -> StoreResult<Option<LiveDeploy>> {
+        let row: Option<LiveRow> = routed_read!(self, |pool| sqlx::query_as(alias_sql::DEPLOY)
+            .bind(site)
+            .bind(alias)
+            .fetch_optional(pool)
+            .await)
+        .map_err(map_err)?;
+        Ok(row.map(LiveDeploy::from))
+    }
+
+    async fn set_protection(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        protection: &ProtectionRecord,
+    ) -> StoreResult<bool> {
+        let query = sqlx::query(alias_sql::SET_PROTECTION)
+            .bind(site_id)
+            .bind(protection.scope.as_str())
+            .bind(&protection.password_hash)
+            .bind(&protection.cookie_key)
+            .bind(protection.updated_at.timestamp_millis())
+            .bind(owner_id);
+        let done = execute(self.writer(), query).await?;
+        self.note_write().await;
+        Ok(done > 0)
+    }
+
+    async fn delete_protection(&self, owner_id: i64, site_id: i64) -> StoreResult<bool> {
+        let query = sqlx::query(alias_sql::DELETE_PROTECTION)
+            .bind(site_id)
+            .bind(owner_id);
+        let done = execute(self.writer(), query).await?;
+        self.note_write().await;
+        Ok(done > 0)
+    }
+
+    async fn protection(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+    ) -> StoreResult<Option<ProtectionRecord>> {
+        let query = sqlx::query_as::<_, ProtectionRow>(alias_sql::PROTECTION_OF_OWNER)
+            .bind(owner_id)
+            .bind(site_id);
+        optional(self.writer(), query).await
+    }
+
+    async fn site_protection(&self, site: &str) -> StoreResult<Option<ProtectionRecord>> {
+        let row: Option<ProtectionRow> =
+            routed_read!(self, |pool| sqlx::query_as(alias_sql::PROTECTION_OF_SITE)
+                .bind(site)
+                .fetch_optional(pool)
+                .await)
+            .map_err(map_err)?;
+        Ok(row.map(ProtectionRecord::from))
+    }
+
+    async fn domain_protection(&self, domain: &str) -> StoreResult<Option<ProtectionRecord>> {
+        let row: Option<ProtectionRow> =
+            routed_read!(self, |pool| sqlx::query_as(alias_sql::PROTECTION_OF_DOMAIN)
+                .bind(domain)
+                .fetch_optional(pool)
+                .await)
+            .map_err(map_err)?;
+        Ok(row.map(ProtectionRecord::from))
+    }
     async fn add_analytics(&self, batch: &AnalyticsBatch) -> StoreResult<()> {
         let mut sites: std::collections::BTreeMap<
             i64,

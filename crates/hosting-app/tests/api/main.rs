@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin_commands;
 mod analytics;
+mod aliases;
 mod api;
 mod archive_site_creation;
 mod cert_store;
@@ -16,5 +17,6 @@ mod domains;
 mod hardening;
 mod isolation;
 mod pebble;
+mod protection;
 mod quotas;
 mod serving;

@@ -14,6 +14,7 @@ mod helpers;
 mod pebble;
 
 mod analytics;
+mod access;
 mod certificates;
 mod failures;
 mod instances;

@@ -2,10 +2,12 @@
 
 mod analytics;
 mod bulk;
+pub(crate) mod aliases;
 pub(crate) mod deploys;
 pub(crate) mod domains;
 mod limits;
 mod openapi;
+pub(crate) mod protection;
 pub(crate) mod sites;
 pub(crate) mod tokens;
 mod upload;

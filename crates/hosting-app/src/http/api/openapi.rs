@@ -22,7 +22,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{analytics, bulk, deploys, domains, limits, sites, tokens, upload, users};
+use super::{aliases, analytics, bulk, deploys, domains, limits, protection, sites, tokens, upload, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -71,6 +71,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deploys::publish))
         .routes(routes!(analytics::get))
         .routes(routes!(bulk::upload_files))
+        .routes(routes!(aliases::list))
+        .routes(routes!(aliases::put, aliases::remove))
+        .routes(routes!(
+            protection::get,
+            protection::put,
+            protection::delete
+        ))
 }
 
 /// Statuses any authenticated operation can answer, whatever it does.

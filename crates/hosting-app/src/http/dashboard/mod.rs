@@ -7,6 +7,7 @@
 //! Every page goes through [`guard`]: it resolves the session, refuses cross-origin and
 //! CSRF-less POSTs with a 403 page, and marks every response `no-store, private`.
 
+mod access;
 mod account;
 mod admin;
 mod analytics;
@@ -72,6 +73,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/users/{id}/quota", post(quotas::set_quota))
         .route("/admin/health", get(admin::health))
         .route("/sites/{site}/analytics", get(analytics::show))
+        .route("/sites/{site}/aliases/{alias}/remove", post(access::remove))
+        .route("/sites/{site}/protection", post(access::set_protection))
+        .route(
+            "/sites/{site}/protection/remove",
+            post(access::remove_protection),
+        )
         .route_layer(middleware::from_fn_with_state(state, guard))
         // Assets are public and immutable: outside the guard, so they stay cacheable.
         .route("/assets/{file}", get(assets::serve))

@@ -12,10 +12,12 @@ use serde::Deserialize;
 use super::layout::{bytes, csrf_field, notice, opt_time, page, time, Nav};
 use super::session::{CurrentSession, SignedIn};
 use super::sites::Flash;
-use super::{assets, domains};
+use super::{access, assets, domains};
 use super::{html, see_other, PageError, PageResult};
+use crate::actions::aliases::list_aliases;
 use crate::actions::custom_domains::site_domains;
 use crate::actions::deploys::{self, rollback_target};
+use crate::actions::protection::protection;
 use crate::actions::sites::{delete_site, owned_site};
 use crate::actions::ActionError;
 use crate::state::AppState;
@@ -123,6 +125,8 @@ fn render(
         site,
         deploys,
         domains,
+        aliases,
+        protection,
     } = loaded;
     let live = deploys.iter().find(|d| d.live);
     let url = state.site_url(&site.name);
@@ -154,6 +158,7 @@ fn render(
             (deploy_form(session, site, &url))
             (history(state, session, site, deploys))
             (domains::section(session, &site.name, domains, state.config.acme.acme_directory.is_some()))
+            (access::section(session, &site.name, aliases, protection))
             section.card.danger aria-labelledby="delete-title" {
                 h2 #delete-title { "Delete this site" }
                 p { "Deleting removes the site and all its deploys; its address stops working at once. This cannot be undone." }
@@ -172,16 +177,22 @@ struct Loaded {
     site: SiteRecord,
     deploys: Vec<DeployRecord>,
     domains: Vec<hosting_api::Domain>,
+    aliases: Vec<hosting_api::Alias>,
+    protection: hosting_api::Protection,
 }
 
 async fn load(state: &AppState, session: &CurrentSession, name: &str) -> PageResult<Loaded> {
     let site = owned_site(state, session.user.id, name).await?;
     let deploys = state.store.list_deploys(session.user.id, site.id).await?;
     let domains = site_domains(state, session.user.id, site.id).await?;
+    let aliases = list_aliases(state, session.user.id, &site.name).await?;
+    let protection = protection(state, session.user.id, &site.name).await?;
     Ok(Loaded {
         site,
         deploys,
         domains,
+        aliases,
+        protection,
     })
 }
 
@@ -218,6 +229,12 @@ pub async fn show(
             "ok",
             "Domain removed: it no longer serves this site.",
         )),
+        Some("alias-removed") => Some(notice(
+            "ok",
+            "Alias removed: its address no longer serves a deploy.",
+        )),
+        Some("protected") => Some(notice("ok", "Protected: visitors now need the password.")),
+        Some("unprotected") => Some(notice("ok", "The site is public again.")),
         _ => None,
     };
     Ok(html(

@@ -347,6 +347,7 @@ async fn look_up_host(
             HostKind::Preview(site, deploy) => {
                 store.preview_deploy(site.as_str(), deploy.as_str()).await
             }
+            HostKind::Alias(site, alias) => store.alias_deploy(site.as_str(), alias.as_str()).await,
             // Only a verified domain resolves (the store checks the status).
             HostKind::Custom(name) => store.domain_live_deploy(name).await,
             HostKind::Control | HostKind::Unknown => Ok(None),
