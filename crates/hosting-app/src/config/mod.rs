@@ -17,6 +17,7 @@ mod logging;
 mod public;
 mod secret;
 mod storage;
+mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,7 @@ pub use logging::{LogFormat, Logging};
 pub use public::{Public, PublicScheme};
 pub use secret::{Secret, SecretUrl};
 pub use storage::{BlobStoreKind, Storage};
+pub use tls::Tls;
 
 /// Self-hosted static-site hosting: API, site serving and management endpoints.
 #[derive(Debug, Parser)]
@@ -89,6 +91,8 @@ pub struct Config {
     pub installer: Installer,
     #[command(flatten, next_help_heading = "Logging")]
     pub logging: Logging,
+    #[command(flatten, next_help_heading = "HTTPS in the app (TLS listener)")]
+    pub tls: Tls,
 }
 
 impl Config {
@@ -101,6 +105,7 @@ impl Config {
         self.limits.validate()?;
         self.acme.validate()?;
         self.installer.validate()?;
+        self.tls.validate()?;
         if !self.is_cluster() && self.storage.blob_store == Some(BlobStoreKind::Postgres) {
             return Err("HOSTING_BLOB_STORE=postgres needs DATABASE_URL".into());
         }
