@@ -17,3 +17,4 @@ mod isolation;
 mod pebble;
 mod quotas;
 mod serving;
+mod tls;
