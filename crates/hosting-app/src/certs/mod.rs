@@ -13,6 +13,7 @@
 
 pub mod acme;
 pub mod challenge;
+pub mod dns01;
 pub mod gauges;
 pub mod haproxy;
 pub mod install;
