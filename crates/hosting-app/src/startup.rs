@@ -129,7 +129,7 @@ impl Application {
                 )
                 .await?;
                 // A bad platform certificate stops the start here, with the file named.
-                let https = crate::tls::Https::open(&config.tls).context("starting HTTPS")?;
+                let https = crate::tls::Https::open(&config).context("starting HTTPS")?;
                 Some((listener, https))
             }
             None => None,
@@ -304,6 +304,20 @@ impl Application {
                     https.certificates.clone(),
                     https.platform_files.clone(),
                 ));
+                match (&https.dns01, &self.sealer) {
+                    (Some(dns), Some(sealer)) => {
+                        tokio::spawn(crate::tls::wildcard::run(
+                            self.app.clone(),
+                            sealer.clone(),
+                            https.certificates.clone(),
+                            dns.clone(),
+                        ));
+                    }
+                    (Some(_), None) => tracing::error!(
+                        "no certificate sealing key here: the platform certificate is not ordered"
+                    ),
+                    _ => {}
+                }
                 let acceptor = tokio_rustls::TlsAcceptor::from(https.server_config);
                 Some(http::listener::serve_tls(
                     listener,

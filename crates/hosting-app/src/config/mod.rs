@@ -35,7 +35,7 @@ pub use logging::{LogFormat, Logging};
 pub use public::{Public, PublicScheme};
 pub use secret::{Secret, SecretUrl};
 pub use storage::{BlobStoreKind, Storage};
-pub use tls::Tls;
+pub use tls::{Tls, TsigKey};
 
 /// Self-hosted static-site hosting: API, site serving and management endpoints.
 #[derive(Debug, Parser)]
@@ -109,6 +109,17 @@ impl Config {
         if !self.is_cluster() && self.storage.blob_store == Some(BlobStoreKind::Postgres) {
             return Err("HOSTING_BLOB_STORE=postgres needs DATABASE_URL".into());
         }
+        if self.tls.dns_update_server.is_some()
+            && (self.acme.acme_directory.is_none()
+                || self.tls.tls_listen.is_none()
+                || self.is_cluster())
+        {
+            return Err(
+                "HOSTING_DNS_UPDATE_SERVER needs HOSTING_ACME_DIRECTORY and HOSTING_TLS_LISTEN, \
+                 in embedded mode"
+                    .into(),
+            );
+        }
         if self.acme.acme_directory.is_some()
             && self.is_cluster()
             && self.acme.cert_encryption_key_file.is_none()
@@ -126,6 +137,7 @@ impl Config {
     pub fn load_secret_files(&mut self) -> Result<(), String> {
         self.admin.load_secret_files()?;
         self.acme.load_secret_files()?;
+        self.tls.load_secret_files()?;
         self.database.load_secret_files()
     }
 

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use secrecy::ExposeSecret;
+
+use super::secret::Secret;
 
 /// The TLS listener's settings; all off by default (plain HTTP behind a proxy).
 #[derive(Debug, Clone, Args)]
@@ -36,6 +39,33 @@ pub struct Tls {
     /// Strict-Transport-Security header (sites can set their own in `_headers`).
     #[arg(long, env = "HOSTING_TLS_HSTS", default_value = "0", value_parser = super::duration::parse)]
     pub tls_hsts: Duration,
+
+    /// `IP:PORT` of the DNS server that takes RFC 2136 updates for the base domain's zone:
+    /// the platform then orders `*.<base-domain>` and the control host by DNS-01 from
+    /// HOSTING_ACME_DIRECTORY, renews it like the others and serves it as the platform
+    /// certificate (instead of HOSTING_TLS_CERT_FILE). Embedded mode.
+    #[arg(long, env = "HOSTING_DNS_UPDATE_SERVER")]
+    pub dns_update_server: Option<SocketAddr>,
+
+    /// The zone the updates go to; the base domain when unset.
+    #[arg(long, env = "HOSTING_DNS_UPDATE_ZONE")]
+    pub dns_update_zone: Option<String>,
+
+    /// The TSIG key of the updates as `algorithm:name:base64-secret` (nsupdate's `-y`
+    /// form, e.g. `hmac-sha256:acme-update:...`).
+    #[arg(long, env = "HOSTING_DNS_UPDATE_KEY", hide_env_values = true)]
+    pub dns_update_key: Option<Secret>,
+
+    /// File holding HOSTING_DNS_UPDATE_KEY (a secret); wins over it.
+    #[arg(long, env = "HOSTING_DNS_UPDATE_KEY_FILE")]
+    pub dns_update_key_file: Option<PathBuf>,
+}
+
+/// A TSIG key as `algorithm:name:secret`.
+pub struct TsigKey {
+    pub algorithm: String,
+    pub name: String,
+    pub secret: zeroize::Zeroizing<Vec<u8>>,
 }
 
 impl Tls {
@@ -49,9 +79,48 @@ impl Tls {
                     .into(),
             );
         }
+        if self.dns_update_server.is_some() {
+            if self.tls_cert_file.is_some() {
+                return Err("HOSTING_DNS_UPDATE_SERVER (a platform certificate by DNS-01) and HOSTING_TLS_CERT_FILE (one from a file) exclude each other".into());
+            }
+            self.dns_update_key()?;
+        }
         if self.tls_reload_interval.is_zero() {
             return Err("HOSTING_TLS_RELOAD_INTERVAL must be greater than zero".into());
         }
         Ok(())
+    }
+}
+
+impl Tls {
+    /// Reads `HOSTING_DNS_UPDATE_KEY_FILE` into the key.
+    pub fn load_secret_files(&mut self) -> Result<(), String> {
+        if let Some(path) = &self.dns_update_key_file {
+            self.dns_update_key = Some(Secret::from(super::read_secret_file(path)?));
+        }
+        Ok(())
+    }
+
+    /// The TSIG key of the DNS updates.
+    pub fn dns_update_key(&self) -> Result<TsigKey, String> {
+        use base64::Engine;
+        let text = self
+            .dns_update_key
+            .as_ref()
+            .ok_or("HOSTING_DNS_UPDATE_SERVER needs HOSTING_DNS_UPDATE_KEY (or _FILE)")?;
+        let mut parts = text.expose_secret().trim().splitn(3, ':');
+        let (Some(algorithm), Some(name), Some(secret)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err("HOSTING_DNS_UPDATE_KEY is algorithm:name:base64-secret".into());
+        };
+        let secret = base64::engine::general_purpose::STANDARD
+            .decode(secret)
+            .map_err(|_| "HOSTING_DNS_UPDATE_KEY's secret is not base64".to_owned())?;
+        Ok(TsigKey {
+            algorithm: algorithm.to_owned(),
+            name: name.to_owned(),
+            secret: zeroize::Zeroizing::new(secret),
+        })
     }
 }

@@ -40,6 +40,7 @@ pub struct Served {
     /// The leaf's DNS names, lower case (`*.example.com` for a wildcard).
     pub names: Vec<String>,
     pub serial: String,
+    pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
 }
 
@@ -80,6 +81,7 @@ pub fn load(chain_pem: &[u8], key_pem: &[u8], now: DateTime<Utc>) -> Result<Serv
         key: Arc::new(certified),
         names: leaf.dns_names,
         serial: leaf.serial,
+        not_before: leaf.not_before,
         not_after: leaf.not_after,
     })
 }

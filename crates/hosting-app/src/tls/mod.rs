@@ -10,6 +10,7 @@
 pub mod certified;
 pub mod reload;
 pub mod resolver;
+pub mod wildcard;
 
 use std::sync::Arc;
 
@@ -26,6 +27,8 @@ pub struct Https {
     /// The operator's files, when configured (already loaded: a bad one stops the start).
     pub platform_files: Option<PlatformFiles>,
     pub server_config: Arc<ServerConfig>,
+    /// Orders the platform certificate by DNS-01 (`HOSTING_DNS_UPDATE_SERVER`).
+    pub dns01: Option<Arc<crate::certs::dns01::DnsUpdater>>,
 }
 
 /// Why HTTPS cannot start.
@@ -35,12 +38,25 @@ pub enum TlsSetupError {
     Platform(#[from] PlatformError),
     #[error("the TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("{0}")]
+    Dns(String),
 }
 
 impl Https {
-    /// Loads the platform files (if any) and builds the TLS configuration.
-    pub fn open(config: &crate::config::Tls) -> Result<Https, TlsSetupError> {
+    /// Loads the platform files (if any) and builds the TLS configuration. With DNS-01,
+    /// a platform certificate issued before is served at once if it still loads.
+    pub fn open(config: &crate::config::Config) -> Result<Https, TlsSetupError> {
         let certificates = Arc::new(Certificates::default());
+        let dns01 = wildcard::updater(config).map_err(TlsSetupError::Dns)?;
+        if dns01.is_some() {
+            match wildcard::files(&config.storage.data_dir).load() {
+                Ok(served) => certificates.set_platform(Some(served)),
+                Err(e) => {
+                    tracing::info!(reason = %e, "no platform certificate yet: ordering one by DNS-01")
+                }
+            }
+        }
+        let config = &config.tls;
         let platform_files = match (&config.tls_cert_file, &config.tls_key_file) {
             (Some(cert), Some(key)) => {
                 let files = PlatformFiles {
@@ -56,6 +72,7 @@ impl Https {
             server_config: server_config(certificates.clone())?,
             certificates,
             platform_files,
+            dns01: dns01.map(Arc::new),
         })
     }
 }

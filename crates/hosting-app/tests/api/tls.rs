@@ -1,8 +1,9 @@
 //! The app's own HTTPS listener (`HOSTING_TLS_LISTEN`): certificates the issuer got from a
 //! real ACME server (Pebble, HTTP-01 answered on the app's plain listener) served per SNI
 //! over HTTP/2 and HTTP/1.1, the plain listener's redirect, the platform certificate for
-//! other names (or no handshake), bad platform files refused at start, and a renewal
-//! swapped in while clients keep connecting.
+//! other names (or no handshake), bad platform files refused at start, a renewal
+//! swapped in while clients keep connecting, and the platform wildcard ordered by DNS-01
+//! through a real DNS server (Knot) taking TSIG-signed updates.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,6 +16,7 @@ use hosting_app::config::Config;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 use crate::helpers::{TestApp, ADMIN_TOKEN};
+use crate::knot::{Knot, ALGORITHM, KEY_NAME, ZONE};
 use crate::pebble::{issue_from, verified_site, wait_for, Pebble, DOMAIN};
 
 /// The HTTPS listener on a free loopback port, certificates reloaded every second.
@@ -449,4 +451,90 @@ async fn a_renewal_is_swapped_in_while_clients_connect_without_a_failed_handshak
         "{} handshakes",
         ok.load(Ordering::Relaxed)
     );
+}
+
+#[tokio::test]
+async fn the_platform_wildcard_is_ordered_by_dns01_through_a_real_dns_server_and_served() {
+    // Arrange: Knot serves the base domain's zone and takes TSIG-signed updates; Pebble
+    // resolves through Knot alone (no mock DNS), so it validates what Knot answers.
+    let knot = Knot::start().await;
+    let mut pebble = Pebble::prepare();
+    pebble.dns_port = knot.addr.port();
+    pebble.start_pebble().await;
+    let key = format!(
+        "{ALGORITHM}:{KEY_NAME}:{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &knot.secret)
+    );
+
+    // Act
+    let app = TestApp::spawn_with(|config| {
+        issue_from(config, &pebble);
+        serve_tls(config);
+        config.public.base_domain = ZONE.into();
+        config.tls.dns_update_server = Some(knot.addr);
+        config.tls.dns_update_key = Some(hosting_app::config::Secret::from(key));
+    })
+    .await;
+
+    // Assert: a site name and the control host, verified to Pebble's root.
+    let root = pebble.root_pem().await;
+    let addr = tls_addr(&app);
+    let site = format!("blog.{ZONE}");
+    let client = client_trusting(&root, &site, addr)
+        .resolve(ZONE, addr)
+        .build()
+        .expect("client");
+    let over_wildcard = eventually("the wildcard over HTTPS", || {
+        client.get(format!("https://{site}:{}/", addr.port()))
+    })
+    .await;
+    let control = client
+        .get(format!("https://{ZONE}:{}/api/v1/sites", addr.port()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("the control host over the same certificate");
+    assert_eq!(control.status(), 200);
+    let leaf = peer_certificate(&over_wildcard);
+    let (_, parsed) = x509_parser::parse_x509_certificate(&leaf).expect("leaf");
+    assert!(
+        parsed.issuer().to_string().contains("Pebble"),
+        "{}",
+        parsed.issuer()
+    );
+    let names: Vec<String> = parsed
+        .subject_alternative_name()
+        .expect("SAN")
+        .expect("SAN present")
+        .value
+        .general_names
+        .iter()
+        .map(|name| name.to_string())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains(&format!("*.{ZONE}"))),
+        "{names:?}"
+    );
+    // Kept in the data folder, the key readable by the server's user only.
+    let kept = app.data.path().join("tls/platform.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&kept).expect("key file").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    // The answers are removed from the zone once the order is done.
+    assert_eq!(
+        knot.txt("_acme-challenge").await,
+        Some(Vec::new()),
+        "knot log:\n{}",
+        knot.log()
+    );
+    // A site name now has a certificate: plain HTTP sends it to HTTPS.
+    let plain = app
+        .client
+        .get(format!("http://127.0.0.1:{}/", app.addr.port()))
+        .header("host", &site)
+        .send()
+        .await
+        .expect("plain");
+    assert_eq!(plain.status(), 301);
 }
