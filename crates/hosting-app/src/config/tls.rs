@@ -124,3 +124,94 @@ impl Tls {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::config::{Cli, Config};
+
+    fn config(args: &[&str]) -> Config {
+        let mut all = vec!["hosting-app"];
+        all.extend_from_slice(args);
+        Cli::parse_from(all).config
+    }
+
+    #[test]
+    fn the_platform_files_go_together_and_need_the_listener() {
+        let only_cert = config(&["--tls-listen", "127.0.0.1:0", "--tls-cert-file", "a.pem"]);
+        assert!(only_cert.validate().is_err());
+        let no_listener = config(&["--tls-cert-file", "a.pem", "--tls-key-file", "a.key"]);
+        assert!(no_listener.validate().is_err());
+        let both = config(&[
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert-file",
+            "a.pem",
+            "--tls-key-file",
+            "a.key",
+        ]);
+        assert_eq!(both.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_dns_update_key_is_algorithm_name_and_base64_secret() {
+        let dns01 = |key: &str| {
+            config(&[
+                "--tls-listen",
+                "127.0.0.1:0",
+                "--acme-directory",
+                "https://ca.example/dir",
+                "--dns-update-server",
+                "127.0.0.1:53",
+                "--dns-update-key",
+                key,
+            ])
+        };
+        let good = dns01("hmac-sha256:acme-update:c2VjcmV0LXNlY3JldC1zZWNyZXQ=");
+        assert_eq!(good.validate(), Ok(()));
+        let key = good.tls.dns_update_key().expect("key");
+        assert_eq!(
+            (key.algorithm.as_str(), key.name.as_str()),
+            ("hmac-sha256", "acme-update")
+        );
+        assert_eq!(key.secret.as_slice(), b"secret-secret-secret");
+        assert!(
+            dns01("acme-update:c2VjcmV0").validate().is_err(),
+            "no algorithm"
+        );
+        assert!(dns01("hmac-sha256:acme-update:not base64!")
+            .validate()
+            .is_err());
+        // The secret never shows in the logged view of the settings.
+        assert!(!format!("{good:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn dns01_needs_acme_and_the_listener_and_excludes_a_certificate_file() {
+        let without_acme = config(&[
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--dns-update-server",
+            "127.0.0.1:53",
+            "--dns-update-key",
+            "hmac-sha256:k:c2VjcmV0",
+        ]);
+        assert!(without_acme.validate().is_err());
+        let with_file = config(&[
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--acme-directory",
+            "https://ca.example/dir",
+            "--dns-update-server",
+            "127.0.0.1:53",
+            "--dns-update-key",
+            "hmac-sha256:k:c2VjcmV0",
+            "--tls-cert-file",
+            "a.pem",
+            "--tls-key-file",
+            "a.key",
+        ]);
+        assert!(with_file.validate().is_err());
+    }
+}

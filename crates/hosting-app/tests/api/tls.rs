@@ -272,7 +272,7 @@ async fn without_a_platform_certificate_an_unknown_name_fails_the_handshake() {
 }
 
 #[tokio::test]
-async fn the_platform_files_are_reloaded_when_they_change() {
+async fn the_platform_files_are_reloaded_when_they_change_and_the_control_host_gets_hsts() {
     // Arrange
     let files = tempfile::tempdir().expect("temp dir");
     let (ca, chain, key) = ca_signed(&["*.localhost", "localhost"], -1, 30);
@@ -281,6 +281,7 @@ async fn the_platform_files_are_reloaded_when_they_change() {
         serve_tls(config);
         config.tls.tls_cert_file = Some(cert_path.clone());
         config.tls.tls_key_file = Some(key_path.clone());
+        config.tls.tls_hsts = Duration::from_secs(31_536_000);
     })
     .await;
     let addr = tls_addr(&app);
@@ -295,6 +296,11 @@ async fn the_platform_files_are_reloaded_when_they_change() {
         .expect("the control host over the platform certificate");
     assert_eq!(first.status(), 200);
     assert_eq!(peer_certificate(&first), der_of(&chain));
+    assert_eq!(
+        first.headers()["strict-transport-security"],
+        "max-age=31536000",
+        "HSTS on the control host over HTTPS"
+    );
 
     // Act: a renewed file (a later modification time than the first).
     tokio::time::sleep(Duration::from_millis(1100)).await;
