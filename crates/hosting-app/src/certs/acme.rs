@@ -212,15 +212,8 @@ impl AcmeClient {
             while let Some(authorization) = authorizations.next().await {
                 let mut authorization =
                     authorization.map_err(|e| OrderError::acme(Stage::Order, e))?;
-                match authorization.status {
-                    AuthorizationStatus::Pending => {}
-                    AuthorizationStatus::Valid => continue,
-                    other => {
-                        return Err(OrderError::new(
-                            Stage::Challenge,
-                            format!("the authorization is {other:?}"),
-                        ))
-                    }
+                if !needs_answer(authorization.status)? {
+                    continue;
                 }
                 let mut challenge =
                     authorization
@@ -255,6 +248,19 @@ impl AcmeClient {
 }
 
 /// The CA's reasons for failed challenges, as `: <detail>; <detail>` (empty if none).
+/// Whether an authorization still needs its challenge answered (pending) or is already
+/// valid (the CA remembers an earlier one); any other state fails the order.
+fn needs_answer(status: AuthorizationStatus) -> Result<bool, OrderError> {
+    match status {
+        AuthorizationStatus::Pending => Ok(true),
+        AuthorizationStatus::Valid => Ok(false),
+        other => Err(OrderError::new(
+            Stage::Challenge,
+            format!("the authorization is {other:?}"),
+        )),
+    }
+}
+
 /// Once every challenge is answered: waits for the CA to validate them, then finalizes
 /// with a new key and fetches the chain.
 async fn issue(order: &mut instant_acme::Order) -> Result<NewCertificate, OrderError> {
@@ -320,15 +326,8 @@ impl AcmeClient {
             while let Some(authorization) = authorizations.next().await {
                 let mut authorization =
                     authorization.map_err(|e| OrderError::acme(Stage::Order, e))?;
-                match authorization.status {
-                    AuthorizationStatus::Pending => {}
-                    AuthorizationStatus::Valid => continue,
-                    other => {
-                        return Err(OrderError::new(
-                            Stage::Challenge,
-                            format!("the authorization is {other:?}"),
-                        ))
-                    }
+                if !needs_answer(authorization.status)? {
+                    continue;
                 }
                 let mut challenge =
                     authorization

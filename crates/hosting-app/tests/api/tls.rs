@@ -461,6 +461,12 @@ async fn a_renewal_is_swapped_in_while_clients_connect_without_a_failed_handshak
 
 #[tokio::test]
 async fn the_platform_wildcard_is_ordered_by_dns01_through_a_real_dns_server_and_served() {
+    if crate::helpers::cluster_backend() {
+        // Start-up refuses DNS-01 in cluster mode (every replica would order it and
+        // HAProxy serves the platform's names there); the embedded run covers it.
+        eprintln!("skipped: DNS-01 for the platform certificate is embedded mode only");
+        return;
+    }
     // Arrange: Knot serves the base domain's zone and takes TSIG-signed updates; Pebble
     // resolves through Knot alone (no mock DNS), so it validates what Knot answers.
     let knot = Knot::start().await;
