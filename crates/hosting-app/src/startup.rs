@@ -298,26 +298,7 @@ impl Application {
         let service = http::public_router(state, https).context("starting the access log")?;
         let secure = match self.tls {
             Some((listener, https)) => {
-                tokio::spawn(crate::tls::reload::run(
-                    self.app.clone(),
-                    self.sealer.clone(),
-                    https.certificates.clone(),
-                    https.platform_files.clone(),
-                ));
-                match (&https.dns01, &self.sealer) {
-                    (Some(dns), Some(sealer)) => {
-                        tokio::spawn(crate::tls::wildcard::run(
-                            self.app.clone(),
-                            sealer.clone(),
-                            https.certificates.clone(),
-                            dns.clone(),
-                        ));
-                    }
-                    (Some(_), None) => tracing::error!(
-                        "no certificate sealing key here: the platform certificate is not ordered"
-                    ),
-                    _ => {}
-                }
+                https.keep_current(&self.app, self.sealer.as_ref());
                 let acceptor = tokio_rustls::TlsAcceptor::from(https.server_config);
                 Some(http::listener::serve_tls(
                     listener,

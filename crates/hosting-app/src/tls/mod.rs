@@ -16,6 +16,9 @@ use std::sync::Arc;
 
 use rustls::ServerConfig;
 
+use crate::certs::seal::Sealer;
+use crate::state::App;
+
 pub use self::certified::{CertError, Served};
 pub use self::reload::{PlatformError, PlatformFiles};
 pub use self::resolver::Certificates;
@@ -74,6 +77,33 @@ impl Https {
             platform_files,
             dns01: dns01.map(Arc::new),
         })
+    }
+}
+
+impl Https {
+    /// Starts what keeps the served certificates current: the reloader and, with DNS-01,
+    /// the platform certificate's issuer.
+    pub fn keep_current(&self, app: &Arc<App>, sealer: Option<&Arc<Sealer>>) {
+        tokio::spawn(reload::run(
+            app.clone(),
+            sealer.cloned(),
+            self.certificates.clone(),
+            self.platform_files.clone(),
+        ));
+        match (&self.dns01, sealer) {
+            (Some(dns), Some(sealer)) => {
+                tokio::spawn(wildcard::run(
+                    app.clone(),
+                    sealer.clone(),
+                    self.certificates.clone(),
+                    dns.clone(),
+                ));
+            }
+            (Some(_), None) => tracing::error!(
+                "no certificate sealing key here: the platform certificate is not ordered"
+            ),
+            (None, _) => {}
+        }
     }
 }
 
