@@ -107,6 +107,7 @@ pub async fn reload_domains(app: &App, sealer: Option<&Sealer>, certificates: &C
     };
     let current = certificates.domains();
     let mut next = HashMap::with_capacity(records.len());
+    let mut unopened = 0usize;
     for record in records {
         let (Some(chain), Some(sealed), Some(serial)) =
             (&record.chain_pem, &record.key_sealed, &record.serial)
@@ -119,7 +120,7 @@ pub async fn reload_domains(app: &App, sealer: Option<&Sealer>, certificates: &C
             continue;
         }
         let Some(sealer) = sealer else {
-            tracing::warn!(domain.name = %record.domain, "a certificate is issued but HOSTING_CERT_ENCRYPTION_KEY_FILE is not set here; it is not served");
+            unopened += 1;
             continue;
         };
         let loaded = sealer
@@ -140,6 +141,9 @@ pub async fn reload_domains(app: &App, sealer: Option<&Sealer>, certificates: &C
                 }
             }
         }
+    }
+    if unopened > 0 {
+        tracing::warn!(certificates = unopened, "certificates are issued but HOSTING_CERT_ENCRYPTION_KEY_FILE is not set here; they are not served");
     }
     certificates.set_domains(next);
 }

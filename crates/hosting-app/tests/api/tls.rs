@@ -444,6 +444,11 @@ async fn a_renewal_is_swapped_in_while_clients_connect_without_a_failed_handshak
     load.await.expect("load loop");
 
     // Assert
+    eprintln!(
+        "{} requests, each on a new TLS session, {} failed, across the swap",
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    );
     let served = app.state.store.served_certificates().await.expect("served");
     let chain = served[0].chain_pem.clone().expect("chain");
     assert_eq!(renewed.lock().expect("lock").clone(), Some(der_of(&chain)));
@@ -549,4 +554,35 @@ async fn the_platform_wildcard_is_ordered_by_dns01_through_a_real_dns_server_and
         .await
         .expect("plain");
     assert_eq!(plain.status(), 301);
+}
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_handshake_is_closed_after_the_header_read_timeout() {
+    // Arrange
+    let app = TestApp::spawn_with(|config| {
+        serve_tls(config);
+        config.listeners.header_read_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut silent = tokio::net::TcpStream::connect(tls_addr(&app))
+        .await
+        .expect("connect");
+
+    // Act: no ClientHello, ever.
+    let started = Instant::now();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut silent, &mut byte),
+    )
+    .await
+    .expect("the server closes the connection");
+
+    // Assert: closed (EOF or reset) once the header clock ran out, not before.
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
 }
