@@ -26,6 +26,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::Config;
 pub use startup::Application;

@@ -34,6 +34,8 @@ pub struct Application {
     installer: Option<Installer>,
     public: TcpListener,
     mgmt: TcpListener,
+    /// The HTTPS listener and what it serves (`HOSTING_TLS_LISTEN`).
+    tls: Option<(TcpListener, crate::tls::Https)>,
     /// The first admin's token when this start created it and generated the token.
     pub bootstrap_token: Option<String>,
 }
@@ -118,6 +120,20 @@ impl Application {
             "HOSTING_MGMT_LISTEN (--mgmt-listen)",
         )
         .await?;
+        let tls = match config.tls.tls_listen {
+            Some(addr) => {
+                let listener = bind(
+                    addr,
+                    "the HTTPS listener",
+                    "HOSTING_TLS_LISTEN (--tls-listen)",
+                )
+                .await?;
+                // A bad platform certificate stops the start here, with the file named.
+                let https = crate::tls::Https::open(&config).context("starting HTTPS")?;
+                Some((listener, https))
+            }
+            None => None,
+        };
         let (store, blobs) = open_backends(&config).await?;
         let Shared {
             state: shared,
@@ -143,6 +159,10 @@ impl Application {
         let mut config = config;
         config.listeners.listen = public.local_addr().context("reading the bound address")?;
         config.listeners.mgmt_listen = mgmt.local_addr().context("reading the bound address")?;
+        if let Some((listener, _)) = &tls {
+            config.tls.tls_listen =
+                Some(listener.local_addr().context("reading the bound address")?);
+        }
         // Last fallible step: nothing after it can fail and lose the token it generates.
         let bootstrap_token = bootstrap_admin(store.as_ref(), &config).await?;
         let mut app = App::new(config, store, blobs, shared);
@@ -158,6 +178,7 @@ impl Application {
             installer,
             public,
             mgmt,
+            tls,
             bootstrap_token,
         })
     }
@@ -172,6 +193,13 @@ impl Application {
         self.mgmt
             .local_addr()
             .unwrap_or_else(|_| self.app.config.listeners.mgmt_listen)
+    }
+
+    /// The HTTPS listener's address, when the app serves TLS itself.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     pub fn state(&self) -> AppState {
@@ -258,15 +286,39 @@ impl Application {
             limits,
             stopped(stopping_rx.clone()),
         );
+        let https = self
+            .tls
+            .as_ref()
+            .map(|(listener, https)| http::HttpsRedirect {
+                certificates: https.certificates.clone(),
+                port: listener.local_addr().map_or(443, |addr| addr.port()),
+                hsts: hsts_header(self.app.config.tls.tls_hsts),
+            });
         // Requests carry the peer address, so rate limits (API, sign-in) count per client.
-        let public = http::listener::serve(
-            self.public,
-            http::public_router(state).context("starting the access log")?,
-            limits,
-            stopped(stopping_rx),
-        );
+        let service = http::public_router(state, https).context("starting the access log")?;
+        let secure = match self.tls {
+            Some((listener, https)) => {
+                https.keep_current(&self.app, self.sealer.as_ref());
+                let acceptor = tokio_rustls::TlsAcceptor::from(https.server_config);
+                Some(http::listener::serve_tls(
+                    listener,
+                    acceptor,
+                    service.clone(),
+                    limits,
+                    stopped(stopping_rx.clone()),
+                ))
+            }
+            None => None,
+        };
+        let public = http::listener::serve(self.public, service, limits, stopped(stopping_rx));
+        let secure = async move {
+            match secure {
+                Some(serving) => serving.await,
+                None => Ok(()),
+            }
+        };
         tracing::info!("serving");
-        let (public, mgmt) = tokio::join!(public, mgmt);
+        let (public, mgmt, secure) = tokio::join!(public, mgmt, secure);
         if let Some(issuer) = issuer {
             // It lets an order under way finish (a few seconds at most) or gives its lease back.
             if tokio::time::timeout(ISSUER_STOP_LIMIT, issuer)
@@ -278,9 +330,18 @@ impl Application {
         }
         public.context("public listener")?;
         mgmt.context("management listener")?;
+        secure.context("HTTPS listener")?;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// `Strict-Transport-Security` for a max-age (none for zero).
+fn hsts_header(max_age: Duration) -> Option<axum::http::HeaderValue> {
+    (!max_age.is_zero()).then(|| {
+        axum::http::HeaderValue::from_str(&format!("max-age={}", max_age.as_secs()))
+            .unwrap_or(axum::http::HeaderValue::from_static("max-age=31536000"))
+    })
 }
 
 /// Binds `addr` for `what`; a failure names the setting that chooses another address.

@@ -1,5 +1,6 @@
 //! The ACME (RFC 8555) client: one account per directory, kept sealed in the database so
-//! every replica uses the same one, and one HTTP-01 order per custom domain.
+//! every replica uses the same one, and one HTTP-01 order per custom domain (DNS-01 for
+//! the platform's wildcard, `order_dns01`).
 
 use std::time::Duration;
 
@@ -211,15 +212,8 @@ impl AcmeClient {
             while let Some(authorization) = authorizations.next().await {
                 let mut authorization =
                     authorization.map_err(|e| OrderError::acme(Stage::Order, e))?;
-                match authorization.status {
-                    AuthorizationStatus::Pending => {}
-                    AuthorizationStatus::Valid => continue,
-                    other => {
-                        return Err(OrderError::new(
-                            Stage::Challenge,
-                            format!("the authorization is {other:?}"),
-                        ))
-                    }
+                if !needs_answer(authorization.status)? {
+                    continue;
                 }
                 let mut challenge =
                     authorization
@@ -243,28 +237,7 @@ impl AcmeClient {
                     .await
                     .map_err(|e| OrderError::acme(Stage::Challenge, e))?;
             }
-            match order.poll_ready(&POLL).await {
-                Ok(OrderStatus::Ready) => {}
-                Ok(status) => {
-                    let why = challenge_errors(&mut order).await;
-                    return Err(OrderError::new(
-                        Stage::Challenge,
-                        format!("the order is {status:?}{why}"),
-                    ));
-                }
-                Err(e) => return Err(OrderError::acme(Stage::Challenge, e)),
-            }
-            let key_pem = Zeroizing::new(
-                order
-                    .finalize()
-                    .await
-                    .map_err(|e| OrderError::acme(Stage::Finalize, e))?,
-            );
-            let chain_pem = order
-                .poll_certificate(&POLL)
-                .await
-                .map_err(|e| OrderError::acme(Stage::Finalize, e))?;
-            Ok(NewCertificate { chain_pem, key_pem })
+            issue(&mut order).await
         }
         .await;
         for token in &tokens {
@@ -275,6 +248,46 @@ impl AcmeClient {
 }
 
 /// The CA's reasons for failed challenges, as `: <detail>; <detail>` (empty if none).
+/// Whether an authorization still needs its challenge answered (pending) or is already
+/// valid (the CA remembers an earlier one); any other state fails the order.
+fn needs_answer(status: AuthorizationStatus) -> Result<bool, OrderError> {
+    match status {
+        AuthorizationStatus::Pending => Ok(true),
+        AuthorizationStatus::Valid => Ok(false),
+        other => Err(OrderError::new(
+            Stage::Challenge,
+            format!("the authorization is {other:?}"),
+        )),
+    }
+}
+
+/// Once every challenge is answered: waits for the CA to validate them, then finalizes
+/// with a new key and fetches the chain.
+async fn issue(order: &mut instant_acme::Order) -> Result<NewCertificate, OrderError> {
+    match order.poll_ready(&POLL).await {
+        Ok(OrderStatus::Ready) => {}
+        Ok(status) => {
+            let why = challenge_errors(order).await;
+            return Err(OrderError::new(
+                Stage::Challenge,
+                format!("the order is {status:?}{why}"),
+            ));
+        }
+        Err(e) => return Err(OrderError::acme(Stage::Challenge, e)),
+    }
+    let key_pem = Zeroizing::new(
+        order
+            .finalize()
+            .await
+            .map_err(|e| OrderError::acme(Stage::Finalize, e))?,
+    );
+    let chain_pem = order
+        .poll_certificate(&POLL)
+        .await
+        .map_err(|e| OrderError::acme(Stage::Finalize, e))?;
+    Ok(NewCertificate { chain_pem, key_pem })
+}
+
 async fn challenge_errors(order: &mut instant_acme::Order) -> String {
     let mut reasons = Vec::new();
     let mut authorizations = order.authorizations();
@@ -289,5 +302,66 @@ async fn challenge_errors(order: &mut instant_acme::Order) -> String {
         String::new()
     } else {
         format!(": {}", reasons.join("; "))
+    }
+}
+
+impl AcmeClient {
+    /// One order for `names` (a wildcard allowed) with DNS-01 answers published through
+    /// `dns`; the records are cleared again whatever the outcome.
+    pub async fn order_dns01(
+        &self,
+        names: &[String],
+        dns: &super::dns01::DnsUpdater,
+    ) -> Result<NewCertificate, OrderError> {
+        use super::dns01::DnsUpdater;
+        let identifiers: Vec<Identifier> = names.iter().cloned().map(Identifier::Dns).collect();
+        let mut order = self
+            .account
+            .new_order(&NewOrder::new(&identifiers))
+            .await
+            .map_err(|e| OrderError::acme(Stage::Order, e))?;
+        let mut published: Vec<String> = Vec::new();
+        let outcome = async {
+            let mut authorizations = order.authorizations();
+            while let Some(authorization) = authorizations.next().await {
+                let mut authorization =
+                    authorization.map_err(|e| OrderError::acme(Stage::Order, e))?;
+                if !needs_answer(authorization.status)? {
+                    continue;
+                }
+                let mut challenge =
+                    authorization
+                        .challenge(ChallengeType::Dns01)
+                        .ok_or_else(|| {
+                            OrderError::new(Stage::Challenge, "the CA offers no dns-01 challenge")
+                        })?;
+                let Identifier::Dns(domain) = challenge.identifier().identifier else {
+                    return Err(OrderError::new(Stage::Challenge, "not a DNS identifier"));
+                };
+                let record = DnsUpdater::challenge_name(domain);
+                // Left-overs of an earlier, interrupted order would only confuse the CA.
+                if !published.contains(&record) {
+                    dns.clear_txt(&record)
+                        .await
+                        .map_err(|e| OrderError::new(Stage::Challenge, e))?;
+                    published.push(record.clone());
+                }
+                dns.add_txt(&record, &challenge.key_authorization().dns_value())
+                    .await
+                    .map_err(|e| OrderError::new(Stage::Challenge, e))?;
+                challenge
+                    .set_ready()
+                    .await
+                    .map_err(|e| OrderError::acme(Stage::Challenge, e))?;
+            }
+            issue(&mut order).await
+        }
+        .await;
+        for record in &published {
+            if let Err(e) = dns.clear_txt(record).await {
+                tracing::warn!(dns.name = %record, error = %e, "clearing a DNS-01 answer failed");
+            }
+        }
+        outcome
     }
 }

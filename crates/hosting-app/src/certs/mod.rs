@@ -13,6 +13,7 @@
 
 pub mod acme;
 pub mod challenge;
+pub mod dns01;
 pub mod gauges;
 pub mod haproxy;
 pub mod install;
@@ -53,14 +54,17 @@ const BATCH: u32 = 20;
 const EXPIRY_SERIES_MAX: u32 = 500;
 
 /// The sealing context of a domain's private key.
-fn key_context(domain: &str) -> String {
+pub(crate) fn key_context(domain: &str) -> String {
     format!("certificate:{domain}")
 }
 
 /// The key that seals private keys: the configured file, or in embedded mode one created
 /// in the data folder. `None` when nothing here handles certificates.
 pub fn open_sealer(config: &crate::config::Config) -> Result<Option<Arc<Sealer>>, seal::SealError> {
-    if config.acme.acme_directory.is_none() && config.installer.settings().is_none() {
+    if config.acme.acme_directory.is_none()
+        && config.installer.settings().is_none()
+        && config.tls.tls_listen.is_none()
+    {
         return Ok(None);
     }
     let sealer = match &config.acme.cert_encryption_key_file {

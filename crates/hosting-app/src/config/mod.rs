@@ -19,6 +19,7 @@ mod proxy;
 mod public;
 mod secret;
 mod storage;
+mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,7 @@ pub use proxy::Routing;
 pub use public::{Public, PublicScheme};
 pub use secret::{Secret, SecretUrl};
 pub use storage::{BlobStoreKind, Storage};
+pub use tls::{Tls, TsigKey};
 
 /// Self-hosted static-site hosting: API, site serving and management endpoints.
 #[derive(Debug, Parser)]
@@ -97,6 +99,8 @@ pub struct Config {
     pub analytics: Analytics,
     #[command(flatten, next_help_heading = "Site routing (proxy rules, GeoIP)")]
     pub routing: Routing,
+    #[command(flatten, next_help_heading = "HTTPS in the app (TLS listener)")]
+    pub tls: Tls,
 }
 
 impl Config {
@@ -111,8 +115,20 @@ impl Config {
         self.installer.validate()?;
         self.analytics.validate()?;
         self.routing.validate()?;
+        self.tls.validate()?;
         if !self.is_cluster() && self.storage.blob_store == Some(BlobStoreKind::Postgres) {
             return Err("HOSTING_BLOB_STORE=postgres needs DATABASE_URL".into());
+        }
+        if self.tls.dns_update_server.is_some()
+            && (self.acme.acme_directory.is_none()
+                || self.tls.tls_listen.is_none()
+                || self.is_cluster())
+        {
+            return Err(
+                "HOSTING_DNS_UPDATE_SERVER needs HOSTING_ACME_DIRECTORY and HOSTING_TLS_LISTEN, \
+                 in embedded mode"
+                    .into(),
+            );
         }
         if self.acme.acme_directory.is_some()
             && self.is_cluster()
@@ -131,6 +147,7 @@ impl Config {
     pub fn load_secret_files(&mut self) -> Result<(), String> {
         self.admin.load_secret_files()?;
         self.acme.load_secret_files()?;
+        self.tls.load_secret_files()?;
         self.database.load_secret_files()
     }
 

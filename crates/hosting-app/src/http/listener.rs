@@ -1,4 +1,4 @@
-//! Serving one listener (public or management): accepting at most
+//! Serving one listener (public, its TLS twin, or management): accepting at most
 //! `HOSTING_MAX_CONNECTIONS` connections at once, closing connections that are slow to
 //! send a request's headers or idle too long between requests, and a graceful shutdown
 //! that stops accepting and lets the requests in flight finish.
@@ -36,11 +36,12 @@ use futures::task::AtomicWaker;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::Config;
@@ -80,9 +81,35 @@ pub async fn serve(
     limits: Limits,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_with(listener, None, handler, limits, stop).await
+}
+
+/// [`serve`] over TLS: each connection's handshake runs on its own task, within the
+/// header read timeout (the clock starts at accept), and its requests carry [`Secure`].
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    handler: impl Handler,
+    limits: Limits,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    serve_with(listener, Some(tls), handler, limits, stop).await
+}
+
+/// Marks a request that came over TLS (the app's own HTTPS listener).
+#[derive(Debug, Clone, Copy)]
+pub struct Secure;
+
+async fn serve_with(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    handler: impl Handler,
+    limits: Limits,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
-    // HTTP/1.1 and HTTP/2 (prior knowledge), as `axum::serve` did.
+    // HTTP/1.1 and HTTP/2 (prior knowledge, or chosen by ALPN over TLS), as `axum::serve` did.
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -108,19 +135,28 @@ pub async fn serve(
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
         let activity = Arc::new(Activity::default());
-        let io = TokioIo::new(WatchedIo::new(stream, limits, activity.clone()));
+        // Under TLS the clocks watch the encrypted bytes, so a slow handshake counts
+        // against the header read timeout like a slow request head.
+        let io = WatchedIo::new(stream, limits, activity.clone());
         let service = ConnectionService {
             handler: handler.clone(),
             peer: ConnectInfo(peer),
             activity,
+            secure: tls.is_some(),
         };
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let connection = builder.serve_connection(io, service);
-            if let Err(e) = watcher.watch(connection).await {
-                // Timeouts, resets and malformed requests: the client's doing, not ours.
-                tracing::debug!(error = %e, client.address = %peer, "connection ended");
+            match tls {
+                None => serve_connection(&builder, io, service, watcher, peer).await,
+                Some(tls) => match tls.accept(io).await {
+                    Ok(io) => serve_connection(&builder, io, service, watcher, peer).await,
+                    Err(e) => {
+                        // Unknown names without a platform certificate end here too.
+                        tracing::debug!(error = %e, client.address = %peer, "TLS handshake failed");
+                    }
+                },
             }
             drop(permit);
         });
@@ -128,6 +164,24 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Serves the requests of one connection (plain or TLS) until it ends.
+async fn serve_connection<I, H>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: ConnectionService<H>,
+    watcher: Watcher,
+    peer: SocketAddr,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Handler,
+{
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(connection).await {
+        // Timeouts, resets and malformed requests: the client's doing, not ours.
+        tracing::debug!(error = %e, client.address = %peer, "connection ended");
+    }
 }
 
 /// After a failed `accept`: at once for a connection the peer already gave up, after a
@@ -200,6 +254,8 @@ struct ConnectionService<H> {
     handler: H,
     peer: ConnectInfo<SocketAddr>,
     activity: Arc<Activity>,
+    /// The connection is the TLS listener's.
+    secure: bool,
 }
 
 impl<H: Handler> hyper::service::Service<Request<Incoming>> for ConnectionService<H> {
@@ -210,6 +266,9 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for ConnectionServic
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         let in_flight = InFlight::begin(&self.activity);
         request.extensions_mut().insert(self.peer);
+        if self.secure {
+            request.extensions_mut().insert(Secure);
+        }
         let response = self.handler.handle(request.map(Body::new));
         Box::pin(async move {
             Ok(response.await.map(|body| TrackedBody {

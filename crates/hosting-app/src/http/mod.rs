@@ -51,10 +51,26 @@ struct Public {
     control: Router,
     access_log: AccessLog,
     analytics: crate::analytics::Analytics,
+    https: Option<HttpsRedirect>,
 }
 
-/// The public handler, with its access log writer started (`HOSTING_ACCESS_LOG`).
-pub fn public_router(state: AppState) -> std::io::Result<PublicService> {
+/// The app's own HTTPS listener, as the public service sees it: which names go to
+/// HTTPS, on which port, and the control host's HSTS header.
+#[derive(Clone)]
+pub struct HttpsRedirect {
+    pub certificates: Arc<crate::tls::Certificates>,
+    /// The port in redirects (none when 443).
+    pub port: u16,
+    /// `Strict-Transport-Security` of the control host's HTTPS responses (`HOSTING_TLS_HSTS`).
+    pub hsts: Option<HeaderValue>,
+}
+
+/// The public handler, with its access log writer started (`HOSTING_ACCESS_LOG`);
+/// `https` when the app serves TLS itself.
+pub fn public_router(
+    state: AppState,
+    https: Option<HttpsRedirect>,
+) -> std::io::Result<PublicService> {
     let target: AccessLogTarget = state
         .config
         .logging
@@ -71,6 +87,7 @@ pub fn public_router(state: AppState) -> std::io::Result<PublicService> {
         analytics: crate::analytics::Analytics::start(&state),
         state,
         access_log,
+        https,
     })))
 }
 
@@ -170,7 +187,24 @@ async fn dispatch(public: &Public, req: Request) -> (&'static str, String, Respo
         }
     };
     let kind = classify(&host, &state.control_host, &state.config.public.base_domain);
-    let (class, response) = match kind {
+    let secure = req.extensions().get::<listener::Secure>().is_some();
+    if let Some(https) = &public.https {
+        if !secure && !matches!(kind, HostKind::Unknown) {
+            if let Some(response) = to_https(https, &host, &req) {
+                let class = if matches!(kind, HostKind::Control) {
+                    "api"
+                } else {
+                    "site"
+                };
+                return (class, host, response);
+            }
+        }
+    }
+    let hsts = match (&public.https, &kind) {
+        (Some(https), HostKind::Control) if secure => https.hsts.clone(),
+        _ => None,
+    };
+    let (class, mut response) = match kind {
         HostKind::Control if ratelimit::exempt(&req) => {
             ("api", listener::Handler::handle(&public.control, req).await)
         }
@@ -216,7 +250,44 @@ async fn dispatch(public: &Public, req: Request) -> (&'static str, String, Respo
             }
         },
     };
+    if let Some(hsts) = hsts {
+        response
+            .headers_mut()
+            .insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
     (class, host, response)
+}
+
+/// The plain listener's redirect to HTTPS, the rule HAProxy follows too: a name whose
+/// certificate the TLS listener serves goes to HTTPS, except the ACME HTTP-01 and
+/// domain-check paths (the CA and the checks ask over plain HTTP, and a name being
+/// verified or issued has no certificate yet, or one about to expire).
+fn to_https(https: &HttpsRedirect, host: &str, req: &Request) -> Option<Response> {
+    let path = req.uri().path();
+    if path.starts_with(crate::certs::challenge::ACME_CHALLENGE_PREFIX)
+        || path.starts_with(crate::domains::HTTP_VERIFY_PREFIX)
+        || !https.certificates.covers(host)
+    {
+        return None;
+    }
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or("/", axum::http::uri::PathAndQuery::as_str);
+    let location = match https.port {
+        443 => format!("https://{host}{target}"),
+        port => format!("https://{host}:{port}{target}"),
+    };
+    // The host passed the host rule and the target the request line's, so this only
+    // fails on bytes hyper let through that a header may not carry: then no redirect.
+    let location = HeaderValue::try_from(location).ok()?;
+    Some(
+        (
+            StatusCode::MOVED_PERMANENTLY,
+            [(header::LOCATION, location)],
+        )
+            .into_response(),
+    )
 }
 
 /// A known path with the wrong method: problem+json (the router's own 405 has no body).

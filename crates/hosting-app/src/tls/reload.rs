@@ -1,0 +1,149 @@
+//! Keeping [`Certificates`] current without a restart: the custom domains' certificates
+//! from the database (at once when this replica issued one, and every
+//! `HOSTING_TLS_RELOAD_INTERVAL` for the other replicas' orders), and the platform's
+//! files when they change on disk.
+//!
+//! A record or file that does not load changes nothing that is served: the certificate
+//! already in use stays until a good one replaces it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use chrono::Utc;
+
+use super::certified::{self, CertError, Served};
+use super::resolver::Certificates;
+use crate::certs::seal::Sealer;
+use crate::state::App;
+
+/// The operator's certificate and key files (`HOSTING_TLS_CERT_FILE` / `_KEY_FILE`).
+#[derive(Debug, Clone)]
+pub struct PlatformFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Why the platform files cannot be served; the message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("reading {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("HOSTING_TLS_CERT_FILE {cert} with HOSTING_TLS_KEY_FILE {key}: {error}")]
+    Unusable {
+        cert: PathBuf,
+        key: PathBuf,
+        error: CertError,
+    },
+}
+
+/// When the files were last changed, as far as a reload needs to know.
+type Stamp = Option<(SystemTime, SystemTime)>;
+
+impl PlatformFiles {
+    fn stamp(&self) -> Stamp {
+        let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        Some((modified(&self.cert)?, modified(&self.key)?))
+    }
+
+    /// Reads and checks both files now.
+    pub fn load(&self) -> Result<Served, PlatformError> {
+        let read =
+            |path: &Path| std::fs::read(path).map_err(|e| PlatformError::Read(path.to_owned(), e));
+        let (chain, key) = (read(&self.cert)?, zeroize::Zeroizing::new(read(&self.key)?));
+        certified::load(&chain, &key, Utc::now()).map_err(|error| PlatformError::Unusable {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            error,
+        })
+    }
+}
+
+/// Reloads forever: the domains' certificates and, if configured, the platform files
+/// (already loaded once at start, when a bad file stopped the start).
+pub async fn run(
+    app: Arc<App>,
+    sealer: Option<Arc<Sealer>>,
+    certificates: Arc<Certificates>,
+    platform: Option<PlatformFiles>,
+) {
+    let interval = app.config.tls.tls_reload_interval;
+    let mut changed = app.certificates_changed.subscribe();
+    let mut stamp = platform.as_ref().and_then(PlatformFiles::stamp);
+    loop {
+        reload_domains(&app, sealer.as_deref(), &certificates).await;
+        if let Some(files) = &platform {
+            let now = files.stamp();
+            if now != stamp {
+                stamp = now;
+                match files.load() {
+                    Ok(served) => {
+                        tracing::info!(certificate.serial = %served.serial, certificate.not_after = %served.not_after, "platform certificate reloaded");
+                        certificates.set_platform(Some(served));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the changed platform certificate is not used; the previous one stays")
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = changed.changed() => {}
+        }
+    }
+}
+
+/// One pass over the database: certificates whose serial changed are opened and
+/// loaded, the others kept as they are; domains no longer served are dropped.
+pub async fn reload_domains(app: &App, sealer: Option<&Sealer>, certificates: &Certificates) {
+    let records = match app.store.served_certificates().await {
+        Ok(records) => records,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the certificates to serve failed; the loaded ones stay");
+            return;
+        }
+    };
+    let current = certificates.domains();
+    let mut next = HashMap::with_capacity(records.len());
+    let mut unopened = 0usize;
+    for record in records {
+        let (Some(chain), Some(sealed), Some(serial)) =
+            (&record.chain_pem, &record.key_sealed, &record.serial)
+        else {
+            continue;
+        };
+        let kept = current.get(&record.domain);
+        if let Some(served) = kept.filter(|served| &served.serial == serial) {
+            next.insert(record.domain, served.clone());
+            continue;
+        }
+        let Some(sealer) = sealer else {
+            unopened += 1;
+            continue;
+        };
+        let loaded = sealer
+            .open(&crate::certs::key_context(&record.domain), sealed)
+            .map_err(|e| e.to_string())
+            .and_then(|key| {
+                certified::load(chain.as_bytes(), &key, Utc::now()).map_err(|e| e.to_string())
+            });
+        match loaded {
+            Ok(served) => {
+                tracing::info!(domain.name = %record.domain, certificate.serial = %served.serial, "serving a new certificate");
+                next.insert(record.domain, Arc::new(served));
+            }
+            Err(error) => {
+                tracing::warn!(domain.name = %record.domain, %error, "a stored certificate does not load; the one served before, if any, stays");
+                if let Some(served) = kept {
+                    next.insert(record.domain, served.clone());
+                }
+            }
+        }
+    }
+    if unopened > 0 {
+        tracing::warn!(certificates = unopened, "certificates are issued but HOSTING_CERT_ENCRYPTION_KEY_FILE is not set here; they are not served");
+    }
+    certificates.set_domains(next);
+}
