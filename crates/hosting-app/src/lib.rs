@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod admin;
 pub mod admin_cli;
+pub mod audit;
 pub mod blobs;
 pub mod cache;
 pub mod certs;
@@ -24,6 +25,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use config::Config;
 pub use startup::Application;

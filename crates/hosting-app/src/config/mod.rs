@@ -10,6 +10,7 @@ mod cache;
 mod database;
 mod domains;
 pub mod duration;
+mod events;
 mod installer;
 mod limits;
 mod listeners;
@@ -27,6 +28,7 @@ pub use admin::FirstAdmin;
 pub use cache::{Cache, Redis};
 pub use database::Database;
 pub use domains::DomainChecks;
+pub use events::Events;
 pub use installer::{Installer, InstallerSettings};
 pub use limits::{Limits, Quotas};
 pub use listeners::Listeners;
@@ -89,6 +91,8 @@ pub struct Config {
     pub installer: Installer,
     #[command(flatten, next_help_heading = "Logging")]
     pub logging: Logging,
+    #[command(flatten, next_help_heading = "Audit log and webhooks")]
+    pub events: Events,
 }
 
 impl Config {

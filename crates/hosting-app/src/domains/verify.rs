@@ -167,7 +167,7 @@ async fn public_address(config: &Config, domain: &str) -> Result<SocketAddr, Str
         .ok_or_else(|| format!("HTTP: {domain} resolves to no public address"))
 }
 
-fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();
@@ -195,7 +195,7 @@ fn is_public(ip: IpAddr) -> bool {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

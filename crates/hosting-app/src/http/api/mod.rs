@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1` on the control host: one module per resource.
 
+pub(crate) mod audit;
 pub(crate) mod deploys;
 pub(crate) mod domains;
 mod limits;
@@ -8,6 +9,7 @@ pub(crate) mod sites;
 pub(crate) mod tokens;
 mod upload;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};

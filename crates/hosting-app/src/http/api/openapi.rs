@@ -22,7 +22,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{deploys, domains, limits, sites, tokens, upload, users};
+use super::{audit, deploys, domains, limits, sites, tokens, upload, users, webhooks};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -42,6 +42,8 @@ use crate::state::AppState;
         (name = "sites", description = "Sites"),
         (name = "deploys", description = "Deploys: the digest protocol, archives, publish and rollback"),
         (name = "domains", description = "Custom domains and their certificates"),
+        (name = "audit", description = "The audit log (read-only)"),
+        (name = "webhooks", description = "Signed deploy, domain and certificate notifications"),
     )
 )]
 struct ApiDoc;
@@ -68,6 +70,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deploys::get))
         .routes(routes!(upload::put_file))
         .routes(routes!(deploys::publish))
+        .routes(routes!(audit::list))
+        .routes(routes!(webhooks::list, webhooks::add))
+        .routes(routes!(webhooks::remove))
+        .routes(routes!(webhooks::deliveries))
 }
 
 /// Statuses any authenticated operation can answer, whatever it does.

@@ -243,7 +243,8 @@ pub async fn rollback(
         }
         Err(e) => return Err(e.into()),
     };
-    deploys::publish(&state.0, session.user.id, &deploy.id).await?;
+    let live = deploys::publish(&state.0, session.user.id, &deploy.id).await?;
+    crate::audit::events::deploy_rolled_back(&state, session.user.id, &live).await;
     Ok(see_other(&format!("/sites/{}?done=rolled-back", site.name)))
 }
 
