@@ -1,5 +1,6 @@
 //! One module per command group; [`run`] dispatches a parsed command line to them.
 
+mod audit;
 mod auth;
 mod deploy;
 mod deploys;
@@ -7,6 +8,7 @@ mod domains;
 mod sites;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::io::{self, BufRead, Write};
 
@@ -86,6 +88,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Domains(command) => domains::run(&ctx, command).await,
         Command::Tokens(command) => tokens::run(&ctx, command).await,
         Command::Users(command) => users::run(&ctx, command).await,
+        Command::Audit(args) => audit::run(&ctx, args).await,
+        Command::Webhooks(command) => webhooks::run(&ctx, command).await,
     }
 }
 

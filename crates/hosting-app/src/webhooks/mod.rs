@@ -12,6 +12,7 @@ use url::Url;
 
 pub use self::deliver::run_deliveries;
 use crate::actions::{ActionError, ActionResult};
+use crate::audit::{self, Actor, Event};
 use crate::state::App;
 use crate::store::{DeliveryRecord, NewWebhook, SiteRecord, WebhookRecord};
 
@@ -66,6 +67,8 @@ pub async fn add(
         })
         .await?;
     tracing::info!(site.name = %site.name, webhook.id = webhook.id, "webhook added");
+    let event = Event::new("webhook.add", format!("webhook:{}", webhook.id)).on_site(site);
+    audit::record(app, Actor::Id(owner_id), event.detail(webhook.url.clone())).await;
     Ok(CreatedWebhook { webhook, secret })
 }
 
@@ -88,6 +91,8 @@ pub async fn remove(app: &App, owner_id: i64, site: &SiteRecord, id: i64) -> Act
         return Err(ActionError::not_found(format!("webhook {id}")));
     }
     tracing::info!(site.name = %site.name, webhook.id = id, "webhook removed");
+    let event = Event::new("webhook.remove", format!("webhook:{id}")).on_site(site);
+    audit::record(app, Actor::Id(owner_id), event).await;
     Ok(())
 }
 

@@ -401,3 +401,45 @@ async fn entries_past_the_retention_are_pruned() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_the_audit_log_and_manages_a_sites_webhooks() {
+    // Arrange
+    let app = TestApp::spawn_with(|config| {
+        config.admin.admin_password = Some(hosting_app::config::Secret::from(PASSWORD));
+    })
+    .await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.sign_in("admin", PASSWORD).await.status(), 303);
+
+    // Act: add a webhook from the site's webhook page
+    let csrf = browser.csrf("/sites/blog/webhooks").await;
+    let added = browser
+        .post(
+            "/sites/blog/webhooks",
+            &[("csrf", &csrf), ("url", "https://hooks.example.com/blog")],
+        )
+        .await;
+
+    // Assert: the secret is shown once, the log page lists the changes, escaped
+    assert_eq!(added.status(), 201);
+    let page = added.text().await.expect("page");
+    assert!(page.contains("whsec_"), "{page}");
+    let listed = browser
+        .get("/sites/blog/webhooks")
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(listed.contains("https://hooks.example.com/blog") && !listed.contains("whsec_"));
+    let log = browser.get("/audit?action=webhook").await;
+    assert_eq!(log.status(), 200);
+    let log = log.text().await.expect("page");
+    assert!(
+        log.contains("webhook.add") && !log.contains("site.create"),
+        "{log}"
+    );
+    let all = browser.get("/audit").await.text().await.expect("page");
+    assert!(all.contains("session.sign_in") && all.contains("site.create"));
+}

@@ -10,6 +10,7 @@
 mod account;
 mod admin;
 mod assets;
+mod audit;
 mod domains;
 mod layout;
 mod login;
@@ -18,6 +19,7 @@ pub mod session;
 mod site;
 mod sites;
 mod tokens;
+mod webhooks;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -69,6 +71,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/users/{id}/password", post(admin::set_password))
         .route("/admin/users/{id}/quota", post(quotas::set_quota))
         .route("/admin/health", get(admin::health))
+        .route("/audit", get(audit::show))
+        .route(
+            "/sites/{site}/webhooks",
+            get(webhooks::show).post(webhooks::add),
+        )
+        .route("/sites/{site}/webhooks/{id}/remove", post(webhooks::remove))
         .route_layer(middleware::from_fn_with_state(state, guard))
         // Assets are public and immutable: outside the guard, so they stay cacheable.
         .route("/assets/{file}", get(assets::serve))

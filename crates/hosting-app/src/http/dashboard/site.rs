@@ -153,6 +153,7 @@ fn render(
             (deploy_form(session, site, &url))
             (history(state, session, site, deploys))
             (domains::section(session, &site.name, domains, state.config.acme.acme_directory.is_some()))
+            p { a.button href={ "/sites/" (site.name) "/webhooks" } { "Webhooks" } }
             section.card.danger aria-labelledby="delete-title" {
                 h2 #delete-title { "Delete this site" }
                 p { "Deleting removes the site and all its deploys; its address stops working at once. This cannot be undone." }
