@@ -16,3 +16,4 @@ mod pebble;
 mod certificates;
 mod failures;
 mod instances;
+mod webhooks;
