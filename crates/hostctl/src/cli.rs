@@ -60,6 +60,11 @@ pub enum Command {
     /// Manage user accounts (admin only).
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Read the audit log: who changed what, when and from where (admins see everything).
+    Audit(AuditArgs),
+    /// Add, list and remove a site's webhooks, and show their deliveries.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// List and remove a site's deploy aliases (`hostctl deploy --alias NAME` sets them).
     #[command(subcommand)]
     Aliases(AliasesCommand),
@@ -400,4 +405,67 @@ mod tests {
         .expect_err("rejected");
         assert_eq!(err.exit_code(), 2);
     }
+}
+
+/// Arguments of `hostctl audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only entries by this user name (or `system`).
+    #[arg(long, value_name = "USER")]
+    pub actor: Option<String>,
+    /// Only entries on this site.
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
+    /// Only this action (`deploy.publish`) or group of actions (`deploy`).
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+    /// Only entries since this time: RFC 3339 (`2026-01-31T12:00:00Z`) or an age (`7d`, `12h`, `30m`).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only entries before this time (RFC 3339 or an age, as `--since`).
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Show at most this many entries (newest first).
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+}
+
+/// `hostctl webhooks ...`
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Add an endpoint; its signing secret (`whsec_...`) is printed this once.
+    Add {
+        /// Site whose events to send.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+        /// Where to POST the events (http or https, a public address).
+        url: String,
+        /// An event to send (repeatable): deploy.created, deploy.published, deploy.failed,
+        /// deploy.rolled_back, domain.verified, certificate.issued, certificate.failed.
+        /// Default: all of them.
+        #[arg(long = "event", value_name = "EVENT")]
+        events: Vec<String>,
+    },
+    /// List a site's endpoints (never their secrets).
+    List {
+        /// Site whose endpoints to list.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+    },
+    /// Remove an endpoint and its queued deliveries.
+    Remove {
+        /// Site the endpoint belongs to.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+        /// Id of the endpoint, as shown by `webhooks list`.
+        id: i64,
+    },
+    /// Show an endpoint's latest deliveries and their attempts.
+    Deliveries {
+        /// Site the endpoint belongs to.
+        #[arg(long, value_name = "NAME")]
+        site: String,
+        /// Id of the endpoint, as shown by `webhooks list`.
+        id: i64,
+    },
 }

@@ -531,6 +531,54 @@ impl Client {
     async fn list<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<Vec<T>, ApiError> {
         self.json::<List<T>>(request).await.map(|list| list.items)
     }
+
+    /// `GET /audit` with its filters (`(name, value)` query pairs) and cursor.
+    pub async fn audit(
+        &self,
+        query: &[(&str, String)],
+    ) -> Result<hosting_api::AuditPage, ApiError> {
+        self.json(self.request(Method::GET, &["audit"]).query(query))
+            .await
+    }
+
+    /// `POST /sites/{site}/webhooks`
+    pub async fn add_webhook(
+        &self,
+        site: &str,
+        body: &hosting_api::CreateWebhook,
+    ) -> Result<hosting_api::CreatedWebhook, ApiError> {
+        self.json(
+            self.request(Method::POST, &["sites", site, "webhooks"])
+                .json(body),
+        )
+        .await
+    }
+
+    /// `GET /sites/{site}/webhooks`
+    pub async fn list_webhooks(&self, site: &str) -> Result<Vec<hosting_api::Webhook>, ApiError> {
+        self.list(self.request(Method::GET, &["sites", site, "webhooks"]))
+            .await
+    }
+
+    /// `DELETE /sites/{site}/webhooks/{id}`
+    pub async fn remove_webhook(&self, site: &str, id: i64) -> Result<(), ApiError> {
+        self.empty(self.request(
+            Method::DELETE,
+            &["sites", site, "webhooks", &id.to_string()],
+        ))
+        .await
+    }
+
+    /// `GET /sites/{site}/webhooks/{id}/deliveries`
+    pub async fn webhook_deliveries(
+        &self,
+        site: &str,
+        id: i64,
+    ) -> Result<Vec<hosting_api::WebhookDelivery>, ApiError> {
+        let id = id.to_string();
+        self.list(self.request(Method::GET, &["sites", site, "webhooks", &id, "deliveries"]))
+            .await
+    }
 }
 
 /// Deploy aliases and visitor access (issue 21).

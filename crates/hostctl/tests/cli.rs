@@ -799,3 +799,55 @@ async fn a_deploy_to_an_alias_leaves_the_live_site_and_protection_is_set_and_rem
     let (status, _) = fetch(&client, server.port, "staging--blog.localhost", "/").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_added_listed_and_removed_and_the_audit_log_shows_it_all() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let created = hostctl(&["sites", "create", "shop"], &env).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+
+    let add = hostctl(
+        &[
+            "--json",
+            "webhooks",
+            "add",
+            "--site",
+            "shop",
+            "https://hooks.example.com/shop",
+            "--event",
+            "deploy.published",
+        ],
+        &env,
+    )
+    .await;
+    assert!(add.status.success(), "{}", stderr(&add));
+    let added: hosting_api::CreatedWebhook = serde_json::from_slice(&add.stdout).expect("json");
+    assert!(added.secret.starts_with("whsec_"));
+    let list = hostctl(&["webhooks", "list", "--site", "shop"], &env).await;
+    assert!(stdout(&list).contains("https://hooks.example.com/shop"));
+    assert!(!stdout(&list).contains(&added.secret));
+    let private = hostctl(
+        &["webhooks", "add", "--site", "shop", "http://127.0.0.1:1/"],
+        &env,
+    )
+    .await;
+    assert!(!private.status.success());
+    assert!(stderr(&private).contains("public"), "{}", stderr(&private));
+    let id = added.webhook.id.to_string();
+    let remove = hostctl(&["webhooks", "remove", "--site", "shop", &id], &env).await;
+    assert!(remove.status.success(), "{}", stderr(&remove));
+
+    let audit = hostctl(&["audit", "--site", "shop", "--since", "1h"], &env).await;
+    assert!(audit.status.success(), "{}", stderr(&audit));
+    assert!(stdout(&audit).contains("site.create"), "{}", stdout(&audit));
+    let json = hostctl(&["--json", "audit", "--limit", "1"], &env).await;
+    let entries: Vec<hosting_api::AuditEntry> = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].action, "webhook.remove");
+    assert_eq!(entries[0].actor, "admin");
+}

@@ -515,3 +515,8 @@ mod tests {
         assert_eq!(ByteSize(10 << 30).to_string(), "10GiB");
     }
 }
+
+mod events;
+pub use events::{
+    AuditEntry, AuditPage, CreateWebhook, CreatedWebhook, Webhook, WebhookAttempt, WebhookDelivery,
+};

@@ -7,6 +7,7 @@ pub mod actions;
 pub mod admin;
 pub mod admin_cli;
 pub mod analytics;
+pub mod audit;
 pub mod blobs;
 pub mod cache;
 pub mod certs;
@@ -27,6 +28,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod webhooks;
 
 pub use config::Config;
 pub use startup::Application;

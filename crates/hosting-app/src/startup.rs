@@ -246,6 +246,19 @@ impl Application {
                 self.app.config.limits.gc_interval,
             ));
         }
+        let events = &self.app.config.events;
+        if !events.audit_prune_interval.is_zero() {
+            tokio::spawn(crate::audit::run_periodically(
+                self.app.clone(),
+                events.audit_prune_interval,
+            ));
+        }
+        if !events.webhook_poll_interval.is_zero() {
+            tokio::spawn(crate::webhooks::run_deliveries(
+                self.app.clone(),
+                events.webhook_poll_interval,
+            ));
+        }
         if let Some(redis) = self.redis.clone() {
             let on_event = {
                 let app = self.app.clone();

@@ -1,7 +1,8 @@
 //! One module per command group; [`run`] dispatches a parsed command line to them.
 
-pub(crate) mod analytics;
 mod aliases;
+pub(crate) mod analytics;
+mod audit;
 mod auth;
 mod deploy;
 mod deploys;
@@ -9,6 +10,7 @@ mod domains;
 mod sites;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::io::{self, BufRead, Write};
 
@@ -90,6 +92,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users(command) => users::run(&ctx, command).await,
         Command::Analytics(args) => analytics::run(&ctx, args).await,
         Command::Aliases(command) => aliases::run(&ctx, command).await,
+        Command::Audit(args) => audit::run(&ctx, args).await,
+        Command::Webhooks(command) => webhooks::run(&ctx, command).await,
     }
 }
 

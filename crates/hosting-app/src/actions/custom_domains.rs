@@ -8,6 +8,7 @@ use hosting_api::{self as api, DomainStatus};
 
 use super::sites::owned_site;
 use super::{ActionError, ActionResult};
+use crate::audit::{self, Actor};
 use crate::certs;
 use crate::domain::hostname::CustomDomain;
 use crate::domains::{self, HTTP_VERIFY_PREFIX};
@@ -119,6 +120,12 @@ pub async fn add_domain(
         .await?;
     // A replaced claim was never verified, but a cached "not served" entry is dropped anyway.
     crate::publish::invalidate_host(app, &domain.name).await;
+    audit::record(
+        app,
+        Actor::Id(owner_id),
+        audit::events::domain("domain.add", &domain),
+    )
+    .await;
     Ok(domain)
 }
 
@@ -138,6 +145,12 @@ pub async fn remove_domain(
         return Err(ActionError::not_found(format!("domain {name:?}")));
     }
     crate::publish::invalidate_host(app, &domain.name).await;
+    audit::record(
+        app,
+        Actor::Id(owner_id),
+        audit::events::domain("domain.remove", &domain),
+    )
+    .await;
     Ok(())
 }
 
@@ -150,7 +163,8 @@ pub async fn verify_domain(
     name: &str,
 ) -> ActionResult<DomainRecord> {
     let domain = owned_domain(app, owner_id, site, name).await?;
-    domains::check_and_record(app, &domain).await?;
+    let check = domains::check_and_record(app, &domain).await?;
+    audit::events::domain_checked(app, Actor::Id(owner_id), &domain, &check).await;
     owned_domain(app, owner_id, site, name).await
 }
 

@@ -109,7 +109,9 @@ pub async fn create_deploy(
         message: input.message,
     };
     let quotas = Quotas::from_config(&app.config);
-    Ok(app.store.create_deploy(new, &quotas).await?)
+    let created = app.store.create_deploy(new, &quotas).await?;
+    crate::audit::events::deploy_created(app, owner_id, &created).await;
+    Ok(created)
 }
 
 /// Publishes the caller's ready deploy `id` and makes every cache see it at once.
@@ -142,6 +144,7 @@ pub async fn publish(app: &Arc<App>, owner_id: i64, id: &str) -> ActionResult<De
     metrics::counter!(crate::metrics::DEPLOYS_TOTAL, "kind" => "publish", "result" => "ok")
         .increment(1);
     tracing::info!(site.name = %published.site_name, deploy.id = %published.id, "deploy published");
+    crate::audit::events::deploy_published(app, owner_id, &published).await;
     Ok(published)
 }
 

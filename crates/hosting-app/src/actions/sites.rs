@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::{ActionError, ActionResult};
+use crate::audit::{self, Actor};
 use crate::domain::names::SiteName;
 use crate::domain::quota::Quotas;
 use crate::state::App;
@@ -21,10 +22,17 @@ pub async fn owned_site(app: &App, owner_id: i64, raw: &str) -> ActionResult<Sit
 /// site (API, dashboard, and any route that creates a missing site).
 pub async fn create_site(app: &App, owner_id: i64, name: &SiteName) -> ActionResult<SiteRecord> {
     let quotas = Quotas::from_config(&app.config);
-    Ok(app
+    let site = app
         .store
         .create_site(owner_id, name.as_str(), &quotas)
-        .await?)
+        .await?;
+    audit::record(
+        app,
+        Actor::Id(owner_id),
+        audit::events::site("site.create", &site),
+    )
+    .await;
+    Ok(site)
 }
 
 /// The caller's site `raw` for an archive deploy, created when missing: `(site, true)`
@@ -79,6 +87,12 @@ pub async fn delete_site(app: &Arc<App>, owner_id: i64, site: &SiteRecord) -> Ac
     if !app.store.delete_site(owner_id, &site.name).await? {
         return Ok(false);
     }
+    audit::record(
+        app,
+        Actor::Id(owner_id),
+        audit::events::site("site.delete", site),
+    )
+    .await;
     crate::publish::invalidate_site(app, &site.name).await;
     for domain in domains {
         crate::publish::invalidate_host(app, &domain).await;

@@ -328,6 +328,7 @@ async fn store_issued(
         .record_certificate_issued(due.domain_id, &issued)
         .await
         .map_err(|e| OrderError::new(Stage::Store, e))?;
+    crate::audit::events::certificate(app, due.domain_id, &due.domain, None).await;
     Ok(issued)
 }
 
@@ -356,6 +357,7 @@ async fn record_failure(app: &App, due: &DueCertificate, error: &OrderError) {
     {
         tracing::warn!(domain.name = %due.domain, error = %e, "recording a certificate failure failed");
     }
+    crate::audit::events::certificate(app, due.domain_id, &due.domain, Some(&failure.error)).await;
 }
 
 /// Makes HAProxy serve what the database holds, every `HOSTING_CERT_SYNC_INTERVAL` and

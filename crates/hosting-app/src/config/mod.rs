@@ -11,6 +11,7 @@ mod cache;
 mod database;
 mod domains;
 pub mod duration;
+mod events;
 mod installer;
 mod limits;
 mod listeners;
@@ -31,6 +32,7 @@ pub use analytics::{Analytics, AnalyticsMode};
 pub use cache::{Cache, Redis};
 pub use database::Database;
 pub use domains::DomainChecks;
+pub use events::Events;
 pub use installer::{Installer, InstallerSettings};
 pub use limits::{Limits, Quotas};
 pub use listeners::Listeners;
@@ -101,6 +103,8 @@ pub struct Config {
     pub routing: Routing,
     #[command(flatten, next_help_heading = "HTTPS in the app (TLS listener)")]
     pub tls: Tls,
+    #[command(flatten, next_help_heading = "Audit log and webhooks")]
+    pub events: Events,
 }
 
 impl Config {

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use hosting_api::DomainStatus;
 
 pub use self::verify::{check_ownership, txt_name, HTTP_VERIFY_PREFIX};
+pub(crate) use self::verify::{error_chain, is_public};
 use crate::state::App;
 use crate::store::{DomainCheck, DomainRecord};
 
@@ -131,8 +132,14 @@ pub async fn run_periodically(app: Arc<App>, interval: Duration) {
             }
         };
         for domain in due {
-            if let Err(e) = check_and_record(&app, &domain).await {
-                tracing::warn!(domain.name = %domain.name, error = %e, "recording a domain check failed");
+            match check_and_record(&app, &domain).await {
+                Ok(check) => {
+                    let system = crate::audit::Actor::System;
+                    crate::audit::events::domain_checked(&app, system, &domain, &check).await;
+                }
+                Err(e) => {
+                    tracing::warn!(domain.name = %domain.name, error = %e, "recording a domain check failed")
+                }
             }
         }
     }

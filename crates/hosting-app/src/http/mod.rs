@@ -104,6 +104,7 @@ fn control_router(state: AppState) -> Router {
             timeout,
         ))
         .layer(middleware::map_response(describe_timeouts))
+        .layer(middleware::from_fn(api::audit::client_scope))
         .with_state(state)
 }
 

@@ -5,8 +5,9 @@
 //! database: SQLite in embedded mode, PostgreSQL in cluster mode. The backends keep
 //! only connecting, migrations, row and advisory locks and read routing.
 
-mod analytics;
 mod aliases;
+mod analytics;
+mod audit;
 mod blobs;
 mod certificates;
 mod columns;
@@ -19,6 +20,7 @@ mod sites;
 mod sqlite;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::collections::HashSet;
 
@@ -26,15 +28,20 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hosting_api::{CertificateStatus, DeployState, DomainStatus, Role};
 
+pub use aliases::{AliasRecord, ProtectionRecord};
 pub use analytics::{
     AnalyticsBatch, AnalyticsCutoffs, BucketIncrement, BucketRecord, Counts, Granularity,
     TopIncrement, TopKind,
 };
-pub use aliases::{AliasRecord, ProtectionRecord};
+pub use audit::{AuditFilter, AuditRecord, NewAuditEntry, Outcome};
 pub(crate) use certificates::certificate_status_str;
 pub(crate) use postgres::is_unreachable;
 pub use postgres::{parse_lsn, PgStore, Pools};
 pub use sqlite::SqliteStore;
+pub use webhooks::{
+    AfterAttempt, AttemptRecord, DeliveryRecord, DueDelivery, NewWebhook, WebhookEvent,
+    WebhookRecord,
+};
 
 use crate::domain::names::{DeployId, Sha256};
 use crate::domain::quota::{QuotaExceeded, QuotaOverrides, QuotaPolicy, UserQuota};
@@ -614,4 +621,49 @@ pub trait Store: Send + Sync {
     async fn site_protection(&self, site: &str) -> StoreResult<Option<ProtectionRecord>>;
     /// The visitor access of the site a verified custom domain serves (serving path).
     async fn domain_protection(&self, domain: &str) -> StoreResult<Option<ProtectionRecord>>;
+    /// Appends an audit entry and, in the same transaction, queues `hook` for the
+    /// site's subscribed webhook endpoints.
+    async fn record_event(
+        &self,
+        entry: &NewAuditEntry,
+        hook: Option<&WebhookEvent>,
+    ) -> StoreResult<()>;
+    /// Audit entries matching `filter`, newest first.
+    async fn audit_entries(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+    /// Deletes audit entries older than `before`, and finished webhook deliveries.
+    async fn prune_events(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    async fn create_webhook(&self, new: &NewWebhook) -> StoreResult<WebhookRecord>;
+    async fn list_webhooks(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<WebhookRecord>>;
+    async fn webhook(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        id: i64,
+    ) -> StoreResult<Option<WebhookRecord>>;
+    async fn delete_webhook(&self, owner_id: i64, site_id: i64, id: i64) -> StoreResult<bool>;
+    /// Claims up to `limit` deliveries due at `now` until `lease_until`: on PostgreSQL
+    /// with `FOR UPDATE SKIP LOCKED`, so replicas claim disjoint rows.
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueDelivery>>;
+    /// Logs an attempt of a claimed delivery and sets what follows, releasing the lease.
+    async fn record_attempt(
+        &self,
+        delivery_id: i64,
+        attempt: &AttemptRecord,
+        after: AfterAttempt,
+    ) -> StoreResult<()>;
+    /// The latest `limit` deliveries of the owner's webhook, with their attempt logs.
+    async fn webhook_deliveries(
+        &self,
+        owner_id: i64,
+        webhook_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// A custom domain by id, whoever owns it (the audit entry of a certificate order).
+    async fn domain_by_id(&self, id: i64) -> StoreResult<Option<DomainRecord>>;
 }

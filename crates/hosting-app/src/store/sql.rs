@@ -18,8 +18,8 @@ use super::{lock_idempotency_key, Db, This, CONTENTS_IN_DB, LOCKS_ROWS, SEQ};
 use crate::domain::claims::{self, ClaimDecision};
 use crate::domain::names::Sha256;
 use crate::domain::quota::{QuotaOverrides, QuotaPolicy, UserQuota};
-use crate::store::analytics::{self as analytics_sql, BucketRow};
 use crate::store::aliases::{self as alias_sql, AliasRow, ProtectionRow};
+use crate::store::analytics::{self as analytics_sql, BucketRow};
 use crate::store::blobs::{self as blob_sql, sha, shas};
 use crate::store::certificates::{self as cert_sql, certificate_status_str};
 use crate::store::columns::{
@@ -31,17 +31,23 @@ use crate::store::quotas::{self as quota_sql, hour_ago_ms, QuotaRow};
 use crate::store::tokens::{self as token_sql, AuthRow, TokenRow};
 use crate::store::users::{self as user_sql, UserRow};
 use crate::store::{
+    audit as audit_sql, audit::AuditRow, webhooks as hook_sql, webhooks::AttemptRow,
+    webhooks::DeliveryRow, webhooks::DueRow as DueDeliveryRow, webhooks::WebhookRow, AfterAttempt,
+    AttemptRecord, AuditFilter, AuditRecord, DeliveryRecord, DueDelivery, NewAuditEntry,
+    NewWebhook, WebhookEvent, WebhookRecord,
+};
+use crate::store::{
     certificates::CertificateRow, certificates::DueRow, sessions as session_sql,
     sessions::SessionRow, sites as site_sql, sites::SiteRow, CertificateFailure, CertificateRecord,
     CreatedDeploy, DeployRecord, DomainCheck, DomainRecord, DueCertificate, IssuedCertificate,
     LiveDeploy, ManifestEntry, NewDeploy, NewDomain, SessionRecord, SiteRecord, Store, StoreError,
     StoreResult, TokenRecord, UploadOutcome, UserRecord,
 };
+use crate::store::{AliasRecord, ProtectionRecord};
 use crate::store::{
     AnalyticsBatch, AnalyticsCutoffs, BucketIncrement, BucketRecord, Granularity, TopIncrement,
     TopKind,
 };
-use crate::store::{AliasRecord, ProtectionRecord};
 
 type Tx<'c> = Transaction<'c, Db>;
 
@@ -1423,6 +1429,202 @@ impl Store for This {
                 .map_err(map_err)?;
         }
         Ok(())
+    }
+
+    async fn record_event(
+        &self,
+        entry: &NewAuditEntry,
+        hook: Option<&WebhookEvent>,
+    ) -> StoreResult<()> {
+        let now = now_ms();
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        let insert = sqlx::query(audit_sql::INSERT)
+            .bind(now)
+            .bind(entry.actor_id)
+            .bind(&entry.actor)
+            .bind(&entry.client_addr)
+            .bind(entry.action)
+            .bind(&entry.target)
+            .bind(&entry.site)
+            .bind(entry.owner_id)
+            .bind(entry.outcome.as_str())
+            .bind(&entry.detail);
+        execute(&mut *tx, insert).await?;
+        if let Some(hook) = hook {
+            let enqueue = sqlx::query(hook_sql::ENQUEUE)
+                .bind(&hook.message_prefix)
+                .bind(hook.event)
+                .bind(&hook.payload)
+                .bind(now)
+                .bind(hook.site_id);
+            execute(&mut *tx, enqueue).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        self.note_write().await;
+        Ok(())
+    }
+
+    async fn audit_entries(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
+        let query = sqlx::query_as::<_, AuditRow>(audit_sql::LIST)
+            .bind(filter.visible_to)
+            .bind(&filter.actor)
+            .bind(&filter.site)
+            .bind(&filter.action)
+            .bind(filter.since.map(|t| t.timestamp_millis()))
+            .bind(filter.until.map(|t| t.timestamp_millis()))
+            .bind(filter.before_id)
+            .bind(i64::from(filter.limit));
+        all(self.reader(), query).await
+    }
+
+    async fn prune_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let before = before.timestamp_millis();
+        let entries = execute(self.writer(), sqlx::query(audit_sql::PRUNE).bind(before)).await?;
+        let deliveries = execute(self.writer(), sqlx::query(hook_sql::PRUNE).bind(before)).await?;
+        self.note_write().await;
+        Ok(entries + deliveries)
+    }
+
+    async fn create_webhook(&self, new: &NewWebhook) -> StoreResult<WebhookRecord> {
+        let insert = sqlx::query_scalar(hook_sql::INSERT)
+            .bind(new.site_id)
+            .bind(&new.url)
+            .bind(hook_sql::events_column(&new.events))
+            .bind(&new.secret)
+            .bind(now_ms());
+        let id: i64 = scalar(self.writer(), insert).await?;
+        self.note_write().await;
+        let by_id = hook_sql::by_id();
+        let query = sqlx::query_as::<_, WebhookRow>(&by_id)
+            .bind(new.owner_id)
+            .bind(new.site_id)
+            .bind(id);
+        one(self.writer(), query).await
+    }
+
+    async fn list_webhooks(&self, owner_id: i64, site_id: i64) -> StoreResult<Vec<WebhookRecord>> {
+        let of_site = hook_sql::of_site();
+        let query = sqlx::query_as::<_, WebhookRow>(&of_site)
+            .bind(owner_id)
+            .bind(site_id);
+        all(self.writer(), query).await
+    }
+
+    async fn webhook(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        id: i64,
+    ) -> StoreResult<Option<WebhookRecord>> {
+        let by_id = hook_sql::by_id();
+        let query = sqlx::query_as::<_, WebhookRow>(&by_id)
+            .bind(owner_id)
+            .bind(site_id)
+            .bind(id);
+        optional(self.writer(), query).await
+    }
+
+    async fn delete_webhook(&self, owner_id: i64, site_id: i64, id: i64) -> StoreResult<bool> {
+        let query = sqlx::query(hook_sql::DELETE)
+            .bind(id)
+            .bind(site_id)
+            .bind(owner_id);
+        let deleted = execute(self.writer(), query).await? > 0;
+        self.note_write().await;
+        Ok(deleted)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        let due = if LOCKS_ROWS {
+            format!("{}{}", hook_sql::DUE, hook_sql::LOCK_DUE)
+        } else {
+            hook_sql::DUE.to_owned()
+        };
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        let query = sqlx::query_as::<_, DueDeliveryRow>(&due)
+            .bind(now.timestamp_millis())
+            .bind(i64::from(limit));
+        let claimed: Vec<DueDelivery> = all(&mut *tx, query).await?;
+        for delivery in &claimed {
+            let lease = sqlx::query(hook_sql::LEASE)
+                .bind(lease_until.timestamp_millis())
+                .bind(delivery.id);
+            execute(&mut *tx, lease).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(claimed)
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery_id: i64,
+        attempt: &AttemptRecord,
+        after: AfterAttempt,
+    ) -> StoreResult<()> {
+        let now = attempt.at.timestamp_millis();
+        let (status, next, completed) = match after {
+            AfterAttempt::Delivered => ("delivered", now, Some(now)),
+            AfterAttempt::RetryAt(at) => ("pending", at.timestamp_millis(), None),
+            AfterAttempt::GiveUp => ("failed", now, Some(now)),
+        };
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        let insert = sqlx::query(hook_sql::INSERT_ATTEMPT)
+            .bind(delivery_id)
+            .bind(now)
+            .bind(attempt.status_code.map(i64::from))
+            .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+            .bind(&attempt.error);
+        execute(&mut *tx, insert).await?;
+        let update = sqlx::query(hook_sql::AFTER_ATTEMPT)
+            .bind(status)
+            .bind(next)
+            .bind(completed)
+            .bind(delivery_id);
+        execute(&mut *tx, update).await?;
+        tx.commit().await.map_err(map_err)?;
+        self.note_write().await;
+        Ok(())
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        owner_id: i64,
+        webhook_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let query = sqlx::query_as::<_, DeliveryRow>(hook_sql::DELIVERIES)
+            .bind(webhook_id)
+            .bind(owner_id)
+            .bind(i64::from(limit));
+        let mut deliveries: Vec<DeliveryRecord> = all(self.writer(), query).await?;
+        let Some(oldest) = deliveries.iter().map(|d| d.id).min() else {
+            return Ok(deliveries);
+        };
+        let query = sqlx::query_as::<_, AttemptRow>(hook_sql::ATTEMPTS)
+            .bind(webhook_id)
+            .bind(oldest);
+        let attempts = query.fetch_all(self.writer()).await.map_err(map_err)?;
+        let mut by_delivery: HashMap<i64, Vec<AttemptRecord>> = HashMap::new();
+        for row in attempts {
+            by_delivery
+                .entry(row.delivery_id)
+                .or_default()
+                .push(row.into());
+        }
+        for delivery in &mut deliveries {
+            delivery.log = by_delivery.remove(&delivery.id).unwrap_or_default();
+        }
+        Ok(deliveries)
+    }
+
+    async fn domain_by_id(&self, id: i64) -> StoreResult<Option<DomainRecord>> {
+        let query = sqlx::query_as::<_, DomainRow>(domain_sql::BY_ID).bind(id);
+        optional(self.writer(), query).await
     }
 }
 

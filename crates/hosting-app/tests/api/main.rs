@@ -4,10 +4,11 @@
 mod helpers;
 
 mod admin_commands;
-mod analytics;
 mod aliases;
+mod analytics;
 mod api;
 mod archive_site_creation;
+mod audit;
 mod cert_store;
 mod certificates;
 mod dashboard;
@@ -23,3 +24,4 @@ mod protection;
 mod quotas;
 mod serving;
 mod tls;
+mod webhooks;

@@ -13,8 +13,9 @@ mod helpers;
 #[path = "../api/pebble.rs"]
 mod pebble;
 
-mod analytics;
 mod access;
+mod analytics;
 mod certificates;
 mod failures;
 mod instances;
+mod webhooks;

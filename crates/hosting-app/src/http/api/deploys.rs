@@ -133,6 +133,14 @@ pub async fn create(
         _ if is_archive => {
             let deployed =
                 deploy_archive(&state, user.id, &site, params.publish, body, query_message).await;
+            if let Err(e) = &deployed {
+                let why = if e.status().is_server_error() {
+                    "the deploy failed on the server".to_owned()
+                } else {
+                    e.to_string()
+                };
+                crate::audit::events::deploy_failed(&state, user.id, &site, &why).await;
+            }
             if deployed.is_err() && created_site {
                 // A failed first deploy leaves no empty site behind.
                 forget_new_site(&state, user.id, &site).await;
@@ -283,5 +291,6 @@ pub async fn rollback(
     };
     let target = rollback_target(&state, user.id, &site, request.deploy_id.as_deref()).await?;
     let deploy = deploys::publish(&state.0, user.id, &target.id).await?;
+    crate::audit::events::deploy_rolled_back(&state, user.id, &deploy).await;
     Ok(axum::Json(deploy_view(&state, &deploy)))
 }

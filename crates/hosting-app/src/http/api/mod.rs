@@ -1,8 +1,9 @@
 //! The JSON API under `/api/v1` on the control host: one module per resource.
 
-mod analytics;
-mod bulk;
 pub(crate) mod aliases;
+mod analytics;
+pub(crate) mod audit;
+mod bulk;
 pub(crate) mod deploys;
 pub(crate) mod domains;
 mod limits;
@@ -12,6 +13,7 @@ pub(crate) mod sites;
 pub(crate) mod tokens;
 mod upload;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};

@@ -22,7 +22,10 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{aliases, analytics, bulk, deploys, domains, limits, protection, sites, tokens, upload, users};
+use super::{
+    aliases, analytics, audit, bulk, deploys, domains, limits, protection, sites, tokens, upload,
+    users, webhooks,
+};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -43,6 +46,8 @@ use crate::state::AppState;
         (name = "deploys", description = "Deploys: the digest protocol, archives, publish and rollback"),
         (name = "domains", description = "Custom domains and their certificates"),
         (name = "analytics", description = "Per-site traffic figures"),
+        (name = "audit", description = "The audit log (read-only)"),
+        (name = "webhooks", description = "Signed deploy, domain and certificate notifications"),
     )
 )]
 struct ApiDoc;
@@ -78,6 +83,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             protection::put,
             protection::delete
         ))
+        .routes(routes!(audit::list))
+        .routes(routes!(webhooks::list, webhooks::add))
+        .routes(routes!(webhooks::remove))
+        .routes(routes!(webhooks::deliveries))
 }
 
 /// Statuses any authenticated operation can answer, whatever it does.

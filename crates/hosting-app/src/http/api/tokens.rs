@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use hosting_api as api;
 
 use super::{token_view, Json, Path};
+use crate::audit::{self, Actor};
 use crate::http::auth::AuthUser;
 use crate::http::error::{ApiError, ApiResult};
 use crate::sessions::hash::{generate_token, hash_token};
@@ -47,6 +48,8 @@ pub async fn create(
         .store
         .create_token(user.id, name, &hash_token(&secret))
         .await?;
+    let event = audit::events::token("token.create", user.id, token.id, Some(name));
+    audit::record(&state, Actor::User(&user), event).await;
     Ok((
         StatusCode::CREATED,
         axum::Json(api::CreatedToken {
@@ -68,6 +71,8 @@ pub async fn revoke(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     if state.store.delete_token(user.id, id).await? {
+        let event = audit::events::token("token.revoke", user.id, id, None);
+        audit::record(&state, Actor::User(&user), event).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("token {id}")))

@@ -61,7 +61,7 @@ pub async fn get_quota(
 #[tracing::instrument(skip_all, fields(user.id = id))]
 pub async fn put_quota(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
     Json(body): Json<api::SetQuota>,
 ) -> ApiResult<axum::Json<api::Quota>> {
@@ -74,6 +74,7 @@ pub async fn put_quota(
         return Err(ApiError::not_found(format!("user {id}")));
     }
     tracing::info!(?overrides, "user quota set");
+    crate::audit::events::quota_set(&state, &admin, id, &overrides).await;
     Ok(axum::Json(user_quota(&state, id).await?))
 }
 
@@ -106,7 +107,7 @@ pub async fn list(
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Json(body): Json<api::CreateUser>,
 ) -> ApiResult<(StatusCode, axum::Json<api::CreatedUser>)> {
     let username = validate_username(&body.username).map_err(ApiError::Unprocessable)?;
@@ -124,6 +125,7 @@ pub async fn create(
         .store
         .create_token(user.id, "initial", &hash_token(&secret))
         .await?;
+    crate::audit::events::user_changed(&state, &admin, &user, true).await;
     let created = api::CreatedUser {
         user: user_view(&user),
         token: api::CreatedToken {
@@ -162,5 +164,6 @@ pub async fn update(
         .set_user_disabled(id, body.disabled)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
+    crate::audit::events::user_changed(&state, &admin, &user, false).await;
     Ok(axum::Json(user_view(&user)))
 }

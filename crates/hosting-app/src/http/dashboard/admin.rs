@@ -213,6 +213,7 @@ pub async fn create_user(
         .store
         .create_token(user.id, "initial", &hash_token(&secret))
         .await?;
+    crate::audit::events::user_changed(&state, &session.user, &user, true).await;
     let message = html! {
         div.notice.ok.secret role="status" {
             p { "User " strong { (user.username) } " created. Their first API token (shown once):" }
@@ -234,11 +235,12 @@ async fn set_disabled(
             "You cannot disable your own account.",
         ));
     }
-    state
+    let user = state
         .store
         .set_user_disabled(id, disabled)
         .await?
         .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "There is no such user."))?;
+    crate::audit::events::user_changed(state, &admin.user, &user, false).await;
     Ok(see_other(if disabled {
         "/admin/users?done=disabled"
     } else {

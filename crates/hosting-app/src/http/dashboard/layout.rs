@@ -16,6 +16,7 @@ pub enum Nav {
     Account,
     Users,
     Health,
+    Audit,
 }
 
 fn head(title: &str) -> Markup {
@@ -59,6 +60,7 @@ pub fn page(title: &str, session: &CurrentSession, nav: Nav, content: Markup) ->
                     nav aria-label="Main" {
                         (item(Nav::Sites, "/sites", "Sites"))
                         (item(Nav::Tokens, "/tokens", "API tokens"))
+                        (item(Nav::Audit, "/audit", "Audit log"))
                         @if admin {
                             (item(Nav::Users, "/admin/users", "Users"))
                             (item(Nav::Health, "/admin/health", "Health"))

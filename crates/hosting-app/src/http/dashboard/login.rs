@@ -204,6 +204,7 @@ pub async fn submit(
         Some(user) if verified && !user.disabled => user,
         _ => {
             tracing::info!(user.name = %username, "sign-in refused");
+            crate::audit::events::sign_in(&state, &username, false).await;
             return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
         }
     };
@@ -230,6 +231,7 @@ pub async fn submit(
         }
     };
     tracing::info!(user.name = %user.username, "signed in");
+    crate::audit::events::sign_in(&state, &user.username, true).await;
     let mut response = see_other(&next);
     response.headers_mut().append(SET_COOKIE, cookie);
     response.headers_mut().append(

@@ -12,6 +12,7 @@ mod account;
 mod admin;
 mod analytics;
 mod assets;
+mod audit;
 mod charts;
 mod domains;
 mod layout;
@@ -21,6 +22,7 @@ pub mod session;
 mod site;
 mod sites;
 mod tokens;
+mod webhooks;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -79,6 +81,12 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/sites/{site}/protection/remove",
             post(access::remove_protection),
         )
+        .route("/audit", get(audit::show))
+        .route(
+            "/sites/{site}/webhooks",
+            get(webhooks::show).post(webhooks::add),
+        )
+        .route("/sites/{site}/webhooks/{id}/remove", post(webhooks::remove))
         .route_layer(middleware::from_fn_with_state(state, guard))
         // Assets are public and immutable: outside the guard, so they stay cacheable.
         .route("/assets/{file}", get(assets::serve))

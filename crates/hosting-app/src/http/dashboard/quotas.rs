@@ -69,5 +69,6 @@ pub async fn set_quota(
             "There is no such user.",
         ));
     }
+    crate::audit::events::quota_set(&state, &session.user, id, &overrides).await;
     Ok(see_other("/admin/users?done=quota"))
 }

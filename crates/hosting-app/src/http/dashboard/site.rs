@@ -159,6 +159,7 @@ fn render(
             (history(state, session, site, deploys))
             (domains::section(session, &site.name, domains, state.config.acme.acme_directory.is_some()))
             (access::section(session, &site.name, aliases, protection))
+            p { a.button href={ "/sites/" (site.name) "/webhooks" } { "Webhooks" } }
             section.card.danger aria-labelledby="delete-title" {
                 h2 #delete-title { "Delete this site" }
                 p { "Deleting removes the site and all its deploys; its address stops working at once. This cannot be undone." }
@@ -261,7 +262,8 @@ pub async fn rollback(
         }
         Err(e) => return Err(e.into()),
     };
-    deploys::publish(&state.0, session.user.id, &deploy.id).await?;
+    let live = deploys::publish(&state.0, session.user.id, &deploy.id).await?;
+    crate::audit::events::deploy_rolled_back(&state, session.user.id, &live).await;
     Ok(see_other(&format!("/sites/{}?done=rolled-back", site.name)))
 }
 

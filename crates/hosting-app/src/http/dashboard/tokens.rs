@@ -1,5 +1,6 @@
 //! API tokens: create (the secret is shown once, on the response page), list, revoke.
 
+use crate::audit::{self, Actor};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Form;
@@ -94,10 +95,12 @@ pub async fn create(
         ));
     }
     let secret = generate_token();
-    state
+    let token = state
         .store
         .create_token(session.user.id, name, &hash_token(&secret))
         .await?;
+    let event = audit::events::token("token.create", session.user.id, token.id, Some(name));
+    audit::record(&state, Actor::User(&session.user), event).await;
     let tokens = state.store.list_tokens(session.user.id).await?;
     let message = html! {
         div.notice.ok.secret role="status" {
@@ -122,5 +125,7 @@ pub async fn revoke(
             "There is no such token.",
         ));
     }
+    let event = audit::events::token("token.revoke", session.user.id, id, None);
+    audit::record(&state, Actor::User(&session.user), event).await;
     Ok(see_other("/tokens?done=revoked"))
 }
