@@ -80,11 +80,11 @@ pub struct AnalyticsArgs {
     pub site: String,
 
     /// How far back to look: a number with a unit (`90m`, `24h`, `7d`, `4w`).
-    #[arg(long, value_name = "SPAN", default_value = "7d", value_parser = crate::commands::analytics::parse_span)]
+    #[arg(long, value_name = "SPAN", default_value = "7d", value_parser = parse_span)]
     pub since: chrono::Duration,
 
     /// Span of each row: `minute`, `hour` or `day` (default: about a dozen to thirty rows).
-    #[arg(long, value_name = "SPAN", value_parser = crate::commands::analytics::parse_granularity)]
+    #[arg(long, value_name = "SPAN", value_parser = parse_granularity)]
     pub granularity: Option<hosting_api::AnalyticsGranularity>,
 }
 
@@ -115,6 +115,37 @@ pub struct DeployArgs {
     /// How many files to upload at the same time.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+}
+
+/// `--since`: a positive number with a unit `m`, `h`, `d` or `w`.
+pub fn parse_span(text: &str) -> Result<chrono::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and a unit, e.g. 7d or 24h"))?;
+    let span = match unit {
+        "m" => chrono::Duration::try_minutes(n),
+        "h" => chrono::Duration::try_hours(n),
+        "d" => chrono::Duration::try_days(n),
+        "w" => chrono::Duration::try_weeks(n),
+        _ => return Err(format!("{text:?}: the unit must be m, h, d or w")),
+    };
+    span.filter(|s| *s > chrono::Duration::zero())
+        .ok_or_else(|| format!("{text:?}: must be above zero and at most a few years"))
+}
+
+/// `--granularity`: `minute`, `hour` or `day`.
+pub fn parse_granularity(text: &str) -> Result<hosting_api::AnalyticsGranularity, String> {
+    match text {
+        "minute" => Ok(hosting_api::AnalyticsGranularity::Minute),
+        "hour" => Ok(hosting_api::AnalyticsGranularity::Hour),
+        "day" => Ok(hosting_api::AnalyticsGranularity::Day),
+        _ => Err(format!("{text:?}: expected minute, hour or day")),
+    }
 }
 
 /// `hostctl sites ...`

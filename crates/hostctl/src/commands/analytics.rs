@@ -5,6 +5,8 @@ use chrono::{Duration, Utc};
 use hosting_api::{AnalyticsGranularity, SiteAnalytics, TopEntry};
 
 use super::Context;
+#[cfg(test)]
+use crate::cli::parse_span;
 use crate::cli::AnalyticsArgs;
 use crate::output::{self, human_size};
 
@@ -111,37 +113,6 @@ fn granularity_name(granularity: AnalyticsGranularity) -> &'static str {
         AnalyticsGranularity::Minute => "minute",
         AnalyticsGranularity::Hour => "hour",
         AnalyticsGranularity::Day => "day",
-    }
-}
-
-/// `--since`: a positive number with a unit `m`, `h`, `d` or `w`.
-pub fn parse_span(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: expected a number and a unit, e.g. 7d or 24h"))?;
-    let span = match unit {
-        "m" => Duration::try_minutes(n),
-        "h" => Duration::try_hours(n),
-        "d" => Duration::try_days(n),
-        "w" => Duration::try_weeks(n),
-        _ => return Err(format!("{text:?}: the unit must be m, h, d or w")),
-    };
-    span.filter(|s| *s > Duration::zero())
-        .ok_or_else(|| format!("{text:?}: must be above zero and at most a few years"))
-}
-
-/// `--granularity`: `minute`, `hour` or `day`.
-pub fn parse_granularity(text: &str) -> Result<AnalyticsGranularity, String> {
-    match text {
-        "minute" => Ok(AnalyticsGranularity::Minute),
-        "hour" => Ok(AnalyticsGranularity::Hour),
-        "day" => Ok(AnalyticsGranularity::Day),
-        _ => Err(format!("{text:?}: expected minute, hour or day")),
     }
 }
 
