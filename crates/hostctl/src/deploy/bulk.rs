@@ -19,10 +19,10 @@ use crate::client::{self, ApiError, Client};
 
 /// Files per request: well under the server's default (5,000), so a batch stays a few
 /// seconds of work even on a slow link.
-pub const BATCH_FILES: usize = 1_000;
+pub const BATCH_FILES: usize = 2_500;
 /// File bytes per request: well under the server's default (64 MiB); what hostctl holds
 /// in memory per batch in flight.
-pub const BATCH_BYTES: u64 = 16 * 1024 * 1024;
+pub const BATCH_BYTES: u64 = 32 * 1024 * 1024;
 /// Batches in flight: one being written by the server while the next ones stream.
 pub const IN_FLIGHT: usize = 3;
 /// Bytes per chunk of a streamed request body (progress moves at this grain).
