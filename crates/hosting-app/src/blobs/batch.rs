@@ -74,6 +74,37 @@ pub(super) fn current<T>(entry: &mut Option<T>) -> Result<&mut T, BlobError> {
         .ok_or_else(|| BlobError::Io(std::io::Error::other("a batch write outside an entry")))
 }
 
+/// The entry being finished, or the error for a finish outside one.
+pub(super) fn take_current<T>(entry: &mut Option<T>) -> Result<T, BlobError> {
+    entry
+        .take()
+        .ok_or_else(|| BlobError::Io(std::io::Error::other("no entry to finish")))
+}
+
+/// An entry kept in memory while it is staged (the memory and PostgreSQL batches).
+#[derive(Default)]
+pub(super) struct BufferedEntry(Option<(Entry, Vec<u8>)>);
+
+impl BufferedEntry {
+    pub(super) fn start(&mut self, expected: Option<Sha256>, max_bytes: u64) {
+        self.0 = Some((Entry::new(expected, max_bytes), Vec::new()));
+    }
+
+    pub(super) fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        let (entry, bytes) = current(&mut self.0)?;
+        entry.take(chunk)?;
+        bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// The verified entry: its digest, size and bytes.
+    pub(super) fn finish(&mut self) -> Result<(Sha256, u64, Vec<u8>), BlobError> {
+        let (entry, bytes) = take_current(&mut self.0)?;
+        let (sha256, len) = entry.verify()?;
+        Ok((sha256, len, bytes))
+    }
+}
+
 /// A new batch on `store`: its own kind when it has one, else a [`MemoryBatch`].
 /// `spill_bytes` bounds what a batch may hold in memory before it writes some out early
 /// (archives); `None` keeps the batch whole until it is published (bulk uploads, whose
@@ -95,7 +126,7 @@ pub fn start(
 pub(super) struct MemoryBatch {
     store: Arc<dyn BlobStore>,
     staged: Vec<(Sha256, Vec<u8>)>,
-    current: Option<(Entry, Vec<u8>)>,
+    current: BufferedEntry,
 }
 
 /// Blobs written at once by a [`MemoryBatch`].
@@ -106,7 +137,7 @@ impl MemoryBatch {
         MemoryBatch {
             store,
             staged: Vec::new(),
-            current: None,
+            current: BufferedEntry::default(),
         }
     }
 }
@@ -114,23 +145,16 @@ impl MemoryBatch {
 #[async_trait]
 impl BlobBatch for MemoryBatch {
     fn start(&mut self, expected: Option<Sha256>, max_bytes: u64) -> Result<(), BlobError> {
-        self.current = Some((Entry::new(expected, max_bytes), Vec::new()));
+        self.current.start(expected, max_bytes);
         Ok(())
     }
 
     fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
-        let (entry, bytes) = current(&mut self.current)?;
-        entry.take(chunk)?;
-        bytes.extend_from_slice(chunk);
-        Ok(())
+        self.current.write(chunk)
     }
 
     fn finish(&mut self) -> Result<(Sha256, u64), BlobError> {
-        let (entry, bytes) = self
-            .current
-            .take()
-            .ok_or_else(|| BlobError::Io(std::io::Error::other("no entry to finish")))?;
-        let (sha256, len) = entry.verify()?;
+        let (sha256, len, bytes) = self.current.finish()?;
         self.staged.push((sha256.clone(), bytes));
         Ok((sha256, len))
     }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use tempfile::TempPath;
 
-use super::batch::{current, dedup, BlobBatch, Entry};
+use super::batch::{current, dedup, take_current, BlobBatch, Entry};
 use super::{blob_path, BlobError};
 use crate::domain::names::Sha256;
 
@@ -59,10 +59,7 @@ impl BlobBatch for FolderBatch {
     }
 
     fn finish(&mut self) -> Result<(Sha256, u64), BlobError> {
-        let (entry, file, temp) = self
-            .current
-            .take()
-            .ok_or_else(|| BlobError::Io(io::Error::other("no entry to finish")))?;
+        let (entry, file, temp) = take_current(&mut self.current)?;
         // Closed now: an archive may stage more files than a process may keep open.
         file.into_inner().map_err(|e| e.into_error())?;
         let (sha256, len) = entry.verify()?;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use sha2::{Digest, Sha256 as Hasher};
 
-use super::batch::{current, dedup, BlobBatch, Entry};
+use super::batch::{dedup, BlobBatch, BufferedEntry};
 use super::{Blob, BlobError, BlobStore, BlobWriter};
 use crate::domain::names::Sha256;
 use crate::store::Pools;
@@ -142,29 +142,22 @@ struct PgBatch {
     staged: Vec<(Sha256, Vec<u8>)>,
     staged_bytes: u64,
     written: Vec<(Sha256, u64)>,
-    current: Option<(Entry, Vec<u8>)>,
+    current: BufferedEntry,
 }
 
 #[async_trait]
 impl BlobBatch for PgBatch {
     fn start(&mut self, expected: Option<Sha256>, max_bytes: u64) -> Result<(), BlobError> {
-        self.current = Some((Entry::new(expected, max_bytes), Vec::new()));
+        self.current.start(expected, max_bytes);
         Ok(())
     }
 
     fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
-        let (entry, bytes) = current(&mut self.current)?;
-        entry.take(chunk)?;
-        bytes.extend_from_slice(chunk);
-        Ok(())
+        self.current.write(chunk)
     }
 
     fn finish(&mut self) -> Result<(Sha256, u64), BlobError> {
-        let (entry, bytes) = self
-            .current
-            .take()
-            .ok_or_else(|| BlobError::Io(std::io::Error::other("no entry to finish")))?;
-        let (sha256, len) = entry.verify()?;
+        let (sha256, len, bytes) = self.current.finish()?;
         self.staged_bytes += len;
         self.staged.push((sha256.clone(), bytes));
         if self
@@ -214,7 +207,7 @@ impl BlobStore for PgBlobStore {
             staged: Vec::new(),
             staged_bytes: 0,
             written: Vec::new(),
-            current: None,
+            current: BufferedEntry::default(),
         })))
     }
 
