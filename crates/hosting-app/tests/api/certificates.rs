@@ -266,8 +266,11 @@ async fn without_the_binding_such_a_ca_fails_the_order_and_says_what_to_set() {
         })
         .await;
         let error = failed.last_error.unwrap_or_default();
-        assert!(error.contains(hint), "{binding:?}: {error}");
-        assert!(error.starts_with("account:"), "{error}");
+        assert!(
+            error.contains(hint) && error.starts_with("account:"),
+            "{binding:?}: {error}\npebble log:\n{}",
+            pebble.log()
+        );
         assert_eq!(failed.serial, None);
     }
 }

@@ -135,7 +135,8 @@ fn spawn(command: &mut Command, log: PathBuf) -> Child {
 }
 
 async fn wait_tcp(port: u16) {
-    for _ in 0..200 {
+    // Generous: on a busy two-core CI machine Pebble's start (key generation) can take seconds.
+    for _ in 0..1200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
@@ -144,7 +145,7 @@ async fn wait_tcp(port: u16) {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("nothing listens on 127.0.0.1:{port} after 5 s");
+    panic!("nothing listens on 127.0.0.1:{port} after 30 s");
 }
 
 impl Pebble {
