@@ -10,7 +10,7 @@ use hosting_api::Role;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
-use crate::blobs::{BlobStore, FolderBlobStore, PgBlobStore};
+use crate::blobs::{BlobStore, FolderBlobStore, PgBlobStore, S3BlobStore};
 use crate::certs::haproxy::{RuntimeApi, RuntimeApiAddr};
 use crate::certs::install::Installer;
 use crate::certs::seal::Sealer;
@@ -72,6 +72,9 @@ pub async fn open_backends(
     let blobs: Arc<dyn BlobStore> = match config.blob_store_kind() {
         BlobStoreKind::Postgres => Arc::new(PgBlobStore::new(store.pools())),
         BlobStoreKind::Folder => folder()?,
+        BlobStoreKind::S3 => {
+            Arc::new(S3BlobStore::open(&config.s3).context("opening the S3 blob store")?)
+        }
     };
     Ok((Arc::new(store), blobs))
 }

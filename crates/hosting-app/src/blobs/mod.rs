@@ -15,9 +15,11 @@ use crate::domain::names::Sha256;
 pub mod batch;
 mod folder_batch;
 mod postgres;
+pub mod s3;
 
 pub use batch::BlobBatch;
 pub use postgres::PgBlobStore;
+pub use s3::S3BlobStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -68,6 +70,40 @@ pub trait BlobStore: Send + Sync {
             Some(blob) => read_to_bytes(blob).await.map(Some),
             None => Ok(None),
         }
+    }
+
+    /// `range` of a blob (clamped to its end), for a Range request on a file too large
+    /// to cache; an object store sends only those bytes.
+    async fn read_range(
+        &self,
+        sha256: &Sha256,
+        range: std::ops::Range<u64>,
+    ) -> Result<Option<Bytes>, BlobError> {
+        Ok(self.read(sha256).await?.map(|bytes| {
+            let len = bytes.len() as u64;
+            let (start, end) = (range.start.min(len), range.end.min(len));
+            bytes.slice(start as usize..end as usize)
+        }))
+    }
+
+    /// Whether [`BlobStore::read_range`] fetches only the range (an object store), so the
+    /// serving path asks it for a Range request's span instead of the whole blob.
+    fn ranged_reads(&self) -> bool {
+        false
+    }
+
+    /// Deletes many blobs; an object store does it in a few requests.
+    async fn delete_many(&self, shas: &[Sha256]) -> Result<(), BlobError> {
+        for sha256 in shas {
+            self.delete(sha256).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether a remote backend answers right now (readiness); `None` when the backend
+    /// is checked elsewhere (the database) or is local.
+    async fn probe(&self) -> Option<Result<(), BlobError>> {
+        None
     }
 }
 

@@ -18,6 +18,7 @@ mod listeners;
 mod logging;
 mod proxy;
 mod public;
+mod s3;
 mod secret;
 mod storage;
 mod tls;
@@ -39,6 +40,7 @@ pub use listeners::Listeners;
 pub use logging::{LogFormat, Logging};
 pub use proxy::Routing;
 pub use public::{Public, PublicScheme};
+pub use s3::S3;
 pub use secret::{Secret, SecretUrl};
 pub use storage::{BlobStoreKind, Storage};
 pub use tls::{Tls, TsigKey};
@@ -105,6 +107,8 @@ pub struct Config {
     pub tls: Tls,
     #[command(flatten, next_help_heading = "Audit log and webhooks")]
     pub events: Events,
+    #[command(flatten, next_help_heading = "S3 blob store (HOSTING_BLOB_STORE=s3)")]
+    pub s3: S3,
 }
 
 impl Config {
@@ -123,6 +127,11 @@ impl Config {
         if !self.is_cluster() && self.storage.blob_store == Some(BlobStoreKind::Postgres) {
             return Err("HOSTING_BLOB_STORE=postgres needs DATABASE_URL".into());
         }
+        if !self.is_cluster() && self.storage.blob_store == Some(BlobStoreKind::S3) {
+            return Err("HOSTING_BLOB_STORE=s3 needs DATABASE_URL".into());
+        }
+        self.s3
+            .validate(self.blob_store_kind() == BlobStoreKind::S3)?;
         if self.tls.dns_update_server.is_some()
             && (self.acme.acme_directory.is_none()
                 || self.tls.tls_listen.is_none()
@@ -152,6 +161,7 @@ impl Config {
         self.admin.load_secret_files()?;
         self.acme.load_secret_files()?;
         self.tls.load_secret_files()?;
+        self.s3.load_secret_files()?;
         self.database.load_secret_files()
     }
 

@@ -9,6 +9,8 @@ use clap::Args;
 pub enum BlobStoreKind {
     Postgres,
     Folder,
+    /// An S3 object store (`HOSTING_S3_*`).
+    S3,
 }
 
 /// The data folder and the blob store.
@@ -18,7 +20,7 @@ pub struct Storage {
     #[arg(long, env = "HOSTING_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// Where file contents live in cluster mode: `postgres` (default) or `folder` (HOSTING_DATA_DIR on a shared volume).
+    /// Where file contents live in cluster mode: `postgres` (default) or `folder` (HOSTING_DATA_DIR on a shared volume) or `s3` (HOSTING_S3_*).
     #[arg(long, env = "HOSTING_BLOB_STORE")]
     pub blob_store: Option<BlobStoreKind>,
 }

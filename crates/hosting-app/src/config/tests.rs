@@ -217,7 +217,7 @@ fn enumerated_settings_refuse_unknown_values() {
     assert_eq!(cli.config.public.public_scheme, PublicScheme::Https);
     assert!(Cli::try_parse_from(["hosting-app", "--log-format", "xml"]).is_err());
     assert!(Cli::try_parse_from(["hosting-app", "--public-scheme", "ftp"]).is_err());
-    assert!(Cli::try_parse_from(["hosting-app", "--blob-store", "s3"]).is_err());
+    assert!(Cli::try_parse_from(["hosting-app", "--blob-store", "nfs"]).is_err());
 }
 
 #[test]

@@ -44,14 +44,19 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let accepting = state.is_accepting();
     let ready = accepting && database.is_ok();
     metrics::gauge!(crate::metrics::READY).set(if ready { 1.0 } else { 0.0 });
-    // Redis and the replica are reported but do not fail readiness: without them the
-    // app still serves (from origin, from the primary).
+    // Redis, the replica and an object store are reported but do not fail readiness:
+    // without them the app still serves (from origin, from the primary, from its caches).
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },
         "accepting": accepting,
         "database": match &database { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
         "replica": state.store.replica_status(),
         "redis": state.shared.status(),
+        "blobs": match state.blobs.probe().await {
+            None => "ok".to_owned(),
+            Some(Ok(())) => "ok".to_owned(),
+            Some(Err(e)) => e.to_string(),
+        },
     });
     let status = if ready {
         StatusCode::OK

@@ -92,6 +92,12 @@ pub const CERTIFICATE_INSTALL_LAST_SUCCESS: &str =
     "hosting_certificate_install_last_success_timestamp_seconds";
 
 /// The metrics the Prometheus recorder exports (see [`describe`]).
+/// S3 requests of the blob store, by operation (`HOSTING_BLOB_STORE=s3`).
+pub const BLOB_STORE_OPS: [&str; 6] = ["get", "put", "multipart", "head", "delete", "list"];
+pub const BLOB_STORE_UP: &str = "hosting_blob_store_up";
+pub const BLOB_STORE_REQUEST_DURATION_SECONDS: &str = "hosting_blob_store_request_duration_seconds";
+pub const BLOB_STORE_ERRORS_TOTAL: &str = "hosting_blob_store_errors_total";
+
 pub const RECORDED: &[Metric] = &[
     Metric {
         name: HTTP_REQUESTS_TOTAL,
@@ -270,6 +276,23 @@ pub const RECORDED: &[Metric] = &[
         kind: Kind::Gauge,
         help: "Unix time of the certificate installer's last complete round.",
         labels: &[],
+    },    Metric {
+        name: BLOB_STORE_UP,
+        kind: Kind::Gauge,
+        help: "1 when the S3 blob store answered its last request, else 0 (cached files are still served).",
+        labels: &[],
+    },
+    Metric {
+        name: BLOB_STORE_REQUEST_DURATION_SECONDS,
+        kind: Kind::Histogram,
+        help: "Seconds an S3 request of the blob store took, retries included, by operation.",
+        labels: &[Label { name: "op", values: &BLOB_STORE_OPS }],
+    },
+    Metric {
+        name: BLOB_STORE_ERRORS_TOTAL,
+        kind: Kind::Counter,
+        help: "S3 requests of the blob store that failed (a missing object is not a failure), by operation.",
+        labels: &[Label { name: "op", values: &BLOB_STORE_OPS }],
     },
 ];
 

@@ -25,3 +25,15 @@ pub enum ServeError {
     #[error(transparent)]
     Shared(Arc<ServeError>),
 }
+
+impl ServeError {
+    /// A backing store that cannot be reached right now: a 503 to retry, not a 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            ServeError::Store(StoreError::Unavailable(_))
+            | ServeError::Blobs(BlobError::Unavailable(_)) => true,
+            ServeError::Shared(inner) => inner.is_unavailable(),
+            _ => false,
+        }
+    }
+}

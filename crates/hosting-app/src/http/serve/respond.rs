@@ -56,6 +56,7 @@ pub async fn file_response(
 ) -> Response {
     match build(state, request, is_head, target).await {
         Ok(response) => response,
+        Err(e) if e.is_unavailable() => super::unavailable(&e),
         Err(e) => {
             tracing::error!(error = %e, "serving a file failed");
             super::super::pages::platform_page(
@@ -246,6 +247,13 @@ async fn body_of(
     if let Some(bytes) = content::cached_bytes(state, rep).await? {
         let (start, end) = (to_usize(span.start), to_usize(span.end));
         return Ok(Body::from(bytes.slice(start..end)));
+    }
+    // Too large for the cache: an object store sends just the span.
+    if state.blobs.ranged_reads() {
+        let bytes = state.blobs.read_range(&rep.sha256, span.clone()).await?;
+        return Ok(Body::from(
+            bytes.ok_or_else(|| ServeError::MissingBlob(rep.sha256.clone()))?,
+        ));
     }
     // Too large for the cache: stream from the blob store.
     let blob = state
