@@ -43,7 +43,11 @@ pub async fn run_once(app: &App) -> StoreResult<GcReport> {
         })
 }
 
-/// Deletes unreferenced blobs untouched since `cutoff`.
+/// Deletes unreferenced blobs untouched since `cutoff`. Uploads on this replica are
+/// held off by `blob_gc_lock`; one on another replica is covered by the grace period
+/// only: re-uploading the very bytes of a blob unreferenced for longer than the grace,
+/// between its row being forgotten and its bytes deleted, would lose them (the same
+/// window a shared folder has always had; see docs/operations/storage-node-loss.md).
 pub async fn collect_blobs(app: &App, cutoff: chrono::DateTime<Utc>) -> StoreResult<u64> {
     let mut deleted = 0;
     loop {
@@ -51,19 +55,23 @@ pub async fn collect_blobs(app: &App, cutoff: chrono::DateTime<Utc>) -> StoreRes
         if candidates.is_empty() {
             break;
         }
-        let mut progressed = false;
         // Exclusive: no upload is between writing a blob file and recording it.
         let _exclusive = app.blob_gc_lock.write().await;
+        let mut forgotten = Vec::with_capacity(candidates.len());
         for sha in &candidates {
+            // Each row re-checked and deleted first: a blob a deploy or an upload took
+            // meanwhile keeps its row and its bytes.
             if app.store.forget_blob(sha, cutoff).await? {
-                if let Err(e) = app.blobs.delete(sha).await {
-                    tracing::warn!(blob = %sha, error = %e, "deleting a blob file failed");
-                }
-                deleted += 1;
-                progressed = true;
+                forgotten.push(sha.clone());
             }
         }
-        if !progressed || candidates.len() < BATCH as usize {
+        // The bytes of the whole batch at once (S3: one DeleteObjects per 1,000 keys). A
+        // failure leaves bytes no row names: wasted space, never a missing file.
+        if let Err(e) = app.blobs.delete_many(&forgotten).await {
+            tracing::warn!(blobs = forgotten.len(), error = %e, "deleting blob bytes failed");
+        }
+        deleted += forgotten.len() as u64;
+        if forgotten.is_empty() || candidates.len() < BATCH as usize {
             break;
         }
     }

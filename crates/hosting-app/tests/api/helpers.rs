@@ -30,7 +30,8 @@ pub struct TestApp {
 
 /// The backends under test: embedded by default; `HOSTING_TEST_BACKEND=cluster` runs the
 /// same tests on PostgreSQL (primary + replica) and Redis, from `TEST_DATABASE_URL`,
-/// `TEST_DATABASE_REPLICA_URL` and `TEST_REDIS_URL` (see scripts/test).
+/// `TEST_DATABASE_REPLICA_URL` and `TEST_REDIS_URL`, with site files in an S3 bucket when
+/// `TEST_BLOB_STORE=s3` (see scripts/test).
 pub fn cluster_backend() -> bool {
     std::env::var("HOSTING_TEST_BACKEND").is_ok_and(|b| b == "cluster")
 }
@@ -121,7 +122,23 @@ pub async fn use_cluster(config: &mut Config) -> Arc<TestDatabase> {
     }
     config.redis.redis_url = Some(SecretUrl::from(required_env("TEST_REDIS_URL")));
     config.redis.redis_prefix = format!("test-{}", random_suffix());
+    if std::env::var("TEST_BLOB_STORE").is_ok_and(|store| store == "s3") {
+        use_s3(config);
+    }
     Arc::new(database)
+}
+
+/// `TEST_BLOB_STORE=s3`: site files in the bucket of `HOSTING_S3_*` (the Garage cluster
+/// of `deploy/local/services`), under a prefix of this test's own, so one test's
+/// garbage collection never deletes another's files.
+fn use_s3(config: &mut Config) {
+    config.storage.blob_store = Some(hosting_app::config::BlobStoreKind::S3);
+    required_env("HOSTING_S3_ENDPOINT");
+    config.s3.s3_prefix = format!(
+        "{}/test-{}",
+        config.s3.s3_prefix.trim_end_matches('/'),
+        random_suffix()
+    );
 }
 
 impl Drop for TestApp {
