@@ -32,3 +32,28 @@ pub enum AdminCommand {
         password_stdin: bool,
     },
 }
+
+/// `hosting-app blobs ...`: the blob store's own operator commands.
+#[derive(Debug, Args)]
+pub struct BlobsArgs {
+    #[command(subcommand)]
+    pub command: BlobsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlobsCommand {
+    /// Copy every recorded blob into the S3 bucket of `HOSTING_S3_*`, checking each
+    /// digest; blobs already there are skipped, so it can run while the server serves and
+    /// be run again (after switching `HOSTING_BLOB_STORE=s3`) to pick up what arrived meanwhile.
+    Migrate {
+        /// The store to copy to (only `s3`).
+        #[arg(long, value_enum)]
+        to: crate::config::BlobStoreKind,
+        /// The store to copy from; by default `HOSTING_BLOB_STORE`.
+        #[arg(long, value_enum)]
+        from: Option<crate::config::BlobStoreKind>,
+    },
+    /// Check that every file of every deploy is in the blob store of `HOSTING_BLOB_STORE`
+    /// and hashes to its digest; exits 1 naming the ones that do not.
+    Verify,
+}

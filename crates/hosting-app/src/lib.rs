@@ -9,6 +9,7 @@ pub mod admin_cli;
 pub mod analytics;
 pub mod audit;
 pub mod blobs;
+pub mod blobs_admin;
 pub mod cache;
 pub mod certs;
 pub mod config;

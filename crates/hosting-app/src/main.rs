@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
     match &command {
         // Its result goes to stdout alone; logs go to stderr.
-        Command::Admin(_) => telemetry::init_command_logging(),
+        Command::Admin(_) | Command::Blobs(_) => telemetry::init_command_logging(),
         _ => telemetry::init_logging(config.logging.log_format.as_str()),
     }
     config.load_secret_files().map_err(anyhow::Error::msg)?;
@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(args) => admin::run(&config, args).await,
+        Command::Blobs(args) => hosting_app::blobs_admin::run(config, args).await,
     }
 }
 

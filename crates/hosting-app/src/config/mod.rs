@@ -66,6 +66,8 @@ pub enum Command {
     /// Operator commands on the platform's data (the server may be running or stopped):
     /// issue a new API token, set a password.
     Admin(crate::admin_cli::AdminArgs),
+    /// The blob store: copy it into S3 (`migrate --to s3`), check it (`verify`).
+    Blobs(crate::admin_cli::BlobsArgs),
 }
 
 /// Server settings, by group. Sizes are bytes; durations are seconds, or a number with

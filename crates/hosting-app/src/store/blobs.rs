@@ -43,6 +43,15 @@ pub(super) const BATCH_NO_LONGER_MISSING: &str = "DELETE FROM deploy_missing WHE
 pub(super) const BATCH_SET_FILE_SIZES: &str = "UPDATE deploy_files SET size = \
      (SELECT b.size FROM blobs b WHERE b.sha256 = deploy_files.sha256) WHERE deploy_id = ";
 
+/// Blob rows after a digest, in digest order (`hosting-app blobs migrate`).
+pub(super) const PAGE: &str =
+    "SELECT sha256, size FROM blobs WHERE sha256 > $1 ORDER BY sha256 LIMIT $2";
+/// Digests deploys' uploaded files name, after a digest (`hosting-app blobs verify`).
+pub(super) const REFERENCED_PAGE: &str = "SELECT f.sha256, MAX(f.size) FROM deploy_files f \
+     WHERE f.sha256 > $1 AND NOT EXISTS (SELECT 1 FROM deploy_missing m \
+     WHERE m.deploy_id = f.deploy_id AND m.sha256 = f.sha256) \
+     GROUP BY f.sha256 ORDER BY f.sha256 LIMIT $2";
+
 /// A `sha256` column.
 pub(super) fn sha(raw: &str) -> StoreResult<Sha256> {
     Sha256::parse(raw).map_err(other)

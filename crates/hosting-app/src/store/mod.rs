@@ -666,4 +666,13 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<DeliveryRecord>>;
     /// A custom domain by id, whoever owns it (the audit entry of a certificate order).
     async fn domain_by_id(&self, id: i64) -> StoreResult<Option<DomainRecord>>;
+    /// Up to `limit` blobs with their sizes, in digest order after `after`, read on the
+    /// primary (`hosting-app blobs migrate` / `verify`): every recorded blob, or with
+    /// `referenced` the uploaded files of deploys.
+    async fn blob_page(
+        &self,
+        after: Option<&Sha256>,
+        limit: u32,
+        referenced: bool,
+    ) -> StoreResult<Vec<(Sha256, u64)>>;
 }

@@ -1626,6 +1626,27 @@ impl Store for This {
         let query = sqlx::query_as::<_, DomainRow>(domain_sql::BY_ID).bind(id);
         optional(self.writer(), query).await
     }
+
+    async fn blob_page(
+        &self,
+        after: Option<&Sha256>,
+        limit: u32,
+        referenced: bool,
+    ) -> StoreResult<Vec<(Sha256, u64)>> {
+        let statement = if referenced {
+            blob_sql::REFERENCED_PAGE
+        } else {
+            blob_sql::PAGE
+        };
+        // Every digest sorts after the empty string.
+        let query = sqlx::query_as::<_, (String, i64)>(statement)
+            .bind(after.map_or("", Sha256::as_str))
+            .bind(i64::from(limit));
+        let rows = query.fetch_all(self.writer()).await.map_err(map_err)?;
+        rows.into_iter()
+            .map(|(raw, size)| Ok((blob_sql::sha(&raw)?, u64::try_from(size).unwrap_or(0))))
+            .collect()
+    }
 }
 
 /// Adds one site's increments: each bucket row is created if missing, locked, and

@@ -9,6 +9,7 @@ mod analytics;
 mod api;
 mod archive_site_creation;
 mod audit;
+mod blob_migration;
 mod cert_store;
 mod certificates;
 mod dashboard;
