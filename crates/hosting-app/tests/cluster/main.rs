@@ -18,4 +18,5 @@ mod analytics;
 mod certificates;
 mod failures;
 mod instances;
+mod s3;
 mod webhooks;
