@@ -47,7 +47,7 @@ pub async fn run_once(app: &App) -> StoreResult<GcReport> {
 /// held off by `blob_gc_lock`; one on another replica is covered by the grace period
 /// only: re-uploading the very bytes of a blob unreferenced for longer than the grace,
 /// between its row being forgotten and its bytes deleted, would lose them (the same
-/// window a shared folder has always had; see docs/operations/storage-node-loss.md).
+/// window a shared folder has always had; see docs/operations/runbooks/31-storage-node-loss.md).
 pub async fn collect_blobs(app: &App, cutoff: chrono::DateTime<Utc>) -> StoreResult<u64> {
     let mut deleted = 0;
     loop {
