@@ -427,3 +427,42 @@ async fn migrating_from_postgres_to_s3_under_traffic_keeps_every_site_byte_ident
         }
     }
 }
+
+#[tokio::test]
+async fn a_large_file_goes_up_in_parts_and_a_range_request_fetches_only_its_span() {
+    let Some(endpoint) = garage() else { return };
+    // Arrange: 12 MiB, above the 8 MiB part size and the 1 MiB in-process cache bound.
+    let prefix = unique_prefix();
+    let app = TestApp::spawn_with(|config| on_s3(config, &endpoint, &prefix)).await;
+    app.create_site(ADMIN_TOKEN, "large").await;
+    let big: Vec<u8> = (0..12 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    app.deploy_digest(ADMIN_TOKEN, "large", &[("/video.bin", big.as_slice())])
+        .await;
+
+    // Act
+    let whole = app.site("large.localhost", "/video.bin", &[]).await;
+    let part = app
+        .site(
+            "large.localhost",
+            "/video.bin",
+            &[("range", "bytes=9000000-9000999")],
+        )
+        .await;
+
+    // Assert
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.bytes().await.expect("body").as_ref(), big.as_slice());
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok()),
+        Some(format!("bytes 9000000-9000999/{}", big.len()).as_str())
+    );
+    assert_eq!(
+        part.bytes().await.expect("body").as_ref(),
+        &big[9_000_000..9_001_000]
+    );
+}
