@@ -158,22 +158,21 @@ pub async fn cached_bytes(
 
 async fn load_identity(state: &AppState, sha256: &Sha256, size: u64) -> Result<Bytes, ServeError> {
     let key = (sha256.clone(), Encoding::Identity);
-    let shareable = size <= state.config.cache.redis_blob_max_bytes;
-    let l2 = tiers::L2 {
-        shared: &state.shared,
-        kind: "file",
-        key: format!("blob:{sha256}"),
-        ttl: SHARED_BLOB_TTL,
-    };
-    let from_store = async {
-        state
-            .blobs
-            .read(sha256)
-            .await?
-            .ok_or_else(|| ServeError::MissingBlob(sha256.clone()))
-    };
-    tiers::l1(&state.cache.files, "file", key, async {
-        if shareable {
+    tiers::l1(&state.cache.files, "file", &key, || async {
+        let from_store = async {
+            state
+                .blobs
+                .read(sha256)
+                .await?
+                .ok_or_else(|| ServeError::MissingBlob(sha256.clone()))
+        };
+        if size <= state.config.cache.redis_blob_max_bytes {
+            let l2 = tiers::L2 {
+                shared: &state.shared,
+                kind: "file",
+                key: format!("blob:{sha256}"),
+                ttl: SHARED_BLOB_TTL,
+            };
             tiers::l2(l2, |_| true, from_store).await
         } else {
             from_store.await

@@ -298,10 +298,8 @@ async fn deploy_for_host(
         }
         return Ok(entry.deploy);
     }
-    let loader = state.clone();
-    let key = host.clone();
-    let entry = tiers::l1(&state.cache.hosts, "host", key, async move {
-        fresh_host_entry(&loader, &host, &kind).await
+    let entry = tiers::l1(&state.cache.hosts, "host", &host, || async {
+        fresh_host_entry(state, &host, &kind).await
     })
     .await?;
     Ok(entry.deploy)
@@ -363,13 +361,11 @@ async fn manifest_for(
     state: &AppState,
     target: &LiveDeploy,
 ) -> Result<Arc<SiteManifest>, ServeError> {
-    let loader = state.clone();
-    let target = target.clone();
     tiers::l1(
         &state.cache.manifests,
         "manifest",
-        target.deploy_id.clone(),
-        async move { load_manifest(&loader, &target).await.map(Arc::new) },
+        &target.deploy_id,
+        || async { load_manifest(state, target).await.map(Arc::new) },
     )
     .await
 }

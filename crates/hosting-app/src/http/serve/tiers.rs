@@ -15,26 +15,27 @@ use serde::Serialize;
 use super::error::ServeError;
 use crate::shared::{count_l2, SharedState};
 
-/// `key` from L1, else from `load` (run once per key however many requests wait for it),
-/// which fills L1.
+/// `key` from L1, else from the future `load` makes (run once per key however many
+/// requests wait for it), which fills L1. A hit builds nothing: no owned key, no loader
+/// (they cost an allocation or two per request on the hot path, issue 17).
 pub async fn l1<K, V, F>(
     cache: &Cache<K, V>,
     kind: &'static str,
-    key: K,
-    load: F,
+    key: &K,
+    load: impl FnOnce() -> F,
 ) -> Result<V, ServeError>
 where
-    K: Hash + Eq + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     F: Future<Output = Result<V, ServeError>>,
 {
-    if let Some(found) = cache.get(&key).await {
+    if let Some(found) = cache.get(key).await {
         crate::telemetry::record_cache_lookup("l1", kind, true);
         return Ok(found);
     }
     crate::telemetry::record_cache_lookup("l1", kind, false);
     cache
-        .try_get_with(key, load)
+        .try_get_with_by_ref(key, load())
         .await
         .map_err(ServeError::Shared)
 }
