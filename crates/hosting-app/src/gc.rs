@@ -34,6 +34,7 @@ pub async fn run_once(app: &App) -> StoreResult<GcReport> {
     let expired_deploys = app.store.expire_deploys(Utc::now() - expiry).await?;
     // Expired browser sessions are refused anyway; this only keeps the table small.
     app.store.delete_expired_sessions(Utc::now()).await?;
+    crate::blobs::batch::sweep_stale_temps(app.blobs.as_ref(), blob_grace(app)).await;
     let grace = chrono::Duration::from_std(blob_grace(app)).unwrap_or(chrono::Duration::hours(1));
     collect_blobs(app, Utc::now() - grace)
         .await

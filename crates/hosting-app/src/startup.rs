@@ -138,6 +138,11 @@ impl Application {
             None => None,
         };
         let (store, blobs) = open_backends(&config).await?;
+        // Embedded, this server is the blob folder's one writer: what `tmp` holds was left
+        // by a crash. A shared folder's leftovers wait for garbage collection's grace.
+        if !config.is_cluster() {
+            crate::blobs::batch::sweep_stale_temps(blobs.as_ref(), Duration::ZERO).await;
+        }
         let Shared {
             state: shared,
             redis,

@@ -1,9 +1,11 @@
-//! Bulk uploads against `kill -9`, with the real binary as a subprocess (embedded mode):
-//! a batch the server acknowledged is there after a restart, every blob hash-valid; a
-//! server killed in the middle of a batch restarts with the deploy resumable (its missing
-//! list is what was not acknowledged) and no blob file that does not match its name.
-//! The kill is `SIGKILL` of the process: it tests what the server orders and syncs, not
-//! a power cut (the page cache survives a process kill).
+//! Bulk uploads against `kill -9`, with the real binary as a subprocess: a batch the
+//! server acknowledged is there after a restart, every blob hash-valid; a server killed
+//! in the middle of a batch restarts with the deploy resumable (its missing list is what
+//! was not acknowledged) and no blob that does not match its name. Embedded mode (blob
+//! folder) by default; `HOSTING_TEST_BACKEND=cluster` runs the same tests on PostgreSQL
+//! with its blob store (`TEST_DATABASE_URL`, a database of their own, and
+//! `TEST_REDIS_URL`). The kill is `SIGKILL` of the process: it tests what the server
+//! orders and syncs, not a power cut (the page cache survives a process kill).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -23,6 +25,125 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Where the server keeps its state (see the module documentation).
+enum Backend {
+    Embedded,
+    Cluster(Database),
+}
+
+/// A PostgreSQL database of this test's own, dropped at the end.
+struct Database {
+    admin_url: String,
+    name: String,
+}
+
+impl Backend {
+    async fn for_test() -> Backend {
+        if std::env::var("HOSTING_TEST_BACKEND").map_or(true, |b| b != "cluster") {
+            return Backend::Embedded;
+        }
+        use sqlx::Connection;
+        let admin_url = required_env("TEST_DATABASE_URL");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let name = format!("test_bulk_{}_{nanos}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to the test cluster");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        Backend::Cluster(Database { admin_url, name })
+    }
+
+    /// The server's settings for this backend.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Backend::Embedded => Vec::new(),
+            Backend::Cluster(database) => vec![
+                ("DATABASE_URL", database.url()),
+                ("REDIS_URL", required_env("TEST_REDIS_URL")),
+                ("HOSTING_REDIS_PREFIX", database.name.clone()),
+                ("HOSTING_BLOB_STORE", "postgres".to_owned()),
+            ],
+        }
+    }
+
+    /// Every stored blob: its name and the hash of its bytes.
+    async fn blobs(&self, data_dir: &Path) -> Vec<(String, String)> {
+        match self {
+            Backend::Embedded => blob_files(data_dir),
+            Backend::Cluster(database) => {
+                use sqlx::Connection;
+                let mut db = sqlx::PgConnection::connect(&database.url())
+                    .await
+                    .expect("connect");
+                let rows: Vec<(String, Vec<u8>)> =
+                    sqlx::query_as("SELECT sha256, data FROM blob_contents")
+                        .fetch_all(&mut db)
+                        .await
+                        .expect("blob rows");
+                rows.into_iter()
+                    .map(|(name, data)| (name, sha256_hex(&data)))
+                    .collect()
+            }
+        }
+    }
+
+    /// Files a batch left in the blob folder's `tmp/` (a PostgreSQL batch stages in memory).
+    fn staged_files(&self, data_dir: &Path) -> Option<usize> {
+        match self {
+            Backend::Embedded => Some(
+                std::fs::read_dir(data_dir.join("blobs/tmp"))
+                    .expect("tmp")
+                    .count(),
+            ),
+            Backend::Cluster(_) => None,
+        }
+    }
+}
+
+impl Database {
+    fn url(&self) -> String {
+        let mut url = url::Url::parse(&self.admin_url).expect("database URL");
+        url.set_path(&format!("/{}", self.name));
+        url.to_string()
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // From a thread with its own runtime: this drop runs inside the test's runtime.
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(async move {
+                    use sqlx::Connection;
+                    let mut admin = sqlx::PgConnection::connect(&url).await?;
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await?;
+                    Ok::<_, sqlx::Error>(())
+                })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop test database {}", self.name);
+        }
+    }
+}
+
+fn required_env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} must be set when HOSTING_TEST_BACKEND=cluster"))
+}
+
 /// A running `hosting-app` on `data_dir`; killed (SIGKILL) when dropped or told to.
 struct Server {
     child: Child,
@@ -30,9 +151,10 @@ struct Server {
 }
 
 impl Server {
-    fn start(data_dir: &Path) -> Server {
+    fn start(data_dir: &Path, backend: &Backend) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_hosting-app"))
             .env_clear()
+            .envs(backend.env())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOSTING_DATA_DIR", data_dir)
             .env("HOSTING_LISTEN", "127.0.0.1:0")
@@ -235,8 +357,9 @@ fn blob_files(data_dir: &Path) -> Vec<(String, String)> {
 async fn an_acknowledged_batch_survives_kill_9_with_every_blob_present_and_valid() {
     // Arrange
     let data = tempfile::tempdir().expect("temp dir");
+    let backend = Backend::for_test().await;
     let client = reqwest::Client::new();
-    let server = Server::start(data.path());
+    let server = Server::start(data.path(), &backend);
     let files = pages(300, "acknowledged");
     let created = create_deploy(&client, &server, &files, "ack-1").await;
     assert_eq!(created.required.len(), files.len());
@@ -245,7 +368,7 @@ async fn an_acknowledged_batch_survives_kill_9_with_every_blob_present_and_valid
     let status = post_batch(&client, &server, &created.deploy.id, tar_of(&files).into()).await;
     assert_eq!(status, 204);
     server.kill();
-    let server = Server::start(data.path());
+    let server = Server::start(data.path(), &backend);
 
     // Assert: recorded (nothing missing), every blob file valid, every page served
     let replay = create_deploy(&client, &server, &files, "ack-1").await;
@@ -255,7 +378,7 @@ async fn an_acknowledged_batch_survives_kill_9_with_every_blob_present_and_valid
         "missing after restart: {:?}",
         replay.required
     );
-    let blobs = blob_files(data.path());
+    let blobs = backend.blobs(data.path()).await;
     for (path, bytes) in &files {
         let sha = sha256_hex(bytes);
         assert!(
@@ -273,8 +396,9 @@ async fn an_acknowledged_batch_survives_kill_9_with_every_blob_present_and_valid
 async fn a_server_killed_mid_batch_restarts_with_the_deploy_resumable_and_nothing_corrupt() {
     // Arrange: a deploy of 400 files, the first 200 acknowledged
     let data = tempfile::tempdir().expect("temp dir");
+    let backend = Backend::for_test().await;
     let client = reqwest::Client::new();
-    let server = Server::start(data.path());
+    let server = Server::start(data.path(), &backend);
     let files = pages(400, "interrupted");
     let (done, rest) = files.split_at(200);
     let created = create_deploy(&client, &server, &files, "mid-1").await;
@@ -318,15 +442,19 @@ async fn a_server_killed_mid_batch_restarts_with_the_deploy_resumable_and_nothin
         !matches!(interrupted, Ok(204)),
         "the interrupted batch was acknowledged"
     );
-    // The kill came mid-batch: staged files of the batch were left in `tmp/`.
-    let staged = std::fs::read_dir(data.path().join("blobs/tmp"))
-        .expect("tmp")
-        .count();
+    // The kill came mid-batch: a folder batch left its staged files in `tmp/`.
+    let staged = backend.staged_files(data.path());
     assert!(
-        staged > 0,
+        staged.is_none_or(|n| n > 0),
         "the server had staged nothing of the batch when it was killed"
     );
-    let server = Server::start(data.path());
+    let server = Server::start(data.path(), &backend);
+    // The restart removed them: nothing else would.
+    let left = backend.staged_files(data.path());
+    assert!(
+        left.is_none_or(|n| n == 0),
+        "temporary files of the killed batch left after the restart: {left:?}"
+    );
 
     // Assert: the deploy still misses exactly the unacknowledged files
     let replay = create_deploy(&client, &server, &files, "mid-1").await;
@@ -336,7 +464,7 @@ async fn a_server_killed_mid_batch_restarts_with_the_deploy_resumable_and_nothin
     let mut expected: Vec<String> = rest.iter().map(|(_, b)| sha256_hex(b)).collect();
     expected.sort();
     assert_eq!(missing, expected, "the missing list after the restart");
-    for (name, actual) in blob_files(data.path()) {
+    for (name, actual) in backend.blobs(data.path()).await {
         assert_eq!(name, actual, "a blob file does not match its name");
     }
     // Resumed: the rest in one batch, then everything is served as deployed.

@@ -4,6 +4,7 @@
 //! progress bar counts bytes and files. A server without the bulk route (404/405) gets
 //! the per-file `PUT`s instead, and so does a batch it finds too large (413).
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -20,8 +21,8 @@ use crate::client::{self, ApiError, Client};
 /// Files per request: well under the server's default (5,000), so a batch stays a few
 /// seconds of work even on a slow link.
 pub const BATCH_FILES: usize = 2_500;
-/// File bytes per request: well under the server's default (64 MiB); what hostctl holds
-/// in memory per batch in flight.
+/// File bytes per request: well under the server's default (64 MiB). The tar is
+/// streamed from disk, so hostctl holds a few chunks per batch in flight, not the batch.
 pub const BATCH_BYTES: u64 = 32 * 1024 * 1024;
 /// Batches in flight: one being written by the server while the next ones stream.
 pub const IN_FLIGHT: usize = 3;
@@ -123,22 +124,18 @@ fn batch_error(batch: &[&HashedFile], source: ApiError) -> BatchFailure {
     }
 }
 
-/// Builds the batch's tar once, then sends it, again on transient failures.
+/// Sends the batch as a tar streamed from disk while it is read, again on transient
+/// failures (each attempt reads the files again: nothing of the batch is held whole).
 async fn send_with_retries(
     client: &Client,
     deploy_id: &str,
     batch: &[&HashedFile],
     progress: &ProgressBar,
 ) -> Result<(), ApiError> {
-    let owned: Vec<HashedFile> = batch.iter().map(|f| (*f).clone()).collect();
-    let content: u64 = owned.iter().map(|f| f.size).sum();
-    let tar = tokio::task::spawn_blocking(move || tar_of(&owned))
-        .await
-        .map_err(|e| read_failure(std::io::Error::other(e)))?
-        .map_err(read_failure)?;
+    let owned: Arc<[HashedFile]> = batch.iter().map(|f| (*f).clone()).collect();
     let attempt = || async {
         let sent = Arc::new(AtomicU64::new(0));
-        let body = counted_body(tar.clone(), content, progress, &sent);
+        let body = tar_body(Arc::clone(&owned), progress, &sent);
         client.upload_batch(deploy_id, body).await.inspect_err(|_| {
             // Whatever this attempt counted will be sent again (or never count).
             progress.dec(sent.load(Ordering::Relaxed));
@@ -150,18 +147,48 @@ async fn send_with_retries(
         .await
 }
 
-/// A file that cannot be read for the tar, as the error a failed upload reports.
-fn read_failure(e: std::io::Error) -> ApiError {
-    ApiError::Status {
-        status: StatusCode::BAD_REQUEST,
-        body: format!("reading a file of the batch failed: {e}"),
-    }
+/// The tar of `files` as a request body, written on a blocking thread a chunk ahead of
+/// the network; each file's bytes move the progress bar as they go out. A file that
+/// cannot be read ends the body with an error (the request fails, nothing is stored).
+fn tar_body(
+    files: Arc<[HashedFile]>,
+    progress: &ProgressBar,
+    sent: &Arc<AtomicU64>,
+) -> reqwest::Body {
+    let (chunks, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_AHEAD);
+    let progress = progress.clone();
+    let sent = Arc::clone(sent);
+    tokio::task::spawn_blocking(move || {
+        let writer = ChunkWriter {
+            chunks: chunks.clone(),
+            buffer: Vec::with_capacity(CHUNK),
+        };
+        let written = write_tar(writer, &files, |bytes| {
+            sent.fetch_add(bytes, Ordering::Relaxed);
+            progress.inc(bytes);
+        });
+        if let Err(e) = written {
+            // The receiver may be gone already (the request failed first): nothing to tell.
+            let _ = chunks.blocking_send(Err(e));
+        }
+    });
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    reqwest::Body::wrap_stream(stream)
 }
 
-/// The uncompressed tar of `files`, each entry named by its digest.
-fn tar_of(files: &[HashedFile]) -> std::io::Result<Bytes> {
-    let bytes: u64 = files.iter().map(|f| f.size + 1024).sum();
-    let mut builder = tar::Builder::new(Vec::with_capacity(usize::try_from(bytes).unwrap_or(0)));
+/// Chunks of the tar queued for the request body.
+const CHUNKS_AHEAD: usize = 4;
+
+/// Writes the uncompressed tar of `files` into `out`, each entry named by its digest,
+/// calling `done` with each file's size once its bytes are written.
+fn write_tar<W: Write>(
+    out: W,
+    files: &[HashedFile],
+    mut done: impl FnMut(u64),
+) -> std::io::Result<W> {
+    let mut builder = tar::Builder::new(out);
     for file in files {
         let mut header = tar::Header::new_gnu();
         header.set_size(file.size);
@@ -175,37 +202,44 @@ fn tar_of(files: &[HashedFile]) -> std::io::Result<Bytes> {
             &file.sha256,
             std::io::Read::take(reader, file.size),
         )?;
+        done(file.size);
     }
-    Ok(Bytes::from(builder.into_inner()?))
+    let mut out = builder.into_inner()?;
+    out.flush()?;
+    Ok(out)
 }
 
-/// The tar as a streamed body that moves the progress bar by the files' bytes it carries
-/// (the tar's headers and padding are spread over them).
-fn counted_body(
-    tar: Bytes,
-    content: u64,
-    progress: &ProgressBar,
-    sent: &Arc<AtomicU64>,
-) -> reqwest::Body {
-    let total = tar.len() as u64;
-    let progress = progress.clone();
-    let sent = Arc::clone(sent);
-    let mut offset = 0usize;
-    let chunks = std::iter::from_fn(move || {
-        if offset >= tar.len() {
-            return None;
+/// A `Write` that hands the request body [`CHUNK`]-sized pieces through a channel.
+struct ChunkWriter {
+    chunks: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    buffer: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+        self.chunks
+            .blocking_send(Ok(Bytes::from(chunk)))
+            // The request ended (failed, or the server answered early): stop reading files.
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= CHUNK {
+            self.send()?;
         }
-        let end = (offset + CHUNK).min(tar.len());
-        let chunk = tar.slice(offset..end);
-        offset = end;
-        // Content bytes up to `end`, minus those counted already.
-        let through = (u128::from(content) * end as u128 / u128::from(total.max(1))) as u64;
-        let step = through.saturating_sub(sent.load(Ordering::Relaxed));
-        sent.fetch_add(step, Ordering::Relaxed);
-        progress.inc(step);
-        Some(Ok::<Bytes, std::io::Error>(chunk))
-    });
-    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.send()
+    }
 }
 
 #[cfg(test)]
@@ -267,8 +301,10 @@ mod tests {
             sha256: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824".into(),
             size: 5,
         }];
-        let tar = tar_of(&files).expect("tar");
-        let mut archive = tar::Archive::new(tar.as_ref());
+        let mut counted = Vec::new();
+        let tar = write_tar(Vec::new(), &files, |n| counted.push(n)).expect("tar");
+        assert_eq!(counted, [5]);
+        let mut archive = tar::Archive::new(tar.as_slice());
         let mut entries = archive.entries().expect("entries");
         let mut entry = entries.next().expect("one entry").expect("entry");
         assert_eq!(

@@ -152,16 +152,24 @@ pub fn walk(root: &Path) -> Result<Vec<FoundFile>, WalkError> {
 
 /// SHA-256 of a file, read in chunks so a large file never sits in memory whole.
 pub fn hash_file(path: &Path) -> Result<(String, u64), WalkError> {
+    hash_file_with(path, &mut vec![0u8; HASH_BUFFER])
+}
+
+/// Bytes read at a time while hashing.
+const HASH_BUFFER: usize = 64 * 1024;
+
+/// [`hash_file`] reading through `buffer`, so a thread hashing many files allocates
+/// (and zeroes) one buffer, not one per file.
+fn hash_file_with(path: &Path, buffer: &mut [u8]) -> Result<(String, u64), WalkError> {
     let io_err = |source| WalkError::Io {
         path: path.to_owned(),
         source,
     };
     let mut file = File::open(path).map_err(io_err)?;
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 64 * 1024];
     let mut size = 0u64;
     loop {
-        let read = match file.read(&mut buffer) {
+        let read = match file.read(buffer) {
             Ok(0) => break,
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -186,21 +194,27 @@ pub fn hash_all(
         files.iter().map(|_| Mutex::new(None)).collect();
     thread::scope(|scope| {
         for _ in 0..threads {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(file) = files.get(index) else {
-                    break;
-                };
-                let hashed = hash_file(&file.disk_path).map(|(sha256, size)| HashedFile {
-                    site_path: file.site_path.clone(),
-                    disk_path: file.disk_path.clone(),
-                    sha256,
-                    size,
-                });
-                if let Ok(mut slot) = results[index].lock() {
-                    *slot = Some(hashed);
+            scope.spawn(|| {
+                let mut buffer = vec![0u8; HASH_BUFFER];
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(file) = files.get(index) else {
+                        break;
+                    };
+                    let hashed =
+                        hash_file_with(&file.disk_path, &mut buffer).map(|(sha256, size)| {
+                            HashedFile {
+                                site_path: file.site_path.clone(),
+                                disk_path: file.disk_path.clone(),
+                                sha256,
+                                size,
+                            }
+                        });
+                    if let Ok(mut slot) = results[index].lock() {
+                        *slot = Some(hashed);
+                    }
+                    progress.inc(1);
                 }
-                progress.inc(1);
             });
         }
     });

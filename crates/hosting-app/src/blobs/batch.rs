@@ -105,6 +105,19 @@ impl BufferedEntry {
     }
 }
 
+/// Removes the leftovers of batches that never finished (see
+/// [`BlobStore::remove_stale_temps`]): at start and by garbage collection. A failure is
+/// logged, never fatal: leftovers only take disk space.
+pub async fn sweep_stale_temps(store: &dyn BlobStore, older_than: std::time::Duration) {
+    match store.remove_stale_temps(older_than).await {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "removed temporary files of unfinished uploads"),
+        Err(e) => {
+            tracing::warn!(error = %e, "removing temporary files of unfinished uploads failed")
+        }
+    }
+}
+
 /// A new batch on `store`: its own kind when it has one, else a [`MemoryBatch`].
 /// `spill_bytes` bounds what a batch may hold in memory before it writes some out early
 /// (archives); `None` keeps the batch whole until it is published (bulk uploads, whose

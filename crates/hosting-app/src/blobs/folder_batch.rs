@@ -10,8 +10,10 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use tempfile::TempPath;
@@ -20,21 +22,36 @@ use super::batch::{current, dedup, take_current, BlobBatch, Entry};
 use super::{blob_path, BlobError};
 use crate::domain::names::Sha256;
 
-/// Write buffer of one staged file: most site files fit in one write.
+/// Write buffer of the staged files: most site files fit in one write.
 const WRITE_BUFFER: usize = 64 * 1024;
+
+/// One batch at a time moves its files into place. Moves between folders take a
+/// filesystem-wide lock in Linux (`s_vfs_rename_mutex`), so concurrent batches only
+/// contend for it: three 2,500-file batches placed together took 2.4-2.7 s each
+/// (profile of issue 18), one alone 0.42 s.
+#[derive(Clone, Default)]
+pub(super) struct Placing(Arc<Mutex<()>>);
 
 pub(super) struct FolderBatch {
     root: PathBuf,
-    staged: Vec<(Sha256, TempPath)>,
-    current: Option<(Entry, BufWriter<File>, TempPath)>,
+    placing: Placing,
+    /// Each entry's digest, size and temporary file.
+    staged: Vec<(Sha256, (u64, TempPath))>,
+    current: Option<(Entry, File, TempPath)>,
+    /// The current entry's bytes not written yet: one buffer for every entry of the
+    /// batch (a buffer per entry, freed and allocated again, cost more page faults
+    /// than the writes themselves).
+    pending: Vec<u8>,
 }
 
 impl FolderBatch {
-    pub(super) fn new(root: PathBuf) -> FolderBatch {
+    pub(super) fn new(root: PathBuf, placing: Placing) -> FolderBatch {
         FolderBatch {
             root,
+            placing,
             staged: Vec::new(),
             current: None,
+            pending: Vec::with_capacity(WRITE_BUFFER),
         }
     }
 }
@@ -43,33 +60,45 @@ impl FolderBatch {
 impl BlobBatch for FolderBatch {
     fn start(&mut self, expected: Option<Sha256>, max_bytes: u64) -> Result<(), BlobError> {
         let (file, temp) = tempfile::NamedTempFile::new_in(self.root.join("tmp"))?.into_parts();
-        self.current = Some((
-            Entry::new(expected, max_bytes),
-            BufWriter::with_capacity(WRITE_BUFFER, file),
-            temp,
-        ));
+        self.pending.clear();
+        self.current = Some((Entry::new(expected, max_bytes), file, temp));
         Ok(())
     }
 
     fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
         let (entry, file, _) = current(&mut self.current)?;
         entry.take(chunk)?;
-        file.write_all(chunk)?;
+        if self.pending.len() + chunk.len() > WRITE_BUFFER {
+            file.write_all(&self.pending)?;
+            self.pending.clear();
+        }
+        if chunk.len() >= WRITE_BUFFER {
+            file.write_all(chunk)?;
+        } else {
+            self.pending.extend_from_slice(chunk);
+        }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(Sha256, u64), BlobError> {
-        let (entry, file, temp) = take_current(&mut self.current)?;
+        let (entry, mut file, temp) = take_current(&mut self.current)?;
+        file.write_all(&self.pending)?;
+        self.pending.clear();
         // Closed now: an archive may stage more files than a process may keep open.
-        file.into_inner().map_err(|e| e.into_error())?;
+        drop(file);
         let (sha256, len) = entry.verify()?;
-        self.staged.push((sha256.clone(), temp));
+        self.staged.push((sha256.clone(), (len, temp)));
         Ok((sha256, len))
     }
 
     async fn publish(self: Box<Self>) -> Result<Vec<(Sha256, u64)>, BlobError> {
-        let FolderBatch { root, staged, .. } = *self;
-        tokio::task::spawn_blocking(move || publish_blocking(&root, staged))
+        let FolderBatch {
+            root,
+            placing,
+            staged,
+            ..
+        } = *self;
+        tokio::task::spawn_blocking(move || publish_blocking(&root, &placing, staged))
             .await
             .map_err(io::Error::other)?
             .map_err(BlobError::from)
@@ -79,37 +108,53 @@ impl BlobBatch for FolderBatch {
 /// Flush, rename, flush: see the module documentation.
 fn publish_blocking(
     root: &Path,
-    staged: Vec<(Sha256, TempPath)>,
+    placing: &Placing,
+    staged: Vec<(Sha256, (u64, TempPath))>,
 ) -> io::Result<Vec<(Sha256, u64)>> {
-    let staged = dedup(staged);
-    let temps: Vec<&Path> = staged.iter().map(|(_, temp)| temp.as_ref()).collect();
+    let started = std::time::Instant::now();
+    let mut staged = dedup(staged);
+    // In digest order: one fan-out folder after the other.
+    staged.sort_unstable_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
+    let temps: Vec<&Path> = staged.iter().map(|(_, (_, temp))| temp.as_ref()).collect();
     durability::sync_files(root, &temps)?;
+    let synced = started.elapsed();
     let mut published = Vec::with_capacity(staged.len());
     let mut folders = BTreeSet::new();
-    for (sha256, temp) in staged {
-        let len = std::fs::metadata(&temp)?.len();
+    // A poisoned lock guards nothing: the batch that panicked left no state behind.
+    let placing = placing.0.lock().unwrap_or_else(PoisonError::into_inner);
+    for (sha256, (len, temp)) in staged {
         let target = blob_path(root, &sha256);
-        if target.try_exists()? {
-            // Same digest, same bytes: the stored copy is as good as this one.
-            drop(temp);
-        } else {
-            if let Some(parent) = target.parent() {
-                if !parent.exists() {
-                    std::fs::create_dir_all(parent)?;
-                    // A new fan-out folder is an entry of its parent, made durable there.
-                    if let Some(grandparent) = parent.parent() {
-                        folders.insert(grandparent.to_owned());
-                    }
-                    folders.insert(root.to_owned());
-                }
-                folders.insert(parent.to_owned());
+        let parent = target.parent().unwrap_or(root).to_owned();
+        // A stored copy is renamed over too: same digest, same bytes, and this copy is
+        // on disk already (flushed above), so the entry is complete whichever survives
+        // a crash. Not asking first saves two lookups a file.
+        if let Err(refused) = temp.persist(&target) {
+            if refused.error.kind() != io::ErrorKind::NotFound {
+                return Err(refused.error);
             }
-            temp.persist(&target).map_err(|e| e.error)?;
+            // A new fan-out folder: made, and made durable as an entry of its parent.
+            std::fs::create_dir_all(&parent)?;
+            if let Some(grandparent) = parent.parent() {
+                folders.insert(grandparent.to_owned());
+            }
+            folders.insert(root.to_owned());
+            refused.path.persist(&target).map_err(|e| e.error)?;
         }
+        folders.insert(parent);
         published.push((sha256, len));
     }
+    drop(placing);
+    let renamed = started.elapsed();
     let folders: Vec<&Path> = folders.iter().map(PathBuf::as_path).collect();
     durability::sync_folders(root, &folders)?;
+    tracing::debug!(
+        files = published.len(),
+        folders = folders.len(),
+        sync_files_ms = synced.as_millis(),
+        rename_ms = (renamed - synced).as_millis(),
+        sync_folders_ms = (started.elapsed() - renamed).as_millis(),
+        "folder batch published"
+    );
     Ok(published)
 }
 
@@ -181,5 +226,102 @@ mod parallel {
                     .unwrap_or_else(|_| Err(io::Error::other("a sync thread panicked")))
             })
         })
+    }
+}
+
+/// Removes the files in `tmp` not modified for `older_than`: what uploads and batches
+/// that never finished left there (a crash mid-batch; a batch's files stay in `tmp`
+/// until it is published). A live request's files are younger than any sensible
+/// `older_than`; [`Duration::ZERO`] removes every one, for a store no other process
+/// writes to. The number of files removed.
+pub(super) fn remove_stale_temps(tmp: &Path, older_than: Duration) -> io::Result<u64> {
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for entry in std::fs::read_dir(tmp)? {
+        let entry = entry?;
+        let modified = match entry.metadata().and_then(|m| m.modified()) {
+            Ok(modified) => modified,
+            // Removed by its own writer meanwhile.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let age = now.duration_since(modified).unwrap_or(Duration::ZERO);
+        if age < older_than {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+
+    use super::*;
+    use crate::blobs::{BlobStore, FolderBlobStore};
+
+    #[tokio::test]
+    async fn a_batch_dropped_mid_entry_leaves_nothing_visible_and_its_temps_are_swept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FolderBlobStore::open(dir.path()).expect("open");
+        let mut batch = store.batch(None).expect("batch").expect("a folder batch");
+        batch.start(None, 1024).expect("start");
+        batch.write(b"first entry").expect("write");
+        let (first, _) = batch.finish().expect("finish");
+        batch.start(None, 1024).expect("start");
+        batch.write(b"half of the second").expect("write");
+        // A crash: the process dies with the batch staged; nothing cleans up after it.
+        std::mem::forget(batch);
+        let tmp = dir.path().join("tmp");
+        assert_eq!(std::fs::read_dir(&tmp).expect("tmp").count(), 2);
+        assert!(store.get(&first).await.expect("get").is_none());
+
+        // Younger than the grace: maybe a live request's, so kept.
+        let kept = remove_stale_temps(&tmp, Duration::from_secs(3600)).expect("sweep");
+        assert_eq!(kept, 0);
+        // Older than it: removed.
+        let old = SystemTime::now() - Duration::from_secs(7200);
+        for entry in std::fs::read_dir(&tmp).expect("tmp") {
+            let path = entry.expect("entry").path();
+            let file = File::options().write(true).open(path).expect("open");
+            file.set_modified(old).expect("set mtime");
+        }
+        let removed = remove_stale_temps(&tmp, Duration::from_secs(3600)).expect("sweep");
+        assert_eq!(removed, 2);
+        assert_eq!(std::fs::read_dir(&tmp).expect("tmp").count(), 0);
+    }
+
+    #[tokio::test]
+    async fn at_start_every_temp_file_goes_and_published_blobs_stay() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FolderBlobStore::open(dir.path()).expect("open");
+        let mut batch = store.batch(None).expect("batch").expect("a folder batch");
+        batch.start(None, 1024).expect("start");
+        batch.write(b"kept").expect("write");
+        batch.finish().expect("finish");
+        let published = batch.publish().await.expect("publish");
+        let mut crashed = store.batch(None).expect("batch").expect("a folder batch");
+        crashed.start(None, 1024).expect("start");
+        crashed.write(b"lost").expect("write");
+        std::mem::forget(crashed);
+
+        let swept = store
+            .remove_stale_temps(Duration::ZERO)
+            .await
+            .expect("sweep");
+        assert_eq!(swept, 1);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp"))
+                .expect("tmp")
+                .count(),
+            0
+        );
+        let (kept, _) = &published[0];
+        assert!(store.get(kept).await.expect("get").is_some());
     }
 }

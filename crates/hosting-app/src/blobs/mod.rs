@@ -4,6 +4,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -64,6 +65,12 @@ pub trait BlobStore: Send + Sync {
         Ok(None)
     }
 
+    /// Removes what writes that never finished (a crash mid-batch) left behind and has
+    /// not been touched for `older_than`; the number of leftovers removed.
+    async fn remove_stale_temps(&self, _older_than: Duration) -> Result<u64, BlobError> {
+        Ok(0)
+    }
+
     /// A small blob's bytes at once (the serving path's cache misses).
     async fn read(&self, sha256: &Sha256) -> Result<Option<Bytes>, BlobError> {
         match self.get(sha256).await? {
@@ -111,6 +118,8 @@ pub trait BlobStore: Send + Sync {
 /// so a blob file is either absent or complete.
 pub struct FolderBlobStore {
     root: PathBuf,
+    /// Taken by a batch while it moves its files into place (see `folder_batch`).
+    placing: folder_batch::Placing,
 }
 
 impl FolderBlobStore {
@@ -118,6 +127,7 @@ impl FolderBlobStore {
         std::fs::create_dir_all(root.join("tmp"))?;
         Ok(FolderBlobStore {
             root: root.to_owned(),
+            placing: folder_batch::Placing::default(),
         })
     }
 
@@ -218,6 +228,7 @@ impl BlobStore for FolderBlobStore {
     fn batch(&self, _spill_bytes: Option<u64>) -> Result<Option<Box<dyn BlobBatch>>, BlobError> {
         Ok(Some(Box::new(folder_batch::FolderBatch::new(
             self.root.clone(),
+            self.placing.clone(),
         ))))
     }
 
@@ -252,6 +263,14 @@ impl BlobStore for FolderBlobStore {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
+    }
+
+    async fn remove_stale_temps(&self, older_than: Duration) -> Result<u64, BlobError> {
+        let tmp = self.root.join("tmp");
+        tokio::task::spawn_blocking(move || folder_batch::remove_stale_temps(&tmp, older_than))
+            .await
+            .map_err(io::Error::other)?
+            .map_err(BlobError::from)
     }
 }
 

@@ -179,6 +179,123 @@
     return response.status === 204 ? null : response.json();
   }
 
+  // --- Uploading what the server asked for, as hostctl does: uncompressed tars of
+  // entries named by their digest (POST /deploys/{id}/files), cut by count and bytes, a
+  // few in flight, a failed batch retried whole; a server without the route (404/405)
+  // or one that finds a batch too large (413) gets one PUT per file instead.
+  const BATCH_FILES = 1000;
+  const BATCH_BYTES = 16 * 1024 * 1024;
+  const IN_FLIGHT = 3;
+  const ATTEMPTS = 3;
+
+  // A ustar header: name, mode, owner, size, mtime, checksum, type, magic.
+  function tarHeader(name, size) {
+    const header = new Uint8Array(512);
+    const put = (text, at) => { for (let i = 0; i < text.length; i++) header[at + i] = text.charCodeAt(i); };
+    const octal = (n, width) => n.toString(8).padStart(width - 1, "0") + "\0";
+    put(name, 0);
+    put(octal(0o644, 8), 100);
+    put(octal(0, 8), 108);
+    put(octal(0, 8), 116);
+    put(octal(size, 12), 124);
+    put(octal(0, 12), 136);
+    put("        ", 148); // the checksum counts its own field as spaces
+    put("0", 156);
+    put("ustar\u000000", 257);
+    const sum = header.reduce((a, b) => a + b, 0);
+    put(octal(sum, 7) + " ", 148);
+    return header;
+  }
+  // The tar as a Blob of the files themselves: nothing is copied into memory here.
+  function tarOf(batch) {
+    const parts = [];
+    for (const { hash, file } of batch) {
+      parts.push(tarHeader(hash, file.size), file, new Uint8Array((512 - (file.size % 512)) % 512));
+    }
+    parts.push(new Uint8Array(1024));
+    return new Blob(parts, { type: "application/x-tar" });
+  }
+  function batchesOf(files) {
+    const out = [];
+    let current = [];
+    let size = 0;
+    for (const item of files) {
+      if (current.length && (current.length >= BATCH_FILES || size + item.file.size > BATCH_BYTES)) {
+        out.push(current);
+        current = [];
+        size = 0;
+      }
+      current.push(item);
+      size += item.file.size;
+    }
+    if (current.length) out.push(current);
+    return out;
+  }
+  // One POST through XMLHttpRequest, whose upload events move the bar by bytes;
+  // `onBytes` gets the file bytes sent so far (headers and padding spread over them).
+  function postBatch(id, body, content, onBytes) {
+    return new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `/api/v1/deploys/${id}/files`);
+      xhr.setRequestHeader("X-CSRF-Token", csrf);
+      xhr.setRequestHeader("Content-Type", "application/x-tar");
+      xhr.upload.onprogress = (event) => onBytes(Math.round((content * event.loaded) / (event.total || body.size)));
+      xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText });
+      xhr.onerror = () => resolve({ status: 0, text: "" });
+      xhr.send(body);
+    });
+  }
+  function problemOf(answer) {
+    try {
+      const problem = JSON.parse(answer.text);
+      if (problem.detail) return problem.detail;
+    } catch (_) { /* not JSON */ }
+    return answer.status ? `${answer.status}` : "the connection failed";
+  }
+  async function putEach(id, batch, counts, moved) {
+    const queue = batch.slice();
+    const worker = async () => {
+      while (queue.length) {
+        const { hash, file } = queue.shift();
+        await api("PUT", `/deploys/${id}/files/${hash}`, file, { "Content-Type": "application/octet-stream" });
+        counts.files++;
+        counts.bytes += file.size;
+        moved();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, worker));
+  }
+  async function sendBatch(id, batch, counts, moved) {
+    const content = batch.reduce((sum, item) => sum + item.file.size, 0);
+    const body = tarOf(batch);
+    for (let attempt = 1; ; attempt++) {
+      let shown = 0;
+      const answer = await postBatch(id, body, content, (sent) => {
+        counts.bytes += sent - shown;
+        shown = sent;
+        moved();
+      });
+      counts.bytes -= shown;
+      if (answer.status === 204) {
+        counts.bytes += content;
+        counts.files += batch.length;
+        moved();
+        return;
+      }
+      if ([404, 405, 413].includes(answer.status)) return putEach(id, batch, counts, moved);
+      const transient = answer.status === 0 || answer.status === 429 || answer.status >= 500;
+      if (!transient || attempt >= ATTEMPTS) throw new Error(problemOf(answer));
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+  async function uploadRequired(id, files, counts, moved) {
+    const queue = batchesOf(files);
+    const worker = async () => {
+      while (queue.length) await sendBatch(id, queue.shift(), counts, moved);
+    };
+    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, queue.length) }, worker));
+  }
+
   async function deploy(entries) {
     const files = entries.filter((e) => wanted(e.path));
     if (files.length === 0) {
@@ -222,22 +339,12 @@
       });
       const required = created.required;
       const bytes = required.reduce((sum, hash) => sum + byHash.get(hash).size, 0);
-      const total = bytes || 1;
-      let sent = 0;
-      let done = 0;
-      const queue = required.slice();
-      const worker = async () => {
-        while (queue.length) {
-          const hash = queue.shift();
-          const file = byHash.get(hash);
-          await api("PUT", `/deploys/${created.id}/files/${hash}`, file, { "Content-Type": "application/octet-stream" });
-          sent += file.size;
-          done++;
-          progress.value = 20 + (sent / total) * 75;
-          show("ok", `Uploading ${done} / ${required.length} new files, ${humanBytes(sent)} of ${humanBytes(bytes)}…`);
-        }
+      const counts = { files: 0, bytes: 0 };
+      const moved = () => {
+        progress.value = 20 + (counts.bytes / (bytes || 1)) * 75;
+        show("ok", `Uploading ${counts.files} / ${required.length} new files, ${humanBytes(counts.bytes)} of ${humanBytes(bytes)}…`);
       };
-      await Promise.all(Array.from({ length: Math.min(CONCURRENCY, required.length) }, worker));
+      await uploadRequired(created.id, required.map((hash) => ({ hash, file: byHash.get(hash) })), counts, moved);
       await api("POST", `/deploys/${created.id}/publish`);
       progress.value = 100;
       const uploaded = Object.values(manifest).filter((hash) => required.includes(hash)).length;

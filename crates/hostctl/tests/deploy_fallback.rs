@@ -1,0 +1,147 @@
+//! A server from before the bulk route (`POST /deploys/{id}/files` answers 404): hostctl
+//! falls back to one `PUT` per file and the deploy is complete. The old server is a
+//! proxy in front of a real one that refuses the bulk route and forwards the rest.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hosting_app::config::Secret;
+use hosting_app::{Application, Config};
+
+const ADMIN_TOKEN: &str = "hst_fallback-test-admin-token-012345";
+
+/// What the proxy saw.
+#[derive(Default)]
+struct Seen {
+    bulk_refused: AtomicUsize,
+    puts: AtomicUsize,
+}
+
+struct Proxy {
+    upstream: u16,
+    client: reqwest::Client,
+    seen: Seen,
+}
+
+/// The old server's answer to the bulk route; everything else goes to `upstream`.
+async fn old_server(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    if parts.method == Method::POST
+        && path.starts_with("/api/v1/deploys/")
+        && path.ends_with("/files")
+    {
+        proxy.seen.bulk_refused.fetch_add(1, Ordering::Relaxed);
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            r#"{"type":"about:blank","title":"Not Found","status":404}"#,
+        )
+            .into_response();
+    }
+    if parts.method == Method::PUT && path.contains("/files/") {
+        proxy.seen.puts.fetch_add(1, Ordering::Relaxed);
+    }
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("request body");
+    let target = format!(
+        "http://127.0.0.1:{}{}",
+        proxy.upstream,
+        parts.uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    let mut forwarded = proxy.client.request(parts.method, target).body(bytes);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
+            forwarded = forwarded.header(name, value);
+        }
+    }
+    let answer = forwarded.send().await.expect("upstream answers");
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
+            response = response.header(name, value);
+        }
+    }
+    let body = answer.bytes().await.expect("upstream body");
+    response.body(Body::from(body)).expect("response")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_the_bulk_route_gets_one_put_per_file() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_tests(data.path());
+    config.admin.admin_token = Some(Secret::from(ADMIN_TOKEN));
+    let app = Application::build(config).await.expect("server builds");
+    let upstream = app.api_addr().port();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+
+    let proxy = Arc::new(Proxy {
+        upstream,
+        client: reqwest::Client::new(),
+        seen: Seen::default(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let router = axum::Router::new()
+        .fallback(old_server)
+        .with_state(Arc::clone(&proxy));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let site = tempfile::tempdir().expect("temp dir");
+    let pages = 12;
+    for i in 0..pages {
+        std::fs::write(
+            site.path().join(format!("page-{i}.html")),
+            format!("<p>{i}</p>"),
+        )
+        .expect("write");
+    }
+    std::fs::write(site.path().join("index.html"), "<h1>home</h1>").expect("write");
+    let dir = site.path().to_str().expect("utf-8 path").to_owned();
+    let server = format!("http://localhost:{port}");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hostctl"))
+            .args(["deploy", &dir, "--site", "old"])
+            .env("HOSTCTL_SERVER", server)
+            .env("HOSTCTL_TOKEN", ADMIN_TOKEN)
+            .output()
+            .expect("hostctl runs")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "deploy failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("({} uploaded, 0 unchanged)", pages + 1)),
+        "{stdout}"
+    );
+    assert!(proxy.seen.bulk_refused.load(Ordering::Relaxed) >= 1);
+    assert_eq!(proxy.seen.puts.load(Ordering::Relaxed), pages + 1);
+
+    // Served from the real server: every file arrived through its PUT.
+    let client = reqwest::Client::new();
+    for i in 0..pages {
+        let response = client
+            .get(format!("http://127.0.0.1:{upstream}/page-{i}.html"))
+            .header("host", "old.localhost")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.expect("body"), format!("<p>{i}</p>"));
+    }
+}
