@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 
 use crate::admin_cli::{AdminArgs, AdminCommand};
+use crate::audit::{self, Actor};
 use crate::config::Config;
 use crate::http::auth::hash_password;
 use crate::sessions::hash::{generate_token, hash_token};
@@ -81,10 +82,12 @@ pub async fn issue_token(
         );
     }
     let secret = generate_token();
-    store
+    let token = store
         .create_token(user.id, name, &hash_token(&secret))
         .await
         .context("storing the token")?;
+    let event = audit::events::token("token.create", user.id, token.id, Some(name));
+    audit::record_in(store.as_ref(), Actor::Operator, event).await;
     Ok(IssuedToken {
         username: user.username,
         secret,
@@ -106,6 +109,7 @@ pub async fn set_password(
         .set_password(user.id, &hash)
         .await
         .context("storing the password")?;
+    audit::events::password_set(store.as_ref(), Actor::Operator, &user, None).await;
     // As a password change in the dashboard: whoever was signed in with the old one is out.
     let sessions: Arc<dyn SessionStore> = match open_shared(config)?.redis {
         Some(redis) => Arc::new(RedisSessions(redis)),

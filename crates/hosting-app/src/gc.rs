@@ -31,7 +31,9 @@ pub async fn run_once(app: &App) -> StoreResult<GcReport> {
     let expiry = chrono::Duration::seconds(
         i64::try_from(app.config.limits.deploy_expiry.as_secs()).unwrap_or(i64::MAX / 2),
     );
-    let expired_deploys = app.store.expire_deploys(Utc::now() - expiry).await?;
+    let expired = app.store.expire_deploys(Utc::now() - expiry).await?;
+    crate::audit::events::deploys_expired(app, &expired).await;
+    let expired_deploys = expired.len() as u64;
     // Expired browser sessions are refused anyway; this only keeps the table small.
     app.store.delete_expired_sessions(Utc::now()).await?;
     crate::blobs::batch::sweep_stale_temps(app.blobs.as_ref(), blob_grace(app)).await;

@@ -173,7 +173,11 @@ impl Application {
         }
         // Last fallible step: nothing after it can fail and lose the token it generates.
         let bootstrap_token = bootstrap_admin(store.as_ref(), &config).await?;
-        let mut app = App::new(config, store, blobs, shared);
+        let webhook_sealer = match &sealer {
+            Some(sealer) => Some(sealer.clone()),
+            None => crate::webhooks::secrets::open_sealer(&config)?,
+        };
+        let mut app = App::new(config, store, blobs, shared).with_webhook_sealer(webhook_sealer);
         if let Some(redis) = &redis {
             // Cluster mode: sessions are shared by every replica and expire in Redis.
             app = app.with_sessions(Arc::new(RedisSessions(redis.clone())));
@@ -396,6 +400,8 @@ async fn bootstrap_admin(store: &dyn Store, config: &Config) -> anyhow::Result<O
                 if admin.role == Role::Admin && admin.password_hash.is_none() {
                     store.set_password(admin.id, hash).await?;
                     tracing::info!(user.name = %admin.username, "set the admin's dashboard password");
+                    let system = crate::audit::Actor::System;
+                    crate::audit::events::password_set(store, system, &admin, None).await;
                 }
             }
         }
@@ -408,10 +414,11 @@ async fn bootstrap_admin(store: &dyn Store, config: &Config) -> anyhow::Result<O
         Some(token) => (token.expose_secret().to_owned(), false),
         None => (generate_token(), true),
     };
-    store
+    let token = store
         .create_token(admin.id, "bootstrap", &hash_token(&secret))
         .await?;
     tracing::info!(user.name = %admin.username, "created the first admin account");
+    crate::audit::events::first_admin(store, &admin, token.id).await;
     Ok(generated.then_some(secret))
 }
 

@@ -40,6 +40,9 @@ pub struct App {
     /// Proxy rules' client and slots, the GeoIP database of `Country=` conditions.
     pub routing: crate::routing::SiteRouting,
     ready: AtomicBool,
+    /// Seals webhook signing secrets at rest (`webhooks::secrets`); `None` leaves them
+    /// in clear (cluster mode without a key file).
+    pub webhook_sealer: Option<Arc<crate::certs::seal::Sealer>>,
 }
 
 impl App {
@@ -70,12 +73,19 @@ impl App {
             certificates_changed: tokio::sync::watch::Sender::new(()),
             routing,
             ready: AtomicBool::new(true),
+            webhook_sealer: None,
         }
     }
 
     /// Keeps sessions somewhere else than the database (Redis in cluster mode).
     pub fn with_sessions(mut self, sessions: Arc<dyn SessionStore>) -> App {
         self.sessions = sessions;
+        self
+    }
+
+    /// Seals webhook secrets with `sealer`.
+    pub fn with_webhook_sealer(mut self, sealer: Option<Arc<crate::certs::seal::Sealer>>) -> App {
+        self.webhook_sealer = sealer;
         self
     }
 

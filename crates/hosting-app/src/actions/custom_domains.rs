@@ -192,5 +192,6 @@ pub async fn order_certificate(
     }
     app.store.request_certificate(domain.id, Utc::now()).await?;
     tracing::info!(domain.name = %domain.name, "certificate order requested");
+    audit::events::certificate_requested(app, owner_id, &domain).await;
     Ok(domain)
 }

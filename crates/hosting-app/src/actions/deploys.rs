@@ -117,29 +117,30 @@ pub async fn create_deploy(
 /// Publishes the caller's ready deploy `id` and makes every cache see it at once.
 pub async fn publish(app: &Arc<App>, owner_id: i64, id: &str) -> ActionResult<DeployRecord> {
     let deploy = owned_deploy(app, owner_id, id).await?;
-    match deploy.state {
-        DeployState::Ready => {}
+    let refused = match deploy.state {
+        DeployState::Ready => None,
         DeployState::Uploading => {
             let missing = app.store.missing_blobs(&deploy.id).await?.len();
-            return Err(ActionError::Conflict(format!(
+            Some(format!(
                 "deploy {} is still waiting for {missing} file(s); upload them first",
                 deploy.id
-            )));
+            ))
         }
-        DeployState::Expired | DeployState::Failed => {
-            return Err(ActionError::Conflict(format!(
-                "deploy {} is {:?} and cannot be published",
-                deploy.id, deploy.state
-            )))
-        }
-    }
-    let published = app
-        .store
-        .publish(owner_id, &deploy.id)
-        .await?
-        .ok_or_else(|| {
-            ActionError::Conflict(format!("deploy {} cannot be published", deploy.id))
-        })?;
+        DeployState::Expired | DeployState::Failed => Some(format!(
+            "deploy {} is {:?} and cannot be published",
+            deploy.id, deploy.state
+        )),
+    };
+    let published = match refused {
+        None => app.store.publish(owner_id, &deploy.id).await?,
+        Some(_) => None,
+    };
+    let Some(published) = published else {
+        let why = refused.unwrap_or_else(|| format!("deploy {} cannot be published", deploy.id));
+        let actor = crate::audit::Actor::Id(owner_id);
+        crate::audit::events::deploy_failed_on(app, actor, "deploy.publish", &deploy, &why).await;
+        return Err(ActionError::Conflict(why));
+    };
     crate::publish::invalidate_site(app, &published.site_name).await;
     metrics::counter!(crate::metrics::DEPLOYS_TOTAL, "kind" => "publish", "result" => "ok")
         .increment(1);

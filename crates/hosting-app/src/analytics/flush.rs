@@ -76,6 +76,7 @@ pub async fn flush(app: &App, tally: &Tally) {
     }
     let batch = batch(taken, |host| sites.get(host).copied());
     if let Err(e) = app.store.add_analytics(&batch).await {
+        metrics::counter!(crate::metrics::ANALYTICS_FLUSH_FAILURES_TOTAL).increment(1);
         tracing::warn!(error = %e, "writing analytics failed; this interval's figures are lost");
     }
 }

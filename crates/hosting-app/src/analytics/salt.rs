@@ -42,17 +42,28 @@ impl DaySalts {
 
     /// The visitor's hash for the day holding `unix_seconds`; `None` before that day's
     /// salt is known (the visitor is then not counted, rather than counted unsalted).
-    pub fn hash(&self, unix_seconds: i64, (address, agent): (&[u8], &[u8])) -> Option<u64> {
+    pub fn hash(&self, unix_seconds: i64, visitor: (&[u8], &[u8])) -> Option<u64> {
+        self.hash_with(&mut Vec::new(), unix_seconds, visitor)
+    }
+
+    /// [`DaySalts::hash`], assembling the input in `scratch` (the serving path passes a
+    /// buffer it keeps, so a request neither allocates nor clears one).
+    pub fn hash_with(
+        &self,
+        scratch: &mut Vec<u8>,
+        unix_seconds: i64,
+        (address, agent): (&[u8], &[u8]),
+    ) -> Option<u64> {
         let day = day_of(unix_seconds);
         let (_, salt) = self.days.iter().find(|(d, _)| *d == day)?;
         let agent = &agent[..agent.len().min(MAX_AGENT_BYTES)];
-        let mut input = [0u8; 17 + MAX_AGENT_BYTES];
         let address = &address[..address.len().min(16)];
-        input[0] = address.len() as u8;
-        input[1..=address.len()].copy_from_slice(address);
-        let end = 1 + address.len();
-        input[end..end + agent.len()].copy_from_slice(agent);
-        Some(xxh3_64_with_secret(&input[..end + agent.len()], salt))
+        scratch.clear();
+        // The length first, so no address and agent pair reads as another.
+        scratch.push(address.len() as u8);
+        scratch.extend_from_slice(address);
+        scratch.extend_from_slice(agent);
+        Some(xxh3_64_with_secret(scratch, salt))
     }
 }
 
@@ -81,6 +92,26 @@ mod tests {
         assert_eq!(morning, salts.hash(DAY_SECONDS - 1, visitor));
         assert_ne!(morning, salts.hash(DAY_SECONDS + 10, visitor));
         assert_ne!(morning, salts.hash(10, (&[192, 0, 2, 2], b"Mozilla/5.0")));
+    }
+
+    #[test]
+    fn a_reused_buffer_hashes_as_a_fresh_one() {
+        let salts = DaySalts::new(vec![(0, random_salt())]);
+        let mut scratch = b"left over from a longer visitor".to_vec();
+        for visitor in [
+            (&[10u8, 0, 0, 1][..], &b"curl/8"[..]),
+            (&[1u8; 16][..], &b""[..]),
+        ] {
+            assert_eq!(
+                salts.hash_with(&mut scratch, 5, visitor),
+                salts.hash(5, visitor)
+            );
+        }
+        // The address length is part of the input: moving a byte across is another visitor.
+        assert_ne!(
+            salts.hash(5, (&[1, 2], b"x")),
+            salts.hash(5, (&[1], &[2, b'x']))
+        );
     }
 
     #[test]

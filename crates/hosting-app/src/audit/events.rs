@@ -4,11 +4,11 @@
 use hosting_api::DomainStatus;
 use serde_json::json;
 
-use super::{record, Actor, Event};
+use super::{record, record_in, Actor, Event};
 use crate::domain::quota::QuotaOverrides;
 use crate::state::App;
 use crate::store::{
-    CreatedDeploy, DeployRecord, DomainCheck, DomainRecord, SiteRecord, UserRecord,
+    CreatedDeploy, DeployRecord, DomainCheck, DomainRecord, SiteRecord, Store, UserRecord,
 };
 
 /// An event on a site itself (`site.create`, `site.delete`).
@@ -24,23 +24,23 @@ pub fn deploy(action: &'static str, deploy: &DeployRecord, hook: Option<&'static
         deploy.owner_id,
     );
     match hook {
-        Some(hook) => event.webhook(
-            hook,
-            json!({
-                "deploy": {
-                    "id": deploy.id,
-                    "state": deploy.state,
-                    "live": deploy.live,
-                    "file_count": deploy.file_count,
-                    "total_bytes": deploy.total_bytes,
-                    "created_at": deploy.created_at,
-                    "published_at": deploy.published_at,
-                    "message": deploy.message,
-                }
-            }),
-        ),
+        Some(hook) => event.webhook(hook, json!({ "deploy": deploy_json(deploy) })),
         None => event,
     }
+}
+
+/// A deploy as webhook payloads show it.
+fn deploy_json(deploy: &DeployRecord) -> serde_json::Value {
+    json!({
+        "id": deploy.id,
+        "state": deploy.state,
+        "live": deploy.live,
+        "file_count": deploy.file_count,
+        "total_bytes": deploy.total_bytes,
+        "created_at": deploy.created_at,
+        "published_at": deploy.published_at,
+        "message": deploy.message,
+    })
 }
 
 /// An event on a custom domain (`domain.add`, `domain.remove`).
@@ -144,6 +144,43 @@ pub async fn deploy_failed(app: &App, owner_id: i64, site: &SiteRecord, why: &st
     record(app, Actor::Id(owner_id), event).await;
 }
 
+/// `action` on the recorded deploy `failed` was refused or failed (a publish of a
+/// deploy still missing files or expired, a refused upload batch, the expiry of an
+/// abandoned deploy): outcome failure, webhook `deploy.failed` with the deploy and `why`.
+pub async fn deploy_failed_on(
+    app: &App,
+    actor: Actor<'_>,
+    action: &'static str,
+    failed: &DeployRecord,
+    why: &str,
+) {
+    let event = deploy(action, failed, None).failed(why).webhook(
+        "deploy.failed",
+        json!({ "deploy": deploy_json(failed), "error": why }),
+    );
+    record(app, actor, event).await;
+}
+
+/// Garbage collection expired these abandoned deploys (`(deploy id, owner id)`): each
+/// is a `deploy.expire` by the platform, with its `deploy.failed` webhook.
+pub async fn deploys_expired(app: &App, expired: &[(String, i64)]) {
+    for (id, owner_id) in expired {
+        match app.store.deploy(*owner_id, id).await {
+            Ok(Some(failed)) => {
+                let why = failed
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "expired before all files were uploaded".into());
+                deploy_failed_on(app, Actor::System, "deploy.expire", &failed, &why).await;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(deploy.id = %id, error = %e, "reading an expired deploy failed")
+            }
+        }
+    }
+}
+
 /// A dashboard sign-in under `username`: succeeded, or refused (wrong password, unknown
 /// or disabled user; the entry does not say which, as the sign-in page does not).
 pub async fn sign_in(app: &App, username: &str, succeeded: bool) {
@@ -182,4 +219,46 @@ pub async fn quota_set(app: &App, admin: &UserRecord, user_id: i64, overrides: &
         .owned_by(user_id)
         .detail(detail);
     record(app, Actor::User(admin), event).await;
+}
+
+/// `user`'s dashboard password was set (`user.password`): by themselves, an admin, the
+/// operator's command or the first start; `refused` when the change was refused (a
+/// wrong current password), so repeated guesses show in the log.
+pub async fn password_set(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    user: &UserRecord,
+    refused: Option<&str>,
+) {
+    let event = self::user("user.password", user);
+    let event = match refused {
+        Some(why) => event.failed(why),
+        None => event,
+    };
+    record_in(store, actor, event).await;
+}
+
+/// `user` signed out of the dashboard (`session.sign_out`).
+pub async fn sign_out(app: &App, user: &UserRecord) {
+    let event = Event::new("session.sign_out", format!("user:{}", user.username)).owned_by(user.id);
+    record(app, Actor::User(user), event).await;
+}
+
+/// The owner asked for `domain`'s certificate to be ordered now (`certificate.request`:
+/// a first order, a retry or an early renewal); its outcome is `certificate.issue`.
+pub async fn certificate_requested(app: &App, owner_id: i64, domain: &DomainRecord) {
+    let event = Event::new("certificate.request", format!("domain:{}", domain.name)).on_site_parts(
+        domain.site_id,
+        &domain.site_name,
+        domain.owner_id,
+    );
+    record(app, Actor::Id(owner_id), event).await;
+}
+
+/// The first start created `admin` and its bootstrap token (`user.create`,
+/// `token.create`, by the platform itself).
+pub async fn first_admin(store: &dyn Store, admin: &UserRecord, token_id: i64) {
+    record_in(store, Actor::System, user("user.create", admin)).await;
+    let event = token("token.create", admin.id, token_id, Some("bootstrap"));
+    record_in(store, Actor::System, event).await;
 }

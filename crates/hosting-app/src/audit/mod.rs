@@ -20,7 +20,7 @@ use serde_json::json;
 
 pub use self::retention::run_periodically;
 use crate::state::App;
-use crate::store::{NewAuditEntry, Outcome, SiteRecord, UserRecord, WebhookEvent};
+use crate::store::{NewAuditEntry, Outcome, SiteRecord, Store, UserRecord, WebhookEvent};
 
 tokio::task_local! {
     /// The client address of the request being handled, set around every control-host
@@ -52,6 +52,9 @@ pub enum Actor<'a> {
     System,
     /// A sign-in attempt under this name, which may not exist.
     Attempt(&'a str),
+    /// An operator at the server's command line (`hosting-app admin ...`), who holds
+    /// the database itself rather than an account.
+    Operator,
 }
 
 /// One auditable event; built with the helpers below, then [`record`]ed.
@@ -120,14 +123,21 @@ impl Event {
 /// Appends `event` to the audit log (and queues its webhook deliveries). Never fails:
 /// see the module documentation.
 pub async fn record(app: &App, actor: Actor<'_>, event: Event) {
+    record_in(app.store.as_ref(), actor, event).await;
+}
+
+/// [`record`] for callers that hold a store but no running app: start-up (the first
+/// admin) and the operator commands.
+pub async fn record_in(store: &dyn Store, actor: Actor<'_>, event: Event) {
     let (actor_id, actor_name) = match actor {
         Actor::User(user) => (Some(user.id), user.username.clone()),
-        Actor::Id(id) => match app.store.user_by_id(id).await {
+        Actor::Id(id) => match store.user_by_id(id).await {
             Ok(Some(user)) => (Some(id), user.username),
             _ => (Some(id), format!("user#{id}")),
         },
         Actor::System => (None, "system".to_owned()),
-        Actor::Attempt(name) => match app.store.user_by_name(name).await {
+        Actor::Operator => (None, "operator".to_owned()),
+        Actor::Attempt(name) => match store.user_by_name(name).await {
             Ok(Some(user)) => (Some(user.id), user.username),
             _ => (None, name.to_owned()),
         },
@@ -149,8 +159,9 @@ pub async fn record(app: &App, actor: Actor<'_>, event: Event) {
         }
         _ => None,
     };
-    if let Err(e) = app.store.record_event(&entry, hook.as_ref()).await {
+    if let Err(e) = store.record_event(&entry, hook.as_ref()).await {
         // Loud on purpose: this is the only trace of the change left.
+        metrics::counter!(crate::metrics::AUDIT_ENTRIES_LOST_TOTAL).increment(1);
         tracing::error!(
             audit.action = entry.action,
             audit.actor = %entry.actor,

@@ -90,6 +90,12 @@ pub const ACME_FAILURES_TOTAL: &str = "hosting_acme_failures_total";
 pub const CERTIFICATE_INSTALLS_TOTAL: &str = "hosting_certificate_installs_total";
 pub const CERTIFICATE_INSTALL_LAST_SUCCESS: &str =
     "hosting_certificate_install_last_success_timestamp_seconds";
+// Audit log, webhooks and analytics.
+pub const AUDIT_ENTRIES_LOST_TOTAL: &str = "hosting_audit_entries_lost_total";
+pub const WEBHOOK_DELIVERIES_TOTAL: &str = "hosting_webhook_deliveries_total";
+pub const WEBHOOK_QUEUE_PENDING: &str = "hosting_webhook_queue_pending";
+pub const WEBHOOK_QUEUE_OLDEST_AGE_SECONDS: &str = "hosting_webhook_queue_oldest_age_seconds";
+pub const ANALYTICS_FLUSH_FAILURES_TOTAL: &str = "hosting_analytics_flush_failures_total";
 
 /// The metrics the Prometheus recorder exports (see [`describe`]).
 /// S3 requests of the blob store, by operation (`HOSTING_BLOB_STORE=s3`).
@@ -293,6 +299,36 @@ pub const RECORDED: &[Metric] = &[
         kind: Kind::Counter,
         help: "S3 requests of the blob store that failed (a missing object is not a failure), by operation.",
         labels: &[Label { name: "op", values: &BLOB_STORE_OPS }],
+    },
+    Metric {
+        name: AUDIT_ENTRIES_LOST_TOTAL,
+        kind: Kind::Counter,
+        help: "Audit entries (with their webhook events) that could not be written; each is logged at error level as its only trace.",
+        labels: &[],
+    },
+    Metric {
+        name: WEBHOOK_DELIVERIES_TOTAL,
+        kind: Kind::Counter,
+        help: "Webhook delivery attempts, by result: delivered (2xx), retry (failed, tried again later), failed (given up after the retry window).",
+        labels: &[Label { name: "result", values: &["delivered", "retry", "failed"] }],
+    },
+    Metric {
+        name: WEBHOOK_QUEUE_PENDING,
+        kind: Kind::Gauge,
+        help: "Webhook deliveries waiting in the queue (all replicas), as this replica last read it.",
+        labels: &[],
+    },
+    Metric {
+        name: WEBHOOK_QUEUE_OLDEST_AGE_SECONDS,
+        kind: Kind::Gauge,
+        help: "Seconds since the oldest pending webhook delivery was queued (0 when none waits).",
+        labels: &[],
+    },
+    Metric {
+        name: ANALYTICS_FLUSH_FAILURES_TOTAL,
+        kind: Kind::Counter,
+        help: "Analytics flushes that failed to write; the figures of that interval are lost.",
+        labels: &[],
     },
 ];
 

@@ -42,6 +42,7 @@ pub use webhooks::{
     AfterAttempt, AttemptRecord, DeliveryRecord, DueDelivery, NewWebhook, WebhookEvent,
     WebhookRecord,
 };
+pub use webhooks::{QueueStats, StoredSecret};
 
 use crate::domain::names::{DeployId, Sha256};
 use crate::domain::quota::{QuotaExceeded, QuotaOverrides, QuotaPolicy, UserQuota};
@@ -449,8 +450,9 @@ pub trait Store: Send + Sync {
     /// A deploy of `site` by id, for preview hosts (any state but expired or failed).
     async fn preview_deploy(&self, site: &str, deploy_id: &str) -> StoreResult<Option<LiveDeploy>>;
 
-    /// Marks deploys still uploading since before `cutoff` expired and drops their file lists.
-    async fn expire_deploys(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
+    /// Marks deploys still uploading since before `cutoff` expired and drops their file
+    /// lists; the expired deploys as `(id, owner id)`.
+    async fn expire_deploys(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<(String, i64)>>;
     /// Blobs no deploy references and nothing touched since `cutoff`.
     async fn unreferenced_blobs(
         &self,
@@ -675,4 +677,11 @@ pub trait Store: Send + Sync {
         limit: u32,
         referenced: bool,
     ) -> StoreResult<Vec<(Sha256, u64)>>;
+    /// Up to `limit` webhook secrets still stored in clear (written before sealing).
+    async fn clear_webhook_secrets(&self, limit: u32) -> StoreResult<Vec<StoredSecret>>;
+    /// Replaces webhook `id`'s secret `clear` by `sealed`; false when it was no longer
+    /// `clear` (another replica sealed it first).
+    async fn seal_webhook_secret(&self, id: i64, clear: &str, sealed: &str) -> StoreResult<bool>;
+    /// Pending webhook deliveries and the oldest one's queueing time.
+    async fn webhook_queue(&self) -> StoreResult<QueueStats>;
 }

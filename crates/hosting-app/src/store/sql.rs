@@ -48,6 +48,7 @@ use crate::store::{
     AnalyticsBatch, AnalyticsCutoffs, BucketIncrement, BucketRecord, Granularity, TopIncrement,
     TopKind,
 };
+use crate::store::{QueueStats, StoredSecret};
 
 type Tx<'c> = Transaction<'c, Db>;
 
@@ -800,25 +801,27 @@ impl Store for This {
         Ok(row.map(LiveDeploy::from))
     }
 
-    async fn expire_deploys(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+    async fn expire_deploys(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<(String, i64)>> {
         let mut tx = self.writer().begin().await.map_err(map_err)?;
         let query = sqlx::query_scalar(deploy_sql::EXPIRE).bind(cutoff.timestamp_millis());
-        let expired: Vec<String> = scalars(&mut *tx, query).await?;
+        let ids: Vec<String> = scalars(&mut *tx, query).await?;
         let mut owners = HashSet::new();
-        for id in &expired {
+        let mut expired = Vec::with_capacity(ids.len());
+        for id in ids {
             let owner: Option<i64> =
-                optional_scalar(&mut *tx, sqlx::query_scalar(deploy_sql::OWNER).bind(id)).await?;
+                optional_scalar(&mut *tx, sqlx::query_scalar(deploy_sql::OWNER).bind(&id)).await?;
             owners.extend(owner);
             for statement in [deploy_sql::DROP_FILES, deploy_sql::DROP_MISSING] {
-                execute(&mut *tx, sqlx::query(statement).bind(id)).await?;
+                execute(&mut *tx, sqlx::query(statement).bind(&id)).await?;
             }
+            expired.extend(owner.map(|owner| (id, owner)));
         }
         tx.commit().await.map_err(map_err)?;
         // Files uploaded only for an abandoned deploy stop counting.
         for owner in owners {
             self.refresh_storage_of(owner).await;
         }
-        Ok(expired.len() as u64)
+        Ok(expired)
     }
 
     async fn unreferenced_blobs(
@@ -1646,6 +1649,37 @@ impl Store for This {
         rows.into_iter()
             .map(|(raw, size)| Ok((blob_sql::sha(&raw)?, u64::try_from(size).unwrap_or(0))))
             .collect()
+    }
+
+    async fn clear_webhook_secrets(&self, limit: u32) -> StoreResult<Vec<StoredSecret>> {
+        let query =
+            sqlx::query_as::<_, (i64, i64, String)>(hook_sql::CLEAR_SECRETS).bind(i64::from(limit));
+        let rows = query.fetch_all(self.writer()).await.map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, site_id, secret)| StoredSecret {
+                id,
+                site_id,
+                secret,
+            })
+            .collect())
+    }
+
+    async fn seal_webhook_secret(&self, id: i64, clear: &str, sealed: &str) -> StoreResult<bool> {
+        let query = sqlx::query(hook_sql::SEAL_SECRET)
+            .bind(sealed)
+            .bind(id)
+            .bind(clear);
+        Ok(execute(self.writer(), query).await? == 1)
+    }
+
+    async fn webhook_queue(&self) -> StoreResult<QueueStats> {
+        let query = sqlx::query_as::<_, (i64, Option<i64>)>(hook_sql::QUEUE);
+        let (pending, oldest) = query.fetch_one(self.writer()).await.map_err(map_err)?;
+        Ok(QueueStats {
+            pending: count(pending),
+            oldest: oldest.map(time),
+        })
     }
 }
 

@@ -35,7 +35,7 @@ pub(super) const ENQUEUE: &str = "INSERT INTO webhook_deliveries \
 /// Due deliveries with their endpoint, oldest first; whoever holds a running lease is
 /// left alone. The backend appends its row lock.
 pub(super) const DUE: &str = "SELECT d.id, d.message_id, d.event, d.payload, d.attempts, \
-     d.created_at, w.url, w.secret FROM webhook_deliveries d \
+     d.created_at, w.site_id, w.url, w.secret FROM webhook_deliveries d \
      JOIN webhooks w ON w.id = d.webhook_id \
      WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
      AND (d.lease_until IS NULL OR d.lease_until <= $1) \
@@ -55,6 +55,16 @@ pub(super) const DELIVERIES: &str = "SELECT d.id, d.webhook_id, d.message_id, d.
 pub(super) const ATTEMPTS: &str = "SELECT a.delivery_id, a.at, a.status_code, a.duration_ms, \
      a.error FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
      WHERE d.webhook_id = $1 AND a.delivery_id >= $2 ORDER BY a.id";
+
+/// Secrets still stored as written before sealing (`whsec_...`), to seal at start-up.
+pub(super) const CLEAR_SECRETS: &str = "SELECT id, site_id, secret FROM webhooks \
+     WHERE secret LIKE 'whsec_%' ORDER BY id LIMIT $1";
+/// Replaces a clear secret by its sealed form, unless another replica did first.
+pub(super) const SEAL_SECRET: &str =
+    "UPDATE webhooks SET secret = $1 WHERE id = $2 AND secret = $3";
+/// The pending deliveries and when the oldest was queued (metrics).
+pub(super) const QUEUE: &str = "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries \
+     WHERE status = 'pending'";
 
 pub(super) const PRUNE: &str =
     "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND completed_at < $1";
@@ -101,8 +111,26 @@ pub struct DueDelivery {
     pub payload: String,
     pub attempts: u64,
     pub created_at: DateTime<Utc>,
+    /// The endpoint's site: its sealed secret is bound to it.
+    pub site_id: i64,
     pub url: String,
+    /// As stored: sealed (`webhooks::secrets`), or clear when written without a key.
     pub secret: String,
+}
+
+/// A webhook's stored secret, for sealing the clear ones.
+#[derive(Clone)]
+pub struct StoredSecret {
+    pub id: i64,
+    pub site_id: i64,
+    pub secret: String,
+}
+
+/// The delivery queue as metrics show it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueStats {
+    pub pending: u64,
+    pub oldest: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for DueDelivery {
@@ -190,6 +218,7 @@ pub(super) struct DueRow {
     payload: String,
     attempts: i64,
     created_at: i64,
+    site_id: i64,
     url: String,
     secret: String,
 }
@@ -203,6 +232,7 @@ impl From<DueRow> for DueDelivery {
             payload: row.payload,
             attempts: count(row.attempts),
             created_at: time(row.created_at),
+            site_id: row.site_id,
             url: row.url,
             secret: row.secret,
         }

@@ -10,22 +10,37 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use url::Url;
 
-use super::{sign, target};
+use super::{secrets, sign, target};
 use crate::state::App;
 use crate::store::{AfterAttempt, AttemptRecord, DueDelivery};
 
 /// Deliveries claimed per round (sent concurrently).
 const BATCH: u32 = 16;
 
+/// How often the queue gauges are read: about a Prometheus scrape interval.
+const QUEUE_GAUGE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// The longest wait between two retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// Polls for due deliveries every `interval` until the process exits.
 pub async fn run_deliveries(app: Arc<App>, interval: Duration) {
+    if let Some(sealer) = &app.webhook_sealer {
+        match secrets::seal_clear_rows(app.store.as_ref(), sealer).await {
+            Ok(0) => {}
+            Ok(sealed) => tracing::info!(sealed, "sealed webhook secrets stored in clear"),
+            Err(e) => tracing::warn!(error = %e, "sealing webhook secrets stored in clear failed"),
+        }
+    }
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut measured: Option<Instant> = None;
     loop {
         ticker.tick().await;
+        if measured.is_none_or(|at| at.elapsed() >= QUEUE_GAUGE_INTERVAL) {
+            measured = Some(Instant::now());
+            set_queue_gauges(&app).await;
+        }
         // Drain what is due before waiting again, so a burst is not spread over ticks.
         loop {
             match deliver_due(&app).await {
@@ -37,6 +52,20 @@ pub async fn run_deliveries(app: Arc<App>, interval: Duration) {
                 }
             }
         }
+    }
+}
+
+/// Sets the queue gauges from the database (every replica reads the same queue).
+async fn set_queue_gauges(app: &App) {
+    match app.store.webhook_queue().await {
+        Ok(queue) => {
+            let age = queue.oldest.map_or(0.0, |at| {
+                (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+            });
+            metrics::gauge!(crate::metrics::WEBHOOK_QUEUE_PENDING).set(queue.pending as f64);
+            metrics::gauge!(crate::metrics::WEBHOOK_QUEUE_OLDEST_AGE_SECONDS).set(age);
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the webhook queue's size failed"),
     }
 }
 
@@ -71,6 +100,12 @@ async fn deliver_one(app: &App, delivery: DueDelivery) {
     } else {
         next_attempt(app, &delivery, at)
     };
+    let result = match after {
+        AfterAttempt::Delivered => "delivered",
+        AfterAttempt::RetryAt(_) => "retry",
+        AfterAttempt::GiveUp => "failed",
+    };
+    metrics::counter!(crate::metrics::WEBHOOK_DELIVERIES_TOTAL, "result" => result).increment(1);
     tracing::info!(
         webhook.delivery = delivery.id,
         webhook.event = %delivery.event,
@@ -128,9 +163,15 @@ async fn send(app: &App, delivery: &DueDelivery) -> Result<u16, String> {
     let client = client
         .build()
         .map_err(|e| format!("building the client failed: {e}"))?;
+    let secret = secrets::open(
+        app.webhook_sealer.as_deref(),
+        delivery.site_id,
+        &delivery.secret,
+    )
+    .map_err(|e| e.to_string())?;
     let timestamp = Utc::now().timestamp();
     let signature = sign::signature(
-        &delivery.secret,
+        &secret,
         &delivery.message_id,
         timestamp,
         delivery.payload.as_bytes(),

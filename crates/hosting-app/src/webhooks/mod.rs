@@ -5,6 +5,7 @@
 //! The functions here are the rules of managing endpoints, shared by API and dashboard.
 
 mod deliver;
+pub mod secrets;
 pub mod sign;
 mod target;
 
@@ -56,6 +57,8 @@ pub async fn add(
         )));
     }
     let secret = sign::generate_secret();
+    let stored = secrets::seal(app.webhook_sealer.as_deref(), site.id, &secret)
+        .map_err(|e| ActionError::Store(crate::store::StoreError::Other(Box::new(e))))?;
     let webhook = app
         .store
         .create_webhook(&NewWebhook {
@@ -63,7 +66,7 @@ pub async fn add(
             site_id: site.id,
             url: url.to_string(),
             events,
-            secret: secret.clone(),
+            secret: stored,
         })
         .await?;
     tracing::info!(site.name = %site.name, webhook.id = webhook.id, "webhook added");

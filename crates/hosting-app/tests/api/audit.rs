@@ -312,7 +312,8 @@ async fn members_read_only_entries_on_what_they_own_and_admins_read_all() {
     let since = audit(&app, ADMIN_TOKEN, &format!("?since={later}")).await;
     assert!(since.items.is_empty());
     let until = audit(&app, ADMIN_TOKEN, &format!("?until={later}")).await;
-    assert_eq!(until.items.len(), 6, "{:?}", lines(&until));
+    // The six above, and the first start's `user.create` and `token.create` of admin.
+    assert_eq!(until.items.len(), 8, "{:?}", lines(&until));
 }
 
 #[tokio::test]
@@ -337,8 +338,8 @@ async fn pages_follow_the_cursor_without_gaps_or_repeats() {
         }
     }
 
-    // Assert
-    assert_eq!(everything.items.len(), 7);
+    // Assert: seven sites, after the first start's two entries (admin and its token)
+    assert_eq!(everything.items.len(), 9);
     assert_eq!(paged, everything.items);
     let bad = app
         .get(ADMIN_TOKEN, "/audit?limit=0")
@@ -382,7 +383,10 @@ async fn no_route_edits_or_deletes_an_entry() {
         .await
         .expect("request");
     assert_problem(unauthenticated, 401).await;
-    assert_eq!(audit(&app, ADMIN_TOKEN, "").await.items.len(), 1);
+    assert_eq!(
+        audit(&app, ADMIN_TOKEN, "?action=site").await.items.len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -393,7 +397,10 @@ async fn entries_past_the_retention_are_pruned() {
     })
     .await;
     app.create_site(ADMIN_TOKEN, "blog").await;
-    assert_eq!(audit(&app, ADMIN_TOKEN, "").await.items.len(), 1);
+    assert_eq!(
+        audit(&app, ADMIN_TOKEN, "?action=site").await.items.len(),
+        1
+    );
 
     let started = Instant::now();
     while !audit(&app, ADMIN_TOKEN, "").await.items.is_empty() {
@@ -442,4 +449,200 @@ async fn the_dashboard_shows_the_audit_log_and_manages_a_sites_webhooks() {
     );
     let all = browser.get("/audit").await.text().await.expect("page");
     assert!(all.contains("session.sign_in") && all.contains("site.create"));
+}
+
+/// The entries' `actor action target outcome` lines, oldest first.
+fn by_actor(page: &api::AuditPage) -> Vec<String> {
+    page.items
+        .iter()
+        .rev()
+        .map(|e| format!("{} {} {} {}", e.actor, e.action, e.target, e.outcome))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_first_admin_and_the_operators_commands_are_audited() {
+    // Arrange: the first start created `admin` and its bootstrap token
+    let app = TestApp::spawn().await;
+
+    // Act: the operator issues a token and sets a password at the command line
+    hosting_app::admin::issue_token(&app.config, "admin", "recovery")
+        .await
+        .expect("a token");
+    hosting_app::admin::set_password(&app.config, "admin", "correct horse battery")
+        .await
+        .expect("the password is set");
+
+    // Assert
+    let page = audit(&app, ADMIN_TOKEN, "").await;
+    let lines = by_actor(&page);
+    let tokens: Vec<i64> = page
+        .items
+        .iter()
+        .rev()
+        .filter(|e| e.action == "token.create")
+        .filter_map(|e| e.target.strip_prefix("token:")?.parse().ok())
+        .collect();
+    assert_eq!(tokens.len(), 2, "{lines:?}");
+    assert_eq!(
+        lines,
+        [
+            "system user.create user:admin success".to_owned(),
+            format!("system token.create token:{} success", tokens[0]),
+            format!("operator token.create token:{} success", tokens[1]),
+            "operator user.password user:admin success".to_owned(),
+        ]
+    );
+    for entry in &page.items {
+        assert_eq!(
+            (entry.actor_id, entry.client_address.as_deref()),
+            (None, None)
+        );
+    }
+    assert_eq!(
+        page.items[1].detail.as_deref(),
+        Some("name \"recovery\""),
+        "the token's name"
+    );
+}
+
+#[tokio::test]
+async fn password_changes_and_sign_outs_are_audited() {
+    // Arrange: an admin and a member, both signed in to the dashboard
+    let app = TestApp::spawn_with(|config| {
+        config.admin.admin_password = Some(hosting_app::config::Secret::from(PASSWORD));
+    })
+    .await;
+    let (id, _) = app.member_with_id("dana").await;
+    let mut admin = Browser::new(&app);
+    assert_eq!(admin.sign_in("admin", PASSWORD).await.status(), 303);
+
+    // Act: the admin sets dana's password; dana changes it (once with a wrong current
+    // one) and signs out
+    let csrf = admin.csrf("/admin/users").await;
+    let set = admin
+        .post(
+            &format!("/admin/users/{id}/password"),
+            &[("csrf", &csrf), ("password", "dana's first password")],
+        )
+        .await;
+    assert_eq!(set.status(), 303);
+    let mut dana = Browser::new(&app);
+    assert_eq!(
+        dana.sign_in("dana", "dana's first password").await.status(),
+        303
+    );
+    let csrf = dana.csrf("/account").await;
+    let change = |current: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("current", current.to_owned()),
+            ("new", "a new password 1".to_owned()),
+            ("confirm", "a new password 1".to_owned()),
+        ]
+    };
+    let form = change("not my password");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(dana.post("/account/password", &form).await.status(), 401);
+    let form = change("dana's first password");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(dana.post("/account/password", &form).await.status(), 303);
+    let csrf = dana.csrf("/account").await;
+    assert_eq!(dana.post("/logout", &[("csrf", &csrf)]).await.status(), 303);
+
+    // Assert
+    let page = audit(&app, ADMIN_TOKEN, "?actor=dana").await;
+    assert_eq!(
+        by_actor(&page),
+        [
+            "dana session.sign_in user:dana success",
+            "dana user.password user:dana failure",
+            "dana user.password user:dana success",
+            "dana session.sign_out user:dana success",
+        ]
+    );
+    assert_eq!(
+        page.items[2].detail.as_deref(),
+        Some("wrong current password")
+    );
+    let page = audit(&app, ADMIN_TOKEN, "?actor=admin&action=user.password").await;
+    assert_eq!(by_actor(&page), ["admin user.password user:dana success"]);
+    assert_eq!(page.items[0].client_address.as_deref(), Some("127.0.0.1"));
+}
+
+/// An uncompressed tar of `(entry name, bytes)`: a bulk upload's body.
+fn batch(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, bytes) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, name, *bytes)
+            .expect("tar entry");
+    }
+    builder.into_inner().expect("tar")
+}
+
+#[tokio::test]
+async fn every_way_a_deploy_fails_is_audited_as_a_failure() {
+    // Arrange: deploys expire at once when garbage collection runs
+    let app =
+        TestApp::spawn_with(|c| c.limits.deploy_expiry = std::time::Duration::from_secs(0)).await;
+    let member = app.member("erin").await;
+    app.create_site(&member, "blog").await;
+    let missing: &[u8] = b"never uploaded";
+
+    // Act: a refused file list, a publish before the files, a refused upload batch, and
+    // the deploy abandoned until it expires
+    let refused = app
+        .post(&member, "/sites/blog/deploys")
+        .json(&serde_json::json!({ "files": { "/index.html": "not a digest" } }))
+        .send()
+        .await
+        .expect("request");
+    assert_problem(refused, 422).await;
+    let created =
+        crate::deploys::create_digest(&app, &member, "blog", &[("/index.html", missing)]).await;
+    let id = created.deploy.id.as_str();
+    assert_problem(crate::deploys::publish(&app, &member, id).await, 409).await;
+    let digest = crate::helpers::sha256_hex(missing);
+    let bad = app
+        .post(&member, &format!("/deploys/{id}/files"))
+        .header("content-type", "application/x-tar")
+        .body(batch(&[(digest.as_str(), b"other bytes")]))
+        .send()
+        .await
+        .expect("bulk upload");
+    assert_problem(bad, 422).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let report = hosting_app::gc::run_once(&app.state).await.expect("gc");
+    assert_eq!(report.expired_deploys, 1);
+
+    // Assert
+    let page = audit(&app, &member, "?action=deploy").await;
+    assert_eq!(
+        by_actor(&page),
+        [
+            "erin deploy.create site:blog failure".to_owned(),
+            format!("erin deploy.create deploy:{id} success"),
+            format!("erin deploy.publish deploy:{id} failure"),
+            format!("erin deploy.upload deploy:{id} failure"),
+            format!("system deploy.expire deploy:{id} failure"),
+        ]
+    );
+    let details: Vec<String> = page
+        .items
+        .iter()
+        .rev()
+        .map(|e| e.detail.clone().unwrap_or_default())
+        .collect();
+    assert!(details[0].contains("/index.html"), "{details:?}");
+    assert!(details[2].contains("waiting for 1 file"), "{details:?}");
+    assert!(details[3].contains(&digest), "{details:?}");
+    assert!(details[4].contains("abandoned"), "{details:?}");
+    for entry in &page.items {
+        assert_eq!(entry.site.as_deref(), Some("blog"), "{entry:?}");
+    }
 }

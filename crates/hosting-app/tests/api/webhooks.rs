@@ -542,4 +542,185 @@ async fn domain_and_certificate_events_are_delivered_and_audited() {
         ("certificate.issue", "system", "success")
     );
     assert_eq!(entry.target, format!("domain:{DOMAIN}"));
+
+    // An early renewal asked by the owner is audited as theirs.
+    let renew = app
+        .post(
+            ADMIN_TOKEN,
+            &format!("/sites/shop/domains/{DOMAIN}/certificate"),
+        )
+        .send()
+        .await
+        .expect("renew");
+    assert!(renew.status().is_success(), "{}", renew.status());
+    let page: api::AuditPage = app
+        .get(ADMIN_TOKEN, "/audit?site=shop&action=certificate.request")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("page");
+    let entry = &page.items[0];
+    assert_eq!(
+        (
+            entry.actor.as_str(),
+            entry.outcome.as_str(),
+            entry.target.clone()
+        ),
+        ("admin", "success", format!("domain:{DOMAIN}"))
+    );
+}
+
+#[tokio::test]
+async fn failed_deploys_send_deploy_failed_with_the_deploy_and_the_reason() {
+    // Arrange: deploys expire as soon as garbage collection runs
+    let (receiver, addr) = Receiver::start(&[]).await;
+    let app = TestApp::spawn_with(|config| {
+        quick(config);
+        config.limits.deploy_expiry = Duration::from_secs(0);
+    })
+    .await;
+    let member = app.member("frank").await;
+    app.create_site(&member, "blog").await;
+    let url = format!("http://{addr}/hook");
+    let hook = added(&app, &member, "blog", &url, &["deploy.failed"]).await;
+
+    // Act: a refused archive, a publish of a deploy still missing its file, then its expiry
+    let refused = app
+        .post_archive(&member, "blog", b"not a gzip stream")
+        .await;
+    assert_problem(refused, 400).await;
+    let created =
+        crate::deploys::create_digest(&app, &member, "blog", &[("/index.html", b"missing")]).await;
+    let id = created.deploy.id.as_str();
+    assert_problem(crate::deploys::publish(&app, &member, id).await, 409).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    hosting_app::gc::run_once(&app.state).await.expect("gc");
+
+    // Assert: three signed `deploy.failed`, the last two naming the deploy
+    let got = receiver
+        .wait_for("three deploy.failed", |got| got.len() >= 3)
+        .await;
+    let mut errors = Vec::new();
+    for message in &got {
+        assert_signed(message, &hook.secret);
+        let body = message.json();
+        assert_eq!(body["type"], "deploy.failed");
+        assert_eq!(body["data"]["site"], "blog");
+        errors.push(
+            body["data"]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    errors.sort();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("gzip") || e.contains("archive")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("waiting for 1 file")),
+        "{errors:?}"
+    );
+    assert!(errors.iter().any(|e| e.contains("abandoned")), "{errors:?}");
+    let with_deploy: Vec<&Received> = got
+        .iter()
+        .filter(|m| m.json()["data"]["deploy"]["id"] == id)
+        .collect();
+    assert_eq!(with_deploy.len(), 2);
+    assert!(with_deploy
+        .iter()
+        .any(|m| m.json()["data"]["deploy"]["state"] == "expired"));
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_at_rest_and_clear_ones_are_sealed_at_start() {
+    // Arrange: a sealing key file, as cluster replicas share one
+    let (receiver, addr) = Receiver::start(&[]).await;
+    let keys = tempfile::tempdir().expect("temp dir");
+    let key_file = keys.path().join("sealing.key");
+    std::fs::write(&key_file, "3f".repeat(32)).expect("key file");
+    let app = TestApp::spawn_with(|config| {
+        quick(config);
+        config.acme.cert_encryption_key_file = Some(key_file.clone());
+    })
+    .await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let url = format!("http://{addr}/hook");
+    let hook = added(&app, ADMIN_TOKEN, "blog", &url, &["deploy.created"]).await;
+    let store = app.state.store.clone();
+    assert!(
+        store
+            .clear_webhook_secrets(10)
+            .await
+            .expect("read")
+            .is_empty(),
+        "the new secret is stored sealed"
+    );
+    let sealed_in_place = app
+        .execute_sql(&format!(
+            "UPDATE webhooks SET url = url WHERE id = {} AND secret LIKE 'sealed:%' \
+             AND secret NOT LIKE '%{}%'",
+            hook.webhook.id,
+            hook.secret.trim_start_matches("whsec_")
+        ))
+        .await;
+    assert_eq!(
+        sealed_in_place, 1,
+        "stored sealed, without the secret in it"
+    );
+
+    // Act: an endpoint written before sealing existed (its secret in clear), then a restart
+    let legacy = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let updated = app
+        .execute_sql(&format!(
+            "UPDATE webhooks SET secret = '{legacy}' WHERE id = {}",
+            hook.webhook.id
+        ))
+        .await;
+    assert_eq!(updated, 1);
+    assert_eq!(
+        store.clear_webhook_secrets(10).await.expect("read").len(),
+        1
+    );
+    let app = app.restart().await;
+
+    // Assert: sealed at start, and deliveries are still signed with that secret
+    let store = app.state.store.clone();
+    let started = Instant::now();
+    while !store
+        .clear_webhook_secrets(10)
+        .await
+        .expect("read")
+        .is_empty()
+    {
+        assert!(started.elapsed() < Duration::from_secs(10), "not sealed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.deploy_archive(ADMIN_TOKEN, "blog", &[("index.html", b"v1")])
+        .await;
+    let got = receiver
+        .wait_for("deploy.created", |got| !got.is_empty())
+        .await;
+    assert_signed(&got[0], legacy);
+    let metrics = app
+        .client
+        .get(app.mgmt_url("/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    for series in [
+        "hosting_webhook_deliveries_total{result=\"delivered\"}",
+        "# HELP hosting_webhook_queue_pending ",
+        "# HELP hosting_webhook_queue_oldest_age_seconds ",
+    ] {
+        assert!(metrics.contains(series), "{series} missing");
+    }
 }

@@ -65,7 +65,40 @@ pub async fn upload_files(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let prepared = prepare(&state, user.id, &id, &headers).await;
+    let received = receive(&state, user.id, &id, &headers, body).await;
+    if let Err(e) = &received {
+        record_refusal(&state, user.id, &id, e).await;
+    }
+    received
+}
+
+/// A refused batch of a deploy that takes files (not another tenant's, not one that has
+/// already expired or failed) is a failed deploy: audit entry and `deploy.failed`.
+async fn record_refusal(state: &AppState, owner_id: i64, id: &str, error: &ApiError) {
+    if matches!(error.status(), StatusCode::NOT_FOUND | StatusCode::CONFLICT) {
+        return;
+    }
+    let Ok(deploy) = owned_deploy(state, owner_id, id).await else {
+        return;
+    };
+    let why = if error.status().is_server_error() {
+        "the upload failed on the server".to_owned()
+    } else {
+        error.to_string()
+    };
+    let actor = crate::audit::Actor::Id(owner_id);
+    crate::audit::events::deploy_failed_on(state, actor, "deploy.upload", &deploy, &why).await;
+}
+
+/// The body of `upload_files`: check, stage, publish and record the batch.
+async fn receive(
+    state: &AppState,
+    owner_id: i64,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let prepared = prepare(state, owner_id, id, headers).await;
     let (deploy_id, wanted, budget) = match prepared {
         Ok(prepared) => prepared,
         Err(refused) => {
@@ -110,7 +143,7 @@ pub async fn upload_files(
     let quotas = Quotas::from_config(&state.config);
     let recorded = state
         .store
-        .record_uploads(user.id, &deploy_id, &published, &quotas)
+        .record_uploads(owner_id, &deploy_id, &published, &quotas)
         .await;
     if let Err(StoreError::QuotaExceeded(_)) = &recorded {
         // Another upload of this owner took the room first: the bytes are left to

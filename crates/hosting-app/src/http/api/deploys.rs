@@ -128,18 +128,18 @@ pub async fn create(
     };
     let response = match media_type.as_str() {
         "application/json" => {
-            create_from_manifest(&state, user.id, &site, &headers, body, query_message).await
+            let created =
+                create_from_manifest(&state, user.id, &site, &headers, body, query_message).await;
+            if let Err(e) = &created {
+                record_failure(&state, user.id, &site, e).await;
+            }
+            created
         }
         _ if is_archive => {
             let deployed =
                 deploy_archive(&state, user.id, &site, params.publish, body, query_message).await;
             if let Err(e) = &deployed {
-                let why = if e.status().is_server_error() {
-                    "the deploy failed on the server".to_owned()
-                } else {
-                    e.to_string()
-                };
-                crate::audit::events::deploy_failed(&state, user.id, &site, &why).await;
+                record_failure(&state, user.id, &site, e).await;
             }
             if deployed.is_err() && created_site {
                 // A failed first deploy leaves no empty site behind.
@@ -157,6 +157,17 @@ pub async fn create(
     };
     metrics::counter!(crate::metrics::DEPLOYS_TOTAL, "kind" => "create", "result" => result_label(&response)).increment(1);
     response
+}
+
+/// A refused or failed deploy of `site` (audit entry and `deploy.failed`), with what the
+/// client was told, or a generic cause for a server error (its detail is logged).
+async fn record_failure(state: &AppState, owner_id: i64, site: &SiteRecord, error: &ApiError) {
+    let why = if error.status().is_server_error() {
+        "the deploy failed on the server".to_owned()
+    } else {
+        error.to_string()
+    };
+    crate::audit::events::deploy_failed(state, owner_id, site, &why).await;
 }
 
 /// The archive branch of `create`: stream it into a deploy, publish unless told not to.

@@ -13,6 +13,7 @@ use super::layout::{csrf_field, notice, page, time, Nav};
 use super::session::{self, CurrentSession, SignedIn};
 use super::sites::Flash;
 use super::{html, see_other, PageError, PageResult};
+use crate::audit::{self, Actor};
 use crate::http::auth::{hash_password, verify_password};
 use crate::state::AppState;
 
@@ -90,6 +91,8 @@ pub async fn change_password(
                 .await
                 .unwrap_or(false);
         if !verified {
+            let (actor, why) = (Actor::User(&session.user), Some("wrong current password"));
+            audit::events::password_set(state.store.as_ref(), actor, &session.user, why).await;
             return refuse(StatusCode::UNAUTHORIZED, "The current password is wrong.");
         }
     }
@@ -104,6 +107,8 @@ pub async fn change_password(
         Err(e) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e}.")),
     };
     state.store.set_password(session.user.id, &hash).await?;
+    let actor = Actor::User(&session.user);
+    audit::events::password_set(state.store.as_ref(), actor, &session.user, None).await;
     // Every other session of this user ends; this browser gets a fresh one.
     state
         .sessions

@@ -288,6 +288,10 @@ pub async fn set_password(
             "There is no such user.",
         ));
     }
+    if let Some(user) = state.store.user_by_id(id).await? {
+        let admin = crate::audit::Actor::User(&session.user);
+        crate::audit::events::password_set(state.store.as_ref(), admin, &user, None).await;
+    }
     if let Err(e) = state.sessions.delete_user(id).await {
         tracing::warn!(error = %e, "could not end the user's sessions");
     }

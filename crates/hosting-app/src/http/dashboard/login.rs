@@ -241,8 +241,15 @@ pub async fn submit(
     response
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(lookup): Extension<SessionLookup>,
+    headers: HeaderMap,
+) -> Response {
     session::end(&state, &headers).await;
+    if let SessionLookup::Active(session) = &lookup {
+        crate::audit::events::sign_out(&state, &session.user).await;
+    }
     let mut response = see_other("/login?signed_out=1");
     let (name, value) = session::clear_session_cookie(&state.config);
     response.headers_mut().append(name, value);
