@@ -35,6 +35,7 @@ pub use analytics::{
 };
 pub use audit::{AuditFilter, AuditRecord, NewAuditEntry, Outcome};
 pub(crate) use certificates::certificate_status_str;
+pub use certificates::PlatformCertificateRecord;
 pub(crate) use postgres::is_unreachable;
 pub use postgres::{parse_lsn, PgStore, Pools};
 pub use sqlite::SqliteStore;
@@ -666,4 +667,35 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<DeliveryRecord>>;
     /// A custom domain by id, whoever owns it (the audit entry of a certificate order).
     async fn domain_by_id(&self, id: i64) -> StoreResult<Option<DomainRecord>>;
+    /// The platform certificate ordered for `names` (space-separated), if any.
+    async fn platform_certificate(
+        &self,
+        names: &str,
+    ) -> StoreResult<Option<PlatformCertificateRecord>>;
+    /// Takes the order of the platform certificate for `names` until `until`, if it is due
+    /// at `now` and no other replica holds it (a first order is always due).
+    async fn lease_platform_certificate(
+        &self,
+        names: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Gives a lease back early (the order was abandoned).
+    async fn release_platform_certificate_lease(
+        &self,
+        names: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Stores the issued platform certificate and ends the lease.
+    async fn record_platform_certificate_issued(
+        &self,
+        names: &str,
+        issued: &IssuedCertificate,
+    ) -> StoreResult<()>;
+    /// Records a failed order (the earlier certificate stays) and ends the lease.
+    async fn record_platform_certificate_failure(
+        &self,
+        names: &str,
+        failure: &CertificateFailure,
+    ) -> StoreResult<()>;
 }
