@@ -13,6 +13,7 @@ mod certificates;
 mod columns;
 mod deploys;
 mod domains;
+mod hsts;
 mod postgres;
 mod quotas;
 mod sessions;
@@ -36,6 +37,7 @@ pub use analytics::{
 pub use audit::{AuditFilter, AuditRecord, NewAuditEntry, Outcome};
 pub(crate) use certificates::certificate_status_str;
 pub use certificates::PlatformCertificateRecord;
+pub use hsts::HstsHost;
 pub(crate) use postgres::is_unreachable;
 pub use postgres::{parse_lsn, PgStore, Pools};
 pub use sqlite::SqliteStore;
@@ -698,4 +700,18 @@ pub trait Store: Send + Sync {
         names: &str,
         failure: &CertificateFailure,
     ) -> StoreResult<()>;
+    /// The owner's site's HSTS `(max-age, includeSubDomains)`, if it sends one.
+    async fn site_hsts(&self, owner_id: i64, site_id: i64) -> StoreResult<Option<(i64, bool)>>;
+    /// Sets the owner's site's HSTS (`max_age` > 0).
+    async fn set_site_hsts(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        max_age: i64,
+        include_subdomains: bool,
+    ) -> StoreResult<()>;
+    /// Stops the owner's site's HSTS.
+    async fn delete_site_hsts(&self, owner_id: i64, site_id: i64) -> StoreResult<()>;
+    /// Every host that sends HSTS, for the TLS listener's table.
+    async fn hsts_hosts(&self) -> StoreResult<Vec<HstsHost>>;
 }

@@ -1697,6 +1697,47 @@ impl Store for This {
         self.note_write().await;
         Ok(())
     }
+
+    async fn site_hsts(&self, owner_id: i64, site_id: i64) -> StoreResult<Option<(i64, bool)>> {
+        sqlx::query_as(crate::store::hsts::OF_SITE)
+            .bind(site_id)
+            .bind(owner_id)
+            .fetch_optional(self.writer())
+            .await
+            .map_err(map_err)
+    }
+
+    async fn set_site_hsts(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        max_age: i64,
+        include_subdomains: bool,
+    ) -> StoreResult<()> {
+        let query = sqlx::query(crate::store::hsts::SET)
+            .bind(site_id)
+            .bind(owner_id)
+            .bind(max_age)
+            .bind(include_subdomains)
+            .bind(now_ms());
+        execute(self.writer(), query).await?;
+        self.note_write().await;
+        Ok(())
+    }
+
+    async fn delete_site_hsts(&self, owner_id: i64, site_id: i64) -> StoreResult<()> {
+        let query = sqlx::query(crate::store::hsts::DELETE)
+            .bind(site_id)
+            .bind(owner_id);
+        execute(self.writer(), query).await?;
+        self.note_write().await;
+        Ok(())
+    }
+
+    async fn hsts_hosts(&self) -> StoreResult<Vec<crate::store::HstsHost>> {
+        let query = sqlx::query_as::<_, crate::store::HstsHost>(crate::store::hsts::HOSTS);
+        all(self.writer(), query).await
+    }
 }
 
 /// Adds one site's increments: each bucket row is created if missing, locked, and

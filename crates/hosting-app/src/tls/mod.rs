@@ -8,6 +8,7 @@
 //! (`http/mod.rs`).
 
 pub mod certified;
+pub mod hsts;
 pub mod reload;
 pub mod resolver;
 pub mod wildcard;
@@ -32,6 +33,8 @@ pub struct Https {
     pub server_config: Arc<ServerConfig>,
     /// The platform certificate is ordered by DNS-01 and kept in the store.
     pub dns01: bool,
+    /// The sites' HSTS headers, reloaded with the certificates.
+    pub hsts: Arc<hsts::HstsTable>,
 }
 
 /// Why HTTPS cannot start.
@@ -79,6 +82,7 @@ impl Https {
             certificates,
             platform_files,
             dns01,
+            hsts: Arc::default(),
         })
     }
 }
@@ -93,6 +97,7 @@ impl Https {
             self.certificates.clone(),
             self.platform_files.clone(),
             self.dns01,
+            self.hsts.clone(),
         ));
     }
 }

@@ -1,4 +1,5 @@
-//! Keeping [`Certificates`] current without a restart: the custom domains' certificates
+//! Keeping [`Certificates`] (and the sites' HSTS table) current without a restart: the
+//! custom domains' certificates
 //! from the database (at once when this replica issued one, and every
 //! `HOSTING_TLS_RELOAD_INTERVAL` for the other replicas' orders), and the platform's
 //! files when they change on disk.
@@ -69,12 +70,14 @@ pub async fn run(
     certificates: Arc<Certificates>,
     platform: Option<PlatformFiles>,
     stored_platform: bool,
+    hsts: Arc<super::hsts::HstsTable>,
 ) {
     let interval = app.config.tls.tls_reload_interval;
     let mut changed = app.certificates_changed.subscribe();
     let mut stamp = platform.as_ref().and_then(PlatformFiles::stamp);
     loop {
         reload_domains(&app, sealer.as_deref(), &certificates).await;
+        hsts.reload(&app).await;
         if let (true, Some(sealer)) = (stored_platform, &sealer) {
             reload_stored_platform(&app, sealer, &certificates).await;
         }

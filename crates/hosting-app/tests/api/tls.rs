@@ -589,3 +589,124 @@ async fn a_connection_that_never_finishes_its_handshake_is_closed_after_the_head
         started.elapsed()
     );
 }
+
+/// The `Strict-Transport-Security` of `host` over the app's HTTPS listener, once the
+/// listener's table has it as `expected` (it follows a change at once on this replica,
+/// through the reloader).
+async fn hsts_over_https(client: &reqwest::Client, url: &str, expected: Option<&str>) {
+    let started = Instant::now();
+    loop {
+        let response = client.get(url).send().await.expect("over HTTPS");
+        assert_eq!(response.status(), 200);
+        let sent = response
+            .headers()
+            .get("strict-transport-security")
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        if sent.as_deref() == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{url}: HSTS {sent:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_sites_hsts_setting_is_sent_over_https_only_to_that_site_until_turned_off() {
+    // Arrange: a platform certificate for the sites (not the control host, so the API
+    // stays on plain HTTP here), two sites.
+    let files = tempfile::tempdir().expect("temp dir");
+    let (ca, chain, key) = ca_signed(&["*.hosting.test"], -1, 30);
+    let (cert_path, key_path) = write_platform(files.path(), &chain, &key);
+    let app = TestApp::spawn_with(|config| {
+        serve_tls(config);
+        config.tls.tls_cert_file = Some(cert_path.clone());
+        config.tls.tls_key_file = Some(key_path.clone());
+        config.public.base_domain = "hosting.test".into();
+        config.public.control_host = Some("localhost".into());
+    })
+    .await;
+    for site in ["blog", "docs"] {
+        app.create_site(ADMIN_TOKEN, site).await;
+        app.deploy_archive(ADMIN_TOKEN, site, &[("index.html", b"<h1>hi</h1>")])
+            .await;
+    }
+    let addr = tls_addr(&app);
+    let https = client_trusting(&ca, "blog.hosting.test", addr)
+        .resolve("docs.hosting.test", addr)
+        .build()
+        .expect("client");
+    let blog = format!("https://blog.hosting.test:{}/", addr.port());
+    let docs = format!("https://docs.hosting.test:{}/", addr.port());
+    let hsts = "/sites/blog/hsts";
+    let off: hosting_api::Hsts = app
+        .get(ADMIN_TOKEN, hsts)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(off, hosting_api::Hsts::default());
+    hsts_over_https(&https, &blog, None).await;
+
+    // Act
+    let wanted = hosting_api::Hsts {
+        max_age: 300,
+        include_subdomains: true,
+    };
+    let set = app
+        .client
+        .put(app.api(hsts))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&wanted)
+        .send()
+        .await
+        .expect("put");
+
+    // Assert: over HTTPS on that site only; never over plain HTTP.
+    assert_eq!(set.status(), 200);
+    assert_eq!(set.json::<hosting_api::Hsts>().await.expect("json"), wanted);
+    hsts_over_https(&https, &blog, Some("max-age=300; includeSubDomains")).await;
+    hsts_over_https(&https, &docs, None).await;
+    let plain = app.site("blog.hosting.test", "/", &[]).await;
+    assert!(
+        plain.headers().get("strict-transport-security").is_none(),
+        "{:?}",
+        plain.headers()
+    );
+    let read: hosting_api::Hsts = app
+        .get(ADMIN_TOKEN, hsts)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(read, wanted);
+    // Another owner neither sees nor changes it; too long a max-age is refused.
+    let eve = app.member("eve").await;
+    crate::helpers::assert_problem(app.get(&eve, hsts).send().await.expect("get"), 404).await;
+    let refused = app
+        .client
+        .put(app.api(hsts))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({ "max_age": 63_072_001 }))
+        .send()
+        .await
+        .expect("put");
+    crate::helpers::assert_problem(refused, 422).await;
+    // Turned off: the header stops.
+    let cleared = app
+        .client
+        .put(app.api(hsts))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&hosting_api::Hsts::default())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(cleared.status(), 200);
+    hsts_over_https(&https, &blog, None).await;
+}
