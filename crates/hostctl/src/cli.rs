@@ -180,6 +180,18 @@ pub enum SitesCommand {
         #[arg(long, conflicts_with_all = ["password_file", "scope"])]
         remove: bool,
     },
+    /// Show or set the site's HSTS (Strict-Transport-Security over HTTPS).
+    Hsts {
+        /// Site whose setting to show or change.
+        name: String,
+        /// Seconds browsers keep to HTTPS (up to two years: 63072000); 0 turns it off.
+        /// Without it, the current setting is shown.
+        #[arg(long, value_name = "SECONDS")]
+        max_age: Option<u32>,
+        /// Add includeSubDomains.
+        #[arg(long, requires = "max_age")]
+        include_subdomains: bool,
+    },
 }
 
 /// `hostctl sites protect --scope`

@@ -630,6 +630,25 @@ impl Client {
         self.empty(self.request(Method::DELETE, &["sites", site, "protection"]))
             .await
     }
+
+    /// `GET /sites/{site}/hsts`
+    pub async fn site_hsts(&self, site: &str) -> Result<hosting_api::Hsts, ApiError> {
+        self.json(self.request(Method::GET, &["sites", site, "hsts"]))
+            .await
+    }
+
+    /// `PUT /sites/{site}/hsts`
+    pub async fn set_site_hsts(
+        &self,
+        site: &str,
+        body: &hosting_api::Hsts,
+    ) -> Result<hosting_api::Hsts, ApiError> {
+        self.json(
+            self.request(Method::PUT, &["sites", site, "hsts"])
+                .json(body),
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -851,3 +851,65 @@ async fn webhooks_are_added_listed_and_removed_and_the_audit_log_shows_it_all() 
     assert_eq!(entries[0].action, "webhook.remove");
     assert_eq!(entries[0].actor, "admin");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sites_hsts_setting_is_shown_set_and_turned_off() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+    ];
+    let created = hostctl(&["sites", "create", "blog"], &env).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+
+    let shown = hostctl(&["sites", "hsts", "blog"], &env).await;
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(
+        stdout(&shown).contains("sends no HSTS header"),
+        "{}",
+        stdout(&shown)
+    );
+    let set = hostctl(
+        &[
+            "--json",
+            "sites",
+            "hsts",
+            "blog",
+            "--max-age",
+            "31536000",
+            "--include-subdomains",
+        ],
+        &env,
+    )
+    .await;
+    assert!(set.status.success(), "{}", stderr(&set));
+    let hsts: hosting_api::Hsts = serde_json::from_slice(&set.stdout).expect("json");
+    assert_eq!(
+        hsts,
+        hosting_api::Hsts {
+            max_age: 31_536_000,
+            include_subdomains: true
+        }
+    );
+    let shown = hostctl(&["sites", "hsts", "blog"], &env).await;
+    assert!(
+        stdout(&shown).contains("max-age=31536000; includeSubDomains"),
+        "{}",
+        stdout(&shown)
+    );
+    let too_long = hostctl(&["sites", "hsts", "blog", "--max-age", "99999999"], &env).await;
+    assert!(!too_long.status.success());
+    assert!(
+        stderr(&too_long).contains("two years"),
+        "{}",
+        stderr(&too_long)
+    );
+    let off = hostctl(&["sites", "hsts", "blog", "--max-age", "0"], &env).await;
+    assert!(off.status.success(), "{}", stderr(&off));
+    assert!(
+        stdout(&off).contains("sends no HSTS header"),
+        "{}",
+        stdout(&off)
+    );
+}

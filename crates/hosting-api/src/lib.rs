@@ -520,3 +520,6 @@ mod events;
 pub use events::{
     AuditEntry, AuditPage, CreateWebhook, CreatedWebhook, Webhook, WebhookAttempt, WebhookDelivery,
 };
+
+mod hsts;
+pub use hsts::{Hsts, HSTS_MAX_AGE_LIMIT};

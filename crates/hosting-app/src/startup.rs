@@ -318,6 +318,7 @@ impl Application {
                 certificates: https.certificates.clone(),
                 port: listener.local_addr().map_or(443, |addr| addr.port()),
                 hsts: hsts_header(self.app.config.tls.tls_hsts),
+                site_hsts: https.hsts.clone(),
             });
         // Requests carry the peer address, so rate limits (API, sign-in) count per client.
         let service = http::public_router(state, https).context("starting the access log")?;

@@ -7,6 +7,7 @@ mod auth;
 mod deploy;
 mod deploys;
 mod domains;
+mod hsts;
 mod sites;
 mod tokens;
 mod users;

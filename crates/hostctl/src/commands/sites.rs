@@ -64,6 +64,11 @@ pub async fn run(ctx: &Context, command: SitesCommand) -> anyhow::Result<()> {
         } => {
             super::aliases::protect(ctx, &name, password_file.as_deref(), scope, remove).await?;
         }
+        SitesCommand::Hsts {
+            name,
+            max_age,
+            include_subdomains,
+        } => super::hsts::run(ctx, &name, max_age, include_subdomains).await?,
     }
     Ok(())
 }

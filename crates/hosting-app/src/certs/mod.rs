@@ -163,6 +163,17 @@ pub async fn run_issuer(
 ) {
     let interval = app.config.acme.acme_interval;
     let mut client: Option<AcmeClient> = None;
+    match crate::tls::wildcard::updater(&app.config) {
+        Ok(Some(dns)) => {
+            tokio::spawn(crate::tls::wildcard::run(
+                app.clone(),
+                sealer.clone(),
+                Arc::new(dns),
+            ));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "the platform certificate is not ordered"),
+    }
     loop {
         refresh_gauges(&app).await;
         let due = match app.store.certificates_due(Utc::now(), BATCH).await {
@@ -410,7 +421,12 @@ async fn desired_certificates(
     sealer: Option<&Sealer>,
 ) -> Result<Vec<DesiredCertificate>, DesiredError> {
     let served = app.store.served_certificates().await?;
-    let sealer = match (sealer, served.is_empty()) {
+    let platform = app
+        .store
+        .platform_certificate(&crate::tls::wildcard::names_key(&app.config))
+        .await?
+        .filter(|record| record.chain_pem.is_some());
+    let sealer = match (sealer, served.is_empty() && platform.is_none()) {
         (Some(sealer), _) => sealer,
         (None, true) => return Ok(Vec::new()),
         (None, false) => return Err(DesiredError::NoKey),
@@ -439,6 +455,20 @@ async fn desired_certificates(
             bundle_pem: bundle,
             serial: serial.clone(),
         });
+    }
+    // The platform certificate goes in under the base domain's name (never a custom
+    // domain's): HAProxy picks it by its names, the wildcard included.
+    if let Some(record) = platform {
+        let base = app.config.public.base_domain.to_ascii_lowercase();
+        let opened = crate::tls::wildcard::bundle(&record, sealer)
+            .map_err(|e| DesiredError::Key(e, format!("*.{base}")))?;
+        if let Some((bundle_pem, serial)) = opened {
+            desired.push(DesiredCertificate {
+                domain: base,
+                bundle_pem,
+                serial,
+            });
+        }
     }
     Ok(desired)
 }

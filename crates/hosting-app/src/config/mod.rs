@@ -136,12 +136,11 @@ impl Config {
             .validate(self.blob_store_kind() == BlobStoreKind::S3)?;
         if self.tls.dns_update_server.is_some()
             && (self.acme.acme_directory.is_none()
-                || self.tls.tls_listen.is_none()
-                || self.is_cluster())
+                || (self.tls.tls_listen.is_none() && self.installer.settings().is_none()))
         {
             return Err(
-                "HOSTING_DNS_UPDATE_SERVER needs HOSTING_ACME_DIRECTORY and HOSTING_TLS_LISTEN, \
-                 in embedded mode"
+                "HOSTING_DNS_UPDATE_SERVER needs HOSTING_ACME_DIRECTORY, and HOSTING_TLS_LISTEN \
+                 or the HAProxy installer (HOSTING_CERT_DIR) to serve the certificate"
                     .into(),
             );
         }

@@ -43,7 +43,8 @@ pub struct Tls {
     /// `IP:PORT` of the DNS server that takes RFC 2136 updates for the base domain's zone:
     /// the platform then orders `*.<base-domain>` and the control host by DNS-01 from
     /// HOSTING_ACME_DIRECTORY, renews it like the others and serves it as the platform
-    /// certificate (instead of HOSTING_TLS_CERT_FILE). Embedded mode.
+    /// certificate (instead of HOSTING_TLS_CERT_FILE), on the TLS listener and through the
+    /// HAProxy installer. Kept in the database: in cluster mode one replica orders it.
     #[arg(long, env = "HOSTING_DNS_UPDATE_SERVER")]
     pub dns_update_server: Option<SocketAddr>,
 

@@ -63,6 +63,8 @@ pub struct HttpsRedirect {
     pub port: u16,
     /// `Strict-Transport-Security` of the control host's HTTPS responses (`HOSTING_TLS_HSTS`).
     pub hsts: Option<HeaderValue>,
+    /// The sites' own HSTS settings.
+    pub site_hsts: Arc<crate::tls::hsts::HstsTable>,
 }
 
 /// The public handler, with its access log writer started (`HOSTING_ACCESS_LOG`);
@@ -203,6 +205,11 @@ async fn dispatch(public: &Public, req: Request) -> (&'static str, String, Respo
     }
     let hsts = match (&public.https, &kind) {
         (Some(https), HostKind::Control) if secure => https.hsts.clone(),
+        (
+            Some(https),
+            HostKind::Site(site) | HostKind::Preview(site, _) | HostKind::Alias(site, _),
+        ) if secure => https.site_hsts.for_site(site.as_str()),
+        (Some(https), HostKind::Custom(domain)) if secure => https.site_hsts.for_domain(domain),
         _ => None,
     };
     let (class, mut response) = match kind {
@@ -251,10 +258,12 @@ async fn dispatch(public: &Public, req: Request) -> (&'static str, String, Respo
             }
         },
     };
+    // A site's own `_headers` rule wins over its setting.
     if let Some(hsts) = hsts {
         response
             .headers_mut()
-            .insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(hsts);
     }
     (class, host, response)
 }

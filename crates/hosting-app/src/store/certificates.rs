@@ -2,6 +2,7 @@
 //! and rows, written once for both databases. Upserts select from `domains` (rather than
 //! `VALUES`), so a domain deleted meanwhile is a no-op instead of a foreign-key error.
 
+use chrono::{DateTime, Utc};
 use hosting_api::CertificateStatus;
 
 use super::columns::{failures, opt_time, time};
@@ -145,6 +146,94 @@ impl From<DueRow> for DueCertificate {
             domain_id: row.domain_id,
             domain: row.domain,
             failures: failures(row.failures),
+        }
+    }
+}
+
+/// The platform certificate of one set of names ([`PlatformCertificateRecord`]).
+pub(super) const PLATFORM: &str = "SELECT names, chain_pem, key_sealed, serial, not_before, \
+     not_after, issued_at, failures, last_error, next_attempt_at \
+     FROM platform_certificates WHERE names = $1";
+/// Takes the order of `$1` when it is due at `$2` and nobody holds it; as [`LEASE`], a
+/// racing replica's INSERT waits for the first one's row and then sees its lease.
+pub(super) const LEASE_PLATFORM: &str = "INSERT INTO platform_certificates \
+     (names, next_attempt_at, lease_until, updated_at) VALUES ($1, $2, $3, $2) \
+     ON CONFLICT (names) DO UPDATE SET lease_until = excluded.lease_until, \
+     updated_at = excluded.updated_at \
+     WHERE platform_certificates.next_attempt_at <= $2 \
+     AND (platform_certificates.lease_until IS NULL OR platform_certificates.lease_until <= $2)";
+pub(super) const RELEASE_PLATFORM: &str =
+    "UPDATE platform_certificates SET lease_until = NULL WHERE names = $1 AND lease_until = $2";
+pub(super) const PLATFORM_ISSUED: &str = "UPDATE platform_certificates SET chain_pem = $1, \
+     key_sealed = $2, serial = $3, not_before = $4, not_after = $5, issued_at = $6, \
+     failures = 0, last_error = NULL, next_attempt_at = $7, lease_until = NULL, \
+     updated_at = $8 WHERE names = $9";
+/// Keeps an earlier certificate's chain, key and details.
+pub(super) const PLATFORM_FAILED: &str = "UPDATE platform_certificates SET failures = $1, \
+     last_error = $2, next_attempt_at = $3, lease_until = NULL, updated_at = $4 \
+     WHERE names = $5";
+
+/// The platform certificate (`*.<base-domain>` and friends) as stored; the private key is
+/// sealed. `chain_pem` is `None` until the first order succeeds.
+#[derive(Clone)]
+pub struct PlatformCertificateRecord {
+    /// The names ordered, space-separated.
+    pub names: String,
+    pub chain_pem: Option<String>,
+    pub key_sealed: Option<Vec<u8>>,
+    pub serial: Option<String>,
+    pub not_before: Option<DateTime<Utc>>,
+    pub not_after: Option<DateTime<Utc>>,
+    pub issued_at: Option<DateTime<Utc>>,
+    /// Consecutive failed orders.
+    pub failures: u32,
+    pub last_error: Option<String>,
+    /// When the next order (renewal or retry) is due.
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+// SECURITY: no derive: never print the sealed key.
+impl std::fmt::Debug for PlatformCertificateRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformCertificateRecord")
+            .field("names", &self.names)
+            .field("serial", &self.serial)
+            .field("not_after", &self.not_after)
+            .field("failures", &self.failures)
+            .field("last_error", &self.last_error)
+            .field("next_attempt_at", &self.next_attempt_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One [`PLATFORM`] row.
+#[derive(sqlx::FromRow)]
+pub(super) struct PlatformRow {
+    names: String,
+    chain_pem: Option<String>,
+    key_sealed: Option<Vec<u8>>,
+    serial: Option<String>,
+    not_before: Option<i64>,
+    not_after: Option<i64>,
+    issued_at: Option<i64>,
+    failures: i64,
+    last_error: Option<String>,
+    next_attempt_at: i64,
+}
+
+impl From<PlatformRow> for PlatformCertificateRecord {
+    fn from(row: PlatformRow) -> PlatformCertificateRecord {
+        PlatformCertificateRecord {
+            names: row.names,
+            chain_pem: row.chain_pem,
+            key_sealed: row.key_sealed,
+            serial: row.serial,
+            not_before: opt_time(row.not_before),
+            not_after: opt_time(row.not_after),
+            issued_at: opt_time(row.issued_at),
+            failures: failures(row.failures),
+            last_error: row.last_error,
+            next_attempt_at: time(row.next_attempt_at),
         }
     }
 }

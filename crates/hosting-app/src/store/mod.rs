@@ -13,6 +13,7 @@ mod certificates;
 mod columns;
 mod deploys;
 mod domains;
+mod hsts;
 mod postgres;
 mod quotas;
 mod sessions;
@@ -35,6 +36,8 @@ pub use analytics::{
 };
 pub use audit::{AuditFilter, AuditRecord, NewAuditEntry, Outcome};
 pub(crate) use certificates::certificate_status_str;
+pub use certificates::PlatformCertificateRecord;
+pub use hsts::HstsHost;
 pub(crate) use postgres::is_unreachable;
 pub use postgres::{parse_lsn, PgStore, Pools};
 pub use sqlite::SqliteStore;
@@ -684,4 +687,49 @@ pub trait Store: Send + Sync {
     async fn seal_webhook_secret(&self, id: i64, clear: &str, sealed: &str) -> StoreResult<bool>;
     /// Pending webhook deliveries and the oldest one's queueing time.
     async fn webhook_queue(&self) -> StoreResult<QueueStats>;
+    /// The platform certificate ordered for `names` (space-separated), if any.
+    async fn platform_certificate(
+        &self,
+        names: &str,
+    ) -> StoreResult<Option<PlatformCertificateRecord>>;
+    /// Takes the order of the platform certificate for `names` until `until`, if it is due
+    /// at `now` and no other replica holds it (a first order is always due).
+    async fn lease_platform_certificate(
+        &self,
+        names: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Gives a lease back early (the order was abandoned).
+    async fn release_platform_certificate_lease(
+        &self,
+        names: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Stores the issued platform certificate and ends the lease.
+    async fn record_platform_certificate_issued(
+        &self,
+        names: &str,
+        issued: &IssuedCertificate,
+    ) -> StoreResult<()>;
+    /// Records a failed order (the earlier certificate stays) and ends the lease.
+    async fn record_platform_certificate_failure(
+        &self,
+        names: &str,
+        failure: &CertificateFailure,
+    ) -> StoreResult<()>;
+    /// The owner's site's HSTS `(max-age, includeSubDomains)`, if it sends one.
+    async fn site_hsts(&self, owner_id: i64, site_id: i64) -> StoreResult<Option<(i64, bool)>>;
+    /// Sets the owner's site's HSTS (`max_age` > 0).
+    async fn set_site_hsts(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        max_age: i64,
+        include_subdomains: bool,
+    ) -> StoreResult<()>;
+    /// Stops the owner's site's HSTS.
+    async fn delete_site_hsts(&self, owner_id: i64, site_id: i64) -> StoreResult<()>;
+    /// Every host that sends HSTS, for the TLS listener's table.
+    async fn hsts_hosts(&self) -> StoreResult<Vec<HstsHost>>;
 }

@@ -1681,6 +1681,118 @@ impl Store for This {
             oldest: oldest.map(time),
         })
     }
+
+    async fn platform_certificate(
+        &self,
+        names: &str,
+    ) -> StoreResult<Option<crate::store::PlatformCertificateRecord>> {
+        let query = sqlx::query_as::<_, cert_sql::PlatformRow>(cert_sql::PLATFORM).bind(names);
+        optional(self.writer(), query).await
+    }
+
+    async fn lease_platform_certificate(
+        &self,
+        names: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let query = sqlx::query(cert_sql::LEASE_PLATFORM)
+            .bind(names)
+            .bind(now.timestamp_millis())
+            .bind(until.timestamp_millis());
+        let done = execute(self.writer(), query).await?;
+        self.note_write().await;
+        Ok(done > 0)
+    }
+
+    async fn release_platform_certificate_lease(
+        &self,
+        names: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let query = sqlx::query(cert_sql::RELEASE_PLATFORM)
+            .bind(names)
+            .bind(until.timestamp_millis());
+        execute(self.writer(), query).await?;
+        Ok(())
+    }
+
+    async fn record_platform_certificate_issued(
+        &self,
+        names: &str,
+        issued: &IssuedCertificate,
+    ) -> StoreResult<()> {
+        let query = sqlx::query(cert_sql::PLATFORM_ISSUED)
+            .bind(&issued.chain_pem)
+            .bind(&issued.key_sealed)
+            .bind(&issued.serial)
+            .bind(issued.not_before.timestamp_millis())
+            .bind(issued.not_after.timestamp_millis())
+            .bind(issued.issued_at.timestamp_millis())
+            .bind(issued.next_attempt_at.timestamp_millis())
+            .bind(now_ms())
+            .bind(names);
+        execute(self.writer(), query).await?;
+        self.note_write().await;
+        Ok(())
+    }
+
+    async fn record_platform_certificate_failure(
+        &self,
+        names: &str,
+        failure: &CertificateFailure,
+    ) -> StoreResult<()> {
+        let query = sqlx::query(cert_sql::PLATFORM_FAILED)
+            .bind(i64::from(failure.failures))
+            .bind(&failure.error)
+            .bind(failure.next_attempt_at.timestamp_millis())
+            .bind(now_ms())
+            .bind(names);
+        execute(self.writer(), query).await?;
+        self.note_write().await;
+        Ok(())
+    }
+
+    async fn site_hsts(&self, owner_id: i64, site_id: i64) -> StoreResult<Option<(i64, bool)>> {
+        sqlx::query_as(crate::store::hsts::OF_SITE)
+            .bind(site_id)
+            .bind(owner_id)
+            .fetch_optional(self.writer())
+            .await
+            .map_err(map_err)
+    }
+
+    async fn set_site_hsts(
+        &self,
+        owner_id: i64,
+        site_id: i64,
+        max_age: i64,
+        include_subdomains: bool,
+    ) -> StoreResult<()> {
+        let query = sqlx::query(crate::store::hsts::SET)
+            .bind(site_id)
+            .bind(owner_id)
+            .bind(max_age)
+            .bind(include_subdomains)
+            .bind(now_ms());
+        execute(self.writer(), query).await?;
+        self.note_write().await;
+        Ok(())
+    }
+
+    async fn delete_site_hsts(&self, owner_id: i64, site_id: i64) -> StoreResult<()> {
+        let query = sqlx::query(crate::store::hsts::DELETE)
+            .bind(site_id)
+            .bind(owner_id);
+        execute(self.writer(), query).await?;
+        self.note_write().await;
+        Ok(())
+    }
+
+    async fn hsts_hosts(&self) -> StoreResult<Vec<crate::store::HstsHost>> {
+        let query = sqlx::query_as::<_, crate::store::HstsHost>(crate::store::hsts::HOSTS);
+        all(self.writer(), query).await
+    }
 }
 
 /// Adds one site's increments: each bucket row is created if missing, locked, and

@@ -8,6 +8,7 @@
 //! (`http/mod.rs`).
 
 pub mod certified;
+pub mod hsts;
 pub mod reload;
 pub mod resolver;
 pub mod wildcard;
@@ -30,8 +31,10 @@ pub struct Https {
     /// The operator's files, when configured (already loaded: a bad one stops the start).
     pub platform_files: Option<PlatformFiles>,
     pub server_config: Arc<ServerConfig>,
-    /// Orders the platform certificate by DNS-01 (`HOSTING_DNS_UPDATE_SERVER`).
-    pub dns01: Option<Arc<crate::certs::dns01::DnsUpdater>>,
+    /// The platform certificate is ordered by DNS-01 and kept in the store.
+    pub dns01: bool,
+    /// The sites' HSTS headers, reloaded with the certificates.
+    pub hsts: Arc<hsts::HstsTable>,
 }
 
 /// Why HTTPS cannot start.
@@ -46,12 +49,15 @@ pub enum TlsSetupError {
 }
 
 impl Https {
-    /// Loads the platform files (if any) and builds the TLS configuration. With DNS-01,
-    /// a platform certificate issued before is served at once if it still loads.
+    /// Loads the platform files (if any) and builds the TLS configuration. With DNS-01 in
+    /// embedded mode, the cached copy of the platform certificate is served at once if it
+    /// still loads (the reloader then serves the stored one).
     pub fn open(config: &crate::config::Config) -> Result<Https, TlsSetupError> {
         let certificates = Arc::new(Certificates::default());
-        let dns01 = wildcard::updater(config).map_err(TlsSetupError::Dns)?;
-        if dns01.is_some() {
+        let dns01 = wildcard::updater(config)
+            .map_err(TlsSetupError::Dns)?
+            .is_some();
+        if dns01 && !config.is_cluster() {
             match wildcard::files(&config.storage.data_dir).load() {
                 Ok(served) => certificates.set_platform(Some(served)),
                 Err(e) => {
@@ -75,35 +81,24 @@ impl Https {
             server_config: server_config(certificates.clone())?,
             certificates,
             platform_files,
-            dns01: dns01.map(Arc::new),
+            dns01,
+            hsts: Arc::default(),
         })
     }
 }
 
 impl Https {
-    /// Starts what keeps the served certificates current: the reloader and, with DNS-01,
-    /// the platform certificate's issuer.
+    /// Starts what keeps the served certificates current: the reloader (the platform
+    /// certificate's issuer, with DNS-01, is started with the custom domains' one).
     pub fn keep_current(&self, app: &Arc<App>, sealer: Option<&Arc<Sealer>>) {
         tokio::spawn(reload::run(
             app.clone(),
             sealer.cloned(),
             self.certificates.clone(),
             self.platform_files.clone(),
+            self.dns01,
+            self.hsts.clone(),
         ));
-        match (&self.dns01, sealer) {
-            (Some(dns), Some(sealer)) => {
-                tokio::spawn(wildcard::run(
-                    app.clone(),
-                    sealer.clone(),
-                    self.certificates.clone(),
-                    dns.clone(),
-                ));
-            }
-            (Some(_), None) => tracing::error!(
-                "no certificate sealing key here: the platform certificate is not ordered"
-            ),
-            (None, _) => {}
-        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Keeping [`Certificates`] current without a restart: the custom domains' certificates
+//! Keeping [`Certificates`] (and the sites' HSTS table) current without a restart: the
+//! custom domains' certificates
 //! from the database (at once when this replica issued one, and every
 //! `HOSTING_TLS_RELOAD_INTERVAL` for the other replicas' orders), and the platform's
 //! files when they change on disk.
@@ -60,19 +61,26 @@ impl PlatformFiles {
     }
 }
 
-/// Reloads forever: the domains' certificates and, if configured, the platform files
-/// (already loaded once at start, when a bad file stopped the start).
+/// Reloads forever: the domains' certificates, the platform certificate from the store
+/// when it is ordered by DNS-01 (`stored_platform`), and, if configured, the platform
+/// files (already loaded once at start, when a bad file stopped the start).
 pub async fn run(
     app: Arc<App>,
     sealer: Option<Arc<Sealer>>,
     certificates: Arc<Certificates>,
     platform: Option<PlatformFiles>,
+    stored_platform: bool,
+    hsts: Arc<super::hsts::HstsTable>,
 ) {
     let interval = app.config.tls.tls_reload_interval;
     let mut changed = app.certificates_changed.subscribe();
     let mut stamp = platform.as_ref().and_then(PlatformFiles::stamp);
     loop {
         reload_domains(&app, sealer.as_deref(), &certificates).await;
+        hsts.reload(&app).await;
+        if let (true, Some(sealer)) = (stored_platform, &sealer) {
+            reload_stored_platform(&app, sealer, &certificates).await;
+        }
         if let Some(files) = &platform {
             let now = files.stamp();
             if now != stamp {
@@ -91,6 +99,33 @@ pub async fn run(
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             _ = changed.changed() => {}
+        }
+    }
+}
+
+/// Serves the stored platform certificate (DNS-01) when its serial differs from the one
+/// served; one that does not load leaves the served one in place.
+pub async fn reload_stored_platform(app: &App, sealer: &Sealer, certificates: &Certificates) {
+    let key = super::wildcard::names_key(&app.config);
+    let record = match app.store.platform_certificate(&key).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the platform certificate failed; the served one stays");
+            return;
+        }
+    };
+    let served = certificates.platform();
+    if record.serial.is_none() || served.as_ref().map(|s| &s.serial) == record.serial.as_ref() {
+        return;
+    }
+    match super::wildcard::open(&record, sealer) {
+        Ok(served) => {
+            tracing::info!(certificate.serial = %served.serial, certificate.not_after = %served.not_after, "serving the stored platform certificate");
+            certificates.set_platform(Some(served));
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the stored platform certificate does not load; the served one, if any, stays")
         }
     }
 }

@@ -17,6 +17,7 @@ mod deploy_message;
 mod deploys;
 mod dns01;
 mod domains;
+mod haproxy;
 mod hardening;
 mod isolation;
 mod knot;

@@ -16,16 +16,16 @@ use hosting_app::config::Config;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 use crate::helpers::{TestApp, ADMIN_TOKEN};
-use crate::knot::{Knot, ALGORITHM, KEY_NAME, ZONE};
+use crate::knot::ZONE;
 use crate::pebble::{issue_from, verified_site, wait_for, Pebble, DOMAIN};
 
 /// The HTTPS listener on a free loopback port, certificates reloaded every second.
-fn serve_tls(config: &mut Config) {
+pub(crate) fn serve_tls(config: &mut Config) {
     config.tls.tls_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     config.tls.tls_reload_interval = Duration::from_secs(1);
 }
 
-fn tls_addr(app: &TestApp) -> SocketAddr {
+pub(crate) fn tls_addr(app: &TestApp) -> SocketAddr {
     app.state
         .config
         .tls
@@ -34,7 +34,11 @@ fn tls_addr(app: &TestApp) -> SocketAddr {
 }
 
 /// A client that sends `host` to the app's TLS listener and trusts `root_pem` only.
-fn client_trusting(root_pem: &str, host: &str, addr: SocketAddr) -> reqwest::ClientBuilder {
+pub(crate) fn client_trusting(
+    root_pem: &str,
+    host: &str,
+    addr: SocketAddr,
+) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(root_pem.as_bytes()).expect("root"))
@@ -55,7 +59,7 @@ fn client_inspecting(host: &str, addr: SocketAddr) -> reqwest::Client {
 }
 
 /// The DER of the leaf the server presented.
-fn peer_certificate(response: &reqwest::Response) -> Vec<u8> {
+pub(crate) fn peer_certificate(response: &reqwest::Response) -> Vec<u8> {
     response
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
@@ -477,30 +481,13 @@ async fn a_renewal_is_swapped_in_while_clients_connect_without_a_failed_handshak
 
 #[tokio::test]
 async fn the_platform_wildcard_is_ordered_by_dns01_through_a_real_dns_server_and_served() {
-    if crate::helpers::cluster_backend() {
-        // Start-up refuses DNS-01 in cluster mode (every replica would order it and
-        // HAProxy serves the platform's names there); the embedded run covers it.
-        eprintln!("skipped: DNS-01 for the platform certificate is embedded mode only");
-        return;
-    }
-    // Arrange: Knot serves the base domain's zone and takes TSIG-signed updates; Pebble
-    // resolves through Knot alone (no mock DNS), so it validates what Knot answers.
-    let knot = Knot::start().await;
-    let mut pebble = Pebble::prepare();
-    pebble.dns_port = knot.addr.port();
-    pebble.start_pebble().await;
-    let key = format!(
-        "{ALGORITHM}:{KEY_NAME}:{}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &knot.secret)
-    );
+    // Arrange: Knot takes the TSIG-signed updates, Pebble resolves through it.
+    let (knot, pebble) = crate::dns01::dns01_ca().await;
 
     // Act
     let app = TestApp::spawn_with(|config| {
-        issue_from(config, &pebble);
+        crate::dns01::order_by_dns01(config, &pebble, &knot);
         serve_tls(config);
-        config.public.base_domain = ZONE.into();
-        config.tls.dns_update_server = Some(knot.addr);
-        config.tls.dns_update_key = Some(hosting_app::config::Secret::from(key));
     })
     .await;
 
@@ -543,12 +530,17 @@ async fn the_platform_wildcard_is_ordered_by_dns01_through_a_real_dns_server_and
         names.iter().any(|n| n.contains(&format!("*.{ZONE}"))),
         "{names:?}"
     );
-    // Kept in the data folder, the key readable by the server's user only.
+    // Embedded mode also caches it in the data folder, the key readable by the server's
+    // user only (cluster replicas share no data folder: the store alone keeps it).
     let kept = app.data.path().join("tls/platform.key");
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&kept).expect("key file").permissions(),
-    );
-    assert_eq!(mode & 0o777, 0o600);
+    if crate::helpers::cluster_backend() {
+        assert!(!kept.exists());
+    } else {
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&kept).expect("key file").permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+    }
     // The answers are removed from the zone once the order is done.
     assert_eq!(
         knot.txt("_acme-challenge").await,
@@ -596,4 +588,125 @@ async fn a_connection_that_never_finishes_its_handshake_is_closed_after_the_head
         "{:?}",
         started.elapsed()
     );
+}
+
+/// The `Strict-Transport-Security` of `host` over the app's HTTPS listener, once the
+/// listener's table has it as `expected` (it follows a change at once on this replica,
+/// through the reloader).
+async fn hsts_over_https(client: &reqwest::Client, url: &str, expected: Option<&str>) {
+    let started = Instant::now();
+    loop {
+        let response = client.get(url).send().await.expect("over HTTPS");
+        assert_eq!(response.status(), 200);
+        let sent = response
+            .headers()
+            .get("strict-transport-security")
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        if sent.as_deref() == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{url}: HSTS {sent:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_sites_hsts_setting_is_sent_over_https_only_to_that_site_until_turned_off() {
+    // Arrange: a platform certificate for the sites (not the control host, so the API
+    // stays on plain HTTP here), two sites.
+    let files = tempfile::tempdir().expect("temp dir");
+    let (ca, chain, key) = ca_signed(&["*.hosting.test"], -1, 30);
+    let (cert_path, key_path) = write_platform(files.path(), &chain, &key);
+    let app = TestApp::spawn_with(|config| {
+        serve_tls(config);
+        config.tls.tls_cert_file = Some(cert_path.clone());
+        config.tls.tls_key_file = Some(key_path.clone());
+        config.public.base_domain = "hosting.test".into();
+        config.public.control_host = Some("localhost".into());
+    })
+    .await;
+    for site in ["blog", "docs"] {
+        app.create_site(ADMIN_TOKEN, site).await;
+        app.deploy_archive(ADMIN_TOKEN, site, &[("index.html", b"<h1>hi</h1>")])
+            .await;
+    }
+    let addr = tls_addr(&app);
+    let https = client_trusting(&ca, "blog.hosting.test", addr)
+        .resolve("docs.hosting.test", addr)
+        .build()
+        .expect("client");
+    let blog = format!("https://blog.hosting.test:{}/", addr.port());
+    let docs = format!("https://docs.hosting.test:{}/", addr.port());
+    let hsts = "/sites/blog/hsts";
+    let off: hosting_api::Hsts = app
+        .get(ADMIN_TOKEN, hsts)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(off, hosting_api::Hsts::default());
+    hsts_over_https(&https, &blog, None).await;
+
+    // Act
+    let wanted = hosting_api::Hsts {
+        max_age: 300,
+        include_subdomains: true,
+    };
+    let set = app
+        .client
+        .put(app.api(hsts))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&wanted)
+        .send()
+        .await
+        .expect("put");
+
+    // Assert: over HTTPS on that site only; never over plain HTTP.
+    assert_eq!(set.status(), 200);
+    assert_eq!(set.json::<hosting_api::Hsts>().await.expect("json"), wanted);
+    hsts_over_https(&https, &blog, Some("max-age=300; includeSubDomains")).await;
+    hsts_over_https(&https, &docs, None).await;
+    let plain = app.site("blog.hosting.test", "/", &[]).await;
+    assert!(
+        plain.headers().get("strict-transport-security").is_none(),
+        "{:?}",
+        plain.headers()
+    );
+    let read: hosting_api::Hsts = app
+        .get(ADMIN_TOKEN, hsts)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(read, wanted);
+    // Another owner neither sees nor changes it; too long a max-age is refused.
+    let eve = app.member("eve").await;
+    crate::helpers::assert_problem(app.get(&eve, hsts).send().await.expect("get"), 404).await;
+    let refused = app
+        .client
+        .put(app.api(hsts))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({ "max_age": 63_072_001 }))
+        .send()
+        .await
+        .expect("put");
+    crate::helpers::assert_problem(refused, 422).await;
+    // Turned off: the header stops.
+    let cleared = app
+        .client
+        .put(app.api(hsts))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&hosting_api::Hsts::default())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(cleared.status(), 200);
+    hsts_over_https(&https, &blog, None).await;
 }

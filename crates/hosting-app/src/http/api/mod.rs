@@ -6,6 +6,7 @@ pub(crate) mod audit;
 mod bulk;
 pub(crate) mod deploys;
 pub(crate) mod domains;
+mod hsts;
 mod limits;
 mod openapi;
 pub(crate) mod protection;

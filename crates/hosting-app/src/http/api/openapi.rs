@@ -22,6 +22,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::hsts;
 use super::{
     aliases, analytics, audit, bulk, deploys, domains, limits, protection, sites, tokens, upload,
     users, webhooks,
@@ -87,6 +88,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list, webhooks::add))
         .routes(routes!(webhooks::remove))
         .routes(routes!(webhooks::deliveries))
+        .routes(routes!(hsts::get, hsts::put))
 }
 
 /// Statuses any authenticated operation can answer, whatever it does.

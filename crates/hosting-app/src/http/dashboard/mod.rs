@@ -15,6 +15,7 @@ mod assets;
 mod audit;
 mod charts;
 mod domains;
+mod hsts;
 mod layout;
 mod login;
 mod quotas;
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(webhooks::show).post(webhooks::add),
         )
         .route("/sites/{site}/webhooks/{id}/remove", post(webhooks::remove))
+        .route("/sites/{site}/hsts", post(hsts::update))
         .route_layer(middleware::from_fn_with_state(state, guard))
         // Assets are public and immutable: outside the guard, so they stay cacheable.
         .route("/assets/{file}", get(assets::serve))

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::layout::{bytes, csrf_field, notice, opt_time, page, time, Nav};
 use super::session::{CurrentSession, SignedIn};
 use super::sites::Flash;
-use super::{access, assets, domains};
+use super::{access, assets, domains, hsts};
 use super::{html, see_other, PageError, PageResult};
 use crate::actions::aliases::list_aliases;
 use crate::actions::custom_domains::site_domains;
@@ -127,6 +127,7 @@ fn render(
         domains,
         aliases,
         protection,
+        hsts,
     } = loaded;
     let live = deploys.iter().find(|d| d.live);
     let url = state.site_url(&site.name);
@@ -159,6 +160,7 @@ fn render(
             (history(state, session, site, deploys))
             (domains::section(session, &site.name, domains, state.config.acme.acme_directory.is_some()))
             (access::section(session, &site.name, aliases, protection))
+            (hsts::section(session, &site.name, hsts))
             p { a.button href={ "/sites/" (site.name) "/webhooks" } { "Webhooks" } }
             section.card.danger aria-labelledby="delete-title" {
                 h2 #delete-title { "Delete this site" }
@@ -180,6 +182,7 @@ struct Loaded {
     domains: Vec<hosting_api::Domain>,
     aliases: Vec<hosting_api::Alias>,
     protection: hosting_api::Protection,
+    hsts: hosting_api::Hsts,
 }
 
 async fn load(state: &AppState, session: &CurrentSession, name: &str) -> PageResult<Loaded> {
@@ -188,12 +191,14 @@ async fn load(state: &AppState, session: &CurrentSession, name: &str) -> PageRes
     let domains = site_domains(state, session.user.id, site.id).await?;
     let aliases = list_aliases(state, session.user.id, &site.name).await?;
     let protection = protection(state, session.user.id, &site.name).await?;
+    let hsts = crate::tls::hsts::setting(state, session.user.id, &site.name).await?;
     Ok(Loaded {
         site,
         deploys,
         domains,
         aliases,
         protection,
+        hsts,
     })
 }
 
@@ -236,6 +241,7 @@ pub async fn show(
         )),
         Some("protected") => Some(notice("ok", "Protected: visitors now need the password.")),
         Some("unprotected") => Some(notice("ok", "The site is public again.")),
+        Some("hsts") => Some(notice("ok", "HSTS setting saved.")),
         _ => None,
     };
     Ok(html(
