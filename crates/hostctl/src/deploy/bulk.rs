@@ -18,14 +18,16 @@ use super::upload::{upload_all, UploadError};
 use super::walk::HashedFile;
 use crate::client::{self, ApiError, Client};
 
-/// Files per request: well under the server's default (5,000), so a batch stays a few
-/// seconds of work even on a slow link.
-pub const BATCH_FILES: usize = 2_500;
+/// Files per request: well under the server's default (5,000). Smaller batches keep the
+/// server's stages busy together (one batch is placed while the next ones are read): a
+/// 10,000-file first deploy took 3.2 s in batches of 1,000, four in flight, against 4.3 s
+/// in batches of 2,500, three in flight (issue 18, same busy machine).
+pub const BATCH_FILES: usize = 1_000;
 /// File bytes per request: well under the server's default (64 MiB). The tar is
 /// streamed from disk, so hostctl holds a few chunks per batch in flight, not the batch.
 pub const BATCH_BYTES: u64 = 32 * 1024 * 1024;
-/// Batches in flight: one being written by the server while the next ones stream.
-pub const IN_FLIGHT: usize = 3;
+/// Batches in flight: one being placed by the server while the next ones stream.
+pub const IN_FLIGHT: usize = 4;
 /// Bytes per chunk of a streamed request body (progress moves at this grain).
 const CHUNK: usize = 64 * 1024;
 
