@@ -68,7 +68,7 @@ pub(crate) fn peer_certificate(response: &reqwest::Response) -> Vec<u8> {
         .to_vec()
 }
 
-fn der_of(pem: &str) -> Vec<u8> {
+pub(crate) fn der_of(pem: &str) -> Vec<u8> {
     x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
         .next()
         .expect("a certificate")
@@ -78,7 +78,7 @@ fn der_of(pem: &str) -> Vec<u8> {
 
 /// A test CA and a certificate it signed for `names`, valid from `from` to `to` days
 /// from now: (CA PEM, chain PEM, key PEM).
-fn ca_signed(names: &[&str], from: i64, to: i64) -> (String, String, String) {
+pub(crate) fn ca_signed(names: &[&str], from: i64, to: i64) -> (String, String, String) {
     let ca_key = KeyPair::generate().expect("key");
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -782,4 +782,55 @@ async fn failed_handshakes_are_counted_by_reason_on_the_metrics_page() {
         .send()
         .await;
     assert!(again.is_err());
+}
+
+#[tokio::test]
+async fn the_site_page_shows_and_changes_the_hsts_setting() {
+    use crate::dashboard::{Browser, PASSWORD};
+    let app = TestApp::spawn_with(|config| {
+        config.admin.admin_password = Some(hosting_app::config::Secret::from(PASSWORD));
+    })
+    .await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("admin", PASSWORD).await;
+    let csrf = browser.csrf("/sites/blog").await;
+
+    let before = browser.get("/sites/blog").await.text().await.expect("page");
+    let saved = browser
+        .post(
+            "/sites/blog/hsts",
+            &[
+                ("csrf", &csrf),
+                ("max_age", "600"),
+                ("include_subdomains", "on"),
+            ],
+        )
+        .await;
+    let after = browser.get("/sites/blog").await.text().await.expect("page");
+    let stored: hosting_api::Hsts = app
+        .get(ADMIN_TOKEN, "/sites/blog/hsts")
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+
+    assert!(
+        before.contains("No Strict-Transport-Security header"),
+        "{before}"
+    );
+    assert_eq!(saved.status(), 303);
+    assert!(
+        after.contains("Browsers keep to HTTPS for 600 seconds, subdomains included"),
+        "{after}"
+    );
+    assert_eq!(
+        stored,
+        hosting_api::Hsts {
+            max_age: 600,
+            include_subdomains: true
+        }
+    );
 }
