@@ -84,14 +84,14 @@ pub const DB_REPLICA_UP: &str = "hosting_db_replica_up";
 pub const DB_POOL_CONNECTIONS: &str = "hosting_db_pool_connections";
 pub const DB_POOL_MAX_CONNECTIONS: &str = "hosting_db_pool_max_connections";
 pub const REDIS_UP: &str = "hosting_redis_up";
+// The app's own HTTPS listener.
+pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "hosting_tls_handshake_failures_total";
 // Certificates.
 pub const ACME_ORDERS_TOTAL: &str = "hosting_acme_orders_total";
 pub const ACME_FAILURES_TOTAL: &str = "hosting_acme_failures_total";
 pub const CERTIFICATE_INSTALLS_TOTAL: &str = "hosting_certificate_installs_total";
 pub const CERTIFICATE_INSTALL_LAST_SUCCESS: &str =
     "hosting_certificate_install_last_success_timestamp_seconds";
-// The app's own HTTPS listener.
-pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "hosting_tls_handshake_failures_total";
 
 /// The metrics the Prometheus recorder exports (see [`describe`]).
 pub const RECORDED: &[Metric] = &[
@@ -244,6 +244,18 @@ pub const RECORDED: &[Metric] = &[
         labels: &[],
     },
     Metric {
+        name: TLS_HANDSHAKE_FAILURES_TOTAL,
+        kind: Kind::Counter,
+        help: "TLS handshakes the app's HTTPS listener did not complete, by reason: \
+               no_certificate (no certificate for the SNI name and no platform one), \
+               protocol (the client spoke something else than TLS, or nothing we share), \
+               other (the connection closed or timed out first).",
+        labels: &[Label {
+            name: "reason",
+            values: &["no_certificate", "protocol", "other"],
+        }],
+    },
+    Metric {
         name: ACME_ORDERS_TOTAL,
         kind: Kind::Counter,
         help: "ACME certificate orders finished, by result.",
@@ -272,18 +284,6 @@ pub const RECORDED: &[Metric] = &[
         kind: Kind::Gauge,
         help: "Unix time of the certificate installer's last complete round.",
         labels: &[],
-    },
-    Metric {
-        name: TLS_HANDSHAKE_FAILURES_TOTAL,
-        kind: Kind::Counter,
-        help: "TLS handshakes the app's HTTPS listener did not complete, by reason: \
-               no_certificate (no certificate for the SNI name and no platform one), \
-               protocol (the client spoke something else than TLS, or nothing we share), \
-               other (the connection closed or timed out first).",
-        labels: &[Label {
-            name: "reason",
-            values: &["no_certificate", "protocol", "other"],
-        }],
     },
 ];
 
