@@ -154,6 +154,7 @@ async fn serve_with(
                     Ok(io) => serve_connection(&builder, io, service, watcher, peer).await,
                     Err(e) => {
                         // Unknown names without a platform certificate end here too.
+                        crate::tls::handshake::failed(&e);
                         tracing::debug!(error = %e, client.address = %peer, "TLS handshake failed");
                     }
                 },

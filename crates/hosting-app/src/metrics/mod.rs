@@ -84,6 +84,8 @@ pub const DB_REPLICA_UP: &str = "hosting_db_replica_up";
 pub const DB_POOL_CONNECTIONS: &str = "hosting_db_pool_connections";
 pub const DB_POOL_MAX_CONNECTIONS: &str = "hosting_db_pool_max_connections";
 pub const REDIS_UP: &str = "hosting_redis_up";
+// The app's own HTTPS listener.
+pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "hosting_tls_handshake_failures_total";
 // Certificates.
 pub const ACME_ORDERS_TOTAL: &str = "hosting_acme_orders_total";
 pub const ACME_FAILURES_TOTAL: &str = "hosting_acme_failures_total";
@@ -252,6 +254,18 @@ pub const RECORDED: &[Metric] = &[
         kind: Kind::Gauge,
         help: "1 when Redis answered the last health probe, else 0 (serving falls back to origin).",
         labels: &[],
+    },
+    Metric {
+        name: TLS_HANDSHAKE_FAILURES_TOTAL,
+        kind: Kind::Counter,
+        help: "TLS handshakes the app's HTTPS listener did not complete, by reason: \
+               no_certificate (no certificate for the SNI name and no platform one), \
+               protocol (the client spoke something else than TLS, or nothing we share), \
+               other (the connection closed or timed out first).",
+        labels: &[Label {
+            name: "reason",
+            values: &["no_certificate", "protocol", "other"],
+        }],
     },
     Metric {
         name: ACME_ORDERS_TOTAL,

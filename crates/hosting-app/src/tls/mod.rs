@@ -8,6 +8,7 @@
 //! (`http/mod.rs`).
 
 pub mod certified;
+pub mod handshake;
 pub mod hsts;
 pub mod reload;
 pub mod resolver;

@@ -259,3 +259,65 @@ async fn the_platform_wildcard_is_ordered_once_served_by_every_replica_and_insta
         }
     }
 }
+
+#[tokio::test]
+async fn an_embedded_servers_cached_wildcard_is_imported_into_the_store_instead_of_ordered_again() {
+    if cluster_backend() {
+        // Only embedded servers kept the certificate as files.
+        return;
+    }
+    // Arrange: the files a server from before the store left in its data folder, valid
+    // for 90 days (not due); the CA and the DNS server are unreachable, so nothing could
+    // be ordered.
+    let (ca, chain, key) = crate::tls::ca_signed(&[&format!("*.{ZONE}"), ZONE], -1, 90);
+    let app = TestApp::spawn_with(|config| {
+        let dir = config.storage.data_dir.join("tls");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("platform.pem"), &chain).expect("write");
+        std::fs::write(dir.join("platform.key"), &key).expect("write");
+        config.acme.acme_directory = Some("https://127.0.0.1:9/dir".into());
+        config.public.base_domain = ZONE.into();
+        config.tls.dns_update_server = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9)));
+        config.tls.dns_update_key = Some(hosting_app::config::Secret::from(format!(
+            "{ALGORITHM}:{KEY_NAME}:{}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32])
+        )));
+        serve_tls(config);
+    })
+    .await;
+    let key_of_names = hosting_app::tls::wildcard::names_key(&app.state.config);
+
+    // Act: the issuer's first round imports it.
+    let started = Instant::now();
+    let stored = loop {
+        let stored = app
+            .state
+            .store
+            .platform_certificate(&key_of_names)
+            .await
+            .expect("read");
+        if let Some(stored) = stored.filter(|s| s.chain_pem.is_some()) {
+            break stored;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never imported"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    // Assert: stored as it was, not due before its renewal time, and served.
+    assert_eq!(stored.chain_pem.as_deref(), Some(chain.as_str()));
+    assert_eq!(stored.failures, 0);
+    assert!(stored.next_attempt_at > Utc::now() + chrono::Duration::days(30));
+    let addr = tls_addr(&app);
+    let site = format!("blog.{ZONE}");
+    let served = client_trusting(&ca, &site, addr)
+        .build()
+        .expect("client")
+        .get(format!("https://{site}:{}/", addr.port()))
+        .send()
+        .await
+        .expect("the imported certificate over HTTPS");
+    assert_eq!(peer_certificate(&served), crate::tls::der_of(&chain));
+}

@@ -68,7 +68,7 @@ pub(crate) fn peer_certificate(response: &reqwest::Response) -> Vec<u8> {
         .to_vec()
 }
 
-fn der_of(pem: &str) -> Vec<u8> {
+pub(crate) fn der_of(pem: &str) -> Vec<u8> {
     x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
         .next()
         .expect("a certificate")
@@ -78,7 +78,7 @@ fn der_of(pem: &str) -> Vec<u8> {
 
 /// A test CA and a certificate it signed for `names`, valid from `from` to `to` days
 /// from now: (CA PEM, chain PEM, key PEM).
-fn ca_signed(names: &[&str], from: i64, to: i64) -> (String, String, String) {
+pub(crate) fn ca_signed(names: &[&str], from: i64, to: i64) -> (String, String, String) {
     let ca_key = KeyPair::generate().expect("key");
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -709,4 +709,128 @@ async fn a_sites_hsts_setting_is_sent_over_https_only_to_that_site_until_turned_
         .expect("put");
     assert_eq!(cleared.status(), 200);
     hsts_over_https(&https, &blog, None).await;
+}
+
+/// `hosting_tls_handshake_failures_total{reason}` as `/metrics` shows it (0 when absent),
+/// and whether its HELP text is there.
+async fn handshake_failures(app: &TestApp, reason: &str) -> (f64, bool) {
+    let text = app
+        .client
+        .get(app.mgmt_url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let series = format!("hosting_tls_handshake_failures_total{{reason=\"{reason}\"}} ");
+    let value = text
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0.0, |v| v.trim().parse().expect("a number"));
+    (
+        value,
+        text.contains("# HELP hosting_tls_handshake_failures_total "),
+    )
+}
+
+#[tokio::test]
+async fn failed_handshakes_are_counted_by_reason_on_the_metrics_page() {
+    // Arrange: HTTPS without a platform certificate.
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(serve_tls).await;
+    let addr = tls_addr(&app);
+    let mut before = Vec::new();
+    for reason in ["no_certificate", "protocol", "other"] {
+        before.push(handshake_failures(&app, reason).await.0);
+    }
+
+    // Act: an unknown name, plain HTTP on the TLS port, a connection closed at once.
+    let unknown = client_inspecting("unknown.example", addr)
+        .get(format!("https://unknown.example:{}/", addr.port()))
+        .send()
+        .await;
+    assert!(unknown.is_err(), "no certificate: no handshake");
+    let mut plain = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut plain, &mut answer).await;
+    drop(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+
+    // Assert: each reason counted (other tests of this process may add to them too).
+    for (reason, before) in ["no_certificate", "protocol", "other"].iter().zip(before) {
+        let started = Instant::now();
+        loop {
+            let (now, described) = handshake_failures(&app, reason).await;
+            if now > before {
+                assert!(described, "the HELP text is exported");
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{reason}: still {now} (was {before})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Unknown-SNI behaviour is unchanged: still no handshake, never a tenant's certificate.
+    let again = client_inspecting("unknown.example", addr)
+        .get(format!("https://unknown.example:{}/", addr.port()))
+        .send()
+        .await;
+    assert!(again.is_err());
+}
+
+#[tokio::test]
+async fn the_site_page_shows_and_changes_the_hsts_setting() {
+    use crate::dashboard::{Browser, PASSWORD};
+    let app = TestApp::spawn_with(|config| {
+        config.admin.admin_password = Some(hosting_app::config::Secret::from(PASSWORD));
+    })
+    .await;
+    app.create_site(ADMIN_TOKEN, "blog").await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("admin", PASSWORD).await;
+    let csrf = browser.csrf("/sites/blog").await;
+
+    let before = browser.get("/sites/blog").await.text().await.expect("page");
+    let saved = browser
+        .post(
+            "/sites/blog/hsts",
+            &[
+                ("csrf", &csrf),
+                ("max_age", "600"),
+                ("include_subdomains", "on"),
+            ],
+        )
+        .await;
+    let after = browser.get("/sites/blog").await.text().await.expect("page");
+    let stored: hosting_api::Hsts = app
+        .get(ADMIN_TOKEN, "/sites/blog/hsts")
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+
+    assert!(
+        before.contains("No Strict-Transport-Security header"),
+        "{before}"
+    );
+    assert_eq!(saved.status(), 303);
+    assert!(
+        after.contains("Browsers keep to HTTPS for 600 seconds, subdomains included"),
+        "{after}"
+    );
+    assert_eq!(
+        stored,
+        hosting_api::Hsts {
+            max_age: 600,
+            include_subdomains: true
+        }
+    );
 }
