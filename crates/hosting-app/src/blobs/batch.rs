@@ -81,27 +81,59 @@ pub(super) fn take_current<T>(entry: &mut Option<T>) -> Result<T, BlobError> {
         .ok_or_else(|| BlobError::Io(std::io::Error::other("no entry to finish")))
 }
 
-/// An entry kept in memory while it is staged (the memory and PostgreSQL batches).
-#[derive(Default)]
-pub(super) struct BufferedEntry(Option<(Entry, Vec<u8>)>);
+/// One upload held in memory and hashed as it arrives, checked against its digest only
+/// when it is committed (the PostgreSQL and S3 writers: nothing reaches the store first).
+pub(super) struct MemoryUpload {
+    entry: Entry,
+    bytes: Vec<u8>,
+}
 
-impl BufferedEntry {
-    pub(super) fn start(&mut self, expected: Option<Sha256>, max_bytes: u64) {
-        self.0 = Some((Entry::new(expected, max_bytes), Vec::new()));
+impl MemoryUpload {
+    pub(super) fn new(max_bytes: u64) -> MemoryUpload {
+        MemoryUpload {
+            entry: Entry::new(None, max_bytes),
+            bytes: Vec::new(),
+        }
     }
 
     pub(super) fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
-        let (entry, bytes) = current(&mut self.0)?;
-        entry.take(chunk)?;
-        bytes.extend_from_slice(chunk);
+        self.entry.take(chunk)?;
+        self.bytes.extend_from_slice(chunk);
         Ok(())
+    }
+
+    /// The upload's digest and bytes, if it hashes to `expected` (when given).
+    pub(super) fn verify(
+        mut self,
+        expected: Option<&Sha256>,
+    ) -> Result<(Sha256, Vec<u8>), BlobError> {
+        self.entry.expected = expected.cloned();
+        let (sha256, _) = self.entry.verify()?;
+        Ok((sha256, self.bytes))
+    }
+}
+
+/// An entry kept in memory while it is staged (the memory, PostgreSQL and S3 batches).
+#[derive(Default)]
+pub(super) struct BufferedEntry(Option<MemoryUpload>);
+
+impl BufferedEntry {
+    pub(super) fn start(&mut self, expected: Option<Sha256>, max_bytes: u64) {
+        self.0 = Some(MemoryUpload {
+            entry: Entry::new(expected, max_bytes),
+            bytes: Vec::new(),
+        });
+    }
+
+    pub(super) fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        current(&mut self.0)?.write(chunk)
     }
 
     /// The verified entry: its digest, size and bytes.
     pub(super) fn finish(&mut self) -> Result<(Sha256, u64, Vec<u8>), BlobError> {
-        let (entry, bytes) = take_current(&mut self.0)?;
-        let (sha256, len) = entry.verify()?;
-        Ok((sha256, len, bytes))
+        let upload = take_current(&mut self.0)?;
+        let (sha256, len) = upload.entry.verify()?;
+        Ok((sha256, len, upload.bytes))
     }
 }
 

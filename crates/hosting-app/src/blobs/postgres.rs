@@ -7,9 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
-use sha2::{Digest, Sha256 as Hasher};
 
-use super::batch::{dedup, BlobBatch, BufferedEntry};
+use super::batch::{dedup, BlobBatch, BufferedEntry, MemoryUpload};
 use super::{Blob, BlobError, BlobStore, BlobWriter};
 use crate::domain::names::Sha256;
 use crate::store::Pools;
@@ -40,22 +39,13 @@ fn storage_error(e: sqlx::Error) -> BlobError {
 
 struct PgBlobWriter {
     pools: Arc<Pools>,
-    buffer: Vec<u8>,
-    hasher: Hasher,
-    max_bytes: u64,
+    upload: MemoryUpload,
 }
 
 #[async_trait]
 impl BlobWriter for PgBlobWriter {
     async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
-        if (self.buffer.len() + chunk.len()) as u64 > self.max_bytes {
-            return Err(BlobError::TooLarge {
-                limit: self.max_bytes,
-            });
-        }
-        self.hasher.update(chunk);
-        self.buffer.extend_from_slice(chunk);
-        Ok(())
+        self.upload.write(chunk)
     }
 
     /// Writes the bytes and touches the blob's row in one transaction, the row first:
@@ -65,16 +55,8 @@ impl BlobWriter for PgBlobWriter {
         self: Box<Self>,
         expected: Option<&Sha256>,
     ) -> Result<(Sha256, u64), BlobError> {
-        let actual = Sha256::from_digest(&self.hasher.finalize());
-        if let Some(expected) = expected {
-            if *expected != actual {
-                return Err(BlobError::DigestMismatch {
-                    expected: expected.to_string(),
-                    actual: actual.to_string(),
-                });
-            }
-        }
-        let len = self.buffer.len() as u64;
+        let (actual, bytes) = self.upload.verify(expected)?;
+        let len = bytes.len() as u64;
         let mut tx = self.pools.primary.begin().await.map_err(storage_error)?;
         sqlx::query(
             "INSERT INTO blobs (sha256, size, touched_at) VALUES ($1, $2, $3) \
@@ -88,7 +70,7 @@ impl BlobWriter for PgBlobWriter {
         .map_err(storage_error)?;
         sqlx::query("INSERT INTO blob_contents (sha256, data) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
             .bind(actual.as_str())
-            .bind(&self.buffer)
+            .bind(&bytes)
             .execute(&mut *tx)
             .await
             .map_err(storage_error)?;
@@ -214,9 +196,7 @@ impl BlobStore for PgBlobStore {
     async fn writer(&self, max_bytes: u64) -> Result<Box<dyn BlobWriter>, BlobError> {
         Ok(Box::new(PgBlobWriter {
             pools: self.pools.clone(),
-            buffer: Vec::new(),
-            hasher: Hasher::new(),
-            max_bytes,
+            upload: MemoryUpload::new(max_bytes),
         }))
     }
 

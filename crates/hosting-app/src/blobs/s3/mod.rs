@@ -21,8 +21,8 @@ use bytes::Bytes;
 use object_store::aws::{AmazonS3Builder, Checksum};
 use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256 as Hasher};
 
+use super::batch::MemoryUpload;
 use super::{Blob, BlobBatch, BlobError, BlobStore, BlobWriter};
 use crate::config::S3;
 use crate::domain::names::Sha256;
@@ -122,39 +122,22 @@ impl S3BlobStore {
 /// and hashes it as it arrives; nothing reaches the bucket before the digest is checked.
 struct S3BlobWriter {
     bucket: Arc<Bucket>,
-    buffer: Vec<u8>,
-    hasher: Hasher,
-    max_bytes: u64,
+    upload: MemoryUpload,
 }
 
 #[async_trait]
 impl BlobWriter for S3BlobWriter {
     async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
-        if (self.buffer.len() + chunk.len()) as u64 > self.max_bytes {
-            return Err(BlobError::TooLarge {
-                limit: self.max_bytes,
-            });
-        }
-        self.hasher.update(chunk);
-        self.buffer.extend_from_slice(chunk);
-        Ok(())
+        self.upload.write(chunk)
     }
 
     async fn commit(
         self: Box<Self>,
         expected: Option<&Sha256>,
     ) -> Result<(Sha256, u64), BlobError> {
-        let actual = Sha256::from_digest(&self.hasher.finalize());
-        if let Some(expected) = expected {
-            if *expected != actual {
-                return Err(BlobError::DigestMismatch {
-                    expected: expected.to_string(),
-                    actual: actual.to_string(),
-                });
-            }
-        }
-        let len = self.buffer.len() as u64;
-        self.bucket.put(&actual, Bytes::from(self.buffer)).await?;
+        let (actual, bytes) = self.upload.verify(expected)?;
+        let len = bytes.len() as u64;
+        self.bucket.put(&actual, Bytes::from(bytes)).await?;
         Ok((actual, len))
     }
 }
@@ -164,9 +147,7 @@ impl BlobStore for S3BlobStore {
     async fn writer(&self, max_bytes: u64) -> Result<Box<dyn BlobWriter>, BlobError> {
         Ok(Box::new(S3BlobWriter {
             bucket: self.bucket.clone(),
-            buffer: Vec::new(),
-            hasher: Hasher::new(),
-            max_bytes,
+            upload: MemoryUpload::new(max_bytes),
         }))
     }
 
