@@ -14,6 +14,7 @@ pub const HSTS_MAX_AGE_LIMIT: u32 = 63_072_000;
 pub struct Hsts {
     /// Seconds browsers keep to HTTPS for the host; 0 = no header.
     #[cfg_attr(feature = "openapi", schema(maximum = 63072000))]
+    #[serde(deserialize_with = "crate::whole_u32")]
     pub max_age: u32,
     /// Adds `includeSubDomains`.
     #[serde(default)]

@@ -384,29 +384,47 @@ pub struct SetQuota {
     pub deploys_per_hour: Option<u64>,
 }
 
-/// A whole number of 0 or more, also when a client writes it as `3.0`: JSON Schema's
-/// `integer` (what the OpenAPI document promises) includes numbers with a zero fraction.
+/// A JSON number that must be whole and 0 or more, also when a client writes it as `3.0`:
+/// JSON Schema's `integer` (what the OpenAPI document promises) includes numbers with a
+/// zero fraction.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WholeNumber {
+    Whole(u64),
+    Float(f64),
+}
+
+impl WholeNumber {
+    fn value<E: serde::de::Error>(self) -> Result<u64, E> {
+        match self {
+            WholeNumber::Whole(n) => Ok(n),
+            // `u64::MAX as f64` rounds up to 2^64, so `<` keeps the cast exact.
+            WholeNumber::Float(f) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => {
+                Ok(f as u64)
+            }
+            WholeNumber::Float(f) => {
+                Err(E::custom(format!("{f} is not a whole number of 0 or more")))
+            }
+        }
+    }
+}
+
 fn optional_whole_number<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Number {
-        Whole(u64),
-        Float(f64),
-    }
-    match Option::<Number>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(Number::Whole(n)) => Ok(Some(n)),
-        // `u64::MAX as f64` rounds up to 2^64, so `<` keeps the cast exact.
-        Some(Number::Float(f)) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => {
-            Ok(Some(f as u64))
-        }
-        Some(Number::Float(f)) => Err(serde::de::Error::custom(format!(
-            "{f} is not a whole number of 0 or more"
-        ))),
-    }
+    Option::<WholeNumber>::deserialize(deserializer)?
+        .map(WholeNumber::value)
+        .transpose()
+}
+
+/// A whole number that fits 32 bits (see [`WholeNumber`]).
+fn whole_u32<'de, D>(deserializer: D) -> Result<u32, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let n = WholeNumber::deserialize(deserializer)?.value()?;
+    u32::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} is more than {}", u32::MAX)))
 }
 
 /// The problem document of a refused quota (status 403, type `/problems/quota-exceeded`):
@@ -487,6 +505,23 @@ mod tests {
         for refused in [r#"{"sites": 2.5}"#, r#"{"sites": -1}"#, r#"{"sites": "3"}"#] {
             assert!(
                 serde_json::from_str::<super::SetQuota>(refused).is_err(),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_hsts_max_age_is_a_whole_number_of_32_bits_also_written_with_a_zero_fraction() {
+        let hsts: super::Hsts = serde_json::from_str(r#"{"max_age": 979.0}"#).expect("whole");
+        assert_eq!((hsts.max_age, hsts.include_subdomains), (979, false));
+        for refused in [
+            r#"{"max_age": 2.5}"#,
+            r#"{"max_age": -1}"#,
+            r#"{"max_age": 4294967296}"#,
+            r#"{"max_age": "3"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<super::Hsts>(refused).is_err(),
                 "{refused}"
             );
         }
