@@ -48,10 +48,10 @@ pub enum BlobsCommand {
     Migrate {
         /// The store to copy to (only `s3`).
         #[arg(long, value_enum)]
-        to: crate::config::BlobStoreKind,
+        to: crate::config::storage::BlobStoreKind,
         /// The store to copy from; by default `HOSTING_BLOB_STORE`.
         #[arg(long, value_enum)]
-        from: Option<crate::config::BlobStoreKind>,
+        from: Option<crate::config::storage::BlobStoreKind>,
     },
     /// Check that every file of every deploy is in the blob store of `HOSTING_BLOB_STORE`
     /// and hashes to its digest; exits 1 naming the ones that do not.

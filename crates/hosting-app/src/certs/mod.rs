@@ -12,6 +12,7 @@
 //! database and in HAProxy until a new one replaces it.
 
 pub mod acme;
+pub mod backoff;
 pub mod challenge;
 pub mod dns01;
 pub mod gauges;
@@ -29,13 +30,11 @@ use hosting_api::{self as api, CertificateStatus};
 use zeroize::Zeroizing;
 
 use self::acme::{AcmeClient, OrderError, Stage};
+use self::backoff::retry_after;
 use self::install::{DesiredCertificate, Installer};
-use self::seal::Sealer;
+use self::seal::{key_context, Sealer};
 use crate::state::App;
 use crate::store::{CertificateFailure, CertificateRecord, DueCertificate, IssuedCertificate};
-
-/// Longest wait between retries of a failing order.
-const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 
 /// An issuer holds a domain's order this long at most (then another replica may retry).
 const LEASE: Duration = Duration::from_secs(600);
@@ -52,11 +51,6 @@ const BATCH: u32 = 20;
 /// Per-domain expiry series exported at most (the soonest to expire), so the label set
 /// stays bounded however many domains there are.
 const EXPIRY_SERIES_MAX: u32 = 500;
-
-/// The sealing context of a domain's private key.
-pub(crate) fn key_context(domain: &str) -> String {
-    format!("certificate:{domain}")
-}
 
 /// The key that seals private keys: the configured file, or in embedded mode one created
 /// in the data folder. `None` when nothing here handles certificates.
@@ -76,12 +70,6 @@ pub fn open_sealer(config: &crate::config::Config) -> Result<Option<Arc<Sealer>>
         }
     };
     Ok(Some(Arc::new(sealer)))
-}
-
-/// When the next order is due after `failures` consecutive failures.
-pub fn retry_after(base: Duration, failures: u32) -> Duration {
-    base.saturating_mul(1 << failures.saturating_sub(1).min(16))
-        .min(MAX_BACKOFF)
 }
 
 /// The API's view of a stored certificate.
@@ -471,18 +459,4 @@ async fn desired_certificates(
         }
     }
     Ok(desired)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_back_off_from_the_base_to_a_day() {
-        let base = Duration::from_secs(300);
-        assert_eq!(retry_after(base, 1), Duration::from_secs(300));
-        assert_eq!(retry_after(base, 2), Duration::from_secs(600));
-        assert_eq!(retry_after(base, 4), Duration::from_secs(2400));
-        assert_eq!(retry_after(base, 40), MAX_BACKOFF);
-    }
 }

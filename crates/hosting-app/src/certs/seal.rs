@@ -135,6 +135,11 @@ impl Sealer {
     }
 }
 
+/// The sealing context of a domain's private key.
+pub(crate) fn key_context(domain: &str) -> String {
+    format!("certificate:{domain}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ mod proxy;
 mod public;
 mod s3;
 mod secret;
-mod storage;
+pub(crate) mod storage;
 mod tls;
 
 use std::path::{Path, PathBuf};

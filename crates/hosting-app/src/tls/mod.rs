@@ -10,6 +10,7 @@
 pub mod certified;
 pub mod handshake;
 pub mod hsts;
+pub mod platform_files;
 pub mod reload;
 pub mod resolver;
 pub mod wildcard;
@@ -22,7 +23,7 @@ use crate::certs::seal::Sealer;
 use crate::state::App;
 
 pub use self::certified::{CertError, Served};
-pub use self::reload::{PlatformError, PlatformFiles};
+pub use self::platform_files::{PlatformError, PlatformFiles};
 pub use self::resolver::Certificates;
 
 /// What the TLS listener serves, made once at start.

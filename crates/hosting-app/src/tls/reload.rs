@@ -8,58 +8,15 @@
 //! already in use stays until a good one replaces it.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use chrono::Utc;
 
-use super::certified::{self, CertError, Served};
+use super::certified;
+use super::platform_files::PlatformFiles;
 use super::resolver::Certificates;
 use crate::certs::seal::Sealer;
 use crate::state::App;
-
-/// The operator's certificate and key files (`HOSTING_TLS_CERT_FILE` / `_KEY_FILE`).
-#[derive(Debug, Clone)]
-pub struct PlatformFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
-/// Why the platform files cannot be served; the message names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum PlatformError {
-    #[error("reading {0}: {1}")]
-    Read(PathBuf, std::io::Error),
-    #[error("HOSTING_TLS_CERT_FILE {cert} with HOSTING_TLS_KEY_FILE {key}: {error}")]
-    Unusable {
-        cert: PathBuf,
-        key: PathBuf,
-        error: CertError,
-    },
-}
-
-/// When the files were last changed, as far as a reload needs to know.
-type Stamp = Option<(SystemTime, SystemTime)>;
-
-impl PlatformFiles {
-    fn stamp(&self) -> Stamp {
-        let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        Some((modified(&self.cert)?, modified(&self.key)?))
-    }
-
-    /// Reads and checks both files now.
-    pub fn load(&self) -> Result<Served, PlatformError> {
-        let read =
-            |path: &Path| std::fs::read(path).map_err(|e| PlatformError::Read(path.to_owned(), e));
-        let (chain, key) = (read(&self.cert)?, zeroize::Zeroizing::new(read(&self.key)?));
-        certified::load(&chain, &key, Utc::now()).map_err(|error| PlatformError::Unusable {
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-            error,
-        })
-    }
-}
 
 /// Reloads forever: the domains' certificates, the platform certificate from the store
 /// when it is ordered by DNS-01 (`stored_platform`), and, if configured, the platform
@@ -159,7 +116,7 @@ pub async fn reload_domains(app: &App, sealer: Option<&Sealer>, certificates: &C
             continue;
         };
         let loaded = sealer
-            .open(&crate::certs::key_context(&record.domain), sealed)
+            .open(&crate::certs::seal::key_context(&record.domain), sealed)
             .map_err(|e| e.to_string())
             .and_then(|key| {
                 certified::load(chain.as_bytes(), &key, Utc::now()).map_err(|e| e.to_string())

@@ -16,11 +16,12 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::certified::{self, Served};
-use super::reload::PlatformFiles;
+use super::platform_files::PlatformFiles;
 use crate::certs::acme::{AcmeClient, OrderError, Stage};
+use crate::certs::backoff::retry_after;
 use crate::certs::dns01::DnsUpdater;
 use crate::certs::seal::{SealError, Sealer};
-use crate::certs::{retry_after, x509};
+use crate::certs::x509;
 use crate::config::Config;
 use crate::state::App;
 use crate::store::{CertificateFailure, IssuedCertificate, PlatformCertificateRecord};
