@@ -453,7 +453,7 @@ mod tests {
 /// Arguments of `hostctl audit`.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Only entries by this user name (or `system`).
+    /// Only entries by this user name (or `system`, or `operator` for the operator CLI).
     #[arg(long, value_name = "USER")]
     pub actor: Option<String>,
     /// Only entries on this site.

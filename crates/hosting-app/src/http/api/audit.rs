@@ -41,7 +41,7 @@ pub struct AuditParams {
         deploys, domains, certificates, quotas) with actor, time, client address, action, target and \
         outcome. Admins see every entry; other users the entries on what they own or did.",
     params(
-        ("actor" = Option<String>, Query, nullable = false, description = "Only entries by this user name (or `system`)"),
+        ("actor" = Option<String>, Query, nullable = false, description = "Only entries by this user name (or `system`, or `operator` for the operator CLI)"),
         ("site" = Option<String>, Query, nullable = false, description = "Only entries on this site"),
         ("action" = Option<String>, Query, nullable = false, description = "An action (`deploy.publish`) or a group (`deploy`)"),
         ("since" = Option<DateTime<Utc>>, Query, nullable = false, description = "Entries at or after this time (RFC 3339)"),
