@@ -64,6 +64,25 @@ def pids_with_arg(arg):
     return [p for p in out if p != os.getpid()]
 
 
+
+def wait_gone(pids, timeout=15):
+    """Until every killed process has exited (a busy machine takes a moment to tear a
+    postmaster down; PostgreSQL refuses to start while its old PID still runs)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        alive = []
+        for p in pids:
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    if f.read().split(") ", 1)[1].startswith("Z"):
+                        continue  # exited, waiting to be reaped
+                alive.append(p)
+            except (FileNotFoundError, IndexError):
+                pass
+        if not alive:
+            return
+        time.sleep(0.1)
+
 class Pitr:
     def __init__(self, tmp, state, addr, backups, port=5432):
         self.dir = os.path.join(tmp, "pgbackrest")
@@ -142,11 +161,13 @@ class Pitr:
     def crash(self):
         """The database host is lost: primary and replica killed (no shutdown, nothing flushed to the
         archive), then the archiver's leftovers on that host: the async pgBackRest process and its spool."""
+        killed = []
         for name in ("primary", "replica"):
             pidf = os.path.join(self.pgdir, name, "postmaster.pid")
             if os.path.exists(pidf):
                 pid = int(open(pidf).readline())
                 kids = children(pid)
+                killed += [pid] + kids
                 for p in [pid] + kids:
                     try:
                         os.kill(p, signal.SIGKILL)
@@ -158,12 +179,16 @@ class Pitr:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        wait_gone(killed)
         return t
 
     def wipe(self):
-        """Data of primary and replica and the local spool deleted; the repository stays."""
+        """Data of primary and replica and the local spool deleted; the repository stays. The lost
+        host's socket lock files go too (a new host has none)."""
         for d in (self.data, os.path.join(self.pgdir, "replica"), os.path.join(self.dir, "spool")):
             shutil.rmtree(d, ignore_errors=True)
+        for lock in glob.glob(os.path.join(self.sock, ".s.PGSQL.*")):
+            os.remove(lock)
         os.makedirs(os.path.join(self.dir, "spool"))
         subprocess.run(["chown", "postgres:postgres", os.path.join(self.dir, "spool")], check=True)
 
