@@ -55,7 +55,10 @@ PROD_SIZES = {"app": (2.0, 2048), "postgres-primary": (4.0, 4096), "postgres-rep
 # Seed "Volume Mapping": NFS volumes (addr=10.0.1.20,nfsvers=4)
 NFS_VOLUMES = ["postgres_data", "postgres_replica_data", "redis_data"]
 # Services we add beyond the seed (documented in docs/deployment.md)
-EXTRA_SERVICES = {"tls-init", "migrate", "postgres-exporter", "redis-exporter", "backup", "cert-installer"}
+EXTRA_SERVICES = {"tls-init", "migrate", "postgres-exporter", "redis-exporter", "backup", "cert-installer",
+                  "garage", "garage-1", "garage-2", "garage-3", "garage-init", "garage-secrets"}
+# Networks we add beyond the seed, per seed container: Garage's storage_net (172.20.5.0/24)
+EXTRA_NETWORKS = {"app": ["storage_net"]}
 
 failures = []
 
@@ -134,7 +137,7 @@ def check_file(path, env):
                 fail(f"{where}: {name} lacks volume {v}")
         snets = svc.get("networks", [])
         snets = sorted(snets) if isinstance(snets, list) else sorted(snets or {})
-        if snets != sorted(nets):
+        if snets != sorted(nets + EXTRA_NETWORKS.get(name, [])):
             fail(f"{where}: {name} networks {snets}, seed {sorted(nets)}")
         limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
         exp_cpu, exp_mem = (PROD_SIZES.get(name, (cpus, mem)) if env == "prod" else (cpus, mem))
