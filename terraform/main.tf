@@ -92,3 +92,45 @@ resource "hcloud_server" "nfs" {
   }
   depends_on = [hcloud_network_subnet.nodes]
 }
+
+# Garage (site files): three storage nodes, one copy of every object on each, spread over
+# hosts, each with its own volume (ansible/storage.yml formats and mounts it at /srv/garage;
+# the Swarm label garage=N pins service garage-N to node N).
+resource "hcloud_placement_group" "storage" {
+  name   = "${local.prefix}-storage-spread"
+  type   = "spread"
+  labels = local.labels
+}
+
+resource "hcloud_server" "storage" {
+  count              = 3 # replication_factor = 3 (deploy/garage/garage.toml)
+  name               = "${local.prefix}-storage-${count.index + 1}"
+  server_type        = local.size.storage
+  image              = var.image
+  location           = var.location
+  ssh_keys           = [hcloud_ssh_key.admin.id]
+  placement_group_id = hcloud_placement_group.storage.id
+  firewall_ids       = [hcloud_firewall.swarm.id]
+  labels             = merge(local.labels, { role = "storage" })
+  network {
+    network_id = hcloud_network.private.id
+    ip         = "10.0.1.${70 + count.index}"
+  }
+  depends_on = [hcloud_network_subnet.nodes]
+}
+
+resource "hcloud_volume" "garage" {
+  count             = 3
+  name              = "${local.prefix}-garage-${count.index + 1}"
+  size              = local.size.garage_gb
+  location          = var.location
+  delete_protection = var.environment == "prod"
+  labels            = merge(local.labels, { role = "storage" })
+}
+
+resource "hcloud_volume_attachment" "garage" {
+  count     = 3
+  volume_id = hcloud_volume.garage[count.index].id
+  server_id = hcloud_server.storage[count.index].id
+  automount = false # ansible/storage.yml mounts it at /srv/garage
+}

@@ -17,5 +17,12 @@ output "ansible_inventory" {
     workers     = [for s in hcloud_server.worker : { name = s.name, public = s.ipv4_address, private = one(s.network[*].ip) }]
     dbs         = [for s in hcloud_server.db : { name = s.name, public = s.ipv4_address, private = one(s.network[*].ip) }]
     nfs         = { name = hcloud_server.nfs.name, public = hcloud_server.nfs.ipv4_address, private = "10.0.1.20" }
+    storage     = [for i, s in hcloud_server.storage : {
+      name    = s.name
+      public  = s.ipv4_address
+      private = one(s.network[*].ip)
+      volume  = hcloud_volume.garage[i].linux_device
+    }]
+    garage_capacity = "${local.size.garage_gb}G"
   })
 }

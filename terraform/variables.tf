@@ -42,18 +42,22 @@ variable "manager_count" {
 }
 
 # Seed "Resource Allocation per Environment": server types sized per environment.
+# storage: the three Garage nodes (site files, HOSTING_BLOB_STORE=s3), each with a volume of
+# garage_gb (every node holds a full copy: usable space = one volume).
 variable "sizes" {
   description = "Server type per role and environment"
   type = map(object({
-    manager = string
-    app     = string
-    db      = string
-    nfs     = string
-    workers = number
+    manager   = string
+    app       = string
+    db        = string
+    nfs       = string
+    storage   = string
+    garage_gb = number
+    workers   = number
   }))
   default = {
-    dev     = { manager = "cx22", app = "cx22", db = "cx22", nfs = "cx22", workers = 1 }
-    staging = { manager = "cx22", app = "cx32", db = "cx32", nfs = "cx22", workers = 2 }
-    prod    = { manager = "cx32", app = "cx32", db = "cx42", nfs = "cx32", workers = 3 }
+    dev     = { manager = "cx22", app = "cx22", db = "cx22", nfs = "cx22", storage = "cx22", garage_gb = 20, workers = 1 }
+    staging = { manager = "cx22", app = "cx32", db = "cx32", nfs = "cx22", storage = "cx22", garage_gb = 50, workers = 2 }
+    prod    = { manager = "cx32", app = "cx32", db = "cx42", nfs = "cx32", storage = "cx32", garage_gb = 200, workers = 3 }
   }
 }
