@@ -19,7 +19,8 @@ list_ids() {
     local d
     for d in "$BACKUP_DIR"/*/; do
         d=${d%/}; d=${d##*/}
-        [ -f "$BACKUP_DIR/$d/manifest.json" ] && id_epoch "$d" >/dev/null 2>&1 && echo "$d"
+        # `if`, not `&&`: a last entry that is no backup (the s3-objects mirror) must not fail the loop.
+        if [ -f "$BACKUP_DIR/$d/manifest.json" ] && id_epoch "$d" >/dev/null 2>&1; then echo "$d"; fi
     done | sort
 }
 
@@ -92,8 +93,14 @@ s3_configure() {
     S3_WHERE="s3://$HOSTING_S3_BUCKET${prefix:+/$prefix} at $HOSTING_S3_ENDPOINT"
 }
 
-# rclone, quiet unless something fails; the secrets stay in its environment.
-s3_rclone() { rclone --config /dev/null --retries 3 --low-level-retries 10 -q "$@"; }
+# rclone, quiet unless something fails; the secrets stay in its environment. Its S3 backend refuses
+# to start when AWS_CA_BUNDLE is set (the AWS SDK cannot load it into rclone's HTTP transport):
+# such a bundle is handed to rclone's own --ca-cert instead.
+s3_rclone() {
+    local ca=()
+    [ -z "${AWS_CA_BUNDLE:-}" ] || [ ! -r "$AWS_CA_BUNDLE" ] || ca=(--ca-cert "$AWS_CA_BUNDLE")
+    env -u AWS_CA_BUNDLE rclone --config /dev/null --retries 3 --low-level-retries 10 -q "${ca[@]}" "$@"
+}
 
 # The blobs under the prefix: "<sha256> <bytes>" lines, sorted (other keys are not site files).
 s3_list_bucket() {
@@ -108,11 +115,12 @@ s3_mirror_keys() {
     find "$S3_MIRROR" -maxdepth 1 -type f -printf '%f\n' | grep -E '^[0-9a-f]{64}$' | LC_ALL=C sort || true
 }
 
-# Re-hash mirror objects (names on stdin): prints the bad ones ("<sha256>: FAILED ..."), fails when any is.
+# Re-hash objects (names on stdin) in the mirror, or in the folder given: prints the bad ones
+# ("<sha256>: FAILED ..."), fails when any is.
 s3_hash_check() {
-    local lines
+    local dir=${1:-$S3_MIRROR} lines
     lines=$(awk 'NF { print $1 "  " $1 }')
     [ -n "$lines" ] || return 0
-    [ -d "$S3_MIRROR" ] || { awk '{ print $1 ": missing (no mirror folder)" }' <<<"$lines"; return 1; }
-    (cd "$S3_MIRROR" && sha256sum --quiet --strict -c - 2>&1 <<<"$lines")
+    [ -d "$dir" ] || { awk '{ print $1 ": FAILED open or read (no folder '"$dir"')" }' <<<"$lines"; return 1; }
+    (cd "$dir" && sha256sum --quiet --strict -c - 2>&1 <<<"$lines" | grep -v '^sha256sum: ')
 }
