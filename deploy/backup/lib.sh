@@ -115,10 +115,10 @@ s3_mirror_keys() {
     find "$S3_MIRROR" -maxdepth 1 -type f -printf '%f\n' | grep -E '^[0-9a-f]{64}$' | LC_ALL=C sort || true
 }
 
-# Re-hash objects (names on stdin) in the mirror, or in the folder given: prints the bad ones
-# ("<sha256>: FAILED ..."), fails when any is.
+# Re-hash objects (names on stdin) in the folder given (the mirror, or where a copy arrived):
+# prints the bad ones ("<sha256>: FAILED ..."), fails when any is.
 s3_hash_check() {
-    local dir=${1:-$S3_MIRROR} lines
+    local dir=$1 lines
     lines=$(awk 'NF { print $1 "  " $1 }')
     [ -n "$lines" ] || return 0
     [ -d "$dir" ] || { awk '{ print $1 ": FAILED open or read (no folder '"$dir"')" }' <<<"$lines"; return 1; }
