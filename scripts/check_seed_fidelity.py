@@ -57,8 +57,9 @@ NFS_VOLUMES = ["postgres_data", "postgres_replica_data", "redis_data"]
 # Services we add beyond the seed (documented in docs/deployment.md)
 EXTRA_SERVICES = {"tls-init", "migrate", "postgres-exporter", "redis-exporter", "backup", "cert-installer",
                   "garage", "garage-1", "garage-2", "garage-3", "garage-init", "garage-secrets"}
-# Networks we add beyond the seed, per seed container: Garage's storage_net (172.20.5.0/24)
-EXTRA_NETWORKS = {"app": ["storage_net"]}
+# Networks we add beyond the seed, per seed container: Garage's storage_net (172.20.5.0/24), for
+# the app's S3 requests and Prometheus's scrape of Garage's /metrics
+EXTRA_NETWORKS = {"app": ["storage_net"], "prometheus": ["storage_net"]}
 
 failures = []
 
