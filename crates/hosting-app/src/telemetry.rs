@@ -95,7 +95,7 @@ struct RequestMetrics {
 }
 
 const CACHE_LAYERS: [&str; 2] = crate::metrics::CACHE_LAYERS;
-const CACHE_KINDS: [&str; 3] = crate::metrics::CACHE_KINDS;
+const CACHE_KINDS: [&str; crate::metrics::CACHE_KINDS.len()] = crate::metrics::CACHE_KINDS;
 
 fn request_metrics() -> &'static RequestMetrics {
     static METRICS: OnceLock<RequestMetrics> = OnceLock::new();

@@ -2,10 +2,19 @@
 //! `_headers` rules, and how a request path resolves to a file. Built once per deploy
 //! and cached; deploys never change, so neither does this, and what every response of a
 //! file needs (content type, validators) is computed here once rather than per request.
+//!
+//! Stored compactly, because the manifest cache holds thousands of them (issue 23): one
+//! string holds every path, the files are one sorted slice (binary search, no hash-table
+//! slack), a digest is its 32 bytes (its hex and the ETag are made when a response needs
+//! them), and content types are shared by every manifest of the process. [`SiteManifest::weight`]
+//! counts what this really holds, so the cache's byte budget bounds the process.
 
 use std::collections::HashMap;
+use std::mem::size_of;
+use std::sync::{Mutex, OnceLock};
 
 use axum::http::HeaderValue;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hosting_rules::{HeaderRules, Redirects};
 
@@ -20,14 +29,25 @@ pub const NOT_FOUND_FILE: &str = "/404.html";
 /// Smaller files gain nothing from compression.
 const MIN_COMPRESS_BYTES: u64 = 256;
 
+/// A file's content hash as bytes: the key of its blob and of the byte cache.
+pub type Digest = [u8; 32];
+
+/// The digest of a parsed `Sha256` (64 lower-case hex digits, checked at parse time).
+pub fn digest_of(sha256: &Sha256) -> Digest {
+    let mut digest = [0u8; 32];
+    // A `Sha256` is always 64 hex digits, so this cannot fail; zeros would only make a
+    // miss in the byte cache, never serve another file's bytes, since reads go by hex.
+    let _ = hex::decode_to_slice(sha256.as_str(), &mut digest);
+    digest
+}
+
 /// A file of a deploy, with the parts of its responses that never change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileRef {
-    pub sha256: Sha256,
+    digest: Digest,
     pub size: u64,
-    pub content_type: HeaderValue,
-    /// The strong validator of the identity bytes: the content hash.
-    pub etag: HeaderValue,
+    /// Index of its content type in the manifest's table ([`SiteManifest::content_type`]).
+    content_type: u16,
     /// Worth compressing on the fly (a textual type, not tiny).
     pub compressible: bool,
     /// A precompressed `.br` or `.gz` sibling exists in the deploy.
@@ -35,22 +55,73 @@ pub struct FileRef {
 }
 
 impl FileRef {
-    pub fn new(path: &str, sha256: Sha256, size: u64) -> FileRef {
-        let content_type = content_type_for(path);
-        let compressible = size >= MIN_COMPRESS_BYTES && is_compressible(&content_type);
+    /// A file whose content type is `types[content_type]`.
+    fn new(sha256: &Sha256, size: u64, types: &[HeaderValue], content_type: u16) -> FileRef {
+        let type_text = types
+            .get(usize::from(content_type))
+            .and_then(|t| t.to_str().ok())
+            .unwrap_or_default();
         FileRef {
-            etag: header_value(&format!("\"{sha256}\"")),
-            content_type: header_value(&content_type),
-            sha256,
+            digest: digest_of(sha256),
             size,
-            compressible,
+            content_type,
+            compressible: size >= MIN_COMPRESS_BYTES && is_compressible(type_text),
             has_encoded_sibling: false,
         }
     }
+
+    /// The content hash as bytes.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// The content hash as the blob store names it.
+    pub fn sha256(&self) -> Sha256 {
+        Sha256::from_digest(&self.digest)
+    }
+
+    /// The strong validator of the identity bytes: the content hash.
+    pub fn etag(&self) -> HeaderValue {
+        etag(&self.digest, None)
+    }
+}
+
+/// `"<hex digest>"`, or `"<hex digest>.<suffix>"` for a representation made here (an
+/// on-the-fly encoding): an ETag made per response costs one small allocation, where
+/// keeping it in the manifest cost 106 bytes per file of every cached deploy.
+pub fn etag(digest: &Digest, suffix: Option<&str>) -> HeaderValue {
+    // Exactly the length: `Bytes` from a vector with spare capacity allocates again.
+    let mut tag = vec![b'"'; 66 + suffix.map_or(0, |s| s.len() + 1)];
+    let _ = hex::encode_to_slice(digest, &mut tag[1..65]);
+    if let Some(suffix) = suffix {
+        tag[65] = b'.';
+        tag[66..66 + suffix.len()].copy_from_slice(suffix.as_bytes());
+    }
+    HeaderValue::from_maybe_shared(Bytes::from(tag))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+}
+
+/// The content type of `path` as a header value shared by the whole process: a deploy's
+/// thousands of files have a handful of types, so each manifest holds only a reference.
+fn shared_content_type(path: &str) -> HeaderValue {
+    static TYPES: OnceLock<Mutex<HashMap<String, HeaderValue>>> = OnceLock::new();
+    let text = content_type_for(path);
+    let types = TYPES.get_or_init(|| Mutex::new(HashMap::new()));
+    let Ok(mut types) = types.lock() else {
+        return header_value(&text);
+    };
+    if let Some(found) = types.get(&text) {
+        return found.clone();
+    }
+    let value = header_value(&text);
+    // Extensions are the deploys' to choose, but mime_guess maps them onto a fixed table:
+    // the map stays as small as that table.
+    types.insert(text, value.clone());
+    value
 }
 
 fn header_value(text: &str) -> HeaderValue {
-    HeaderValue::from_str(text)
+    HeaderValue::from_maybe_shared(Bytes::copy_from_slice(text.as_bytes()))
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
 }
 
@@ -92,15 +163,30 @@ fn is_compressible(content_type: &str) -> bool {
         )
 }
 
+/// A file and where its path lies in [`SiteManifest`]'s path string.
+#[derive(Debug)]
+struct Entry {
+    start: u32,
+    len: u32,
+    file: FileRef,
+}
+
 #[derive(Debug)]
 pub struct SiteManifest {
     pub deploy_id: String,
     /// When the deploy's content was created: every file's `Last-Modified`.
     pub last_modified: DateTime<Utc>,
     pub last_modified_header: HeaderValue,
-    files: HashMap<String, FileRef>,
+    /// Every path, one after another; entries point into it.
+    paths: String,
+    /// Sorted by path.
+    files: Box<[Entry]>,
+    /// The deploy's distinct content types (their bytes shared by the process).
+    types: Box<[HeaderValue]>,
     pub redirects: Redirects,
     pub headers: HeaderRules,
+    /// Bytes of the `_redirects` and `_headers` files the rules were parsed from.
+    rules_bytes: u64,
 }
 
 /// Where a request path leads before any rule is applied.
@@ -115,43 +201,100 @@ pub enum Resolved<'a> {
     Missing,
 }
 
+/// Heap bytes the allocator hands out per allocation beyond what was asked (size-class
+/// rounding and headers, averaged), counted for each allocation a weight includes.
+const ALLOCATION_SLACK: usize = 16;
+
+/// What the parsed rules hold per byte of their source text, measured on representative
+/// files (`tests/cache_weights.rs`: ~10 with 128 per redirect rule on top): rules keep
+/// their patterns, targets and header values as owned strings, plus vectors of parts.
+const RULES_BYTES_PER_SOURCE_BYTE: u64 = 12;
+
 impl SiteManifest {
     pub fn new(
         deploy_id: String,
         last_modified: DateTime<Utc>,
-        entries: Vec<ManifestEntry>,
+        mut entries: Vec<ManifestEntry>,
         redirects: Redirects,
         headers: HeaderRules,
     ) -> SiteManifest {
-        let mut files: HashMap<String, FileRef> = entries
-            .into_iter()
-            .map(|e| {
-                let file = FileRef::new(&e.path, e.sha256, e.size);
-                (e.path, file)
-            })
-            .collect();
-        let with_siblings: Vec<String> = files
-            .keys()
-            .filter(|path| {
-                files.contains_key(&format!("{path}.br"))
-                    || files.contains_key(&format!("{path}.gz"))
-            })
-            .cloned()
-            .collect();
-        for path in with_siblings {
-            if let Some(file) = files.get_mut(&path) {
-                file.has_encoded_sibling = true;
-            }
+        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        entries.dedup_by(|a, b| a.path == b.path);
+        let mut paths = String::with_capacity(entries.iter().map(|e| e.path.len()).sum());
+        let mut files: Vec<Entry> = Vec::with_capacity(entries.len());
+        let mut types: Vec<HeaderValue> = Vec::new();
+        for e in &entries {
+            let start = u32::try_from(paths.len()).unwrap_or(u32::MAX);
+            paths.push_str(&e.path);
+            let content_type = shared_content_type(&e.path);
+            // A deploy has a handful of types: a linear search beats a map here.
+            let index = match types.iter().position(|t| *t == content_type) {
+                Some(i) => i,
+                None => {
+                    types.push(content_type);
+                    types.len() - 1
+                }
+            };
+            let index = u16::try_from(index).unwrap_or(u16::MAX);
+            files.push(Entry {
+                start,
+                len: u32::try_from(e.path.len()).unwrap_or(u32::MAX),
+                file: FileRef::new(&e.sha256, e.size, &types, index),
+            });
         }
-        let last_modified_header = header_value(&httpdate::fmt_http_date(last_modified.into()));
-        SiteManifest {
+        let mut manifest = SiteManifest {
             deploy_id,
             last_modified,
-            last_modified_header,
-            files,
+            last_modified_header: header_value(&httpdate::fmt_http_date(last_modified.into())),
+            paths,
+            files: files.into_boxed_slice(),
+            types: types.into_boxed_slice(),
             redirects,
             headers,
+            rules_bytes: 0,
+        };
+        let with_siblings: Vec<usize> = (0..manifest.files.len())
+            .filter(|&i| {
+                let path = manifest.path_at(i);
+                manifest.index_of(&format!("{path}.br")).is_some()
+                    || manifest.index_of(&format!("{path}.gz")).is_some()
+            })
+            .collect();
+        for i in with_siblings {
+            manifest.files[i].file.has_encoded_sibling = true;
         }
+        manifest
+    }
+
+    /// Sets the rules parsed from the deploy's `_redirects` and `_headers`, whose source
+    /// was `source_bytes` long (what they hold is weighed from it).
+    pub fn set_rules(&mut self, redirects: Redirects, headers: HeaderRules, source_bytes: u64) {
+        self.redirects = redirects;
+        self.headers = headers;
+        self.rules_bytes = source_bytes;
+    }
+
+    /// The `Content-Type` of one of this manifest's files.
+    pub fn content_type(&self, file: &FileRef) -> HeaderValue {
+        self.types
+            .get(usize::from(file.content_type))
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"))
+    }
+
+    fn path_at(&self, i: usize) -> &str {
+        let entry = &self.files[i];
+        let start = entry.start as usize;
+        &self.paths[start..start + entry.len as usize]
+    }
+
+    fn index_of(&self, path: &str) -> Option<usize> {
+        self.files
+            .binary_search_by(|e| {
+                let start = e.start as usize;
+                self.paths[start..start + e.len as usize].cmp(path)
+            })
+            .ok()
     }
 
     /// A servable file at exactly `path`.
@@ -159,12 +302,12 @@ impl SiteManifest {
         if path == REDIRECTS_FILE || path == HEADERS_FILE {
             return None;
         }
-        self.files.get(path)
+        self.entry(path)
     }
 
     /// The raw entry, rule files included (to load the rules themselves).
     pub fn entry(&self, path: &str) -> Option<&FileRef> {
-        self.files.get(path)
+        self.index_of(path).map(|i| &self.files[i].file)
     }
 
     /// Index files and clean URLs: `/` and `/dir/` -> `index.html`; `/about` ->
@@ -197,10 +340,23 @@ impl SiteManifest {
         !matches!(self.resolve(path), Resolved::Missing)
     }
 
-    /// Approximate bytes held, for the byte-bounded cache.
-    pub fn weight(&self) -> u32 {
-        let files: usize = self.files.keys().map(|k| k.len() + 64 + 48).sum();
-        u32::try_from(files + 1024 + self.redirects.len() * 128).unwrap_or(u32::MAX)
+    /// The heap bytes this manifest holds, for the byte-bounded cache: the struct (in its
+    /// `Arc`), the path string, the file slice, the deploy id and header value, and the
+    /// parsed rules (estimated from their source). Content types are shared and not
+    /// counted. `tests/cache_weights.rs` checks this against a counting allocator.
+    pub fn weight(&self) -> u64 {
+        let fixed = size_of::<SiteManifest>() + 2 * size_of::<usize>();
+        let heap = self.paths.capacity()
+            + self.files.len() * size_of::<Entry>()
+            + self.types.len() * size_of::<HeaderValue>()
+            + self.deploy_id.capacity()
+            + self.last_modified_header.len();
+        // The rows a manifest is built from are freed once it is built; the holes they
+        // leave cost about an allocation's slack per file (measured).
+        let allocations = 6 + self.files.len();
+        let rules = self.rules_bytes.saturating_mul(RULES_BYTES_PER_SOURCE_BYTE)
+            + (self.redirects.len() * 128) as u64;
+        (fixed + heap + allocations * ALLOCATION_SLACK) as u64 + rules
     }
 }
 
@@ -253,6 +409,45 @@ mod tests {
             Some("/about/team.html")
         );
         assert_eq!(m.resolve("/missing"), Resolved::Missing);
+    }
+
+    #[test]
+    fn a_file_keeps_its_digest_and_its_validators_are_made_from_it() {
+        let hex = "0123456789abcdef".repeat(4);
+        let sha = Sha256::parse(&hex).expect("sha");
+        let m = SiteManifest::new(
+            "d".into(),
+            Utc::now(),
+            vec![ManifestEntry {
+                path: "/a.css".into(),
+                sha256: sha.clone(),
+                size: 300,
+            }],
+            Redirects::default(),
+            HeaderRules::default(),
+        );
+        let file = m.entry("/a.css").expect("file");
+        assert_eq!(file.sha256(), sha);
+        assert_eq!(file.etag(), format!("\"{hex}\"").as_str());
+        assert_eq!(
+            etag(file.digest(), Some("br")),
+            format!("\"{hex}.br\"").as_str()
+        );
+        assert_eq!(m.content_type(file), "text/css; charset=utf-8");
+        assert!(file.compressible);
+    }
+
+    #[test]
+    fn paths_are_found_in_any_input_order_and_siblings_are_marked() {
+        let m = manifest(&["/z.html", "/a.js.gz", "/a.js", "/m/index.html", "/b.html"]);
+        for path in ["/z.html", "/a.js", "/a.js.gz", "/m/index.html", "/b.html"] {
+            assert!(m.entry(path).is_some(), "{path}");
+        }
+        assert!(m.entry("/c.html").is_none());
+        assert!(m.entry("/a.j").is_none());
+        assert!(m.entry("/a.js").is_some_and(|f| f.has_encoded_sibling));
+        assert!(m.entry("/b.html").is_some_and(|f| !f.has_encoded_sibling));
+        assert_eq!(m.resolve("/m"), Resolved::AddSlash);
     }
 
     #[test]

@@ -102,8 +102,10 @@ async fn protection_of(
     kind: &HostKind,
 ) -> Result<Option<Arc<ProtectionRecord>>, crate::store::StoreError> {
     if let Some(found) = state.cache.protection.get(host).await {
+        crate::telemetry::record_cache_lookup("l1", "protection", true);
         return Ok(found);
     }
+    crate::telemetry::record_cache_lookup("l1", "protection", false);
     let invalidations = state.cache.host_invalidations();
     let found = match kind {
         HostKind::Site(site) | HostKind::Preview(site, _) | HostKind::Alias(site, _) => {

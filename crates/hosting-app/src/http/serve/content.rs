@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::error::ServeError;
 use super::tiers;
 use crate::cache::Encoding;
-use crate::domain::manifest::{FileRef, SiteManifest};
+use crate::domain::manifest::{self, Digest, FileRef, SiteManifest};
 use crate::domain::names::Sha256;
 use crate::state::AppState;
 
@@ -19,7 +19,7 @@ const SHARED_BLOB_TTL: std::time::Duration = std::time::Duration::from_secs(24 *
 #[derive(Debug, Clone)]
 pub struct Representation {
     /// The blob holding the bytes (identity or precompressed sibling) ...
-    pub sha256: Sha256,
+    pub digest: Digest,
     /// ... and its size; for on-the-fly compression, the identity blob and its size
     /// until compressed (see `cached_bytes`).
     pub size: u64,
@@ -34,13 +34,18 @@ pub struct Representation {
 impl Representation {
     pub fn identity(file: &FileRef) -> Representation {
         Representation {
-            sha256: file.sha256.clone(),
+            digest: *file.digest(),
             size: file.size,
             encoding: Encoding::Identity,
             on_the_fly: false,
-            etag: file.etag.clone(),
+            etag: file.etag(),
             vary: false,
         }
+    }
+
+    /// The blob's name in the store (made when the store is asked, not per request).
+    pub fn sha256(&self) -> Sha256 {
+        Sha256::from_digest(&self.digest)
     }
 }
 
@@ -106,22 +111,17 @@ pub fn choose(
                 "gz"
             };
             if let Some(sibling) = manifest.file(&format!("{path}.{extension}")) {
-                rep.sha256 = sibling.sha256.clone();
+                rep.digest = *sibling.digest();
                 rep.size = sibling.size;
                 rep.encoding = encoding;
-                rep.etag = sibling.etag.clone();
+                rep.etag = sibling.etag();
                 return rep;
             }
         }
         if can_compress {
             rep.encoding = encoding;
             rep.on_the_fly = true;
-            let tag = format!(
-                "\"{}.{}\"",
-                file.sha256,
-                encoding.header_value().unwrap_or("id")
-            );
-            rep.etag = HeaderValue::from_str(&tag).unwrap_or_else(|_| file.etag.clone());
+            rep.etag = manifest::etag(file.digest(), encoding.header_value());
             return rep;
         }
     }
@@ -138,11 +138,11 @@ pub async fn cached_bytes(
     if rep.size > state.config.cache.cache_max_file_bytes && !rep.on_the_fly {
         return Ok(None);
     }
-    let identity = load_identity(state, &rep.sha256, rep.size).await?;
+    let identity = load_identity(state, &rep.digest, rep.size).await?;
     if !rep.on_the_fly {
         return Ok(Some(identity));
     }
-    let key = (rep.sha256.clone(), rep.encoding);
+    let key = (rep.digest, rep.encoding);
     let encoding = rep.encoding;
     // Compressed variants are counted with the files they come from.
     let compressed = state
@@ -156,9 +156,10 @@ pub async fn cached_bytes(
     Ok(Some(compressed))
 }
 
-async fn load_identity(state: &AppState, sha256: &Sha256, size: u64) -> Result<Bytes, ServeError> {
-    let key = (sha256.clone(), Encoding::Identity);
+async fn load_identity(state: &AppState, digest: &Digest, size: u64) -> Result<Bytes, ServeError> {
+    let key = (*digest, Encoding::Identity);
     tiers::l1(&state.cache.files, "file", &key, || async {
+        let sha256 = &Sha256::from_digest(digest);
         let from_store = async {
             state
                 .blobs

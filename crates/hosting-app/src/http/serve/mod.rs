@@ -400,16 +400,22 @@ async fn load_manifest(state: &AppState, target: &LiveDeploy) -> Result<SiteMani
         Redirects::default(),
         HeaderRules::default(),
     );
+    let mut redirects = Redirects::default();
+    let mut headers = HeaderRules::default();
+    let mut source_bytes = 0;
     if let Some(text) = rules_text(state, &manifest, REDIRECTS_FILE).await? {
         let (rules, warnings) = Redirects::parse(&text);
         log_rule_warnings(target, REDIRECTS_FILE, &warnings);
-        manifest.redirects = rules;
+        redirects = rules;
+        source_bytes += text.len() as u64;
     }
     if let Some(text) = rules_text(state, &manifest, HEADERS_FILE).await? {
         let (rules, warnings) = HeaderRules::parse(&text);
         log_rule_warnings(target, HEADERS_FILE, &warnings);
-        manifest.headers = rules;
+        headers = rules;
+        source_bytes += text.len() as u64;
     }
+    manifest.set_rules(redirects, headers, source_bytes);
     Ok(manifest)
 }
 

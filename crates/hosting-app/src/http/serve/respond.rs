@@ -89,7 +89,10 @@ async fn build(
     );
 
     let mut headers = HeaderMap::with_capacity(12);
-    headers.insert(header::CONTENT_TYPE, target.file.content_type.clone());
+    headers.insert(
+        header::CONTENT_TYPE,
+        target.manifest.content_type(target.file),
+    );
     headers.insert(header::ETAG, rep.etag.clone());
     headers.insert(
         header::LAST_MODIFIED,
@@ -134,7 +137,7 @@ async fn build(
         Some(
             content::cached_bytes(state, &rep)
                 .await?
-                .ok_or_else(|| ServeError::TooLarge(rep.sha256.clone()))?,
+                .ok_or_else(|| ServeError::TooLarge(rep.sha256()))?,
         )
     } else {
         None
@@ -250,17 +253,17 @@ async fn body_of(
     }
     // Too large for the cache: an object store sends just the span.
     if state.blobs.ranged_reads() {
-        let bytes = state.blobs.read_range(&rep.sha256, span.clone()).await?;
+        let bytes = state.blobs.read_range(&rep.sha256(), span.clone()).await?;
         return Ok(Body::from(
-            bytes.ok_or_else(|| ServeError::MissingBlob(rep.sha256.clone()))?,
+            bytes.ok_or_else(|| ServeError::MissingBlob(rep.sha256()))?,
         ));
     }
     // Too large for the cache: stream from the blob store.
     let blob = state
         .blobs
-        .get(&rep.sha256)
+        .get(&rep.sha256())
         .await?
-        .ok_or_else(|| ServeError::MissingBlob(rep.sha256.clone()))?;
+        .ok_or_else(|| ServeError::MissingBlob(rep.sha256()))?;
     match blob {
         Blob::Bytes(bytes) => Ok(Body::from(
             bytes.slice(to_usize(span.start)..to_usize(span.end)),
@@ -287,7 +290,7 @@ pub async fn identity_bytes(state: &AppState, file: &FileRef) -> Result<Bytes, S
     let rep = Representation::identity(file);
     content::cached_bytes(state, &rep)
         .await?
-        .ok_or_else(|| ServeError::TooLarge(file.sha256.clone()))
+        .ok_or_else(|| ServeError::TooLarge(file.sha256()))
 }
 
 #[cfg(test)]
