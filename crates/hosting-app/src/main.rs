@@ -22,8 +22,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Admin(_) | Command::Blobs(_) => telemetry::init_command_logging(),
         _ => telemetry::init_logging(config.logging.log_format.as_str()),
     }
-    config.load_secret_files().map_err(anyhow::Error::msg)?;
-    config.validate().map_err(anyhow::Error::msg)?;
+    // Every refused setting on its own line (`ConfigErrors`), exit code 1.
+    config.load_secret_files()?;
+    config.validate()?;
     match command {
         Command::Serve => {
             tracing::info!(

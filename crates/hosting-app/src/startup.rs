@@ -108,7 +108,7 @@ impl Application {
     /// admin: a start that fails (a port already taken, a bad setting) creates nothing,
     /// so the first admin's token is printed by the start that really serves.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        config.validate().map_err(anyhow::Error::msg)?;
+        config.validate()?;
         // Installs the recorder before anything records a metric.
         crate::telemetry::metrics_handle();
         let public = bind(

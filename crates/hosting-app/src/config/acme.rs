@@ -8,6 +8,7 @@ use clap::Args;
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
+use super::error::{ConfigError, ConfigErrors, Needed, Problems, Setting, Value};
 use super::secret::Secret;
 
 /// The ACME issuer's settings.
@@ -68,36 +69,60 @@ pub struct ExternalAccount {
 }
 
 impl Acme {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
         if let Some(directory) = &self.acme_directory {
-            if !directory.starts_with("https://") {
-                return Err("HOSTING_ACME_DIRECTORY must be an https:// URL".into());
+            let setting = Setting("HOSTING_ACME_DIRECTORY");
+            match url::Url::parse(directory) {
+                Err(error) => problems.push(ConfigError::invalid_because(
+                    setting,
+                    Value::text(directory),
+                    "is not a URL",
+                    error,
+                )),
+                Ok(url) => problems.check(url.scheme() != "https", || {
+                    ConfigError::invalid(setting, Value::text(directory), "must be an https:// URL")
+                }),
             }
         }
-        if self.acme_eab_kid.is_some() != self.acme_eab_hmac_key.is_some() {
-            return Err(
-                "HOSTING_ACME_EAB_KID and HOSTING_ACME_EAB_HMAC_KEY go together (the CA gives both)"
-                    .into(),
-            );
+        match (&self.acme_eab_kid, &self.acme_eab_hmac_key) {
+            (Some(kid), None) => problems.push(ConfigError::Needs {
+                setting: Setting("HOSTING_ACME_EAB_KID"),
+                value: Value::text(kid),
+                needed: Needed::All(vec![Setting("HOSTING_ACME_EAB_HMAC_KEY")]),
+                reason: "the two go together: the CA gives both",
+            }),
+            (None, Some(key)) => problems.push(ConfigError::Needs {
+                setting: Setting("HOSTING_ACME_EAB_HMAC_KEY"),
+                value: Value::secret(key),
+                needed: Needed::All(vec![Setting("HOSTING_ACME_EAB_KID")]),
+                reason: "the two go together: the CA gives both",
+            }),
+            _ => {}
         }
         if let Some(key) = &self.acme_eab_hmac_key {
-            decode_eab_key(key.expose_secret())?;
+            problems.merge(decode_eab_key(key));
         }
-        if self.acme_interval < Duration::from_secs(1)
-            || self.acme_retry_base < Duration::from_secs(1)
-        {
-            return Err(
-                "HOSTING_ACME_INTERVAL and HOSTING_ACME_RETRY_BASE must be at least 1 second"
-                    .into(),
-            );
+        for (setting, value) in [
+            ("HOSTING_ACME_INTERVAL", self.acme_interval),
+            ("HOSTING_ACME_RETRY_BASE", self.acme_retry_base),
+        ] {
+            problems.check(value < Duration::from_secs(1), || {
+                ConfigError::invalid(
+                    Setting(setting),
+                    Value::duration(value),
+                    "must be at least 1 second",
+                )
+            });
         }
-        Ok(())
+        problems.finish()
     }
 
     /// Reads `HOSTING_ACME_EAB_HMAC_KEY_FILE` into the key.
-    pub fn load_secret_files(&mut self) -> Result<(), String> {
+    pub fn load_secret_files(&mut self) -> Result<(), ConfigErrors> {
         if let Some(path) = &self.acme_eab_hmac_key_file {
-            self.acme_eab_hmac_key = Some(Secret::from(super::read_secret_file(path)?));
+            let key = super::read_secret_file(Setting("HOSTING_ACME_EAB_HMAC_KEY_FILE"), path)?;
+            self.acme_eab_hmac_key = Some(Secret::from(key));
         }
         Ok(())
     }
@@ -105,22 +130,28 @@ impl Acme {
     /// The external account binding to create the ACME account with, when one is set.
     pub fn external_account(&self) -> Option<ExternalAccount> {
         let key_id = self.acme_eab_kid.clone()?;
-        let hmac_key = decode_eab_key(self.acme_eab_hmac_key.as_ref()?.expose_secret()).ok()?;
+        let hmac_key = decode_eab_key(self.acme_eab_hmac_key.as_ref()?).ok()?;
         Some(ExternalAccount { key_id, hmac_key })
     }
 }
 
-/// An EAB HMAC key as CAs show it: base64url, with or without padding.
-fn decode_eab_key(text: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+/// An EAB HMAC key as CAs show it: base64url, with or without padding. The decoder's
+/// own error is not kept as the source: it quotes a character of the key.
+fn decode_eab_key(key: &Secret) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
     use base64::Engine;
-    let trimmed = text.trim().trim_end_matches('=');
-    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+    let refused = |reason: &'static str| {
+        ConfigError::invalid(
+            Setting("HOSTING_ACME_EAB_HMAC_KEY"),
+            Value::secret(key),
+            reason,
+        )
+    };
+    let trimmed = key.expose_secret().trim().trim_end_matches('=');
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(trimmed)
-        .map_err(|_| {
-            "HOSTING_ACME_EAB_HMAC_KEY is not base64url (as the CA shows it)".to_owned()
-        })?;
-    if key.len() < 16 {
-        return Err("HOSTING_ACME_EAB_HMAC_KEY is shorter than 16 bytes: not a CA's key".into());
+        .map_err(|_| refused("is not base64url (as the CA shows it)"))?;
+    if decoded.len() < 16 {
+        return Err(refused("is shorter than 16 bytes: not a CA's key"));
     }
-    Ok(Zeroizing::new(key))
+    Ok(Zeroizing::new(decoded))
 }

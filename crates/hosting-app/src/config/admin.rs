@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use secrecy::ExposeSecret;
 
+use super::error::{ConfigError, ConfigErrors, Problems, Setting, Value};
 use super::secret::Secret;
 
 /// Token and dashboard password of the first admin, given or read from secret files.
@@ -29,28 +30,44 @@ pub struct FirstAdmin {
 }
 
 impl FirstAdmin {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
         if let Some(token) = &self.admin_token {
-            if token.expose_secret().len() < 16 {
-                return Err("HOSTING_ADMIN_TOKEN must be at least 16 characters".into());
-            }
+            problems.check(token.expose_secret().len() < 16, || {
+                ConfigError::invalid(
+                    Setting("HOSTING_ADMIN_TOKEN"),
+                    Value::secret(token),
+                    "must be at least 16 characters",
+                )
+            });
         }
         if let Some(password) = &self.admin_password {
-            if password.expose_secret().chars().count() < 10 {
-                return Err("HOSTING_ADMIN_PASSWORD must be at least 10 characters".into());
-            }
+            problems.check(password.expose_secret().chars().count() < 10, || {
+                ConfigError::invalid(
+                    Setting("HOSTING_ADMIN_PASSWORD"),
+                    Value::secret(password),
+                    "must be at least 10 characters",
+                )
+            });
         }
-        Ok(())
+        problems.finish()
     }
 
     /// Reads the `*_FILE` secrets into their settings.
-    pub fn load_secret_files(&mut self) -> Result<(), String> {
+    pub fn load_secret_files(&mut self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
         if let Some(path) = &self.admin_token_file {
-            self.admin_token = Some(Secret::from(super::read_secret_file(path)?));
+            let token = super::read_secret_file(Setting("HOSTING_ADMIN_TOKEN_FILE"), path);
+            if let Some(token) = problems.merge(token) {
+                self.admin_token = Some(Secret::from(token));
+            }
         }
         if let Some(path) = &self.admin_password_file {
-            self.admin_password = Some(Secret::from(super::read_secret_file(path)?));
+            let password = super::read_secret_file(Setting("HOSTING_ADMIN_PASSWORD_FILE"), path);
+            if let Some(password) = problems.merge(password) {
+                self.admin_password = Some(Secret::from(password));
+            }
         }
-        Ok(())
+        problems.finish()
     }
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::error::{ConfigError, ConfigErrors, Problems, Setting, Value};
+
 /// `on` counts every site request (in memory, written every flush interval); `off`
 /// counts nothing and costs the serving path nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,19 +45,48 @@ impl Analytics {
         self.analytics == AnalyticsMode::On
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        if self.enabled() && self.analytics_flush_interval.is_zero() {
-            return Err("HOSTING_ANALYTICS_FLUSH_INTERVAL must be above zero".into());
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
+        problems.check(
+            self.enabled() && self.analytics_flush_interval.is_zero(),
+            || {
+                ConfigError::invalid(
+                    Setting("HOSTING_ANALYTICS_FLUSH_INTERVAL"),
+                    Value::duration(self.analytics_flush_interval),
+                    "must be above zero",
+                )
+            },
+        );
+        // Coarser figures are kept at least as long as finer ones.
+        let retentions = [
+            (
+                "HOSTING_ANALYTICS_MINUTE_RETENTION",
+                self.analytics_minute_retention,
+            ),
+            (
+                "HOSTING_ANALYTICS_HOUR_RETENTION",
+                self.analytics_hour_retention,
+            ),
+            (
+                "HOSTING_ANALYTICS_DAY_RETENTION",
+                self.analytics_day_retention,
+            ),
+        ];
+        for pair in retentions.windows(2) {
+            let ((finer, finer_kept), (coarser, coarser_kept)) = (pair[0], pair[1]);
+            problems.check(finer_kept > coarser_kept, || {
+                ConfigError::invalid(
+                    Setting(finer),
+                    Value::duration(finer_kept),
+                    format!(
+                        "is longer than {} = {}: retention must not shrink with coarser \
+                         granularity (minute <= hour <= day)",
+                        Setting(coarser),
+                        Value::duration(coarser_kept)
+                    ),
+                )
+            });
         }
-        if self.analytics_minute_retention > self.analytics_hour_retention
-            || self.analytics_hour_retention > self.analytics_day_retention
-        {
-            return Err(
-                "analytics retention must not shrink with coarser granularity \
-                 (HOSTING_ANALYTICS_MINUTE_RETENTION <= _HOUR_RETENTION <= _DAY_RETENTION)"
-                    .into(),
-            );
-        }
-        Ok(())
+        problems.finish()
     }
 }

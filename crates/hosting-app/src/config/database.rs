@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::ExposeSecret;
 
+use super::error::{ConfigError, ConfigErrors, Needed, Problems, Setting, Value};
 use super::secret::SecretUrl;
 
 /// The databases of cluster mode; without `DATABASE_URL` the app runs embedded (SQLite).
@@ -37,35 +38,66 @@ pub struct Database {
 }
 
 impl Database {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.database_url.is_none() && self.database_replica_url.is_some() {
-            return Err("DATABASE_REPLICA_URL needs DATABASE_URL".into());
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
+        if let (None, Some(replica)) = (&self.database_url, &self.database_replica_url) {
+            problems.push(ConfigError::Needs {
+                setting: Setting("DATABASE_REPLICA_URL"),
+                value: Value::url(replica),
+                needed: Needed::All(vec![Setting("DATABASE_URL")]),
+                reason: "",
+            });
         }
-        if self.db_primary_pool == 0 || self.db_replica_pool == 0 {
-            return Err("database pools need at least one connection".into());
+        for (setting, connections) in [
+            ("HOSTING_DB_PRIMARY_POOL", self.db_primary_pool),
+            ("HOSTING_DB_REPLICA_POOL", self.db_replica_pool),
+        ] {
+            problems.check(connections == 0, || {
+                ConfigError::invalid(
+                    Setting(setting),
+                    Value::shown(connections),
+                    "a pool needs at least one connection",
+                )
+            });
         }
-        Ok(())
+        problems.finish()
     }
 
     /// Puts the password of `DATABASE_PASSWORD_FILE` into both URLs.
-    pub fn load_secret_files(&mut self) -> Result<(), String> {
-        if let Some(path) = &self.database_password_file {
-            let password = super::read_secret_file(path)?;
-            for url in [&mut self.database_url, &mut self.database_replica_url]
-                .into_iter()
-                .flatten()
-            {
-                *url = SecretUrl::from(with_password(url.expose_secret(), &password)?);
+    pub fn load_secret_files(&mut self) -> Result<(), ConfigErrors> {
+        let Some(path) = &self.database_password_file else {
+            return Ok(());
+        };
+        let password = super::read_secret_file(Setting("DATABASE_PASSWORD_FILE"), path)?;
+        let mut problems = Problems::new();
+        for (setting, url) in [
+            ("DATABASE_URL", &mut self.database_url),
+            ("DATABASE_REPLICA_URL", &mut self.database_replica_url),
+        ] {
+            let Some(url) = url else { continue };
+            if let Some(with) = problems.merge(with_password(Setting(setting), url, &password)) {
+                *url = with;
             }
         }
-        Ok(())
+        problems.finish()
     }
 }
 
-fn with_password(url: &str, password: &str) -> Result<String, String> {
-    let mut parsed = url::Url::parse(url).map_err(|e| format!("database URL: {e}"))?;
-    parsed
-        .set_password(Some(password))
-        .map_err(|()| "the database URL cannot carry a password".to_owned())?;
-    Ok(parsed.to_string())
+/// `url` with `password` put in (percent-encoded by `url`).
+fn with_password(
+    setting: Setting,
+    url: &SecretUrl,
+    password: &str,
+) -> Result<SecretUrl, ConfigError> {
+    let mut parsed = url::Url::parse(url.expose_secret()).map_err(|error| {
+        ConfigError::invalid_because(setting, Value::url(url), "is not a URL", error)
+    })?;
+    parsed.set_password(Some(password)).map_err(|()| {
+        ConfigError::invalid(
+            setting,
+            Value::url(url),
+            "cannot carry the password of DATABASE_PASSWORD_FILE",
+        )
+    })?;
+    Ok(SecretUrl::from(parsed.to_string()))
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::error::{ConfigError, ConfigErrors, Needed, Problems, Setting, Value};
+
 /// The installer's settings as given (all optional: most replicas run no installer).
 #[derive(Debug, Clone, Args)]
 pub struct Installer {
@@ -39,20 +41,33 @@ pub struct InstallerSettings {
 }
 
 impl Installer {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.cert_sync_interval < Duration::from_secs(1) {
-            return Err("HOSTING_CERT_SYNC_INTERVAL must be at least 1 second".into());
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
+        problems.check(self.cert_sync_interval < Duration::from_secs(1), || {
+            ConfigError::invalid(
+                Setting("HOSTING_CERT_SYNC_INTERVAL"),
+                Value::duration(self.cert_sync_interval),
+                "must be at least 1 second",
+            )
+        });
+        let reason = "the two go together: the installer needs both";
+        match (&self.haproxy_runtime_api, &self.cert_dir) {
+            (Some(api), None) => problems.push(ConfigError::Needs {
+                setting: Setting("HOSTING_HAPROXY_RUNTIME_API"),
+                value: Value::text(api),
+                needed: Needed::All(vec![Setting("HOSTING_CERT_DIR")]),
+                reason,
+            }),
+            (None, Some(dir)) => problems.push(ConfigError::Needs {
+                setting: Setting("HOSTING_CERT_DIR"),
+                value: Value::path(dir),
+                needed: Needed::All(vec![Setting("HOSTING_HAPROXY_RUNTIME_API")]),
+                reason,
+            }),
+            _ => {}
         }
-        if self.haproxy_runtime_api.is_some() != self.cert_dir.is_some() {
-            return Err(
-                "HOSTING_HAPROXY_RUNTIME_API and HOSTING_CERT_DIR go together (the installer \
-                 needs both)"
-                    .into(),
-            );
-        }
-        Ok(())
+        problems.finish()
     }
-
     /// The installer this replica runs, if it runs one.
     pub fn settings(&self) -> Option<InstallerSettings> {
         let dir = self.cert_dir.clone()?;

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::error::{ConfigError, ConfigErrors, Problems, Setting, Value};
+
 /// Per-deploy limits, the API rate limit, expiry and garbage collection.
 #[derive(Debug, Clone, Args)]
 pub struct Limits {
@@ -47,17 +49,26 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_files == 0 || self.max_file_bytes == 0 || self.max_deploy_bytes == 0 {
-            return Err("deploy limits must be greater than zero".into());
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
+        for (setting, limit) in [
+            ("HOSTING_MAX_FILES", self.max_files),
+            ("HOSTING_MAX_FILE_BYTES", self.max_file_bytes),
+            ("HOSTING_MAX_DEPLOY_BYTES", self.max_deploy_bytes),
+            ("HOSTING_MAX_BATCH_FILES", self.max_batch_files),
+            ("HOSTING_MAX_BATCH_BYTES", self.max_batch_bytes),
+        ] {
+            problems.check(limit == 0, || {
+                ConfigError::invalid(
+                    Setting(setting),
+                    Value::shown(limit),
+                    "must be greater than zero",
+                )
+            });
         }
-        if self.max_batch_files == 0 || self.max_batch_bytes == 0 {
-            return Err("bulk upload limits must be greater than zero".into());
-        }
-        Ok(())
+        problems.finish()
     }
 }
-
 /// Default per-user quotas (admins are exempt; an admin may override them per user).
 #[derive(Debug, Clone, Args)]
 pub struct Quotas {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::error::{ConfigError, ConfigErrors, Problems, Setting, Value};
+
 /// Where the app listens and how long it waits on clients.
 #[derive(Debug, Clone, Args)]
 pub struct Listeners {
@@ -38,16 +40,27 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.header_read_timeout.is_zero()
-            || self.idle_timeout.is_zero()
-            || self.max_connections == 0
-        {
-            return Err(
-                "HOSTING_HEADER_READ_TIMEOUT, HOSTING_IDLE_TIMEOUT and HOSTING_MAX_CONNECTIONS must be greater than zero"
-                    .into(),
-            );
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
+        for (setting, timeout) in [
+            ("HOSTING_HEADER_READ_TIMEOUT", self.header_read_timeout),
+            ("HOSTING_IDLE_TIMEOUT", self.idle_timeout),
+        ] {
+            problems.check(timeout.is_zero(), || {
+                ConfigError::invalid(
+                    Setting(setting),
+                    Value::duration(timeout),
+                    "must be greater than zero",
+                )
+            });
         }
-        Ok(())
+        problems.check(self.max_connections == 0, || {
+            ConfigError::invalid(
+                Setting("HOSTING_MAX_CONNECTIONS"),
+                Value::shown(self.max_connections),
+                "must be greater than zero",
+            )
+        });
+        problems.finish()
     }
 }

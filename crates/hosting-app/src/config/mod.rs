@@ -11,6 +11,7 @@ mod cache;
 mod database;
 mod domains;
 pub mod duration;
+mod error;
 mod events;
 mod installer;
 mod limits;
@@ -27,12 +28,15 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+use error::Problems;
+
 pub use acme::{Acme, ExternalAccount};
 pub use admin::FirstAdmin;
 pub use analytics::{Analytics, AnalyticsMode};
 pub use cache::{Cache, Redis};
 pub use database::Database;
 pub use domains::DomainChecks;
+pub use error::{ConfigError, ConfigErrors, Needed, Setting, Value};
 pub use events::Events;
 pub use installer::{Installer, InstallerSettings};
 pub use limits::{Limits, Quotas};
@@ -114,56 +118,78 @@ pub struct Config {
 }
 
 impl Config {
-    /// Checks each group, then the rules that span groups.
-    pub fn validate(&self) -> Result<(), String> {
-        self.listeners.validate()?;
-        self.public.validate()?;
-        self.admin.validate()?;
-        self.database.validate()?;
-        self.limits.validate()?;
-        self.acme.validate()?;
-        self.installer.validate()?;
-        self.analytics.validate()?;
-        self.routing.validate()?;
-        self.tls.validate()?;
-        if !self.is_cluster() && self.storage.blob_store == Some(BlobStoreKind::Postgres) {
-            return Err("HOSTING_BLOB_STORE=postgres needs DATABASE_URL".into());
-        }
-        if !self.is_cluster() && self.storage.blob_store == Some(BlobStoreKind::S3) {
-            return Err("HOSTING_BLOB_STORE=s3 needs DATABASE_URL".into());
-        }
-        self.s3
-            .validate(self.blob_store_kind() == BlobStoreKind::S3)?;
-        if self.tls.dns_update_server.is_some()
-            && (self.acme.acme_directory.is_none()
-                || (self.tls.tls_listen.is_none() && self.installer.settings().is_none()))
+    /// Checks each group, then the rules that span groups; every problem found, not
+    /// only the first, so an operator fixes them in one go.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
+        problems.merge(self.listeners.validate());
+        problems.merge(self.public.validate());
+        problems.merge(self.admin.validate());
+        problems.merge(self.database.validate());
+        problems.merge(self.limits.validate());
+        problems.merge(self.acme.validate());
+        problems.merge(self.installer.validate());
+        problems.merge(self.analytics.validate());
+        problems.merge(self.routing.validate());
+        problems.merge(self.tls.validate());
+        if let Some(kind @ (BlobStoreKind::Postgres | BlobStoreKind::S3)) = self.storage.blob_store
         {
-            return Err(
-                "HOSTING_DNS_UPDATE_SERVER needs HOSTING_ACME_DIRECTORY, and HOSTING_TLS_LISTEN \
-                 or the HAProxy installer (HOSTING_CERT_DIR) to serve the certificate"
-                    .into(),
+            problems.check(!self.is_cluster(), || ConfigError::Needs {
+                setting: Setting("HOSTING_BLOB_STORE"),
+                value: Value::choice(kind),
+                needed: Needed::All(vec![Setting("DATABASE_URL")]),
+                reason: "cluster mode",
+            });
+        }
+        problems.merge(
+            self.s3
+                .validate(self.blob_store_kind() == BlobStoreKind::S3),
+        );
+        if let Some(server) = self.tls.dns_update_server {
+            let dns01 = || Setting("HOSTING_DNS_UPDATE_SERVER");
+            problems.check(self.acme.acme_directory.is_none(), || ConfigError::Needs {
+                setting: dns01(),
+                value: Value::shown(server),
+                needed: Needed::All(vec![Setting("HOSTING_ACME_DIRECTORY")]),
+                reason: "the CA that issues the platform certificate",
+            });
+            problems.check(
+                self.tls.tls_listen.is_none() && self.installer.settings().is_none(),
+                || ConfigError::Needs {
+                    setting: dns01(),
+                    value: Value::shown(server),
+                    needed: Needed::Any(vec![
+                        Setting("HOSTING_TLS_LISTEN"),
+                        Setting("HOSTING_CERT_DIR"),
+                    ]),
+                    reason: "the TLS listener or the HAProxy installer serves the certificate",
+                },
             );
         }
-        if self.acme.acme_directory.is_some()
-            && self.is_cluster()
-            && self.acme.cert_encryption_key_file.is_none()
-        {
-            return Err(
-                "HOSTING_ACME_DIRECTORY in cluster mode needs HOSTING_CERT_ENCRYPTION_KEY_FILE \
-                 (the same key file on every replica and installer)"
-                    .into(),
+        if let Some(directory) = &self.acme.acme_directory {
+            problems.check(
+                self.is_cluster() && self.acme.cert_encryption_key_file.is_none(),
+                || ConfigError::Needs {
+                    setting: Setting("HOSTING_ACME_DIRECTORY"),
+                    value: Value::text(directory),
+                    needed: Needed::All(vec![Setting("HOSTING_CERT_ENCRYPTION_KEY_FILE")]),
+                    reason: "in cluster mode: the same key file on every replica and installer",
+                },
             );
         }
-        Ok(())
+        problems.finish()
     }
 
-    /// Reads the `*_FILE` secrets into their settings (Docker / Kubernetes secrets).
-    pub fn load_secret_files(&mut self) -> Result<(), String> {
-        self.admin.load_secret_files()?;
-        self.acme.load_secret_files()?;
-        self.tls.load_secret_files()?;
-        self.s3.load_secret_files()?;
-        self.database.load_secret_files()
+    /// Reads the `*_FILE` secrets into their settings (Docker / Kubernetes secrets);
+    /// every file that cannot be read is reported.
+    pub fn load_secret_files(&mut self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
+        problems.merge(self.admin.load_secret_files());
+        problems.merge(self.acme.load_secret_files());
+        problems.merge(self.tls.load_secret_files());
+        problems.merge(self.s3.load_secret_files());
+        problems.merge(self.database.load_secret_files());
+        problems.finish()
     }
 
     /// Cluster mode: PostgreSQL (and usually Redis) instead of the embedded backends.
@@ -228,10 +254,14 @@ impl Config {
 
 /// A `*_FILE` secret: the file's text without surrounding whitespace (editors and
 /// `echo` add a final newline).
-fn read_secret_file(path: &Path) -> Result<String, String> {
+fn read_secret_file(setting: Setting, path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
         .map(|text| text.trim().to_owned())
-        .map_err(|e| format!("reading {}: {e}", path.display()))
+        .map_err(|source| ConfigError::SecretFile {
+            setting,
+            path: path.to_owned(),
+            source,
+        })
 }
 
 #[cfg(test)]

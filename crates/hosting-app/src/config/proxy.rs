@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::error::{ConfigError, ConfigErrors, Problems, Setting, Value};
+
 /// Settings of proxy rules and rule conditions.
 #[derive(Debug, Clone, Args)]
 pub struct Routing {
@@ -42,27 +44,41 @@ pub struct Routing {
 }
 
 impl Routing {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.proxy_connect_timeout.is_zero() || self.proxy_response_timeout.is_zero() {
-            return Err(
-                "HOSTING_PROXY_CONNECT_TIMEOUT and HOSTING_PROXY_RESPONSE_TIMEOUT must be above 0"
-                    .into(),
-            );
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
+        for (setting, timeout) in [
+            ("HOSTING_PROXY_CONNECT_TIMEOUT", self.proxy_connect_timeout),
+            (
+                "HOSTING_PROXY_RESPONSE_TIMEOUT",
+                self.proxy_response_timeout,
+            ),
+        ] {
+            problems.check(timeout.is_zero(), || {
+                ConfigError::invalid(
+                    Setting(setting),
+                    Value::duration(timeout),
+                    "must be above 0",
+                )
+            });
         }
-        if self.proxy_max_concurrent == 0 {
-            return Err("HOSTING_PROXY_MAX_CONCURRENT must be at least 1".into());
-        }
+        problems.check(self.proxy_max_concurrent == 0, || {
+            ConfigError::invalid(
+                Setting("HOSTING_PROXY_MAX_CONCURRENT"),
+                Value::shown(self.proxy_max_concurrent),
+                "must be at least 1",
+            )
+        });
         if let Some(path) = &self.geoip_db {
-            if !path.is_file() {
-                return Err(format!(
-                    "HOSTING_GEOIP_DB: {} is not a file",
-                    path.display()
-                ));
-            }
+            problems.check(!path.is_file(), || {
+                ConfigError::invalid(
+                    Setting("HOSTING_GEOIP_DB"),
+                    Value::path(path),
+                    "is not a file",
+                )
+            });
         }
-        Ok(())
+        problems.finish()
     }
-
     /// Whether `host` (lower-case name or IP address as written in a URL) is allowed to
     /// resolve to a private address.
     pub fn allows_private(&self, host: &str) -> bool {

@@ -2,6 +2,8 @@
 
 use clap::Args;
 
+use super::error::{ConfigError, ConfigErrors, Problems, Setting, Value};
+
 /// Scheme of the public URLs: `https` behind a TLS proxy also makes cookies `Secure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PublicScheme {
@@ -52,13 +54,18 @@ pub struct Public {
 }
 
 impl Public {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.base_domain.is_empty() || self.base_domain.contains(['/', ':', ' ']) {
-            return Err(format!(
-                "HOSTING_BASE_DOMAIN {:?} is not a domain name",
-                self.base_domain
-            ));
-        }
-        Ok(())
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
+        problems.check(
+            self.base_domain.is_empty() || self.base_domain.contains(['/', ':', ' ']),
+            || {
+                ConfigError::invalid(
+                    Setting("HOSTING_BASE_DOMAIN"),
+                    Value::text(&self.base_domain),
+                    "is not a domain name",
+                )
+            },
+        );
+        problems.finish()
     }
 }

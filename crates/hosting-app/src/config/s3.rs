@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::error::{ConfigError, ConfigErrors, Needed, Problems, Setting, Value};
 use super::secret::Secret;
+use super::storage::BlobStoreKind;
 
 /// S3 parts below 5 MiB are refused by S3 (except the last one).
 const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
@@ -61,49 +63,84 @@ pub struct S3 {
 
 impl S3 {
     /// The settings `HOSTING_BLOB_STORE=s3` needs, when it is chosen.
-    pub fn validate(&self, chosen: bool) -> Result<(), String> {
+    pub fn validate(&self, chosen: bool) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
         if !chosen {
-            return Ok(());
+            return problems.finish();
         }
-        let missing: Vec<&str> = [
-            ("HOSTING_S3_ENDPOINT", self.s3_endpoint.is_none()),
-            ("HOSTING_S3_BUCKET", self.s3_bucket.is_none()),
-            ("HOSTING_S3_ACCESS_KEY_ID", self.s3_access_key_id.is_none()),
+        let setting = || Setting("HOSTING_BLOB_STORE");
+        let missing = [
             (
-                "HOSTING_S3_SECRET_ACCESS_KEY",
-                self.s3_secret_access_key.is_none(),
+                self.s3_endpoint.is_none(),
+                Needed::All(vec![Setting("HOSTING_S3_ENDPOINT")]),
             ),
-        ]
-        .into_iter()
-        .filter_map(|(name, absent)| absent.then_some(name))
-        .collect();
-        if !missing.is_empty() {
-            return Err(format!(
-                "HOSTING_BLOB_STORE=s3 needs {} (or their _FILE variants)",
-                missing.join(", ")
-            ));
+            (
+                self.s3_bucket.is_none(),
+                Needed::All(vec![Setting("HOSTING_S3_BUCKET")]),
+            ),
+            (
+                self.s3_access_key_id.is_none(),
+                Needed::Any(vec![
+                    Setting("HOSTING_S3_ACCESS_KEY_ID"),
+                    Setting("HOSTING_S3_ACCESS_KEY_ID_FILE"),
+                ]),
+            ),
+            (
+                self.s3_secret_access_key.is_none(),
+                Needed::Any(vec![
+                    Setting("HOSTING_S3_SECRET_ACCESS_KEY"),
+                    Setting("HOSTING_S3_SECRET_ACCESS_KEY_FILE"),
+                ]),
+            ),
+        ];
+        for (absent, needed) in missing {
+            problems.check(absent, || ConfigError::Needs {
+                setting: setting(),
+                value: Value::choice(BlobStoreKind::S3),
+                needed,
+                reason: "",
+            });
         }
-        if self.s3_multipart_threshold < MIN_PART_BYTES {
-            return Err("HOSTING_S3_MULTIPART_THRESHOLD is at least 5 MiB (5242880)".into());
-        }
-        if self.s3_concurrency == 0 {
-            return Err("HOSTING_S3_CONCURRENCY is at least 1".into());
-        }
-        if self.s3_prefix.trim_matches('/').is_empty() {
-            return Err("HOSTING_S3_PREFIX must not be empty".into());
-        }
-        Ok(())
+        problems.check(self.s3_multipart_threshold < MIN_PART_BYTES, || {
+            ConfigError::invalid(
+                Setting("HOSTING_S3_MULTIPART_THRESHOLD"),
+                Value::shown(self.s3_multipart_threshold),
+                "must be at least 5 MiB (5242880): S3 refuses smaller parts",
+            )
+        });
+        problems.check(self.s3_concurrency == 0, || {
+            ConfigError::invalid(
+                Setting("HOSTING_S3_CONCURRENCY"),
+                Value::shown(self.s3_concurrency),
+                "must be at least 1",
+            )
+        });
+        problems.check(self.s3_prefix.trim_matches('/').is_empty(), || {
+            ConfigError::invalid(
+                Setting("HOSTING_S3_PREFIX"),
+                Value::text(&self.s3_prefix),
+                "must not be empty",
+            )
+        });
+        problems.finish()
     }
 
     /// Reads `HOSTING_S3_*_FILE` into their settings.
-    pub fn load_secret_files(&mut self) -> Result<(), String> {
+    pub fn load_secret_files(&mut self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
         if let Some(path) = &self.s3_access_key_id_file {
-            self.s3_access_key_id = Some(Secret::from(super::read_secret_file(path)?));
+            let id = super::read_secret_file(Setting("HOSTING_S3_ACCESS_KEY_ID_FILE"), path);
+            if let Some(id) = problems.merge(id) {
+                self.s3_access_key_id = Some(Secret::from(id));
+            }
         }
         if let Some(path) = &self.s3_secret_access_key_file {
-            self.s3_secret_access_key = Some(Secret::from(super::read_secret_file(path)?));
+            let key = super::read_secret_file(Setting("HOSTING_S3_SECRET_ACCESS_KEY_FILE"), path);
+            if let Some(key) = problems.merge(key) {
+                self.s3_secret_access_key = Some(Secret::from(key));
+            }
         }
-        Ok(())
+        problems.finish()
     }
 }
 
@@ -131,7 +168,7 @@ mod tests {
         config.s3.s3_endpoint = None;
         config.s3.s3_secret_access_key = None;
         assert_eq!(config.blob_store_kind(), BlobStoreKind::S3);
-        let err = config.validate().expect_err("incomplete");
+        let err = config.validate().expect_err("incomplete").to_string();
         assert!(err.contains("HOSTING_S3_ENDPOINT"), "{err}");
         assert!(err.contains("HOSTING_S3_SECRET_ACCESS_KEY"), "{err}");
         let config = s3_config(&[
@@ -144,7 +181,7 @@ mod tests {
             "--s3-secret-access-key",
             "secret",
         ]);
-        assert_eq!(config.validate(), Ok(()));
+        config.validate().expect("valid");
         assert!(
             !format!("{config:?}").contains("secret\""),
             "the secret is redacted"
@@ -157,6 +194,7 @@ mod tests {
         assert!(embedded
             .validate()
             .expect_err("embedded")
+            .to_string()
             .contains("DATABASE_URL"));
         let config = s3_config(&[
             "--s3-endpoint",
@@ -173,6 +211,7 @@ mod tests {
         assert!(config
             .validate()
             .expect_err("small parts")
+            .to_string()
             .contains("5 MiB"));
     }
 

@@ -16,7 +16,7 @@ fn defaults_need_no_configuration_and_validate() {
     assert_eq!(cli.config.listeners.listen.to_string(), "0.0.0.0:3000");
     assert_eq!(cli.config.listeners.mgmt_listen.to_string(), "0.0.0.0:9000");
     assert_eq!(cli.config.public.base_domain, "localhost");
-    assert_eq!(cli.config.validate(), Ok(()));
+    cli.config.validate().expect("valid");
 }
 
 #[test]
@@ -38,7 +38,10 @@ fn certificate_settings_are_checked_together() {
     let parse = |args: &[&str]| {
         let mut all = vec!["hosting-app"];
         all.extend_from_slice(args);
-        Cli::parse_from(all).config.validate()
+        Cli::parse_from(all)
+            .config
+            .validate()
+            .map_err(|errors| errors.to_string())
     };
     assert!(parse(&["--acme-directory", "http://ca.test/dir"])
         .expect_err("refused")
@@ -95,7 +98,7 @@ fn an_external_account_binding_needs_both_parts_and_a_base64url_key() {
     };
     let key = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
     let config = parse(&["--acme-eab-kid", "kid-1", "--acme-eab-hmac-key", key]);
-    assert_eq!(config.validate(), Ok(()));
+    config.validate().expect("valid");
     let binding = config.acme.external_account().expect("a binding");
     assert_eq!(
         (binding.key_id.as_str(), binding.hmac_key.len()),
@@ -108,17 +111,25 @@ fn an_external_account_binding_needs_both_parts_and_a_base64url_key() {
         "--acme-eab-hmac-key",
         "AAAAAAAAAAAAAAAAAAAAAA==",
     ]);
-    assert_eq!(padded.validate(), Ok(()));
+    padded.validate().expect("valid");
 
     let alone = parse(&["--acme-eab-kid", "kid-1"]).validate();
-    assert!(alone.expect_err("refused").contains("go together"));
+    assert!(alone
+        .expect_err("refused")
+        .to_string()
+        .contains("go together"));
     let not_base64 = parse(&["--acme-eab-kid", "k", "--acme-eab-hmac-key", "not base64!"]);
     assert!(not_base64
         .validate()
         .expect_err("refused")
+        .to_string()
         .contains("base64url"));
     let short = parse(&["--acme-eab-kid", "k", "--acme-eab-hmac-key", "c2hvcnQ"]);
-    assert!(short.validate().expect_err("refused").contains("16 bytes"));
+    assert!(short
+        .validate()
+        .expect_err("refused")
+        .to_string()
+        .contains("16 bytes"));
     assert!(parse(&[]).acme.external_account().is_none());
     let summary = format!("{config:?}");
     assert!(!summary.contains(key), "{summary}");
@@ -240,4 +251,359 @@ fn an_installer_needs_its_folder_and_runtime_api_and_defaults_haproxys_view() {
     );
     let cli = Cli::parse_from(["hosting-app"]);
     assert_eq!(cli.config.installer.settings(), None);
+}
+
+/// A configuration from these flags alone (variables of the environment still apply).
+fn parsed(args: &[&str]) -> Config {
+    let mut all = vec!["hosting-app"];
+    all.extend_from_slice(args);
+    Cli::parse_from(all).config
+}
+
+/// The problems of `config`, which must have some.
+fn problems(config: &Config) -> Vec<ConfigError> {
+    config
+        .validate()
+        .expect_err("the configuration is refused")
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn the_flag_an_error_names_is_the_command_lines_own() {
+    let command = Cli::command();
+    let mut checked = 0;
+    for arg in command.get_arguments() {
+        let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
+            continue;
+        };
+        let env = env.to_str().expect("an ASCII variable name");
+        assert_eq!(error::flag_of(env), format!("--{long}"), "{env}");
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} settings have a variable");
+}
+
+#[test]
+fn a_value_the_setting_does_not_take_names_the_setting_its_flag_and_the_value() {
+    let config = parsed(&["--base-domain", "not a domain"]);
+
+    let problems = problems(&config);
+
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(matches!(problems[0], ConfigError::Invalid { .. }));
+    assert_eq!(problems[0].setting(), Setting("HOSTING_BASE_DOMAIN"));
+    assert_eq!(
+        problems[0].to_string(),
+        "HOSTING_BASE_DOMAIN (--base-domain) = \"not a domain\": is not a domain name"
+    );
+}
+
+#[test]
+fn a_value_that_does_not_parse_keeps_the_parse_error_as_its_source() {
+    let config = parsed(&["--acme-directory", "https://[::1"]);
+
+    let problems = problems(&config);
+
+    let [ConfigError::Invalid {
+        setting,
+        source: Some(source),
+        ..
+    }] = &problems[..]
+    else {
+        panic!("one invalid value with a source: {problems:?}");
+    };
+    assert_eq!(*setting, Setting("HOSTING_ACME_DIRECTORY"));
+    assert!(
+        source.downcast_ref::<url::ParseError>().is_some(),
+        "{source:?}"
+    );
+}
+
+#[test]
+fn a_setting_that_needs_another_names_both() {
+    let config = parsed(&["--database-replica-url", "postgres://app@replica/hosting"]);
+
+    let problems = problems(&config);
+
+    let [error @ ConfigError::Needs { needed, .. }] = &problems[..] else {
+        panic!("one missing setting: {problems:?}");
+    };
+    assert_eq!(error.setting(), Setting("DATABASE_REPLICA_URL"));
+    assert_eq!(needed, &Needed::All(vec![Setting("DATABASE_URL")]));
+    let line = error.to_string();
+    assert!(line.starts_with("DATABASE_REPLICA_URL (--database-replica-url) = postgres://app@replica/hosting needs DATABASE_URL (--database-url)"), "{line}");
+}
+
+#[test]
+fn settings_that_exclude_each_other_name_both() {
+    let config = parsed(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--acme-directory",
+        "https://ca.test/dir",
+        "--dns-update-server",
+        "127.0.0.1:53",
+        "--dns-update-key",
+        "hmac-sha256:k:c2VjcmV0",
+        "--tls-cert-file",
+        "a.pem",
+        "--tls-key-file",
+        "a.key",
+    ]);
+
+    let problems = problems(&config);
+
+    let [error @ ConfigError::Excludes { other, .. }] = &problems[..] else {
+        panic!("one exclusion: {problems:?}");
+    };
+    assert_eq!(error.setting(), Setting("HOSTING_DNS_UPDATE_SERVER"));
+    assert_eq!(*other, Setting("HOSTING_TLS_CERT_FILE"));
+    assert!(error.to_string().contains("--tls-cert-file"), "{error}");
+}
+
+#[test]
+fn a_secret_file_that_cannot_be_read_names_its_setting_and_keeps_the_io_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("no-such-token");
+    let mut config = parsed(&[]);
+    config.admin.admin_token_file = Some(missing.clone());
+    config.s3.s3_secret_access_key_file = Some(dir.path().join("no-such-key"));
+
+    let errors = config.load_secret_files().expect_err("unreadable");
+
+    let problems: Vec<_> = errors.into_iter().collect();
+    assert_eq!(problems.len(), 2, "both files are reported: {problems:?}");
+    let ConfigError::SecretFile {
+        setting,
+        path,
+        source,
+    } = &problems[0]
+    else {
+        panic!("a secret file: {problems:?}");
+    };
+    assert_eq!(*setting, Setting("HOSTING_ADMIN_TOKEN_FILE"));
+    assert_eq!(path, &missing);
+    assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+    assert_eq!(
+        problems[1].setting(),
+        Setting("HOSTING_S3_SECRET_ACCESS_KEY_FILE")
+    );
+}
+
+#[test]
+fn a_url_the_password_file_cannot_go_into_keeps_the_url_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "pa55word-in-file\n").expect("write");
+    let mut config = parsed(&["--database-url", "no scheme at all"]);
+    config.database.database_password_file = Some(file);
+
+    let errors = config.load_secret_files().expect_err("refused");
+
+    let shown = errors.to_string();
+    let problems: Vec<_> = errors.into_iter().collect();
+    let [ConfigError::Invalid {
+        setting,
+        source: Some(source),
+        ..
+    }] = &problems[..]
+    else {
+        panic!("one invalid URL: {problems:?}");
+    };
+    assert_eq!(*setting, Setting("DATABASE_URL"));
+    assert!(source.downcast_ref::<url::ParseError>().is_some());
+    // The line carries the cause, and neither the password nor the URL's text.
+    assert!(shown.contains("relative URL without a base"), "{shown}");
+    assert!(!shown.contains("pa55word"), "{shown}");
+}
+
+#[test]
+fn several_bad_settings_give_one_line_each() {
+    let config = parsed(&[
+        "--base-domain",
+        "a/b",
+        "--max-files",
+        "0",
+        "--idle-timeout",
+        "0",
+        "--db-primary-pool",
+        "0",
+        "--cert-dir",
+        "/certs",
+        "--analytics-minute-retention",
+        "100d",
+    ]);
+
+    let errors = config.validate().expect_err("refused");
+
+    let shown = errors.to_string();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines[0], "invalid configuration:", "{shown}");
+    let expected = [
+        "HOSTING_IDLE_TIMEOUT (--idle-timeout) = 0s",
+        "HOSTING_BASE_DOMAIN (--base-domain) = \"a/b\"",
+        "HOSTING_DB_PRIMARY_POOL (--db-primary-pool) = 0",
+        "HOSTING_MAX_FILES (--max-files) = 0",
+        "HOSTING_CERT_DIR (--cert-dir) = /certs needs HOSTING_HAPROXY_RUNTIME_API",
+        "HOSTING_ANALYTICS_MINUTE_RETENTION (--analytics-minute-retention) = 8640000s",
+    ];
+    assert_eq!(lines.len(), 1 + expected.len(), "{shown}");
+    for (line, start) in lines[1..].iter().zip(expected) {
+        assert!(line.trim_start().starts_with(start), "{line:?} / {start:?}");
+    }
+    assert_eq!(errors.len(), expected.len());
+}
+
+#[test]
+fn every_setting_an_error_names_is_one_of_the_command_line() {
+    let variables: Vec<String> = Cli::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .collect();
+    let config = parsed(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--header-read-timeout",
+        "0",
+        "--idle-timeout",
+        "0",
+        "--max-connections",
+        "0",
+        "--base-domain",
+        "",
+        "--admin-token",
+        "short",
+        "--admin-password",
+        "short",
+        "--database-replica-url",
+        "postgres://r/h",
+        "--db-primary-pool",
+        "0",
+        "--db-replica-pool",
+        "0",
+        "--max-files",
+        "0",
+        "--max-file-bytes",
+        "0",
+        "--max-deploy-bytes",
+        "0",
+        "--max-batch-files",
+        "0",
+        "--max-batch-bytes",
+        "0",
+        "--acme-directory",
+        "http://ca",
+        "--acme-eab-kid",
+        "k",
+        "--acme-interval",
+        "0",
+        "--acme-retry-base",
+        "0",
+        "--haproxy-runtime-api",
+        "unix:/h.sock",
+        "--cert-sync-interval",
+        "0",
+        "--analytics-flush-interval",
+        "0",
+        "--analytics-hour-retention",
+        "1000d",
+        "--proxy-connect-timeout",
+        "0",
+        "--proxy-response-timeout",
+        "0",
+        "--proxy-max-concurrent",
+        "0",
+        "--geoip-db",
+        "/nonexistent/geoip.mmdb",
+        "--tls-cert-file",
+        "a.pem",
+        "--tls-reload-interval",
+        "0",
+        "--dns-update-server",
+        "127.0.0.1:53",
+        "--blob-store",
+        "s3",
+        "--s3-multipart-threshold",
+        "1",
+        "--s3-concurrency",
+        "0",
+        "--s3-prefix",
+        "/",
+    ]);
+
+    let problems = problems(&config);
+
+    assert!(problems.len() >= 30, "{}", problems.len());
+    for problem in &problems {
+        let env = problem.setting().env();
+        assert!(variables.iter().any(|v| v == env), "{env}: {problem}");
+    }
+}
+
+#[test]
+fn a_secrets_value_never_shows_in_an_error_or_in_the_redacted_view() {
+    let secrets = [
+        "tok3n-short",
+        "pa55-shrt",
+        "eab:k3y!!",
+        "tsig-s3cr3t-no-colons",
+        "replica-pa55",
+        "s3-k3y-id",
+        "s3-s3cr3t-key",
+    ];
+    let replica = format!("postgres://app:{}@replica/hosting", secrets[4]);
+    let config = parsed(&[
+        "--admin-token",
+        secrets[0],
+        "--admin-password",
+        secrets[1],
+        "--acme-directory",
+        "https://ca.test/dir",
+        "--acme-eab-hmac-key",
+        secrets[2],
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--dns-update-server",
+        "127.0.0.1:53",
+        "--dns-update-key",
+        secrets[3],
+        "--database-replica-url",
+        &replica,
+        "--s3-access-key-id",
+        secrets[5],
+        "--s3-secret-access-key",
+        secrets[6],
+        "--s3-concurrency",
+        "0",
+        "--blob-store",
+        "s3",
+    ]);
+
+    let errors = config.validate().expect_err("refused");
+
+    // Each secret is refused or named, and its value is nowhere: not in the lines, not
+    // in the errors' Debug, not in the configuration's redacted view.
+    let named: Vec<&str> = errors.iter().map(|e| e.setting().env()).collect();
+    for setting in [
+        "HOSTING_ADMIN_TOKEN",
+        "HOSTING_ADMIN_PASSWORD",
+        "HOSTING_ACME_EAB_HMAC_KEY",
+        "HOSTING_DNS_UPDATE_KEY",
+        "DATABASE_REPLICA_URL",
+    ] {
+        assert!(named.contains(&setting), "{setting} not in {named:?}");
+    }
+    for shown in [
+        errors.to_string(),
+        format!("{errors:?}"),
+        format!("{config:?}"),
+        format!("{:#?}", config),
+    ] {
+        for secret in secrets {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("[redacted]"), "{shown}");
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::ExposeSecret;
 
+use super::error::{ConfigError, ConfigErrors, Needed, Problems, Setting, Value};
 use super::secret::Secret;
 
 /// The TLS listener's settings; all off by default (plain HTTP behind a proxy).
@@ -70,54 +71,99 @@ pub struct TsigKey {
 }
 
 impl Tls {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
-            return Err("HOSTING_TLS_CERT_FILE and HOSTING_TLS_KEY_FILE go together".into());
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = Problems::new();
+        let (cert, key) = (
+            Setting("HOSTING_TLS_CERT_FILE"),
+            Setting("HOSTING_TLS_KEY_FILE"),
+        );
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(path), None) => problems.push(ConfigError::Needs {
+                setting: cert,
+                value: Value::path(path),
+                needed: Needed::All(vec![key]),
+                reason: "the two go together",
+            }),
+            (None, Some(path)) => problems.push(ConfigError::Needs {
+                setting: key,
+                value: Value::path(path),
+                needed: Needed::All(vec![cert]),
+                reason: "the two go together",
+            }),
+            _ => {}
         }
-        if self.tls_cert_file.is_some() && self.tls_listen.is_none() {
-            return Err(
-                "HOSTING_TLS_CERT_FILE needs HOSTING_TLS_LISTEN (the listener that serves it)"
-                    .into(),
-            );
+        if let (Some(path), None) = (&self.tls_cert_file, self.tls_listen) {
+            problems.push(ConfigError::Needs {
+                setting: cert,
+                value: Value::path(path),
+                needed: Needed::All(vec![Setting("HOSTING_TLS_LISTEN")]),
+                reason: "the listener that serves it",
+            });
         }
-        if self.dns_update_server.is_some() {
+        if let Some(server) = self.dns_update_server {
+            let setting = Setting("HOSTING_DNS_UPDATE_SERVER");
             if self.tls_cert_file.is_some() {
-                return Err("HOSTING_DNS_UPDATE_SERVER (a platform certificate by DNS-01) and HOSTING_TLS_CERT_FILE (one from a file) exclude each other".into());
+                problems.push(ConfigError::Excludes {
+                    setting,
+                    value: Value::shown(server),
+                    other: cert,
+                    reason: "a platform certificate by DNS-01, or one from a file",
+                });
             }
-            self.dns_update_key()?;
+            problems.merge(self.dns_update_key());
         }
-        if self.tls_reload_interval.is_zero() {
-            return Err("HOSTING_TLS_RELOAD_INTERVAL must be greater than zero".into());
-        }
-        Ok(())
+        problems.check(self.tls_reload_interval.is_zero(), || {
+            ConfigError::invalid(
+                Setting("HOSTING_TLS_RELOAD_INTERVAL"),
+                Value::duration(self.tls_reload_interval),
+                "must be greater than zero",
+            )
+        });
+        problems.finish()
     }
 }
 
 impl Tls {
     /// Reads `HOSTING_DNS_UPDATE_KEY_FILE` into the key.
-    pub fn load_secret_files(&mut self) -> Result<(), String> {
+    pub fn load_secret_files(&mut self) -> Result<(), ConfigErrors> {
         if let Some(path) = &self.dns_update_key_file {
-            self.dns_update_key = Some(Secret::from(super::read_secret_file(path)?));
+            let key = super::read_secret_file(Setting("HOSTING_DNS_UPDATE_KEY_FILE"), path)?;
+            self.dns_update_key = Some(Secret::from(key));
         }
         Ok(())
     }
 
-    /// The TSIG key of the DNS updates.
-    pub fn dns_update_key(&self) -> Result<TsigKey, String> {
+    /// The TSIG key of the DNS updates. The base64 decoder's error is not kept as the
+    /// source: it quotes a character of the key.
+    pub fn dns_update_key(&self) -> Result<TsigKey, ConfigError> {
         use base64::Engine;
-        let text = self
-            .dns_update_key
-            .as_ref()
-            .ok_or("HOSTING_DNS_UPDATE_SERVER needs HOSTING_DNS_UPDATE_KEY (or _FILE)")?;
+        let setting = Setting("HOSTING_DNS_UPDATE_KEY");
+        let Some(text) = &self.dns_update_key else {
+            return Err(ConfigError::Needs {
+                setting: Setting("HOSTING_DNS_UPDATE_SERVER"),
+                value: self
+                    .dns_update_server
+                    .map(Value::shown)
+                    .unwrap_or_else(|| Value::text("")),
+                needed: Needed::Any(vec![setting, Setting("HOSTING_DNS_UPDATE_KEY_FILE")]),
+                reason: "the TSIG key the updates are signed with",
+            });
+        };
         let mut parts = text.expose_secret().trim().splitn(3, ':');
         let (Some(algorithm), Some(name), Some(secret)) =
             (parts.next(), parts.next(), parts.next())
         else {
-            return Err("HOSTING_DNS_UPDATE_KEY is algorithm:name:base64-secret".into());
+            return Err(ConfigError::invalid(
+                setting,
+                Value::secret(text),
+                "is not algorithm:name:base64-secret",
+            ));
         };
         let secret = base64::engine::general_purpose::STANDARD
             .decode(secret)
-            .map_err(|_| "HOSTING_DNS_UPDATE_KEY's secret is not base64".to_owned())?;
+            .map_err(|_| {
+                ConfigError::invalid(setting, Value::secret(text), "its secret is not base64")
+            })?;
         Ok(TsigKey {
             algorithm: algorithm.to_owned(),
             name: name.to_owned(),
@@ -152,7 +198,7 @@ mod tests {
             "--tls-key-file",
             "a.key",
         ]);
-        assert_eq!(both.validate(), Ok(()));
+        both.validate().expect("valid");
     }
 
     #[test]
@@ -170,7 +216,7 @@ mod tests {
             ])
         };
         let good = dns01("hmac-sha256:acme-update:c2VjcmV0LXNlY3JldC1zZWNyZXQ=");
-        assert_eq!(good.validate(), Ok(()));
+        good.validate().expect("valid");
         let key = good.tls.dns_update_key().expect("key");
         assert_eq!(
             (key.algorithm.as_str(), key.name.as_str()),

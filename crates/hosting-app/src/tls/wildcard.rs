@@ -62,7 +62,7 @@ pub fn updater(config: &Config) -> Result<Option<DnsUpdater>, String> {
     let Some(server) = config.tls.dns_update_server else {
         return Ok(None);
     };
-    let key = config.tls.dns_update_key()?;
+    let key = config.tls.dns_update_key().map_err(|e| e.to_string())?;
     let zone = config
         .tls
         .dns_update_zone
