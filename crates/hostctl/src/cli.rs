@@ -115,6 +115,17 @@ pub struct DeployArgs {
     /// How many files to upload at the same time.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+
+    /// Read and hash every file instead of trusting the digest cache, which keeps each
+    /// file's digest with its size, times and inode from the previous deploy of this
+    /// folder (`$XDG_CACHE_HOME/hostctl/digests/`); the cache is neither read nor written.
+    #[arg(long, env = "HOSTCTL_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_cache: bool,
+
+    /// Print how long each step took (listing, hashing, the file list, uploading,
+    /// publishing) on stderr.
+    #[arg(long, env = "HOSTCTL_TIMINGS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub timings: bool,
 }
 
 /// `--since`: a positive number with a unit `m`, `h`, `d` or `w`.

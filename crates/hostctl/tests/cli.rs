@@ -52,6 +52,11 @@ async fn hostctl(args: &[&str], envs: &[(&str, &str)]) -> Output {
             .args(&args)
             .env_remove("HOSTCTL_SERVER")
             .env_remove("HOSTCTL_TOKEN")
+            .env_remove("HOSTCTL_NO_CACHE")
+            .env_remove("HOSTCTL_TIMINGS")
+            // The digest cache goes under target/, not the developer's ~/.cache; a
+            // test that looks at it gives its own.
+            .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
             .envs(envs)
             .output()
             .expect("hostctl runs")
@@ -72,6 +77,7 @@ async fn hostctl_into_closed_pipe(args: &[&str], envs: &[(&str, &str)]) -> Outpu
             .args(&args)
             .env_remove("HOSTCTL_SERVER")
             .env_remove("HOSTCTL_TOKEN")
+            .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
             .envs(envs)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -630,6 +636,110 @@ async fn a_deploy_without_a_terminal_prints_steps_and_keeps_its_message() {
         "{result}"
     );
     assert!(result["live"].as_bool().unwrap_or(false), "{result}");
+}
+
+/// How many files `hostctl deploy --timings` read, from its `timing hash` line.
+fn files_read(output: &Output) -> usize {
+    let err = stderr(output);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("timing hash"))
+        .unwrap_or_else(|| panic!("no hash timing in:\n{err}"));
+    let (_, after) = line.split_once(" s  ").expect("detail");
+    after
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {line:?}"))
+}
+
+/// Waits until the filesystem clock has passed the change time of every file under
+/// `root`: the digest cache only trusts files that settled before its scan began.
+fn settle(root: &Path, probe_dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let ctime = |meta: std::fs::Metadata| (meta.ctime(), meta.ctime_nsec());
+    let newest = files_of(root)
+        .iter()
+        .map(|(rel, _)| ctime(std::fs::metadata(root.join(&rel[1..])).expect("stat")))
+        .max()
+        .expect("files");
+    let probe = probe_dir.join("clock-probe");
+    while {
+        std::fs::write(&probe, "").expect("probe");
+        ctime(std::fs::metadata(&probe).expect("stat")) <= newest
+    } {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redeploy_reads_only_changed_files_and_no_cache_reads_them_all() {
+    let server = start_server().await;
+    let url = format!("http://localhost:{}", server.port);
+    let cache_home = tempfile::tempdir().expect("temp dir");
+    let cache_dir = cache_home.path().to_str().expect("utf-8 path");
+    let env = [
+        ("HOSTCTL_SERVER", url.as_str()),
+        ("HOSTCTL_TOKEN", ADMIN_TOKEN),
+        ("XDG_CACHE_HOME", cache_dir),
+    ];
+    let site_dir = tempfile::tempdir().expect("temp dir");
+    make_site(site_dir.path());
+    settle(site_dir.path(), cache_home.path());
+    let dir = site_dir.path().to_str().expect("utf-8 path");
+    let deploy = |extra: &'static [&'static str]| {
+        let mut args = vec!["deploy", dir, "--site", "cached", "--timings"];
+        args.extend_from_slice(extra);
+        hostctl_owned(args, &env)
+    };
+
+    let first = deploy(&[]).await;
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(files_read(&first), 10);
+
+    // The same size, the mtime put back: only the ctime and the digest tell.
+    let intro = site_dir.path().join("docs/guide/intro.html");
+    let mtime = std::fs::metadata(&intro)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    write(site_dir.path(), "docs/guide/intro.html", b"<h1>Outro</h1>");
+    std::fs::File::options()
+        .write(true)
+        .open(&intro)
+        .and_then(|f| f.set_modified(mtime))
+        .expect("set mtime");
+    let second = deploy(&[]).await;
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(files_read(&second), 1, "{}", stderr(&second));
+    assert!(
+        stdout(&second).contains("Deployed 10 files (1 uploaded, 9 unchanged)"),
+        "{}",
+        stdout(&second)
+    );
+    let (_, body) = fetch(
+        &reqwest::Client::new(),
+        server.port,
+        "cached.localhost",
+        "/docs/guide/intro.html",
+    )
+    .await;
+    assert_eq!(body, b"<h1>Outro</h1>");
+
+    let all = deploy(&["--no-cache"]).await;
+    assert!(all.status.success(), "{}", stderr(&all));
+    assert_eq!(files_read(&all), 10);
+
+    // One cache file, outside the deployed folder, which holds only the site.
+    let caches = std::fs::read_dir(cache_home.path().join("hostctl/digests"))
+        .expect("cache folder")
+        .count();
+    assert_eq!(caches, 1);
+    assert_eq!(files_of(site_dir.path()).len(), 10);
+}
+
+/// [`hostctl`] with owned arguments, for tests that build them.
+async fn hostctl_owned(args: Vec<&str>, envs: &[(&str, &str)]) -> Output {
+    hostctl(&args, envs).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

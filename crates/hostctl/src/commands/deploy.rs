@@ -16,9 +16,12 @@ use super::{live_url, Context};
 use crate::cli::DeployArgs;
 use crate::client::{self, ApiError, Client};
 use crate::deploy::bulk::upload_in_batches;
+use crate::deploy::cache::DigestCache;
+use crate::deploy::hashing::{hash_folder, CacheSaved};
 use crate::deploy::progress::{self, bars_on_terminal};
+use crate::deploy::timings::Timings;
 use crate::deploy::upload::files_for;
-use crate::deploy::walk::{hash_all, walk, HashedFile};
+use crate::deploy::walk::{walk, Hashed, HashedFile};
 use crate::deploy::{digest_map, idempotency_key, limits, FileCounts};
 use crate::output::{self, human_size};
 
@@ -36,6 +39,7 @@ struct DeployOutput<'a> {
 /// Runs the whole deploy.
 pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    let mut timings = Timings::new(args.timings);
     let client = ctx.client()?;
     if !args.dir.exists() {
         bail!("{} does not exist", args.dir.display());
@@ -51,7 +55,7 @@ pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
     }
     let bars = bars_on_terminal();
 
-    let files = find_and_hash(ctx, &args.dir, bars).await?;
+    let files = find_and_hash(ctx, &args.dir, !args.no_cache, bars, &mut timings).await?;
     if !files.iter().any(|f| f.site_path == "/index.html") {
         eprintln!(
             "warning: {} has no index.html, so the site's front page will be a 404",
@@ -64,10 +68,12 @@ pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
         Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {}
         Err(e) => return Err(e.into()),
     }
+    timings.step("limits", String::new);
 
     let site_created = ensure_site(ctx, &client, &args.site).await?;
+    timings.step("site", String::new);
     let body = digest_map(&files, args.message.clone());
-    let result = upload_and_publish(ctx, &client, &args, &files, &body, bars).await;
+    let result = upload_and_publish(ctx, &client, &args, &files, &body, bars, &mut timings).await;
     let (deploy, counts) = match result {
         Ok(done) => done,
         Err(error) if site_created => {
@@ -115,15 +121,36 @@ pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
         live.as_deref(),
         &deploy,
     ))?;
+    timings.total();
     Ok(())
 }
 
-/// Walks and hashes the folder off the async runtime (blocking disk work).
-async fn find_and_hash(ctx: &Context, dir: &Path, bars: bool) -> anyhow::Result<Vec<HashedFile>> {
+/// Walks and hashes the folder off the async runtime (blocking disk work), reading only
+/// the files the digest cache cannot vouch for when `cached`, and saves the cache.
+async fn find_and_hash(
+    ctx: &Context,
+    dir: &Path,
+    cached: bool,
+    bars: bool,
+    timings: &mut Timings,
+) -> anyhow::Result<Vec<HashedFile>> {
+    let root = dir.to_owned();
+    let cache = tokio::task::spawn_blocking(move || match cached {
+        true => DigestCache::for_folder(&root),
+        false => DigestCache::off(),
+    })
+    .await
+    .context("reading the digest cache was interrupted")?;
+    timings.step("cache", || match (&cache.ignored, cache.enabled()) {
+        (_, false) => "off".to_owned(),
+        (Some(why), true) => format!("ignored: {why}"),
+        (None, true) => format!("{} digests", cache.len()),
+    });
     let root = dir.to_owned();
     let found = tokio::task::spawn_blocking(move || walk(&root))
         .await
         .context("listing the folder was interrupted")??;
+    timings.step("walk", || progress::files(found.len()));
     if !bars {
         ctx.note(&format!("Hashing {}", progress::files(found.len())));
     }
@@ -132,11 +159,25 @@ async fn find_and_hash(ctx: &Context, dir: &Path, bars: bool) -> anyhow::Result<
         .map_or(4, |n| n.get())
         .min(16);
     let hashing = bar.clone();
-    let files = tokio::task::spawn_blocking(move || hash_all(found, threads, &hashing))
+    let hashed = tokio::task::spawn_blocking(move || hash_folder(found, threads, &hashing, &cache))
         .await
         .context("hashing was interrupted")?;
     bar.finish_and_clear();
-    Ok(files?)
+    let (Hashed { files, read, .. }, saved) = hashed?;
+    timings.step("hash", || {
+        let saved = match &saved {
+            CacheSaved::Off => "",
+            CacheSaved::Saved => ", cache saved",
+            CacheSaved::Failed(_) => ", cache not saved",
+        };
+        format!("{read} read, {} from the cache{saved}", files.len() - read)
+    });
+    if let CacheSaved::Failed(e) = saved {
+        eprintln!(
+            "warning: could not save the digest cache ({e}); the next deploy reads every file"
+        );
+    }
+    Ok(files)
 }
 
 /// Creates the site when it does not exist yet; true when this run created it.
@@ -165,10 +206,18 @@ async fn upload_and_publish(
     files: &[HashedFile],
     body: &CreateDeploy,
     bars: bool,
+    timings: &mut Timings,
 ) -> anyhow::Result<(Deploy, FileCounts)> {
     let created = create_deploy(client, &args.dir, &args.site, body).await?;
     let deploy_id = created.deploy.id.clone();
     let counts = FileCounts::new(files, &created.required);
+    timings.step("create", || {
+        format!(
+            "{} in the file list, {} required",
+            body.files.len(),
+            created.required.len()
+        )
+    });
 
     let to_upload = files_for(&created.required, files)?;
     let bytes: u64 = to_upload.iter().map(|f| f.size).sum();
@@ -191,6 +240,13 @@ async fn upload_and_publish(
     .await;
     bar.finish_and_clear();
     uploaded?;
+    timings.step("upload", || {
+        format!(
+            "{}, {}",
+            progress::files(to_upload.len()),
+            human_size(bytes)
+        )
+    });
 
     let deploy = if args.no_publish {
         // Re-read it: the state has moved on from `uploading` since it was created.
@@ -201,6 +257,7 @@ async fn upload_and_publish(
     } else {
         client.publish(&deploy_id).await?
     };
+    timings.step("publish", String::new);
     Ok((deploy, counts))
 }
 

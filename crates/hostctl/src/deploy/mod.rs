@@ -2,8 +2,11 @@
 //! files, tell the server the digests, upload only what it lacks (in batches, `bulk`).
 
 pub mod bulk;
+pub mod cache;
+pub mod hashing;
 pub mod limits;
 pub mod progress;
+pub mod timings;
 pub mod upload;
 pub mod walk;
 

@@ -5,7 +5,7 @@
 //! the file or folder it points to, as Netlify's CLI does) and refused when they leave
 //! it, since a link to `~/.ssh` would otherwise publish it.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +15,8 @@ use std::thread;
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 use walkdir::{DirEntry, WalkDir};
+
+use super::cache::{DigestCache, Stamp};
 
 /// Why a folder cannot be deployed as it is.
 #[derive(Debug, thiserror::Error)]
@@ -152,20 +154,20 @@ pub fn walk(root: &Path) -> Result<Vec<FoundFile>, WalkError> {
 
 /// SHA-256 of a file, read in chunks so a large file never sits in memory whole.
 pub fn hash_file(path: &Path) -> Result<(String, u64), WalkError> {
-    hash_file_with(path, &mut vec![0u8; HASH_BUFFER])
-}
-
-/// Bytes read at a time while hashing.
-const HASH_BUFFER: usize = 64 * 1024;
-
-/// [`hash_file`] reading through `buffer`, so a thread hashing many files allocates
-/// (and zeroes) one buffer, not one per file.
-fn hash_file_with(path: &Path, buffer: &mut [u8]) -> Result<(String, u64), WalkError> {
     let io_err = |source| WalkError::Io {
         path: path.to_owned(),
         source,
     };
     let mut file = File::open(path).map_err(io_err)?;
+    hash_open(&mut file, &mut vec![0u8; HASH_BUFFER]).map_err(io_err)
+}
+
+/// Bytes read at a time while hashing.
+const HASH_BUFFER: usize = 64 * 1024;
+
+/// The SHA-256 and length of what is left to read of `file`, read through `buffer`, so a
+/// thread hashing many files allocates (and zeroes) one buffer, not one per file.
+fn hash_open(file: &mut File, buffer: &mut [u8]) -> io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     loop {
@@ -173,7 +175,7 @@ fn hash_file_with(path: &Path, buffer: &mut [u8]) -> Result<(String, u64), WalkE
             Ok(0) => break,
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err(e)),
+            Err(e) => return Err(e),
         };
         hasher.update(&buffer[..read]);
         size += read as u64;
@@ -181,17 +183,71 @@ fn hash_file_with(path: &Path, buffer: &mut [u8]) -> Result<(String, u64), WalkE
     Ok((hex::encode(hasher.finalize()), size))
 }
 
-/// Hashes `files` on up to `threads` OS threads, counting each into `progress`; the result
-/// keeps the input order.
+/// A folder's files with their digests, and what the digest cache needs to be saved.
+#[derive(Debug)]
+pub struct Hashed {
+    /// In the order the files were given.
+    pub files: Vec<HashedFile>,
+    /// Each file's stamp, when its digest may be cached: `None` with caching off, or when
+    /// the file changed while it was read.
+    pub stamps: Vec<Option<Stamp>>,
+    /// How many files were opened and read (the others' digests came from the cache).
+    pub read: usize,
+}
+
+/// One file's digest: from `cache` when its stamp is the one cached, else read.
+fn hash_one(
+    file: &FoundFile,
+    cache: &DigestCache,
+    buffer: &mut [u8],
+) -> Result<(HashedFile, Option<Stamp>, bool), WalkError> {
+    let io_err = |source| WalkError::Io {
+        path: file.disk_path.clone(),
+        source,
+    };
+    let hashed = |sha256, size| HashedFile {
+        site_path: file.site_path.clone(),
+        disk_path: file.disk_path.clone(),
+        sha256,
+        size,
+    };
+    if cache.enabled() {
+        // Follows links, like the walk: the stamp is of the file a link points to.
+        let stamp = Stamp::of(&fs::metadata(&file.disk_path).map_err(io_err)?);
+        if let Some(sha256) = cache.digest(&file.site_path, &stamp) {
+            return Ok((hashed(sha256, stamp.size), Some(stamp), false));
+        }
+    }
+    let mut open = File::open(&file.disk_path).map_err(io_err)?;
+    let before = match cache.enabled() {
+        true => Some(Stamp::of(&open.metadata().map_err(io_err)?)),
+        false => None,
+    };
+    let (sha256, size) = hash_open(&mut open, buffer).map_err(io_err)?;
+    // A file written while it was read keeps no cache entry: its stamp may not match
+    // the bytes hashed.
+    let stamp = before.filter(|before| {
+        before.size == size
+            && open
+                .metadata()
+                .is_ok_and(|after| Stamp::of(&after) == *before)
+    });
+    Ok((hashed(sha256, size), stamp, true))
+}
+
+/// Hashes `files` on up to `threads` OS threads, taking the digests `cache` still vouches
+/// for and reading the rest, counting each into `progress`; the result keeps the input
+/// order.
 pub fn hash_all(
     files: Vec<FoundFile>,
     threads: usize,
     progress: &ProgressBar,
-) -> Result<Vec<HashedFile>, WalkError> {
+    cache: &DigestCache,
+) -> Result<Hashed, WalkError> {
     let threads = threads.clamp(1, files.len().max(1));
     let next = AtomicUsize::new(0);
-    let results: Vec<Mutex<Option<Result<HashedFile, WalkError>>>> =
-        files.iter().map(|_| Mutex::new(None)).collect();
+    type Slot = Mutex<Option<Result<(HashedFile, Option<Stamp>, bool), WalkError>>>;
+    let results: Vec<Slot> = files.iter().map(|_| Mutex::new(None)).collect();
     thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -201,15 +257,7 @@ pub fn hash_all(
                     let Some(file) = files.get(index) else {
                         break;
                     };
-                    let hashed =
-                        hash_file_with(&file.disk_path, &mut buffer).map(|(sha256, size)| {
-                            HashedFile {
-                                site_path: file.site_path.clone(),
-                                disk_path: file.disk_path.clone(),
-                                sha256,
-                                size,
-                            }
-                        });
+                    let hashed = hash_one(file, cache, &mut buffer);
                     if let Ok(mut slot) = results[index].lock() {
                         *slot = Some(hashed);
                     }
@@ -218,19 +266,24 @@ pub fn hash_all(
             });
         }
     });
-    results
-        .into_iter()
-        .zip(&files)
-        .map(|(slot, file)| {
-            // A slot is only empty if its worker panicked, which poisons the mutex.
-            slot.into_inner().ok().flatten().unwrap_or_else(|| {
-                Err(WalkError::Io {
-                    path: file.disk_path.clone(),
-                    source: io::Error::other("hashing thread failed"),
-                })
+    let mut out = Hashed {
+        files: Vec::with_capacity(files.len()),
+        stamps: Vec::with_capacity(files.len()),
+        read: 0,
+    };
+    for (slot, file) in results.into_iter().zip(&files) {
+        // A slot is only empty if its worker panicked, which poisons the mutex.
+        let (hashed, stamp, read) = slot.into_inner().ok().flatten().unwrap_or_else(|| {
+            Err(WalkError::Io {
+                path: file.disk_path.clone(),
+                source: io::Error::other("hashing thread failed"),
             })
-        })
-        .collect()
+        })?;
+        out.files.push(hashed);
+        out.stamps.push(stamp);
+        out.read += usize::from(read);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -361,8 +414,14 @@ mod tests {
         let big = "x".repeat(200 * 1024 + 7);
         write(dir.path(), "big.txt", &big);
 
-        let hashed =
-            hash_all(walk(dir.path()).expect("walk"), 3, &ProgressBar::hidden()).expect("hash");
+        let hashed = hash_all(
+            walk(dir.path()).expect("walk"),
+            3,
+            &ProgressBar::hidden(),
+            &DigestCache::off(),
+        )
+        .expect("hash")
+        .files;
 
         let by_path = |p: &str| {
             hashed
@@ -400,7 +459,13 @@ mod tests {
             site_path: "/gone".into(),
             disk_path: PathBuf::from("/nonexistent/gone"),
         };
-        let err = hash_all(vec![missing], 4, &ProgressBar::hidden()).expect_err("fails");
+        let err = hash_all(
+            vec![missing],
+            4,
+            &ProgressBar::hidden(),
+            &DigestCache::off(),
+        )
+        .expect_err("fails");
         assert!(err.to_string().contains("/nonexistent/gone"));
     }
 }

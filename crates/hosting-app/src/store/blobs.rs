@@ -16,6 +16,14 @@ pub(super) const INSERT_OWNED_CONFLICT: &str = " ON CONFLICT DO NOTHING";
 /// Followed by the owner id, then ` AND b.sha256 IN (...)` and [`OWNED_SIZES_ORDER`].
 pub(super) const OWNED_SIZES: &str = "SELECT b.sha256, b.size FROM blobs b \
      JOIN owner_blobs o ON o.sha256 = b.sha256 WHERE o.owner_id = ";
+/// Like [`OWNED_SIZES`], with a third column: whether a deploy of the owner already
+/// references the blob (then it counts towards their stored bytes already). `EXISTS` stops
+/// at the first such file, so the cost does not grow with the deploys sharing the blob.
+/// Followed by the owner id, ` AND b.sha256 IN (...)` and [`OWNED_SIZES_ORDER`].
+pub(super) const OWNED_SIZES_REFERENCED: &str = "SELECT b.sha256, b.size, EXISTS (\
+     SELECT 1 FROM deploy_files f JOIN deploys d ON d.id = f.deploy_id \
+     JOIN sites s ON s.id = d.site_id WHERE f.sha256 = b.sha256 AND s.owner_id = o.owner_id) \
+     FROM blobs b JOIN owner_blobs o ON o.sha256 = b.sha256 WHERE o.owner_id = ";
 /// A fixed order, so two writers share-locking rows (PostgreSQL) cannot deadlock.
 pub(super) const OWNED_SIZES_ORDER: &str = ") ORDER BY b.sha256";
 /// PostgreSQL only: garbage collection cannot delete these rows before the commit.

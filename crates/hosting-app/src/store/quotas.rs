@@ -24,11 +24,6 @@ pub(super) const REFRESH_STORAGE: &str = "UPDATE users SET storage_bytes = (\
        WHERE f.sha256 = o.sha256 AND s.owner_id = users.id)) \
      WHERE id = $1 RETURNING storage_bytes";
 
-/// Followed by the owner id, then ` AND f.sha256 IN (...)` and `)`: which of these hashes
-/// a deploy of the owner already references (so they count towards the stored bytes).
-pub(super) const REFERENCED_BY_OWNER: &str = "SELECT DISTINCT f.sha256 FROM deploy_files f \
-     JOIN deploys d ON d.id = f.deploy_id JOIN sites s ON s.id = d.site_id WHERE s.owner_id = ";
-
 /// Adds `$2` bytes to user `$1`'s stored bytes (an upload of a blob new to the user).
 pub(super) const ADD_STORAGE: &str =
     "UPDATE users SET storage_bytes = storage_bytes + $2 WHERE id = $1";

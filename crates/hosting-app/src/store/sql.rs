@@ -236,29 +236,37 @@ async fn owned_sizes(
     Ok(found)
 }
 
-/// Which of `hashes` a deploy of `owner_id` already references.
-async fn referenced_by_owner(
+/// The blobs `owner_id` has among `hashes`: their sizes, and whether a deploy of the
+/// owner already references them; share-locked on PostgreSQL like [`owned_sizes`]. One
+/// pass over the list: the sizes and the references used to be two `IN` queries.
+async fn owned_for_deploy(
     tx: &mut Tx<'_>,
     owner_id: i64,
     hashes: &[&Sha256],
-) -> StoreResult<HashSet<Sha256>> {
+) -> StoreResult<HashMap<Sha256, (u64, bool)>> {
     let mut list: Vec<&str> = hashes.iter().map(|h| h.as_str()).collect();
     list.sort_unstable();
-    let mut found = HashSet::new();
+    list.dedup();
+    let mut found = HashMap::with_capacity(list.len());
     for chunk in list.chunks(BIND_LIMIT) {
-        let mut query = QueryBuilder::<Db>::new(quota_sql::REFERENCED_BY_OWNER);
-        query.push_bind(owner_id).push(" AND f.sha256 IN (");
+        let mut query = QueryBuilder::<Db>::new(blob_sql::OWNED_SIZES_REFERENCED);
+        query.push_bind(owner_id).push(" AND b.sha256 IN (");
         let mut separated = query.separated(", ");
         for sha in chunk {
             separated.push_bind(*sha);
         }
-        query.push(")");
-        let rows: Vec<String> = query
-            .build_query_scalar()
+        query.push(blob_sql::OWNED_SIZES_ORDER);
+        if LOCKS_ROWS {
+            query.push(blob_sql::SHARE_LOCK);
+        }
+        let rows: Vec<(String, i64, bool)> = query
+            .build_query_as()
             .fetch_all(&mut **tx)
             .await
             .map_err(map_err)?;
-        found.extend(shas::<Vec<Sha256>>(rows)?);
+        for (raw, size, referenced) in rows {
+            found.insert(sha(&raw)?, (count(size), referenced));
+        }
     }
     Ok(found)
 }
@@ -535,25 +543,25 @@ impl Store for This {
         quotas.admit(&quota, QuotaKind::DeploysPerHour, 1)?;
         let mut files = new.files;
         let mut required = Vec::new();
-        // The owner's blobs this deploy references, with their sizes: those no earlier
-        // deploy of the owner references start counting towards the stored bytes.
-        let mut owned_here: HashMap<Sha256, u64> = HashMap::new();
         if new.files_uploaded {
             let blobs: Vec<(&Sha256, u64)> = files.iter().map(|f| (&f.sha256, f.size)).collect();
             record_owned_blobs(&mut tx, new.owner_id, &blobs).await?;
-            owned_here.extend(files.iter().map(|f| (f.sha256.clone(), f.size)));
-        } else {
-            let hashes: Vec<&Sha256> = files
-                .iter()
-                .map(|f| &f.sha256)
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect();
-            let owned = owned_sizes(&mut tx, new.owner_id, &hashes).await?;
-            owned_here.extend(owned.iter().map(|(sha, size)| (sha.clone(), *size)));
+        }
+        // The owner's blobs this deploy references (archives: all of them), with their
+        // sizes, and whether an earlier deploy of the owner references them already: the
+        // others start counting towards the stored bytes. Looked up by this deploy's hashes,
+        // so the cost grows with the deploy, not with everything the owner stores.
+        let hashes: Vec<&Sha256> = files
+            .iter()
+            .map(|f| &f.sha256)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let owned = owned_for_deploy(&mut tx, new.owner_id, &hashes).await?;
+        if !new.files_uploaded {
             for file in &mut files {
                 match owned.get(&file.sha256) {
-                    Some(size) => file.size = *size,
+                    Some((size, _)) => file.size = *size,
                     None => required.push(file.sha256.clone()),
                 }
             }
@@ -580,15 +588,10 @@ impl Store for This {
             .bind(fingerprint)
             .bind(new.message.as_deref());
         execute(&mut *tx, query).await?;
-        // Files the owner has (archives: all) and no other deploy of theirs referenced:
-        // looked up by this deploy's hashes, so the cost grows with the deploy, not with
-        // everything the owner stores.
-        let hashes: Vec<&Sha256> = owned_here.keys().collect();
-        let counted = referenced_by_owner(&mut tx, new.owner_id, &hashes).await?;
-        let adding: u64 = owned_here
-            .iter()
-            .filter(|(sha, _)| !counted.contains(*sha))
-            .map(|(_, size)| size)
+        let adding: u64 = owned
+            .values()
+            .filter(|(_, referenced)| !referenced)
+            .map(|(size, _)| size)
             .sum();
         quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
         insert_files(&mut tx, new.id.as_str(), &files, &required).await?;
