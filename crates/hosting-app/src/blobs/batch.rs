@@ -219,6 +219,98 @@ impl BlobBatch for MemoryBatch {
     }
 }
 
+/// Where a [`StagedBatch`] stores verified entries, many at once (already one of each
+/// digest): PostgreSQL in one transaction, an object store by parallel uploads.
+#[async_trait]
+pub(super) trait StagedSink: Send + Sync + 'static {
+    async fn store(&self, entries: Vec<(Sha256, Vec<u8>)>) -> Result<(), BlobError>;
+}
+
+/// A batch held in memory and stored through its [`StagedSink`] at publish. With
+/// `spill_bytes` (archives), the staged entries are stored early whenever they pass it,
+/// so a batch holds at most that much in memory.
+pub(super) struct StagedBatch<S> {
+    sink: S,
+    handle: tokio::runtime::Handle,
+    spill_bytes: Option<u64>,
+    staged: Vec<(Sha256, Vec<u8>)>,
+    staged_bytes: u64,
+    written: Vec<(Sha256, u64)>,
+    current: BufferedEntry,
+}
+
+impl<S: StagedSink> StagedBatch<S> {
+    pub(super) fn new(sink: S, spill_bytes: Option<u64>) -> Result<StagedBatch<S>, BlobError> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
+        Ok(StagedBatch {
+            sink,
+            handle,
+            spill_bytes,
+            staged: Vec::new(),
+            staged_bytes: 0,
+            written: Vec::new(),
+            current: BufferedEntry::default(),
+        })
+    }
+}
+
+/// Stores `staged` through `sink`, adding the digests and sizes it stored to `written`.
+async fn store_staged<S: StagedSink>(
+    sink: &S,
+    staged: Vec<(Sha256, Vec<u8>)>,
+    written: &mut Vec<(Sha256, u64)>,
+) -> Result<(), BlobError> {
+    let staged = dedup(staged);
+    let stored: Vec<(Sha256, u64)> = staged
+        .iter()
+        .map(|(sha256, bytes)| (sha256.clone(), bytes.len() as u64))
+        .collect();
+    sink.store(staged).await?;
+    written.extend(stored);
+    Ok(())
+}
+
+#[async_trait]
+impl<S: StagedSink> BlobBatch for StagedBatch<S> {
+    fn start(&mut self, expected: Option<Sha256>, max_bytes: u64) -> Result<(), BlobError> {
+        self.current.start(expected, max_bytes);
+        Ok(())
+    }
+
+    fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        self.current.write(chunk)
+    }
+
+    fn finish(&mut self) -> Result<(Sha256, u64), BlobError> {
+        let (sha256, len, bytes) = self.current.finish()?;
+        self.staged_bytes += len;
+        self.staged.push((sha256.clone(), bytes));
+        if self
+            .spill_bytes
+            .is_some_and(|limit| self.staged_bytes > limit)
+        {
+            // Staging runs on a blocking thread (see `BlobBatch`), so it may wait here.
+            let staged = std::mem::take(&mut self.staged);
+            self.handle
+                .block_on(store_staged(&self.sink, staged, &mut self.written))?;
+            self.staged_bytes = 0;
+        }
+        Ok((sha256, len))
+    }
+
+    async fn publish(self: Box<Self>) -> Result<Vec<(Sha256, u64)>, BlobError> {
+        let StagedBatch {
+            sink,
+            staged,
+            mut written,
+            ..
+        } = *self;
+        store_staged(&sink, staged, &mut written).await?;
+        Ok(dedup(written))
+    }
+}
+
 /// One of each digest: the same bytes twice in a batch are stored once.
 pub(super) fn dedup<T>(staged: Vec<(Sha256, T)>) -> Vec<(Sha256, T)> {
     let mut seen = std::collections::HashSet::new();

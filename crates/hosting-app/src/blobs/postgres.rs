@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 
-use super::batch::{dedup, BlobBatch, BufferedEntry, MemoryUpload};
+use super::batch::{BlobBatch, MemoryUpload, StagedBatch, StagedSink};
 use super::{Blob, BlobError, BlobStore, BlobWriter};
 use crate::domain::names::Sha256;
 use crate::store::Pools;
@@ -114,83 +114,21 @@ async fn insert_all(pools: &Pools, mut blobs: Vec<(Sha256, Vec<u8>)>) -> Result<
     tx.commit().await.map_err(storage_error)
 }
 
-/// A batch in memory, written with [`insert_all`]: one transaction and two statements
-/// for the whole batch. With `spill_bytes`, staged entries are written early whenever
-/// they pass it, so an archive holds at most that much in memory.
-struct PgBatch {
-    pools: Arc<Pools>,
-    handle: tokio::runtime::Handle,
-    spill_bytes: Option<u64>,
-    staged: Vec<(Sha256, Vec<u8>)>,
-    staged_bytes: u64,
-    written: Vec<(Sha256, u64)>,
-    current: BufferedEntry,
-}
+/// A batch's entries written with [`insert_all`]: one transaction and two statements.
+struct PgSink(Arc<Pools>);
 
 #[async_trait]
-impl BlobBatch for PgBatch {
-    fn start(&mut self, expected: Option<Sha256>, max_bytes: u64) -> Result<(), BlobError> {
-        self.current.start(expected, max_bytes);
-        Ok(())
-    }
-
-    fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
-        self.current.write(chunk)
-    }
-
-    fn finish(&mut self) -> Result<(Sha256, u64), BlobError> {
-        let (sha256, len, bytes) = self.current.finish()?;
-        self.staged_bytes += len;
-        self.staged.push((sha256.clone(), bytes));
-        if self
-            .spill_bytes
-            .is_some_and(|limit| self.staged_bytes > limit)
-        {
-            // Staging runs on a blocking thread (see `BlobBatch`), so it may wait here.
-            let staged = dedup(std::mem::take(&mut self.staged));
-            self.written.extend(
-                staged
-                    .iter()
-                    .map(|(sha, data)| (sha.clone(), data.len() as u64)),
-            );
-            self.handle.block_on(insert_all(&self.pools, staged))?;
-            self.staged_bytes = 0;
-        }
-        Ok((sha256, len))
-    }
-
-    async fn publish(self: Box<Self>) -> Result<Vec<(Sha256, u64)>, BlobError> {
-        let PgBatch {
-            pools,
-            staged,
-            mut written,
-            ..
-        } = *self;
-        let staged = dedup(staged);
-        written.extend(
-            staged
-                .iter()
-                .map(|(sha, data)| (sha.clone(), data.len() as u64)),
-        );
-        insert_all(&pools, staged).await?;
-        Ok(dedup(written))
+impl StagedSink for PgSink {
+    async fn store(&self, entries: Vec<(Sha256, Vec<u8>)>) -> Result<(), BlobError> {
+        insert_all(&self.0, entries).await
     }
 }
 
 #[async_trait]
 impl BlobStore for PgBlobStore {
     fn batch(&self, spill_bytes: Option<u64>) -> Result<Option<Box<dyn BlobBatch>>, BlobError> {
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
-        Ok(Some(Box::new(PgBatch {
-            pools: self.pools.clone(),
-            handle,
-            spill_bytes,
-            staged: Vec::new(),
-            staged_bytes: 0,
-            written: Vec::new(),
-            current: BufferedEntry::default(),
-        })))
+        let batch = StagedBatch::new(PgSink(self.pools.clone()), spill_bytes)?;
+        Ok(Some(Box::new(batch)))
     }
 
     async fn writer(&self, max_bytes: u64) -> Result<Box<dyn BlobWriter>, BlobError> {

@@ -22,7 +22,7 @@ use object_store::aws::{AmazonS3Builder, Checksum};
 use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 use secrecy::ExposeSecret;
 
-use super::batch::MemoryUpload;
+use super::batch::{MemoryUpload, StagedBatch};
 use super::{Blob, BlobBatch, BlobError, BlobStore, BlobWriter};
 use crate::config::S3;
 use crate::domain::names::Sha256;
@@ -153,8 +153,11 @@ impl BlobStore for S3BlobStore {
 
     /// Staged in memory and uploaded in parallel (see [`batch`]).
     fn batch(&self, spill_bytes: Option<u64>) -> Result<Option<Box<dyn BlobBatch>>, BlobError> {
-        let batch = batch::S3Batch::new(self.bucket.clone(), self.concurrency, spill_bytes)?;
-        Ok(Some(Box::new(batch)))
+        let sink = batch::S3Sink {
+            bucket: self.bucket.clone(),
+            concurrency: self.concurrency,
+        };
+        Ok(Some(Box::new(StagedBatch::new(sink, spill_bytes)?)))
     }
 
     async fn get(&self, sha256: &Sha256) -> Result<Option<Blob>, BlobError> {
