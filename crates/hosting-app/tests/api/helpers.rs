@@ -149,13 +149,28 @@ impl Drop for TestApp {
     }
 }
 
-/// A loopback port nothing listens on right now (for a server started afterwards).
+/// A loopback port nothing listens on right now, for a server the test starts afterwards
+/// (Pebble, challtestsrv, Knot, HAProxy). It is drawn below Linux's ephemeral range
+/// (32768-60999), so no outgoing connection of any process can be given it between this
+/// check and the server's bind, as happened with a port the kernel picked; it is free for
+/// TCP and UDP (DNS servers take both) and never handed out twice in one process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use rand::Rng;
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = rand::thread_rng().gen_range(20_000..32_000);
+        let fresh = HANDED_OUT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(port);
+        if fresh
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
