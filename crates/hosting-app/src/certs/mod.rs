@@ -40,7 +40,7 @@ use crate::store::{CertificateFailure, CertificateRecord, DueCertificate, Issued
 const LEASE: Duration = Duration::from_secs(600);
 
 /// How long a stopping replica lets an order under way finish before giving its lease back.
-const STOPPING_ORDER_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const STOPPING_ORDER_GRACE: Duration = Duration::from_secs(10);
 
 /// Longest an order may take (the CA validates and signs meanwhile).
 const ORDER_TIMEOUT: Duration = Duration::from_secs(300);
@@ -147,21 +147,37 @@ async fn refresh_gauges(app: &App) {
 pub async fn run_issuer(
     app: Arc<App>,
     sealer: Arc<Sealer>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let platform = match crate::tls::wildcard::updater(&app.config) {
+        Ok(Some(dns)) => Some(tokio::spawn(crate::tls::wildcard::run(
+            app.clone(),
+            sealer.clone(),
+            Arc::new(dns),
+            stopping.clone(),
+        ))),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "the platform certificate is not ordered");
+            None
+        }
+    };
+    issue_domain_certificates(&app, &sealer, stopping).await;
+    // The platform order stops the same way (its lease given back) before the issuer counts
+    // as stopped.
+    if let Some(platform) = platform {
+        let _ = platform.await;
+    }
+}
+
+/// The custom domains' part of [`run_issuer`].
+async fn issue_domain_certificates(
+    app: &Arc<App>,
+    sealer: &Arc<Sealer>,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     let interval = app.config.acme.acme_interval;
     let mut client: Option<AcmeClient> = None;
-    match crate::tls::wildcard::updater(&app.config) {
-        Ok(Some(dns)) => {
-            tokio::spawn(crate::tls::wildcard::run(
-                app.clone(),
-                sealer.clone(),
-                Arc::new(dns),
-            ));
-        }
-        Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "the platform certificate is not ordered"),
-    }
     loop {
         refresh_gauges(&app).await;
         let due = match app.store.certificates_due(Utc::now(), BATCH).await {
@@ -250,7 +266,7 @@ async fn finish_order(
 }
 
 /// Resolves once `stopping` is true (or its sender is gone).
-async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
 }
 

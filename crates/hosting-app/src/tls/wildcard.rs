@@ -22,6 +22,7 @@ use crate::certs::backoff::retry_after;
 use crate::certs::dns01::DnsUpdater;
 use crate::certs::seal::{SealError, Sealer};
 use crate::certs::x509;
+use crate::certs::{stopped, STOPPING_ORDER_GRACE};
 use crate::config::Config;
 use crate::state::App;
 use crate::store::{CertificateFailure, IssuedCertificate, PlatformCertificateRecord};
@@ -121,16 +122,26 @@ pub fn bundle(
 }
 
 /// Orders the platform certificate whenever the stored one is missing or due and no
-/// other replica is ordering it, forever.
-pub async fn run(app: Arc<App>, sealer: Arc<Sealer>, dns: Arc<DnsUpdater>) {
+/// other replica is ordering it, until `stopping` turns true. An order under way then
+/// gets [`STOPPING_ORDER_GRACE`] to finish; past that it is abandoned and its lease given
+/// back, so another replica orders at once instead of after the lease runs out.
+pub async fn run(
+    app: Arc<App>,
+    sealer: Arc<Sealer>,
+    dns: Arc<DnsUpdater>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
     let names = platform_names(&app.config);
     let key = names_key(&app.config);
     if !app.config.is_cluster() {
         import_cached(&app, &sealer, &key).await;
     }
     loop {
-        let wait = round(&app, &sealer, &dns, &names, &key).await;
-        tokio::time::sleep(wait.max(Duration::from_secs(1))).await;
+        let wait = round(&app, &sealer, &dns, &names, &key, &mut stopping).await;
+        tokio::select! {
+            () = tokio::time::sleep(wait.max(Duration::from_secs(1))) => {}
+            () = stopped(&mut stopping) => return,
+        }
     }
 }
 
@@ -142,6 +153,7 @@ async fn round(
     dns: &DnsUpdater,
     names: &[String],
     key: &str,
+    stopping: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Duration {
     let interval = app.config.acme.acme_interval;
     let now = Utc::now();
@@ -157,6 +169,11 @@ async fn round(
             return (due - now).to_std().unwrap_or_default().min(interval);
         }
     }
+    // A replica shutting down (not ready any more, which comes before `stopping`) starts
+    // no new order.
+    if !app.is_accepting() {
+        return interval;
+    }
     let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
     match app.store.lease_platform_certificate(key, now, until).await {
         Ok(true) => {}
@@ -167,9 +184,23 @@ async fn round(
             return interval;
         }
     }
-    let ordered = tokio::time::timeout(ORDER_TIMEOUT, order(app, sealer, dns, names, key))
-        .await
-        .unwrap_or_else(|_| Err(OrderError::new(Stage::Finalize, "the order timed out")));
+    let ordered = tokio::time::timeout(ORDER_TIMEOUT, order(app, sealer, dns, names, key));
+    tokio::pin!(ordered);
+    let ordered = tokio::select! {
+        ordered = &mut ordered => ordered,
+        () = stopped(stopping) => match tokio::time::timeout(STOPPING_ORDER_GRACE, &mut ordered).await {
+            Ok(ordered) => ordered,
+            Err(_) => {
+                if let Err(e) = app.store.release_platform_certificate_lease(key, until).await {
+                    tracing::warn!(error = %e, "giving back the platform certificate's lease failed");
+                }
+                tracing::info!("stopping: platform certificate order abandoned, lease given back");
+                return interval;
+            }
+        },
+    };
+    let ordered =
+        ordered.unwrap_or_else(|_| Err(OrderError::new(Stage::Finalize, "the order timed out")));
     match ordered {
         Ok(issued) => {
             metrics::counter!(crate::metrics::ACME_ORDERS_TOTAL, "result" => "issued").increment(1);

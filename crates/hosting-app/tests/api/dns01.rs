@@ -321,3 +321,48 @@ async fn an_embedded_servers_cached_wildcard_is_imported_into_the_store_instead_
         .expect("the imported certificate over HTTPS");
     assert_eq!(peer_certificate(&served), crate::tls::der_of(&chain));
 }
+
+#[tokio::test]
+async fn a_replica_stopped_mid_order_gives_the_platform_certificates_lease_back() {
+    // Arrange: the CA takes requests and never answers, so the order hangs holding its lease.
+    let (knot, pebble) = dns01_ca().await;
+    pebble.freeze(true);
+    let mut app = TestApp::spawn_with(|config| {
+        order_by_dns01(config, &pebble, &knot);
+        serve_tls(config);
+    })
+    .await;
+    let names = hosting_app::tls::wildcard::names_key(&app.state.config);
+    let started = Instant::now();
+    while app
+        .state
+        .store
+        .platform_certificate(&names)
+        .await
+        .expect("read")
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the issuer never took the platform certificate's lease"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Act: the replica stops (SIGTERM), mid-order.
+    app.shut_down().await;
+
+    // Assert: another replica may order at once (not when the 10-minute lease runs out).
+    let now = Utc::now();
+    let taken = app
+        .state
+        .store
+        .lease_platform_certificate(&names, now, now + chrono::Duration::minutes(10))
+        .await
+        .expect("lease");
+    pebble.freeze(false);
+    assert!(
+        taken,
+        "the stopped replica kept the platform certificate's lease"
+    );
+}
