@@ -172,14 +172,14 @@ pub async fn run_issuer(
 
 /// The custom domains' part of [`run_issuer`].
 async fn issue_domain_certificates(
-    app: &Arc<App>,
-    sealer: &Arc<Sealer>,
+    app: &App,
+    sealer: &Sealer,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     let interval = app.config.acme.acme_interval;
     let mut client: Option<AcmeClient> = None;
     loop {
-        refresh_gauges(&app).await;
+        refresh_gauges(app).await;
         let due = match app.store.certificates_due(Utc::now(), BATCH).await {
             Ok(due) => due,
             Err(e) => {
@@ -209,7 +209,7 @@ async fn issue_domain_certificates(
                 }
             }
             let started = std::time::Instant::now();
-            let order = order_renewing_a_lost_account(&app, &mut client, &sealer, &domain);
+            let order = order_renewing_a_lost_account(app, &mut client, sealer, &domain);
             tokio::pin!(order);
             let outcome = tokio::select! {
                 outcome = &mut order => outcome,
@@ -218,7 +218,7 @@ async fn issue_domain_certificates(
                     // the CA issued and nobody stored would count against its limits).
                     match tokio::time::timeout(STOPPING_ORDER_GRACE, &mut order).await {
                         Ok(outcome) => {
-                            finish_order(&app, &domain, started, outcome).await;
+                            finish_order(app, &domain, started, outcome).await;
                         }
                         Err(_) => {
                             if let Err(e) = app.store.release_certificate_lease(domain.domain_id, until).await {
@@ -230,10 +230,10 @@ async fn issue_domain_certificates(
                     return;
                 }
             };
-            finish_order(&app, &domain, started, outcome).await;
+            finish_order(app, &domain, started, outcome).await;
         }
         if attempted {
-            refresh_gauges(&app).await;
+            refresh_gauges(app).await;
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
