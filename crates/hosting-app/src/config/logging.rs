@@ -1,5 +1,8 @@
 //! How log lines are written.
 
+use std::path::PathBuf;
+use std::str::FromStr;
+
 use clap::Args;
 
 /// `json` for log shippers, `text` for people, `auto` to pick by whether stdout is a terminal.
@@ -31,5 +34,36 @@ pub struct Logging {
     /// (appended to). Written by its own thread; lines it cannot keep up with are dropped
     /// and counted (`hosting_access_log_dropped_lines_total`), never waited for.
     #[arg(long, env = "HOSTING_ACCESS_LOG", default_value = "stdout")]
-    pub access_log: String,
+    pub access_log: AccessLogTarget,
+}
+
+/// Where the access log goes (`HOSTING_ACCESS_LOG`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Off,
+    Stdout,
+    /// Appended to; created when missing.
+    File(PathBuf),
+}
+
+impl FromStr for AccessLogTarget {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "off" | "" => AccessLogTarget::Off,
+            "stdout" | "-" => AccessLogTarget::Stdout,
+            path => AccessLogTarget::File(PathBuf::from(path)),
+        })
+    }
+}
+
+impl std::fmt::Display for AccessLogTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccessLogTarget::Off => f.write_str("off"),
+            AccessLogTarget::Stdout => f.write_str("stdout"),
+            AccessLogTarget::File(path) => write!(f, "{}", path.display()),
+        }
+    }
 }

@@ -41,7 +41,7 @@ pub use events::Events;
 pub use installer::{Installer, InstallerSettings};
 pub use limits::{Limits, Quotas};
 pub use listeners::Listeners;
-pub use logging::{LogFormat, Logging};
+pub use logging::{AccessLogTarget, LogFormat, Logging};
 pub use proxy::Routing;
 pub use public::{Public, PublicScheme};
 pub use s3::S3;
@@ -243,11 +243,10 @@ impl Config {
         config.domains.domain_check_interval = std::time::Duration::ZERO;
         // Tests are silent unless TEST_LOG is set (see `telemetry::init_test_logging`).
         config.logging.access_log = if std::env::var_os("TEST_LOG").is_some() {
-            "stdout"
+            AccessLogTarget::Stdout
         } else {
-            "off"
-        }
-        .into();
+            AccessLogTarget::Off
+        };
         config
     }
 }

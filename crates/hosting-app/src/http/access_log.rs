@@ -15,42 +15,11 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-/// Where the access log goes (`HOSTING_ACCESS_LOG`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccessLogTarget {
-    Off,
-    Stdout,
-    /// Appended to; created when missing.
-    File(PathBuf),
-}
-
-impl FromStr for AccessLogTarget {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "off" | "" => AccessLogTarget::Off,
-            "stdout" | "-" => AccessLogTarget::Stdout,
-            path => AccessLogTarget::File(PathBuf::from(path)),
-        })
-    }
-}
-
-impl std::fmt::Display for AccessLogTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AccessLogTarget::Off => f.write_str("off"),
-            AccessLogTarget::Stdout => f.write_str("stdout"),
-            AccessLogTarget::File(path) => write!(f, "{}", path.display()),
-        }
-    }
-}
+pub use crate::config::AccessLogTarget;
 
 /// Bytes of lines waiting for the writer; beyond this the writer is behind by more than
 /// a moment (160 ms of 100,000 requests a second) and new lines are dropped.

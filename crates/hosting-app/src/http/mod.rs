@@ -33,7 +33,7 @@ use futures::FutureExt;
 use rand::RngCore;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
-use self::access_log::{AccessLog, AccessLogTarget, Entry};
+use self::access_log::{AccessLog, Entry};
 use self::error::problem_response;
 use self::host::{classify, request_host, HostKind};
 use crate::state::AppState;
@@ -73,17 +73,11 @@ pub fn public_router(
     state: AppState,
     https: Option<HttpsRedirect>,
 ) -> std::io::Result<PublicService> {
-    let target: AccessLogTarget = state
-        .config
-        .logging
-        .access_log
-        .parse()
-        .unwrap_or(AccessLogTarget::Stdout);
     let text = crate::telemetry::effective_log_format(
         state.config.logging.log_format.as_str(),
         std::io::stdout().is_terminal(),
     ) == "text";
-    let access_log = AccessLog::start(&target, text)?;
+    let access_log = AccessLog::start(&state.config.logging.access_log, text)?;
     Ok(PublicService(Arc::new(Public {
         control: control_router(state.clone()),
         analytics: crate::analytics::Analytics::start(&state),
