@@ -19,6 +19,7 @@ pub mod gauges;
 pub mod haproxy;
 pub mod install;
 pub mod seal;
+pub mod stopping;
 pub mod x509;
 
 use std::fmt::Write as _;
@@ -33,14 +34,12 @@ use self::acme::{AcmeClient, OrderError, Stage};
 use self::backoff::retry_after;
 use self::install::{DesiredCertificate, Installer};
 use self::seal::{key_context, Sealer};
+use self::stopping::{stopped, STOPPING_ORDER_GRACE};
 use crate::state::App;
 use crate::store::{CertificateFailure, CertificateRecord, DueCertificate, IssuedCertificate};
 
 /// An issuer holds a domain's order this long at most (then another replica may retry).
 const LEASE: Duration = Duration::from_secs(600);
-
-/// How long a stopping replica lets an order under way finish before giving its lease back.
-pub(crate) const STOPPING_ORDER_GRACE: Duration = Duration::from_secs(10);
 
 /// Longest an order may take (the CA validates and signs meanwhile).
 const ORDER_TIMEOUT: Duration = Duration::from_secs(300);
@@ -263,11 +262,6 @@ async fn finish_order(
         }
         Err(e) => record_failure(app, domain, &e).await,
     }
-}
-
-/// Resolves once `stopping` is true (or its sender is gone).
-pub(crate) async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
-    let _ = stopping.wait_for(|stop| *stop).await;
 }
 
 /// [`order_with`], and if the CA has forgotten the platform's account (a test CA
