@@ -269,6 +269,16 @@ class Pitr:
                         plain.append(fn)
         return n, plain
 
+    def refused_without_its_ca(self):
+        """pgBackRest against the bucket trusting another CA (made here) instead of the terminator's: the
+        TLS certificate is really verified. Returns (refused, pgBackRest's message)."""
+        ca = os.path.join(self.dir, "other-ca.crt")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other CA",
+                        "-keyout", os.path.join(self.dir, "other-ca.key"), "-out", ca], capture_output=True, check=True)
+        os.chmod(ca, 0o644)
+        r = as_pg("pgbackrest", f"--config={self.conf}", f"--repo1-storage-ca-file={ca}", "--io-timeout=5", "repo-ls")
+        return r.returncode != 0 and "unable to verify certificate" in r.stderr, r.stderr.strip()[-200:]
+
     def rclone_env(self):
         """rclone's remote `pitr:` on the repository's bucket, with the repository's key."""
         s = self.s3
