@@ -4,7 +4,13 @@ the writer that counts acknowledged writes, and the drill's phase P (point_in_ti
 The drill archives with the shipped deploy/pgbackrest files (only the paths change: repository,
 spool and logs live in the drill's temporary folder), crashes the primary and its replica the way a
 lost host does (SIGKILL, data deleted, spool gone) and starts the restored data directory itself:
-deploy/local/services would initdb a missing cluster and writes to it before recovery has ended."""
+deploy/local/services would initdb a missing cluster and writes to it before recovery has ended.
+
+With the S3 blob store (DRILL_BLOB_STORE=s3) the repository is in a bucket of the drill's Garage
+cluster instead (pgbackrest-s3.conf: its own bucket and key, through the TLS terminator that
+deploy/local/services puts in front of Garage; only endpoint, port, CA file and key change), and the
+crash takes the database hosts only: Garage, on hosts of its own, keeps the repository and the site
+files."""
 import glob
 import os
 import shutil
@@ -64,6 +70,30 @@ def pids_with_arg(arg):
     return [p for p in out if p != os.getpid()]
 
 
+def conf_settings(name):
+    """{(section, key): value} of a shipped pgBackRest config file."""
+    out, section = {}, None
+    for ln in open(os.path.join(CONF_DIR, name)):
+        ln = ln.strip()
+        if ln.startswith("["):
+            section = ln.strip("[]")
+        elif ln and not ln.startswith("#") and "=" in ln:
+            k, v = ln.split("=", 1)
+            out[(section, k.strip())] = v.strip()
+    return out
+
+
+# The settings of the repository's storage: the only ones the two shipped files may differ in.
+REPO_STORAGE = ("repo1-type", "repo1-path") + tuple(
+    f"repo1-{k}" for k in ("s3-endpoint", "storage-port", "storage-ca-file", "s3-bucket", "s3-region",
+                           "s3-uri-style", "s3-key", "s3-key-secret"))
+
+
+def conf_drift():
+    """Settings that differ between pgbackrest.conf and pgbackrest-s3.conf beyond the repository's storage."""
+    a, b = conf_settings("pgbackrest.conf"), conf_settings("pgbackrest-s3.conf")
+    return sorted(f"[{s}] {k}" for s, k in set(a) | set(b) if k not in REPO_STORAGE and a.get((s, k)) != b.get((s, k)))
+
 
 def wait_gone(pids, timeout=15):
     """Until every killed process has exited (a busy machine takes a moment to tear a
@@ -84,7 +114,10 @@ def wait_gone(pids, timeout=15):
         time.sleep(0.1)
 
 class Pitr:
-    def __init__(self, tmp, state, addr, backups, port=5432):
+    def __init__(self, tmp, state, addr, backups, port=5432, s3=None):
+        """s3: the HOSTING_PITR_S3_* settings of deploy/local/services env (the repository in Garage),
+        or None (the repository in the drill's folder)."""
+        self.s3 = s3
         self.dir = os.path.join(tmp, "pgbackrest")
         self.conf = os.path.join(self.dir, "pgbackrest.conf")
         self.pgdir = os.path.join(state, "postgres")
@@ -113,13 +146,26 @@ class Pitr:
             subprocess.run(cmd, env=env, capture_output=True, check=True)
 
     def write_config(self):
-        """The shipped pgbackrest.conf with the drill's paths and a fresh passphrase."""
+        """The shipped pgbackrest.conf (pgbackrest-s3.conf with S3) with the drill's paths, a fresh
+        passphrase and, with S3, the drill's Garage: endpoint, port, CA and key."""
         paths = {"repo1-path": "repo", "spool-path": "spool", "log-path": "log", "lock-path": "lock"}
         over = {k: os.path.join(self.dir, v) for k, v in paths.items()}
         over.update({"pg1-path": self.data, "pg1-socket-path": self.sock, "pg1-port": str(self.port),
                      "repo1-cipher-pass": os.urandom(24).hex()})
+        shipped = "pgbackrest.conf"
+        if self.s3:
+            shipped = "pgbackrest-s3.conf"
+            del over["repo1-path"]   # a path inside the bucket: the shipped one
+            s = self.s3
+            over.update({"repo1-s3-endpoint": s["HOSTING_PITR_S3_ENDPOINT"],
+                         "repo1-storage-port": s["HOSTING_PITR_S3_PORT"],
+                         "repo1-storage-ca-file": s["HOSTING_PITR_S3_CA_FILE"],
+                         "repo1-s3-bucket": s["HOSTING_PITR_S3_BUCKET"],
+                         "repo1-s3-region": s["HOSTING_PITR_S3_REGION"],
+                         "repo1-s3-key": s["HOSTING_PITR_S3_KEY"],
+                         "repo1-s3-key-secret": s["HOSTING_PITR_S3_KEY_SECRET"]})
         lines, seen = [], set()
-        for ln in open(os.path.join(CONF_DIR, "pgbackrest.conf")):
+        for ln in open(os.path.join(CONF_DIR, shipped)):
             k = ln.split("=", 1)[0].strip()
             if "=" in ln and not ln.lstrip().startswith("#") and k in over:
                 seen.add(k)
@@ -206,15 +252,47 @@ class Pitr:
         raise RuntimeError("the restored primary is still in recovery; see primary.log")
 
     def repo_files_encrypted(self):
-        """(files checked, files without the cipher header) in the repository."""
+        """(files checked, files without the cipher header) in the repository: the drill's folder, or
+        the bucket's objects (copied out with rclone, straight from Garage with the repository's key)."""
+        repo = os.path.join(self.dir, "repo")
+        if self.s3:
+            repo = os.path.join(self.dir, "bucket-copy")
+            r = subprocess.run(["rclone", "--config", "/dev/null", "copy", f"pitr:{self.s3['HOSTING_PITR_S3_BUCKET']}",
+                                repo], env=self.rclone_env(), capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stderr[-500:]
         n, plain = 0, []
-        for root, _, files in os.walk(os.path.join(self.dir, "repo")):
+        for root, _, files in os.walk(repo):
             for fn in files:
                 n += 1
                 with open(os.path.join(root, fn), "rb") as f:
                     if f.read(8) != b"Salted__":
                         plain.append(fn)
         return n, plain
+
+    def refused_without_its_ca(self):
+        """pgBackRest against the bucket trusting another CA (made here) instead of the terminator's: the
+        TLS certificate is really verified. Returns (refused, pgBackRest's message)."""
+        ca = os.path.join(self.dir, "other-ca.crt")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other CA",
+                        "-keyout", os.path.join(self.dir, "other-ca.key"), "-out", ca], capture_output=True, check=True)
+        os.chmod(ca, 0o644)
+        r = as_pg("pgbackrest", f"--config={self.conf}", f"--repo1-storage-ca-file={ca}", "--io-timeout=5", "repo-ls")
+        return r.returncode != 0 and "unable to verify certificate" in r.stderr, r.stderr.strip()[-200:]
+
+    def rclone_env(self):
+        """rclone's remote `pitr:` on the repository's bucket, with the repository's key."""
+        s = self.s3
+        rc = {"RCLONE_CONFIG_PITR_TYPE": "s3", "RCLONE_CONFIG_PITR_PROVIDER": "Other",
+              "RCLONE_CONFIG_PITR_ENV_AUTH": "false", "RCLONE_CONFIG_PITR_FORCE_PATH_STYLE": "true",
+              "RCLONE_CONFIG_PITR_ENDPOINT": s["HOSTING_PITR_S3_PLAIN_ENDPOINT"],
+              "RCLONE_CONFIG_PITR_REGION": s["HOSTING_PITR_S3_REGION"],
+              "RCLONE_CONFIG_PITR_ACCESS_KEY_ID": s["HOSTING_PITR_S3_KEY"],
+              "RCLONE_CONFIG_PITR_SECRET_ACCESS_KEY": s["HOSTING_PITR_S3_KEY_SECRET"]}
+        return {k: v for k, v in dict(os.environ, **rc).items() if k != "AWS_CA_BUNDLE"}
+
+    def local_repo_files(self):
+        """Files in the drill folder's repository path (none when the repository is in the bucket)."""
+        return sum(len(f) for _, _, f in os.walk(os.path.join(self.dir, "repo")))
 
     def archiver(self):
         row = self.psql("SELECT archived_count, failed_count, last_archived_wal FROM pg_stat_archiver")
@@ -273,7 +351,7 @@ def point_in_time(app, x, C, verify_live):
     t_crash = pitr.crash()
     writer.stop()
     app.stop()
-    services(x["senv"], "down", check=False)
+    hosts_down(x)
     pitr.wipe()
     wipe_app_side(x)
     log(f"crashed: primary + replica killed and deleted {t_crash - t_start:.1f} s after the writes began; "
@@ -316,7 +394,7 @@ def point_in_time(app, x, C, verify_live):
 
     # Restore to a time just before the mistake.
     app.stop()
-    services(x["senv"], "down", check=False)
+    hosts_down(x)
     pitr.wipe()
     wipe_app_side(x)
     t_rec = time.time()
@@ -339,6 +417,23 @@ def point_in_time(app, x, C, verify_live):
     print(f"PITR to time: restore command {restore_s:.1f} s, restore start -> app ready {to_time_s:.1f} s", flush=True)
     x["figures"] = dict(acked=len(writer.acked), lost=len(lost), rpo_s=rpo_s, rto_s=rto_s, to_time_s=to_time_s)
     return app
+
+
+def hosts_down(x):
+    """Every service of the block stopped; with S3, all but Garage: its nodes stand for hosts of their
+    own, which keep the repository and the site files while the database hosts are lost."""
+    if not x["pitr"].s3:
+        services(x["senv"], "down", check=False)
+        return
+    x["pitr"].crash()   # primary and replica (already gone after the crash itself)
+    pidf = os.path.join(x["state"], "redis", "redis.pid")
+    if os.path.exists(pidf):
+        pid = int(open(pidf).read().strip())
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        wait_gone([pid])
 
 
 def wipe_app_side(x):

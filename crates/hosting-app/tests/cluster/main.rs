@@ -1,6 +1,8 @@
 //! Cluster-only tests: several app instances on one PostgreSQL (primary + replica) and
 //! Redis, with dependencies failing under load. Run by scripts/test after
-//! `deploy/local/services up` (`cargo test -p hosting-app --features cluster-tests --test cluster`).
+//! `deploy/local/services up` (`cargo test -p hosting-app --features cluster-tests --test cluster`),
+//! then again with `TEST_BLOB_STORE=s3` (site files in the Garage bucket, `helpers::use_cluster`)
+//! and `--skip s3::`: the `s3` tests pick their stores themselves, so they run once.
 
 #[allow(
     dead_code,
