@@ -132,7 +132,8 @@ fn publish_blocking(
             if refused.error.kind() != io::ErrorKind::NotFound {
                 return Err(refused.error);
             }
-            // A new fan-out folder: made, and made durable as an entry of its parent.
+            // A fan-out folder removed since the store was opened (which makes all
+            // 256): made again, and made durable as an entry of its parent.
             std::fs::create_dir_all(&parent)?;
             if let Some(grandparent) = parent.parent() {
                 folders.insert(grandparent.to_owned());

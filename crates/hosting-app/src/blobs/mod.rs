@@ -114,8 +114,9 @@ pub trait BlobStore: Send + Sync {
     }
 }
 
-/// Blobs as files `<root>/ab/cd/<sha256>`, written to `<root>/tmp`, fsynced, then renamed,
-/// so a blob file is either absent or complete.
+/// Blobs as files `<root>/ab/<sha256>`, written to `<root>/tmp`, fsynced, then renamed,
+/// so a blob file is either absent or complete. Blobs stored before one level of fan-out
+/// (`<root>/ab/cd/<sha256>`, see [`legacy_blob_path`]) are read and deleted where they are.
 pub struct FolderBlobStore {
     root: PathBuf,
     /// Taken by a batch while it moves its files into place (see `folder_batch`).
@@ -123,23 +124,72 @@ pub struct FolderBlobStore {
 }
 
 impl FolderBlobStore {
+    /// Opens (or lays out) the store: `tmp/` and the 256 fan-out folders exist, durably,
+    /// before any upload, so storing a blob never makes a folder.
     pub fn open(root: &Path) -> io::Result<FolderBlobStore> {
         std::fs::create_dir_all(root.join("tmp"))?;
+        let mut made = false;
+        for byte in 0..=u8::MAX {
+            let folder = root.join(format!("{byte:02x}"));
+            if !folder.is_dir() {
+                std::fs::create_dir_all(&folder)?;
+                made = true;
+            }
+        }
+        if made {
+            std::fs::File::open(root)?.sync_all()?;
+        }
         Ok(FolderBlobStore {
             root: root.to_owned(),
             placing: folder_batch::Placing::default(),
         })
     }
+}
 
-    fn path_of(&self, sha256: &Sha256) -> PathBuf {
-        blob_path(&self.root, sha256)
+/// One level of fan-out, 256 folders. Two levels made a first deploy of 10,000 files
+/// create ~9,700 folders (a `mkdir` and a directory sync each: the largest share of a
+/// bulk upload's server time in issue 18's profile). ext4's and XFS's hashed directories
+/// still find a name in a few block reads with tens of thousands of entries a folder
+/// (millions of blobs).
+fn blob_path(root: &Path, sha256: &Sha256) -> PathBuf {
+    let hex = sha256.as_str();
+    root.join(&hex[0..2]).join(hex)
+}
+
+/// Where blobs were stored before issue 18 (two levels of fan-out). Never written any
+/// more; read, taken as already stored, and deleted there.
+fn legacy_blob_path(root: &Path, sha256: &Sha256) -> PathBuf {
+    let hex = sha256.as_str();
+    root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+}
+
+/// The path the blob is stored at, in either layout; `None` when it is in neither.
+fn existing_path(root: &Path, sha256: &Sha256) -> io::Result<Option<PathBuf>> {
+    for path in [blob_path(root, sha256), legacy_blob_path(root, sha256)] {
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => return Ok(Some(path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
+/// Opens `path`; `None` when it does not exist.
+fn open_if_present(path: &Path) -> io::Result<Option<std::fs::File>> {
+    match std::fs::File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
-/// Two levels of fan-out keep directories small with millions of blobs.
-fn blob_path(root: &Path, sha256: &Sha256) -> PathBuf {
-    let hex = sha256.as_str();
-    root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+/// The blob's file, opened in the current layout, else in the older one.
+fn open_blob(root: &Path, sha256: &Sha256) -> io::Result<Option<std::fs::File>> {
+    match open_if_present(&blob_path(root, sha256))? {
+        Some(file) => Ok(Some(file)),
+        None => open_if_present(&legacy_blob_path(root, sha256)),
+    }
 }
 
 struct FolderBlobWriter {
@@ -180,18 +230,21 @@ impl BlobWriter for FolderBlobWriter {
         }
         self.file.flush().await?;
         self.file.sync_all().await?;
-        let target = blob_path(&self.root, &actual);
-        if tokio::fs::try_exists(&target).await? {
-            // Same digest, same bytes: the stored copy is as good as this one.
-            return Ok((actual, self.len));
-        }
-        let parent = target.parent().map(Path::to_owned);
-        if let Some(parent) = &parent {
-            tokio::fs::create_dir_all(parent).await?;
-        }
+        let root = self.root;
+        let target = blob_path(&root, &actual);
         let temp = self.temp;
         let len = self.len;
+        let sha256 = actual.clone();
         tokio::task::spawn_blocking(move || -> io::Result<()> {
+            if existing_path(&root, &sha256)?.is_some() {
+                // Same digest, same bytes: the stored copy is as good as this one.
+                return Ok(());
+            }
+            let parent = target.parent().map(Path::to_owned);
+            if let Some(parent) = &parent {
+                // Made by `open`; again only if someone removed it since.
+                std::fs::create_dir_all(parent)?;
+            }
             temp.persist(&target).map_err(|e| e.error)?;
             // The rename is durable only once the directory entry is.
             if let Some(parent) = parent {
@@ -233,36 +286,54 @@ impl BlobStore for FolderBlobStore {
     }
 
     async fn get(&self, sha256: &Sha256) -> Result<Option<Blob>, BlobError> {
-        match tokio::fs::File::open(self.path_of(sha256)).await {
-            Ok(file) => {
-                let len = file.metadata().await?.len();
-                Ok(Some(Blob::File { file, len }))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        let (root, sha) = (self.root.clone(), sha256.clone());
+        let opened = tokio::task::spawn_blocking(move || -> io::Result<_> {
+            let Some(file) = open_blob(&root, &sha)? else {
+                return Ok(None);
+            };
+            let len = file.metadata()?.len();
+            Ok(Some((file, len)))
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(opened.map(|(file, len)| Blob::File {
+            file: tokio::fs::File::from_std(file),
+            len,
+        }))
     }
 
     /// One blocking call for open, size and read: through tokio's file each of them (and
     /// every read until EOF) is a hop to the blocking pool, which dominated the misses of
     /// a many-sites mix (issue 23).
     async fn read(&self, sha256: &Sha256) -> Result<Option<Bytes>, BlobError> {
-        let path = self.path_of(sha256);
-        match tokio::task::spawn_blocking(move || std::fs::read(path))
-            .await
-            .map_err(io::Error::other)?
-        {
-            Ok(bytes) => Ok(Some(Bytes::from(bytes))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        let (root, sha) = (self.root.clone(), sha256.clone());
+        tokio::task::spawn_blocking(move || -> io::Result<Option<Bytes>> {
+            let Some(mut file) = open_blob(&root, &sha)? else {
+                return Ok(None);
+            };
+            let len = file.metadata()?.len();
+            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            std::io::Read::read_to_end(&mut file, &mut bytes)?;
+            Ok(Some(Bytes::from(bytes)))
+        })
+        .await
+        .map_err(io::Error::other)?
+        .map_err(BlobError::from)
     }
 
+    /// Removes the blob in either layout (uploading again a blob stored in the older one
+    /// may have left a copy in each).
     async fn delete(&self, sha256: &Sha256) -> Result<(), BlobError> {
-        match tokio::fs::remove_file(self.path_of(sha256)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+        for path in [
+            blob_path(&self.root, sha256),
+            legacy_blob_path(&self.root, sha256),
+        ] {
+            match tokio::fs::remove_file(path).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
         }
+        Ok(())
     }
 
     async fn remove_stale_temps(&self, older_than: Duration) -> Result<u64, BlobError> {
@@ -332,6 +403,64 @@ mod tests {
             .expect("tmp")
             .count();
         assert_eq!(leftovers, 0, "temporary file left behind");
+    }
+
+    #[tokio::test]
+    async fn a_blob_is_stored_one_folder_deep_in_a_folder_laid_out_at_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FolderBlobStore::open(dir.path()).expect("open");
+        let folders = std::fs::read_dir(dir.path()).expect("root").count();
+        assert_eq!(folders, 257, "256 fan-out folders and tmp/");
+
+        let (sha, _) = put(&store, b"hello", None).await.expect("put");
+
+        let stored = dir.path().join("2c").join(sha.as_str());
+        assert_eq!(std::fs::read(stored).expect("stored file"), b"hello");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("root").count(), 257);
+    }
+
+    #[tokio::test]
+    async fn a_blob_of_the_older_two_level_layout_is_read_kept_and_deleted() {
+        // Arrange: a blob as stores before one level of fan-out wrote it.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FolderBlobStore::open(dir.path()).expect("open");
+        let sha = Sha256::parse("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+            .expect("sha");
+        let legacy = dir.path().join("2c").join("f2").join(sha.as_str());
+        std::fs::create_dir_all(legacy.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&legacy, b"hello").expect("write");
+
+        // Act and Assert: read whole and streamed.
+        let read = store.read(&sha).await.expect("read");
+        assert_eq!(read, Some(Bytes::from_static(b"hello")));
+        let blob = store.get(&sha).await.expect("get").expect("present");
+        assert_eq!(
+            read_to_bytes(blob).await.expect("bytes"),
+            Bytes::from_static(b"hello")
+        );
+        // Uploaded again: the stored copy counts, no second one is written.
+        put(&store, b"hello", Some(&sha)).await.expect("put");
+        assert!(!blob_path(dir.path(), &sha).exists());
+        // Deleted: gone from the older layout too.
+        store.delete(&sha).await.expect("delete");
+        assert!(!legacy.exists());
+        assert!(store.get(&sha).await.expect("get").is_none());
+    }
+
+    #[tokio::test]
+    async fn deleting_removes_a_copy_in_each_layout() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FolderBlobStore::open(dir.path()).expect("open");
+        let (sha, _) = put(&store, b"hello", None).await.expect("put");
+        let legacy = legacy_blob_path(dir.path(), &sha);
+        std::fs::create_dir_all(legacy.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&legacy, b"hello").expect("write");
+
+        store.delete(&sha).await.expect("delete");
+
+        assert!(!legacy.exists());
+        assert!(!blob_path(dir.path(), &sha).exists());
+        assert!(store.read(&sha).await.expect("read").is_none());
     }
 
     #[tokio::test]
