@@ -7,7 +7,10 @@
 //! A host entry outlives its TTL: past it, the entry is still served while one lookup
 //! refreshes it in the background (see [`SiteCache::begin_refresh`]). With a plain TTL,
 //! a uniform mix over thousands of sites expired every host every few seconds and each
-//! expiry made its requests wait for the database (issue 23).
+//! expiry made its requests wait for the database (issue 23). The entry holds the host's
+//! visitor access too, looked up, refreshed and invalidated with its deploy: kept in a
+//! cache of its own with a plain TTL, it made 61 % of the requests of that mix wait for a
+//! `site_protection` query.
 
 use std::collections::HashSet;
 use std::mem::size_of;
@@ -39,17 +42,24 @@ impl Encoding {
     }
 }
 
-/// A host's deploy as last looked up (`None`: no such site or nothing live).
+/// A host's deploy and visitor access as last looked up.
 #[derive(Debug, Clone)]
 pub struct HostEntry {
+    /// The deploy to serve (`None`: no such site or nothing live).
     pub deploy: Option<Arc<LiveDeploy>>,
+    /// The visitor access that applies to this host (`None`: public).
+    pub protection: Option<Arc<ProtectionRecord>>,
     pub loaded: Instant,
 }
 
 impl HostEntry {
-    pub fn new(deploy: Option<Arc<LiveDeploy>>) -> HostEntry {
+    pub fn new(
+        deploy: Option<Arc<LiveDeploy>>,
+        protection: Option<Arc<ProtectionRecord>>,
+    ) -> HostEntry {
         HostEntry {
             deploy,
+            protection,
             loaded: Instant::now(),
         }
     }
@@ -82,21 +92,14 @@ pub mod weigh {
                 + string_bytes(&d.deploy_id)
                 + ALLOCATION_SLACK
         });
-        CACHE_ENTRY_BYTES + string_bytes(host) + size_of::<HostEntry>() as u64 + deploy
-    }
-
-    pub fn protection(host: &str, record: &Option<Arc<ProtectionRecord>>) -> u64 {
-        let record = record.as_ref().map_or(0, |r| {
+        let protection = entry.protection.as_ref().map_or(0, |r| {
             2 * size_of::<usize>() as u64
                 + size_of::<ProtectionRecord>() as u64
                 + string_bytes(&r.password_hash)
                 + string_bytes(&r.cookie_key)
                 + ALLOCATION_SLACK
         });
-        CACHE_ENTRY_BYTES
-            + string_bytes(host)
-            + size_of::<Option<Arc<ProtectionRecord>>>() as u64
-            + record
+        CACHE_ENTRY_BYTES + string_bytes(host) + size_of::<HostEntry>() as u64 + deploy + protection
     }
 
     pub fn manifest(deploy_id: &str, manifest: &SiteManifest) -> u64 {
@@ -114,7 +117,7 @@ pub mod weigh {
 }
 
 pub struct SiteCache {
-    /// Host -> deploy to serve; refreshed once older than `host_ttl`.
+    /// Host -> deploy to serve and visitor access; refreshed once older than `host_ttl`.
     pub hosts: Cache<String, HostEntry>,
     host_ttl: Duration,
     /// Hosts whose refresh is under way (one lookup per host at a time).
@@ -123,37 +126,27 @@ pub struct SiteCache {
     /// which may have read the old mapping: the lookup compares this count before and after
     /// and reads again rather than cache what may be stale until the TTL.
     host_invalidations: AtomicU64,
-    /// Host -> the visitor access of its site (`None`: public), dropped with the host's
-    /// entry on publish or a protection change, and past `host_ttl` as a safety net.
-    pub protection: Cache<String, Option<Arc<ProtectionRecord>>>,
     pub manifests: Cache<String, Arc<SiteManifest>>,
     /// File bytes, identity and compressed variants alike, by content hash.
     pub files: Cache<(Digest, Encoding), Bytes>,
-    /// The byte budget of hosts, visitor access, manifests and files.
-    budgets: [u64; 4],
+    /// The byte budget of hosts, manifests and files.
+    budgets: [u64; 3],
 }
 
 impl SiteCache {
-    /// `bytes` is shared: 3/32 for hosts' deploys, 3/32 for their visitor access, 11/32
-    /// for manifests, the rest (15/32) for file bytes. A miss of the first three waits for
-    /// the database, a file miss only reads the blob (from the page cache when it is
-    /// warm), so the metadata gets more than its old eighth and quarter now that weights
-    /// are honest: at the default 64 MiB it holds ~11,000 hosts, ~14,000 visitor entries
-    /// and ~14,000 manifests of ten files, enough for 10,000 sites (issue 23).
+    /// `bytes` is shared: 6/32 for hosts (deploy and visitor access), 11/32 for
+    /// manifests, the rest (15/32) for file bytes. A miss of the first two waits for the
+    /// database, a file miss only reads the blob (from the page cache when it is warm),
+    /// so the metadata gets more than its old eighth and quarter now that weights are
+    /// honest: at the default 64 MiB it holds ~22,000 hosts of public sites (previews and
+    /// aliases are hosts too) and ~14,000 manifests of ten files (issue 23).
     pub fn new(bytes: u64, host_ttl: Duration) -> SiteCache {
         let host_bytes = bytes / 32 * 6;
-        let protection_bytes = bytes / 32 * 3;
         let manifest_bytes = bytes / 32 * 11;
         SiteCache {
             hosts: Cache::builder()
-                .max_capacity(host_bytes - protection_bytes)
+                .max_capacity(host_bytes)
                 .weigher(|host: &String, entry| weigh::clamp(weigh::host(host, entry)))
-                .support_invalidation_closures()
-                .build(),
-            protection: Cache::builder()
-                .max_capacity(protection_bytes)
-                .weigher(|host: &String, record| weigh::clamp(weigh::protection(host, record)))
-                .time_to_live(host_ttl)
                 .support_invalidation_closures()
                 .build(),
             host_ttl,
@@ -170,23 +163,17 @@ impl SiteCache {
                 .weigher(|key, bytes| weigh::clamp(weigh::file(key, bytes)))
                 .build(),
             budgets: [
-                host_bytes - protection_bytes,
-                protection_bytes,
+                host_bytes,
                 manifest_bytes,
                 bytes - manifest_bytes - host_bytes,
             ],
         }
     }
 
-    /// Sets the size gauges of the four caches (called when metrics are scraped).
+    /// Sets the size gauges of the three caches (called when metrics are scraped).
     pub fn export_metrics(&self) {
         let sizes = [
             ("host", self.hosts.weighted_size(), self.hosts.entry_count()),
-            (
-                "protection",
-                self.protection.weighted_size(),
-                self.protection.entry_count(),
-            ),
             (
                 "manifest",
                 self.manifests.weighted_size(),
@@ -205,24 +192,19 @@ impl SiteCache {
     pub async fn forget_site_hosts(&self, site_host: &str) {
         self.host_invalidations.fetch_add(1, Ordering::AcqRel);
         self.hosts.invalidate(site_host).await;
-        self.protection.invalidate(site_host).await;
         // Preview and alias hosts end with `--<site host>`; previews change only when a
-        // site is deleted, aliases when they move, the protection when the owner sets it.
+        // site is deleted, aliases when they move, the visitor access when the owner
+        // sets it.
         let suffix = format!("--{site_host}");
-        let in_protection = suffix.clone();
         let _ = self
             .hosts
             .invalidate_entries_if(move |host, _| host.ends_with(&suffix));
-        let _ = self
-            .protection
-            .invalidate_entries_if(move |host, _| host.ends_with(&in_protection));
     }
 
     /// Drops every cached host -> deploy mapping (invalidations may have been missed).
     pub fn forget_all_hosts(&self) {
         self.host_invalidations.fetch_add(1, Ordering::AcqRel);
         self.hosts.invalidate_all();
-        self.protection.invalidate_all();
     }
 
     /// Whether `entry` is past the TTL and this caller should refresh it: true for one

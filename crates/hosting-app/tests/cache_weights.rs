@@ -17,10 +17,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
+use hosting_api::ProtectionScope;
 use hosting_app::cache::{Encoding, HostEntry, SiteCache};
 use hosting_app::domain::manifest::{digest_of, SiteManifest};
 use hosting_app::domain::names::Sha256;
-use hosting_app::store::{LiveDeploy, ManifestEntry};
+use hosting_app::store::{LiveDeploy, ManifestEntry, ProtectionRecord};
 use hosting_rules::{HeaderRules, Redirects};
 
 /// Resident bytes of this process.
@@ -162,7 +163,6 @@ where
         fill(cache.clone(), n).await;
     }
     cache.hosts.run_pending_tasks().await;
-    cache.protection.run_pending_tasks().await;
     cache.manifests.run_pending_tasks().await;
     cache.files.run_pending_tasks().await;
     let held = resident() - before;
@@ -200,7 +200,7 @@ fn each_caches_weight_covers_the_memory_its_entries_hold() {
                 let host = format!("site-{n:06}.localhost");
                 cache
                     .hosts
-                    .insert(host, HostEntry::new(Some(Arc::new(deploy))))
+                    .insert(host, HostEntry::new(Some(Arc::new(deploy)), None))
                     .await;
             },
             |c| c.hosts.weighted_size(),
@@ -212,16 +212,27 @@ fn each_caches_weight_covers_the_memory_its_entries_hold() {
         let (held, weighed) = measure_cache(
             100_000,
             |cache, n| async move {
-                cache
-                    .protection
-                    .insert(format!("site-{n:06}.localhost"), None)
-                    .await;
+                let deploy = LiveDeploy {
+                    site_id: n as i64,
+                    deploy_id: format!("{n:016x}"),
+                    created_at: Utc::now(),
+                };
+                let protection = ProtectionRecord {
+                    site_id: n as i64,
+                    scope: ProtectionScope::All,
+                    password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1${n:022}${:043}", n),
+                    cookie_key: format!("{n:064x}"),
+                    updated_at: Utc::now(),
+                };
+                let host = format!("site-{n:06}.localhost");
+                let entry = HostEntry::new(Some(Arc::new(deploy)), Some(Arc::new(protection)));
+                cache.hosts.insert(host, entry).await;
             },
-            |c| c.protection.weighted_size(),
+            |c| c.hosts.weighted_size(),
             &mut caches,
         )
         .await;
-        assert_covers("visitor-access entry of a public site", held, weighed);
+        assert_covers("host entry of a protected site", held, weighed);
 
         let (held, weighed) = measure_cache(
             40_000,

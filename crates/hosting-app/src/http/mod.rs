@@ -239,8 +239,12 @@ async fn dispatch(public: &Public, req: Request) -> (&'static str, String, Respo
         }
         site => match visitor::gate(state, &host, &site, req).await {
             visitor::Gate::Answer(response) => ("site", response),
-            visitor::Gate::Serve { req, private } => {
-                let response = serve::serve_site(state.clone(), host.clone(), site, req).await;
+            visitor::Gate::Serve {
+                req,
+                deploy,
+                private,
+            } => {
+                let response = serve::serve_site(state.clone(), host.clone(), deploy, req).await;
                 (
                     "site",
                     if private {

@@ -22,16 +22,17 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
-use hosting_api::ProtectionScope;
 use maud::{html, Markup, DOCTYPE};
 use sha2::Sha256;
 
 use super::host::HostKind;
 use super::ratelimit;
+use super::serve;
+use crate::cache::HostEntry;
 use crate::config::PublicScheme;
 use crate::sessions::cookie::cookie;
 use crate::state::AppState;
-use crate::store::ProtectionRecord;
+use crate::store::{LiveDeploy, ProtectionRecord};
 
 /// The sign-in page, on every host of a protected site.
 pub const LOGIN_PATH: &str = "/.hosting/visitor-login";
@@ -47,19 +48,34 @@ const PRIVATE: HeaderValue = HeaderValue::from_static("private, no-store");
 
 /// What dispatch does with a site request.
 pub enum Gate {
-    /// Serve it; `private` when the host is protected (the response is then marked so).
-    Serve { req: Request, private: bool },
+    /// Serve it from `deploy` (the host's entry, read once for both); `private` when the
+    /// host is protected (the response is then marked so).
+    Serve {
+        req: Request,
+        deploy: Option<Arc<LiveDeploy>>,
+        private: bool,
+    },
     /// Answer it without serving (the sign-in page, a refusal).
     Answer(Response),
 }
 
-/// The visitor check of a request for a site host.
+/// The visitor check of a request for a site host, from the host's cache entry (its
+/// visitor access rides with its deploy, refreshed and invalidated with it).
 pub async fn gate(state: &AppState, host: &str, kind: &HostKind, req: Request) -> Gate {
-    let protection = match protection_of(state, host, kind).await {
-        Ok(Some(protection)) => protection,
-        Ok(None) => {
+    let (deploy, protection) = match serve::host_entry(state, host, kind).await {
+        Ok(HostEntry {
+            deploy,
+            protection: Some(protection),
+            ..
+        }) => (deploy, protection),
+        Ok(HostEntry {
+            deploy,
+            protection: None,
+            ..
+        }) => {
             return Gate::Serve {
                 req,
+                deploy,
                 private: false,
             }
         }
@@ -77,7 +93,11 @@ pub async fn gate(state: &AppState, host: &str, kind: &HostKind, req: Request) -
         return Gate::Answer(login(state, host, &protection, req).await);
     }
     if signed_in(&protection, host, req.headers(), now()) {
-        return Gate::Serve { req, private: true };
+        return Gate::Serve {
+            req,
+            deploy,
+            private: true,
+        };
     }
     let next = req
         .uri()
@@ -93,48 +113,6 @@ pub fn private(mut response: Response) -> Response {
     headers.insert(header::CACHE_CONTROL, PRIVATE);
     headers.append(header::VARY, HeaderValue::from_static("Cookie"));
     response
-}
-
-/// The visitor access that applies to `host` (`None`: public), through the host cache.
-async fn protection_of(
-    state: &AppState,
-    host: &str,
-    kind: &HostKind,
-) -> Result<Option<Arc<ProtectionRecord>>, crate::store::StoreError> {
-    if let Some(found) = state.cache.protection.get(host).await {
-        crate::telemetry::record_cache_lookup("l1", "protection", true);
-        return Ok(found);
-    }
-    crate::telemetry::record_cache_lookup("l1", "protection", false);
-    let invalidations = state.cache.host_invalidations();
-    let found = match kind {
-        HostKind::Site(site) | HostKind::Preview(site, _) | HostKind::Alias(site, _) => {
-            state.store.site_protection(site.as_str()).await?
-        }
-        HostKind::Custom(domain) => state.store.domain_protection(domain).await?,
-        HostKind::Control | HostKind::Unknown => None,
-    };
-    let found = found
-        .filter(|protection| applies(protection.scope, kind))
-        .map(Arc::new);
-    // An invalidation that raced this lookup may mean it read the old setting: answer
-    // it, but do not keep it.
-    if state.cache.host_invalidations() == invalidations {
-        state
-            .cache
-            .protection
-            .insert(host.to_owned(), found.clone())
-            .await;
-    }
-    Ok(found)
-}
-
-/// Whether a site's protection covers a host of this kind.
-fn applies(scope: ProtectionScope, kind: &HostKind) -> bool {
-    match scope {
-        ProtectionScope::All => true,
-        ProtectionScope::Previews => matches!(kind, HostKind::Preview(..) | HostKind::Alias(..)),
-    }
 }
 
 fn now() -> u64 {
@@ -350,6 +328,7 @@ box-sizing:border-box}button{margin-top:1rem;padding:.5rem 1rem}";
 mod tests {
     use super::*;
     use chrono::Utc;
+    use hosting_api::ProtectionScope;
 
     fn protection(key: &str) -> ProtectionRecord {
         ProtectionRecord {
@@ -415,24 +394,5 @@ mod tests {
         ] {
             assert_eq!(safe_next(bad), "/", "{bad:?}");
         }
-    }
-
-    #[test]
-    fn previews_scope_leaves_the_live_site_and_custom_domains_public() {
-        let site = crate::domain::names::SiteName::parse("blog").expect("name");
-        let deploy = crate::domain::names::DeployId::parse("0123456789abcdef").expect("id");
-        assert!(!applies(
-            ProtectionScope::Previews,
-            &HostKind::Site(site.clone())
-        ));
-        assert!(!applies(
-            ProtectionScope::Previews,
-            &HostKind::Custom("a.example".into())
-        ));
-        assert!(applies(
-            ProtectionScope::Previews,
-            &HostKind::Preview(site.clone(), deploy)
-        ));
-        assert!(applies(ProtectionScope::All, &HostKind::Site(site)));
     }
 }

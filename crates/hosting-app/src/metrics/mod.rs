@@ -57,7 +57,7 @@ impl Metric {
 pub const ROUTE_CLASSES: [&str; 5] = ["api", "site", "unknown_host", "bad_host", "other"];
 pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 pub const CACHE_LAYERS: [&str; 2] = ["l1", "l2"];
-pub const CACHE_KINDS: [&str; 4] = ["host", "protection", "manifest", "file"];
+pub const CACHE_KINDS: [&str; 3] = ["host", "manifest", "file"];
 pub const DB_ROLES: [&str; 2] = ["primary", "replica"];
 
 // Serving and the API.

@@ -102,12 +102,16 @@ pub struct TopIncrement {
     pub count: u64,
 }
 
-/// What one flush writes: the store adds it in one transaction per site.
+/// What one flush writes: the store adds it in a few multi-row statements per
+/// transaction, a transaction per [`BUCKETS_PER_TRANSACTION`] buckets.
 #[derive(Debug, Clone, Default)]
 pub struct AnalyticsBatch {
     pub buckets: Vec<BucketIncrement>,
     pub top: Vec<TopIncrement>,
 }
+
+/// Buckets written per transaction of a flush (and per statement: 12 values a row).
+pub(super) const BUCKETS_PER_TRANSACTION: usize = 1_000;
 
 /// One stored bucket.
 #[derive(Debug, Clone)]
@@ -168,22 +172,43 @@ impl From<BucketRow> for BucketRecord {
     }
 }
 
-/// Makes sure bucket `$1` site, `$2` granularity, `$3` start exists, so the next
-/// statement can lock it (a concurrent first insert from another replica waits here).
-pub(super) const ENSURE_BUCKET: &str = "INSERT INTO analytics_buckets \
-     (site_id, granularity, bucket_start, visitors) VALUES ($1, $2, $3, $4) \
-     ON CONFLICT (site_id, granularity, bucket_start) DO NOTHING";
+/// Followed by `(site_id, granularity, bucket_start, visitors)` value rows and
+/// [`ENSURE_BUCKETS_CONFLICT`]: makes sure each bucket of a flush exists, so the next
+/// statement can lock them (a concurrent first insert from another replica waits here).
+pub(super) const ENSURE_BUCKETS: &str =
+    "INSERT INTO analytics_buckets (site_id, granularity, bucket_start, visitors) ";
 
-/// The stored sketch of a bucket (followed by `FOR UPDATE` where rows lock).
-pub(super) const BUCKET_SKETCH: &str = "SELECT visitors FROM analytics_buckets \
-     WHERE site_id = $1 AND granularity = $2 AND bucket_start = $3";
+pub(super) const ENSURE_BUCKETS_CONFLICT: &str =
+    " ON CONFLICT (site_id, granularity, bucket_start) DO NOTHING";
 
-/// Adds `$4`.. to a bucket's counts and replaces its sketch by the merged `$12`.
-pub(super) const ADD_TO_BUCKET: &str = "UPDATE analytics_buckets SET \
-     requests = requests + $4, page_views = page_views + $5, bytes_sent = bytes_sent + $6, \
-     status_1xx = status_1xx + $7, status_2xx = status_2xx + $8, status_3xx = status_3xx + $9, \
-     status_4xx = status_4xx + $10, status_5xx = status_5xx + $11, visitors = $12 \
-     WHERE site_id = $1 AND granularity = $2 AND bucket_start = $3";
+/// Followed by `(site_id, granularity, bucket_start)` value rows and
+/// [`BUCKET_SKETCHES_JOIN`] (then `FOR UPDATE OF b` where rows lock): the stored sketches
+/// of a flush's buckets. A join rather than a row-value `IN`, which SQLite answers with a
+/// scan of the table.
+pub(super) const BUCKET_SKETCHES: &str =
+    "SELECT b.site_id, b.granularity, b.bucket_start, b.visitors FROM (";
+
+pub(super) const BUCKET_SKETCHES_JOIN: &str = ") AS v JOIN analytics_buckets b \
+     ON b.site_id = v.column1 AND b.granularity = v.column2 AND b.bucket_start = v.column3";
+
+/// Followed by `(site_id, granularity, bucket_start, requests, page_views, bytes_sent,
+/// status_1xx .. status_5xx, visitors)` value rows and [`ADD_TO_BUCKETS_CONFLICT`]: adds
+/// the counts to each bucket and replaces its sketch by the merged one.
+pub(super) const ADD_TO_BUCKETS: &str = "INSERT INTO analytics_buckets \
+     (site_id, granularity, bucket_start, requests, page_views, bytes_sent, \
+     status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, visitors) ";
+
+pub(super) const ADD_TO_BUCKETS_CONFLICT: &str =
+    " ON CONFLICT (site_id, granularity, bucket_start) DO UPDATE SET \
+     requests = analytics_buckets.requests + excluded.requests, \
+     page_views = analytics_buckets.page_views + excluded.page_views, \
+     bytes_sent = analytics_buckets.bytes_sent + excluded.bytes_sent, \
+     status_1xx = analytics_buckets.status_1xx + excluded.status_1xx, \
+     status_2xx = analytics_buckets.status_2xx + excluded.status_2xx, \
+     status_3xx = analytics_buckets.status_3xx + excluded.status_3xx, \
+     status_4xx = analytics_buckets.status_4xx + excluded.status_4xx, \
+     status_5xx = analytics_buckets.status_5xx + excluded.status_5xx, \
+     visitors = excluded.visitors";
 
 /// Followed by `(site_id, granularity, bucket_start, kind, key, count)` value rows and
 /// [`ADD_TOP_CONFLICT`].

@@ -556,8 +556,9 @@ pub trait Store: Send + Sync {
     async fn forget_acme_account(&self, directory: &str, sealed: &[u8]) -> StoreResult<()>;
 
     // Analytics (issue 20), statements in `analytics.rs`.
-    /// Adds one flush of figures: one transaction per site, sketches merged under the
-    /// bucket row's lock. Every site is tried; the last failure is returned.
+    /// Adds one flush of figures: a few multi-row statements per transaction of up to a
+    /// thousand buckets, sketches merged under the bucket rows' locks. Every transaction
+    /// is tried; the last failure is returned.
     async fn add_analytics(&self, batch: &AnalyticsBatch) -> StoreResult<()>;
     /// A site's buckets of one granularity starting in [`from`, `to`) (unix seconds).
     async fn analytics_buckets(

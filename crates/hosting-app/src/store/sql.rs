@@ -1238,36 +1238,51 @@ impl Store for This {
         Ok(row.map(ProtectionRecord::from))
     }
     async fn add_analytics(&self, batch: &AnalyticsBatch) -> StoreResult<()> {
-        let mut sites: std::collections::BTreeMap<
-            i64,
-            (Vec<&BucketIncrement>, Vec<&TopIncrement>),
-        > = std::collections::BTreeMap::new();
-        for bucket in &batch.buckets {
-            sites.entry(bucket.site_id).or_default().0.push(bucket);
-        }
-        for entry in &batch.top {
-            sites.entry(entry.site_id).or_default().1.push(entry);
-        }
+        // Rows in one order on every replica: concurrent flushes lock the same rows in the
+        // same order and never deadlock. A few multi-row statements per transaction of
+        // many sites: one transaction and nine statements per site made a flush at
+        // thousands of sites cost more CPU than serving them (issue 23).
+        let mut buckets: Vec<&BucketIncrement> = batch.buckets.iter().collect();
+        buckets.sort_by_key(|b| (b.site_id, b.granularity, b.start));
+        let mut top: Vec<&TopIncrement> = batch.top.iter().collect();
+        top.sort_by(|a, b| {
+            (a.site_id, a.granularity, a.start, a.kind, &a.key).cmp(&(
+                b.site_id,
+                b.granularity,
+                b.start,
+                b.kind,
+                &b.key,
+            ))
+        });
         let mut failed = None;
-        // Sites, then rows, in one order on every replica: concurrent flushes lock the
-        // same rows in the same order and never deadlock.
-        for (_, (mut buckets, mut top)) in sites {
-            buckets.sort_by_key(|b| (b.granularity, b.start));
-            top.sort_by(|a, b| {
-                (a.granularity, a.start, a.kind, &a.key).cmp(&(
-                    b.granularity,
-                    b.start,
-                    b.kind,
-                    &b.key,
-                ))
-            });
+        for chunk in buckets.chunks(analytics_sql::BUCKETS_PER_TRANSACTION) {
             let added = async {
                 let mut tx = self.writer().begin().await.map_err(map_err)?;
-                add_site_analytics(&mut tx, &buckets, &top).await?;
+                add_to_buckets(&mut tx, chunk).await?;
                 tx.commit().await.map_err(map_err)
             };
             if let Err(e) = added.await {
                 failed = Some(e);
+            }
+        }
+        for chunk in top.chunks(BIND_LIMIT / 6) {
+            let mut upsert = QueryBuilder::<Db>::new(analytics_sql::ADD_TOP);
+            upsert.push_values(chunk, |mut row, entry| {
+                row.push_bind(entry.site_id)
+                    .push_bind(entry.granularity.as_str())
+                    .push_bind(entry.start)
+                    .push_bind(entry.kind.as_str())
+                    .push_bind(entry.key.as_str())
+                    .push_bind(i64::try_from(entry.count).unwrap_or(i64::MAX));
+            });
+            upsert.push(analytics_sql::ADD_TOP_CONFLICT);
+            if let Err(e) = upsert
+                .build()
+                .persistent(false)
+                .execute(self.writer())
+                .await
+            {
+                failed = Some(map_err(e));
             }
         }
         self.note_write().await;
@@ -1800,60 +1815,81 @@ impl Store for This {
 
 /// Adds one site's increments: each bucket row is created if missing, locked, and
 /// updated with the counts added and the sketches merged; top entries are upserted.
-async fn add_site_analytics(
-    tx: &mut Tx<'_>,
-    buckets: &[&BucketIncrement],
-    top: &[&TopIncrement],
-) -> StoreResult<()> {
+/// Adds a flush's increments to `buckets` (sorted, at most
+/// [`analytics_sql::BUCKETS_PER_TRANSACTION`]) in three statements: make sure each
+/// exists, read (and lock) their sketches, add the counts and write the merged sketches.
+async fn add_to_buckets(tx: &mut Tx<'_>, buckets: &[&BucketIncrement]) -> StoreResult<()> {
     use crate::analytics::hll::Sketch;
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let mut ensure = QueryBuilder::<Db>::new(analytics_sql::ENSURE_BUCKETS);
+    ensure.push_values(buckets, |mut row, bucket| {
+        row.push_bind(bucket.site_id)
+            .push_bind(bucket.granularity.as_str())
+            .push_bind(bucket.start)
+            .push_bind(Vec::<u8>::new());
+    });
+    ensure.push(analytics_sql::ENSURE_BUCKETS_CONFLICT);
+    ensure
+        .build()
+        .persistent(false)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+
+    let mut select = QueryBuilder::<Db>::new(analytics_sql::BUCKET_SKETCHES);
+    select.push_values(buckets, |mut row, bucket| {
+        row.push_bind(bucket.site_id)
+            .push_bind(bucket.granularity.as_str())
+            .push_bind(bucket.start);
+    });
+    select.push(analytics_sql::BUCKET_SKETCHES_JOIN);
+    if LOCKS_ROWS {
+        select.push(" FOR UPDATE OF b");
+    }
+    let stored: Vec<(i64, String, i64, Vec<u8>)> = select
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    let stored: std::collections::HashMap<(i64, String, i64), Vec<u8>> = stored
+        .into_iter()
+        .map(|(site, granularity, start, visitors)| ((site, granularity, start), visitors))
+        .collect();
+
+    let mut merged = Vec::with_capacity(buckets.len());
     for bucket in buckets {
-        let key = (bucket.site_id, bucket.granularity.as_str(), bucket.start);
-        let query = sqlx::query(analytics_sql::ENSURE_BUCKET)
-            .bind(key.0)
-            .bind(key.1)
-            .bind(key.2)
-            .bind(Vec::<u8>::new());
-        execute(&mut **tx, query).await?;
-        let mut select = String::from(analytics_sql::BUCKET_SKETCH);
-        if LOCKS_ROWS {
-            select.push_str(" FOR UPDATE");
-        }
-        let query = sqlx::query_scalar(&select)
-            .bind(key.0)
-            .bind(key.1)
-            .bind(key.2);
-        let stored: Vec<u8> = scalar(&mut **tx, query).await?;
-        let mut sketch = Sketch::decode(&stored).map_err(other)?;
+        let key = (
+            bucket.site_id,
+            bucket.granularity.as_str().to_owned(),
+            bucket.start,
+        );
+        let mut sketch =
+            Sketch::decode(stored.get(&key).map_or(&[][..], Vec::as_slice)).map_err(other)?;
         sketch.merge(&Sketch::decode(&bucket.visitors).map_err(other)?);
+        merged.push(sketch.encode());
+    }
+    let mut add = QueryBuilder::<Db>::new(analytics_sql::ADD_TO_BUCKETS);
+    add.push_values(buckets.iter().zip(merged), |mut row, (bucket, visitors)| {
         let c = &bucket.counts;
-        let query = sqlx::query(analytics_sql::ADD_TO_BUCKET)
-            .bind(key.0)
-            .bind(key.1)
-            .bind(key.2)
-            .bind(n(c.requests))
-            .bind(n(c.page_views))
-            .bind(n(c.bytes_sent))
-            .bind(n(c.statuses[0]))
-            .bind(n(c.statuses[1]))
-            .bind(n(c.statuses[2]))
-            .bind(n(c.statuses[3]))
-            .bind(n(c.statuses[4]))
-            .bind(sketch.encode());
-        execute(&mut **tx, query).await?;
-    }
-    for chunk in top.chunks(BIND_LIMIT / 6) {
-        let mut upsert = QueryBuilder::<Db>::new(analytics_sql::ADD_TOP);
-        upsert.push_values(chunk, |mut row, entry| {
-            row.push_bind(entry.site_id)
-                .push_bind(entry.granularity.as_str())
-                .push_bind(entry.start)
-                .push_bind(entry.kind.as_str())
-                .push_bind(entry.key.as_str())
-                .push_bind(n(entry.count));
-        });
-        upsert.push(analytics_sql::ADD_TOP_CONFLICT);
-        upsert.build().execute(&mut **tx).await.map_err(map_err)?;
-    }
+        row.push_bind(bucket.site_id)
+            .push_bind(bucket.granularity.as_str())
+            .push_bind(bucket.start)
+            .push_bind(n(c.requests))
+            .push_bind(n(c.page_views))
+            .push_bind(n(c.bytes_sent))
+            .push_bind(n(c.statuses[0]))
+            .push_bind(n(c.statuses[1]))
+            .push_bind(n(c.statuses[2]))
+            .push_bind(n(c.statuses[3]))
+            .push_bind(n(c.statuses[4]))
+            .push_bind(visitors);
+    });
+    add.push(analytics_sql::ADD_TO_BUCKETS_CONFLICT);
+    add.build()
+        .persistent(false)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
     Ok(())
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hosting_api::ProtectionScope;
 use hosting_rules::{HeaderRules, MatchKind, Redirects, Visitor};
 
 use self::access::Access;
@@ -29,24 +30,24 @@ use crate::domain::manifest::{
     Resolved, SiteManifest, HEADERS_FILE, NOT_FOUND_FILE, REDIRECTS_FILE,
 };
 use crate::state::{host_key, AppState};
-use crate::store::{LiveDeploy, ManifestEntry};
+use crate::store::{LiveDeploy, ManifestEntry, ProtectionRecord};
 
 /// Largest `_redirects` / `_headers` file read; more is a mistake or an attack.
 const MAX_RULES_FILE_BYTES: u64 = 1024 * 1024;
 
-/// Serves one request for a site or preview host.
+/// Serves one request for a site or preview host, whose deploy `deploy` was found in the
+/// host entry that the visitor check read ([`host_entry`]).
 pub async fn serve_site(
     state: AppState,
     host: String,
-    kind: HostKind,
+    deploy: Option<Arc<LiveDeploy>>,
     req: Request<Body>,
 ) -> Response {
     let readable = matches!(*req.method(), Method::GET | Method::HEAD);
-    let target = match deploy_for_host(&state, host.clone(), kind).await {
-        Ok(Some(target)) => target,
-        Ok(None) if readable => return not_found(),
-        Ok(None) => return method_not_allowed(),
-        Err(e) => return unavailable(&e),
+    let target = match deploy {
+        Some(target) => target,
+        None if readable => return not_found(),
+        None => return method_not_allowed(),
     };
     let manifest = match manifest_for(&state, &target).await {
         Ok(manifest) => manifest,
@@ -275,18 +276,21 @@ fn unavailable(cause: &ServeError) -> Response {
     response
 }
 
-/// The deploy a host points at, through the host cache. An entry past the TTL is
-/// still answered from while one background lookup refreshes it: a missed invalidation
-/// is corrected within the TTL plus one lookup, and no request waits for it.
-async fn deploy_for_host(
+/// The deploy a host points at and its visitor access, through the host cache. An entry
+/// past the TTL is still answered from while one background lookup refreshes it: a
+/// missed invalidation is corrected within the TTL plus one lookup, and no request whose
+/// host is cached waits for the database, whether the entry is fresh or stale.
+pub async fn host_entry(
     state: &AppState,
-    host: String,
-    kind: HostKind,
-) -> Result<Option<Arc<LiveDeploy>>, ServeError> {
-    if let Some(entry) = state.cache.hosts.get(&host).await {
+    host: &str,
+    kind: &HostKind,
+) -> Result<HostEntry, ServeError> {
+    if let Some(entry) = state.cache.hosts.get(host).await {
         crate::telemetry::record_cache_lookup("l1", "host", true);
-        if state.cache.begin_refresh(&host, &entry) {
+        if state.cache.begin_refresh(host, &entry) {
             let state = state.clone();
+            let host = host.to_owned();
+            let kind = kind.clone();
             tokio::spawn(async move {
                 match fresh_host_entry(&state, &host, &kind).await {
                     Ok(fresh) => state.cache.hosts.insert(host.clone(), fresh).await,
@@ -296,16 +300,16 @@ async fn deploy_for_host(
                 state.cache.end_refresh(&host);
             });
         }
-        return Ok(entry.deploy);
+        return Ok(entry);
     }
-    let entry = tiers::l1(&state.cache.hosts, "host", &host, || async {
-        fresh_host_entry(state, &host, &kind).await
+    tiers::l1(&state.cache.hosts, "host", &host.to_owned(), || async {
+        fresh_host_entry(state, host, kind).await
     })
-    .await?;
-    Ok(entry.deploy)
+    .await
 }
 
-/// The host's deploy from the tiers below L1, looked up again if an invalidation raced it.
+/// The host's deploy from the tiers below L1 and its visitor access from the store,
+/// looked up again if an invalidation raced them.
 async fn fresh_host_entry(
     state: &AppState,
     host: &str,
@@ -314,11 +318,43 @@ async fn fresh_host_entry(
     let mut attempt = 1;
     loop {
         let invalidations = state.cache.host_invalidations();
-        let found = look_up_host(state, host, kind).await?;
+        let (found, protection) = tokio::try_join!(
+            look_up_host(state, host, kind),
+            look_up_protection(state, kind)
+        )?;
         if state.cache.host_invalidations() == invalidations || attempt == HOST_LOOKUP_ATTEMPTS {
-            return Ok(HostEntry::new(found.map(Arc::new)));
+            return Ok(HostEntry::new(
+                found.map(Arc::new),
+                protection.map(Arc::new),
+            ));
         }
         attempt += 1;
+    }
+}
+
+/// The visitor access that applies to a host of this kind (`None`: public). Read from
+/// the store, never the shared cache: the record holds the password hash and the key
+/// that signs visitors' cookies.
+async fn look_up_protection(
+    state: &AppState,
+    kind: &HostKind,
+) -> Result<Option<ProtectionRecord>, ServeError> {
+    let store = &state.store;
+    let found = match kind {
+        HostKind::Site(site) | HostKind::Preview(site, _) | HostKind::Alias(site, _) => {
+            store.site_protection(site.as_str()).await?
+        }
+        HostKind::Custom(domain) => store.domain_protection(domain).await?,
+        HostKind::Control | HostKind::Unknown => None,
+    };
+    Ok(found.filter(|protection| protection_applies(protection.scope, kind)))
+}
+
+/// Whether a site's visitor access covers a host of this kind.
+fn protection_applies(scope: ProtectionScope, kind: &HostKind) -> bool {
+    match scope {
+        ProtectionScope::All => true,
+        ProtectionScope::Previews => matches!(kind, HostKind::Preview(..) | HostKind::Alias(..)),
     }
 }
 
@@ -438,5 +474,32 @@ async fn rules_text(
 fn log_rule_warnings(target: &LiveDeploy, file: &str, warnings: &[hosting_rules::ParseWarning]) {
     for warning in warnings.iter().take(20) {
         tracing::info!(deploy.id = %target.deploy_id, file, line = warning.line, "skipped rule: {}", warning.message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_scope_leaves_the_live_site_and_custom_domains_public() {
+        let site = crate::domain::names::SiteName::parse("blog").expect("name");
+        let deploy = crate::domain::names::DeployId::parse("0123456789abcdef").expect("id");
+        assert!(!protection_applies(
+            ProtectionScope::Previews,
+            &HostKind::Site(site.clone())
+        ));
+        assert!(!protection_applies(
+            ProtectionScope::Previews,
+            &HostKind::Custom("a.example".into())
+        ));
+        assert!(protection_applies(
+            ProtectionScope::Previews,
+            &HostKind::Preview(site.clone(), deploy)
+        ));
+        assert!(protection_applies(
+            ProtectionScope::All,
+            &HostKind::Site(site)
+        ));
     }
 }
