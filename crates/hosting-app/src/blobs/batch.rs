@@ -150,7 +150,7 @@ pub async fn sweep_stale_temps(store: &dyn BlobStore, older_than: std::time::Dur
     }
 }
 
-/// A new batch on `store`: its own kind when it has one, else a [`MemoryBatch`].
+/// A new batch on `store`, of the backend's own kind (see [`BlobStore::batch`]).
 /// `spill_bytes` bounds what a batch may hold in memory before it writes some out early
 /// (archives); `None` keeps the batch whole until it is published (bulk uploads, whose
 /// requests are bounded by the bulk limits).
@@ -158,65 +158,7 @@ pub fn start(
     store: &Arc<dyn BlobStore>,
     spill_bytes: Option<u64>,
 ) -> Result<Box<dyn BlobBatch>, BlobError> {
-    Ok(match store.batch(spill_bytes)? {
-        Some(batch) => batch,
-        None => Box::new(MemoryBatch::new(store.clone())),
-    })
-}
-
-/// A batch for any backend: entries are kept in memory and published through the
-/// backend's own writers, concurrently (an object store uploads them in parallel).
-/// Backends with a cheaper way to write many blobs (the folder's one flush, PostgreSQL's
-/// one statement) answer [`BlobStore::batch`] with their own.
-pub(super) struct MemoryBatch {
-    store: Arc<dyn BlobStore>,
-    staged: Vec<(Sha256, Vec<u8>)>,
-    current: BufferedEntry,
-}
-
-/// Blobs written at once by a [`MemoryBatch`].
-const PUBLISH_CONCURRENCY: usize = 8;
-
-impl MemoryBatch {
-    pub(super) fn new(store: Arc<dyn BlobStore>) -> MemoryBatch {
-        MemoryBatch {
-            store,
-            staged: Vec::new(),
-            current: BufferedEntry::default(),
-        }
-    }
-}
-
-#[async_trait]
-impl BlobBatch for MemoryBatch {
-    fn start(&mut self, expected: Option<Sha256>, max_bytes: u64) -> Result<(), BlobError> {
-        self.current.start(expected, max_bytes);
-        Ok(())
-    }
-
-    fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
-        self.current.write(chunk)
-    }
-
-    fn finish(&mut self) -> Result<(Sha256, u64), BlobError> {
-        let (sha256, len, bytes) = self.current.finish()?;
-        self.staged.push((sha256.clone(), bytes));
-        Ok((sha256, len))
-    }
-
-    async fn publish(self: Box<Self>) -> Result<Vec<(Sha256, u64)>, BlobError> {
-        use futures::{StreamExt, TryStreamExt};
-        let store = self.store.as_ref();
-        futures::stream::iter(dedup(self.staged))
-            .map(|(sha256, bytes)| async move {
-                let mut writer = store.writer(bytes.len() as u64).await?;
-                writer.write(&bytes).await?;
-                writer.commit(Some(&sha256)).await
-            })
-            .buffer_unordered(PUBLISH_CONCURRENCY)
-            .try_collect()
-            .await
-    }
+    store.batch(spill_bytes)
 }
 
 /// Where a [`StagedBatch`] stores verified entries, many at once (already one of each

@@ -270,7 +270,7 @@ mod tests {
     async fn a_batch_dropped_mid_entry_leaves_nothing_visible_and_its_temps_are_swept() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = FolderBlobStore::open(dir.path()).expect("open");
-        let mut batch = store.batch(None).expect("batch").expect("a folder batch");
+        let mut batch = store.batch(None).expect("a folder batch");
         batch.start(None, 1024).expect("start");
         batch.write(b"first entry").expect("write");
         let (first, _) = batch.finish().expect("finish");
@@ -301,12 +301,12 @@ mod tests {
     async fn at_start_every_temp_file_goes_and_published_blobs_stay() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = FolderBlobStore::open(dir.path()).expect("open");
-        let mut batch = store.batch(None).expect("batch").expect("a folder batch");
+        let mut batch = store.batch(None).expect("a folder batch");
         batch.start(None, 1024).expect("start");
         batch.write(b"kept").expect("write");
         batch.finish().expect("finish");
         let published = batch.publish().await.expect("publish");
-        let mut crashed = store.batch(None).expect("batch").expect("a folder batch");
+        let mut crashed = store.batch(None).expect("a folder batch");
         crashed.start(None, 1024).expect("start");
         crashed.write(b"lost").expect("write");
         std::mem::forget(crashed);

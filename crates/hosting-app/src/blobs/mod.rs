@@ -59,11 +59,9 @@ pub trait BlobStore: Send + Sync {
     async fn get(&self, sha256: &Sha256) -> Result<Option<Blob>, BlobError>;
     async fn delete(&self, sha256: &Sha256) -> Result<(), BlobError>;
 
-    /// This backend's own way of writing many blobs at once (see [`batch::start`]);
-    /// `None` to have them staged in memory and written one by one.
-    fn batch(&self, _spill_bytes: Option<u64>) -> Result<Option<Box<dyn BlobBatch>>, BlobError> {
-        Ok(None)
-    }
+    /// This backend's way of writing many blobs at once (see [`batch::start`]): the
+    /// folder's one flush, PostgreSQL's one transaction, an object store's parallel uploads.
+    fn batch(&self, spill_bytes: Option<u64>) -> Result<Box<dyn BlobBatch>, BlobError>;
 
     /// Removes what writes that never finished (a crash mid-batch) left behind and has
     /// not been touched for `older_than`; the number of leftovers removed.
@@ -278,11 +276,11 @@ impl BlobStore for FolderBlobStore {
     }
 
     /// Staged on disk, so a batch holds no bytes in memory whatever its size.
-    fn batch(&self, _spill_bytes: Option<u64>) -> Result<Option<Box<dyn BlobBatch>>, BlobError> {
-        Ok(Some(Box::new(folder_batch::FolderBatch::new(
+    fn batch(&self, _spill_bytes: Option<u64>) -> Result<Box<dyn BlobBatch>, BlobError> {
+        Ok(Box::new(folder_batch::FolderBatch::new(
             self.root.clone(),
             self.placing.clone(),
-        ))))
+        )))
     }
 
     async fn get(&self, sha256: &Sha256) -> Result<Option<Blob>, BlobError> {

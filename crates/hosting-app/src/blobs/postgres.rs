@@ -126,9 +126,9 @@ impl StagedSink for PgSink {
 
 #[async_trait]
 impl BlobStore for PgBlobStore {
-    fn batch(&self, spill_bytes: Option<u64>) -> Result<Option<Box<dyn BlobBatch>>, BlobError> {
+    fn batch(&self, spill_bytes: Option<u64>) -> Result<Box<dyn BlobBatch>, BlobError> {
         let batch = StagedBatch::new(PgSink(self.pools.clone()), spill_bytes)?;
-        Ok(Some(Box::new(batch)))
+        Ok(Box::new(batch))
     }
 
     async fn writer(&self, max_bytes: u64) -> Result<Box<dyn BlobWriter>, BlobError> {

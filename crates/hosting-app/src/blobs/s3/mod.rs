@@ -152,12 +152,12 @@ impl BlobStore for S3BlobStore {
     }
 
     /// Staged in memory and uploaded in parallel (see [`batch`]).
-    fn batch(&self, spill_bytes: Option<u64>) -> Result<Option<Box<dyn BlobBatch>>, BlobError> {
+    fn batch(&self, spill_bytes: Option<u64>) -> Result<Box<dyn BlobBatch>, BlobError> {
         let sink = batch::S3Sink {
             bucket: self.bucket.clone(),
             concurrency: self.concurrency,
         };
-        Ok(Some(Box::new(StagedBatch::new(sink, spill_bytes)?)))
+        Ok(Box::new(StagedBatch::new(sink, spill_bytes)?))
     }
 
     async fn get(&self, sha256: &Sha256) -> Result<Option<Blob>, BlobError> {

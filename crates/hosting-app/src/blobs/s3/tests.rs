@@ -118,7 +118,7 @@ async fn a_missing_blob_is_none_not_an_error() {
 async fn a_batch_uploads_each_distinct_entry_and_spills_past_its_bound() {
     let (memory, blobs) = store();
     // Spill after 10 bytes staged: the first two entries go up before publish.
-    let mut batch = blobs.batch(Some(10)).expect("batch").expect("own batch");
+    let mut batch = blobs.batch(Some(10)).expect("own batch");
     let entries: [&[u8]; 4] = [b"first file", b"second file", b"first file", b"third"];
     let mut finished = Vec::new();
     let batch = tokio::task::spawn_blocking(move || {
@@ -159,7 +159,7 @@ async fn a_batch_uploads_each_distinct_entry_and_spills_past_its_bound() {
 #[tokio::test]
 async fn a_batch_entry_with_the_wrong_digest_is_refused_and_not_uploaded() {
     let (memory, blobs) = store();
-    let mut batch = blobs.batch(None).expect("batch").expect("own batch");
+    let mut batch = blobs.batch(None).expect("own batch");
     let err = tokio::task::spawn_blocking(move || {
         batch.start(Some(digest(b"claimed")), 1024).expect("start");
         batch.write(b"actual").expect("write");
