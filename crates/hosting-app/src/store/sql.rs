@@ -1813,8 +1813,6 @@ impl Store for This {
     }
 }
 
-/// Adds one site's increments: each bucket row is created if missing, locked, and
-/// updated with the counts added and the sketches merged; top entries are upserted.
 /// Adds a flush's increments to `buckets` (sorted, at most
 /// [`analytics_sql::BUCKETS_PER_TRANSACTION`]) in three statements: make sure each
 /// exists, read (and lock) their sketches, add the counts and write the merged sketches.
