@@ -122,6 +122,13 @@ pub struct DeployArgs {
     #[arg(long, env = "HOSTCTL_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_cache: bool,
 
+    /// Wait until every file is hashed and the deploy is created before uploading
+    /// anything. By default the files hashing reads are uploaded while the rest of the
+    /// folder is still being hashed (`POST /blobs`), so a large first deploy overlaps the
+    /// two; servers without that route get the old order anyway.
+    #[arg(long, env = "HOSTCTL_NO_EARLY_UPLOAD", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_early_upload: bool,
+
     /// Print how long each step took (listing, hashing, the file list, uploading,
     /// publishing) on stderr.
     #[arg(long, env = "HOSTCTL_TIMINGS", value_parser = clap::builder::BoolishValueParser::new())]
