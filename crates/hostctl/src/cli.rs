@@ -122,12 +122,11 @@ pub struct DeployArgs {
     #[arg(long, env = "HOSTCTL_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_cache: bool,
 
-    /// Wait until every file is hashed and the deploy is created before uploading
-    /// anything. By default the files hashing reads are uploaded while the rest of the
-    /// folder is still being hashed (`POST /blobs`), so a large first deploy overlaps the
-    /// two; servers without that route get the old order anyway.
-    #[arg(long, env = "HOSTCTL_NO_EARLY_UPLOAD", value_parser = clap::builder::BoolishValueParser::new())]
-    pub no_early_upload: bool,
+    /// Upload the files hashing reads while the rest of the folder is still being hashed
+    /// (`POST /blobs`), before the deploy is created. Off by default: on the benchmark
+    /// machine it was slower, not faster (BENCHMARKS.md, "Uploading while hashing").
+    #[arg(long, env = "HOSTCTL_EARLY_UPLOAD", value_parser = clap::builder::BoolishValueParser::new())]
+    pub early_upload: bool,
 
     /// Print how long each step took (listing, hashing, the file list, uploading,
     /// publishing) on stderr.

@@ -1,8 +1,8 @@
 //! Which upload routes hostctl uses, seen by a proxy in front of a real server. A server
 //! from before the bulk routes (`POST /blobs/missing`, `POST /blobs` and
 //! `POST /deploys/{id}/files` answer 404): hostctl falls back to one `PUT` per file and
-//! the deploy is complete. A current server: the files go up before the deploy is
-//! created (`POST /blobs`), and nothing is uploaded to the deploy afterwards.
+//! the deploy is complete. A current server, with `--early-upload`: the files go up before
+//! the deploy is created (`POST /blobs`), and nothing is uploaded to the deploy afterwards.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -120,7 +120,8 @@ async fn serve(
     (port, proxy, stop, data)
 }
 
-/// Deploys a folder of `pages` pages and an index through the proxy at `port`.
+/// Deploys a folder of `pages` pages and an index through the proxy at `port`, with the
+/// early upload (`--early-upload`).
 async fn deploy(port: u16, pages: usize) -> std::process::Output {
     let site = tempfile::tempdir().expect("temp dir");
     for i in 0..pages {
@@ -137,7 +138,7 @@ async fn deploy(port: u16, pages: usize) -> std::process::Output {
     let cache_home = cache.path().to_owned();
     tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_hostctl"))
-            .args(["deploy", &dir, "--site", "old"])
+            .args(["deploy", &dir, "--site", "old", "--early-upload"])
             .env("HOSTCTL_SERVER", server)
             .env("HOSTCTL_TOKEN", ADMIN_TOKEN)
             .env("XDG_CACHE_HOME", cache_home)

@@ -63,7 +63,7 @@ pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     };
     timings.step("limits", String::new);
-    let early = (!args.no_early_upload).then_some(Early {
+    let early = args.early_upload.then_some(Early {
         client: &client,
         limits: server_limits,
     });
