@@ -122,6 +122,12 @@ pub struct DeployArgs {
     #[arg(long, env = "HOSTCTL_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_cache: bool,
 
+    /// Upload the files hashing reads while the rest of the folder is still being hashed
+    /// (`POST /blobs`), before the deploy is created. Off by default: on the benchmark
+    /// machine it was slower, not faster (BENCHMARKS.md, "Uploading while hashing").
+    #[arg(long, env = "HOSTCTL_EARLY_UPLOAD", value_parser = clap::builder::BoolishValueParser::new())]
+    pub early_upload: bool,
+
     /// Print how long each step took (listing, hashing, the file list, uploading,
     /// publishing) on stderr.
     #[arg(long, env = "HOSTCTL_TIMINGS", value_parser = clap::builder::BoolishValueParser::new())]

@@ -456,6 +456,24 @@ impl Client {
         self.empty(request).await
     }
 
+    /// `POST /blobs/missing`: which of `digests` this owner has never uploaded.
+    pub async fn missing_blobs(&self, digests: Vec<String>) -> Result<Vec<String>, ApiError> {
+        let request = self
+            .request(Method::POST, &["blobs", "missing"])
+            .json(&hosting_api::MissingQuery { digests });
+        let missing: hosting_api::Missing = self.json(request).await?;
+        Ok(missing.missing)
+    }
+
+    /// `POST /blobs`: files before their deploy exists, as an uncompressed tar named by digest.
+    pub async fn upload_blobs(&self, body: reqwest::Body) -> Result<(), ApiError> {
+        let request = self
+            .request(Method::POST, &["blobs"])
+            .header(CONTENT_TYPE, "application/x-tar")
+            .body(body);
+        self.empty(request).await
+    }
+
     /// `POST /deploys/{id}/publish`
     pub async fn publish(&self, deploy_id: &str) -> Result<Deploy, ApiError> {
         self.json(self.request(Method::POST, &["deploys", deploy_id, "publish"]))

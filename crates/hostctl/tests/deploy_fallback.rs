@@ -1,6 +1,8 @@
-//! A server from before the bulk route (`POST /deploys/{id}/files` answers 404): hostctl
-//! falls back to one `PUT` per file and the deploy is complete. The old server is a
-//! proxy in front of a real one that refuses the bulk route and forwards the rest.
+//! Which upload routes hostctl uses, seen by a proxy in front of a real server. A server
+//! from before the bulk routes (`POST /blobs/missing`, `POST /blobs` and
+//! `POST /deploys/{id}/files` answer 404): hostctl falls back to one `PUT` per file and
+//! the deploy is complete. A current server, with `--early-upload`: the files go up before
+//! the deploy is created (`POST /blobs`), and nothing is uploaded to the deploy afterwards.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,6 +20,8 @@ const ADMIN_TOKEN: &str = "hst_fallback-test-admin-token-012345";
 #[derive(Default)]
 struct Seen {
     bulk_refused: AtomicUsize,
+    early: AtomicUsize,
+    deploy_batches: AtomicUsize,
     puts: AtomicUsize,
 }
 
@@ -25,16 +29,25 @@ struct Proxy {
     upstream: u16,
     client: reqwest::Client,
     seen: Seen,
+    /// Answer the bulk routes with 404, as a server from before them.
+    old: bool,
 }
 
-/// The old server's answer to the bulk route; everything else goes to `upstream`.
+/// The old server's answer to the bulk routes; everything else goes to `upstream`.
 async fn old_server(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
-    if parts.method == Method::POST
+    let deploy_batch = parts.method == Method::POST
         && path.starts_with("/api/v1/deploys/")
-        && path.ends_with("/files")
-    {
+        && path.ends_with("/files");
+    let early = parts.method == Method::POST && path.starts_with("/api/v1/blobs");
+    if deploy_batch {
+        proxy.seen.deploy_batches.fetch_add(1, Ordering::Relaxed);
+    }
+    if early {
+        proxy.seen.early.fetch_add(1, Ordering::Relaxed);
+    }
+    if proxy.old && (deploy_batch || early) {
         proxy.seen.bulk_refused.fetch_add(1, Ordering::Relaxed);
         return (
             StatusCode::NOT_FOUND,
@@ -71,14 +84,21 @@ async fn old_server(State(proxy): State<Arc<Proxy>>, request: Request) -> Respon
     response.body(Body::from(body)).expect("response")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_without_the_bulk_route_gets_one_put_per_file() {
+/// A real server behind the proxy; the proxy's port and state.
+async fn serve(
+    old: bool,
+) -> (
+    u16,
+    Arc<Proxy>,
+    tokio::sync::oneshot::Sender<()>,
+    tempfile::TempDir,
+) {
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(data.path());
     config.admin.admin_token = Some(Secret::from(ADMIN_TOKEN));
     let app = Application::build(config).await.expect("server builds");
     let upstream = app.api_addr().port();
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
@@ -87,6 +107,7 @@ async fn a_server_without_the_bulk_route_gets_one_put_per_file() {
         upstream,
         client: reqwest::Client::new(),
         seen: Seen::default(),
+        old,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -96,9 +117,13 @@ async fn a_server_without_the_bulk_route_gets_one_put_per_file() {
         .fallback(old_server)
         .with_state(Arc::clone(&proxy));
     tokio::spawn(async move { axum::serve(listener, router).await });
+    (port, proxy, stop, data)
+}
 
+/// Deploys a folder of `pages` pages and an index through the proxy at `port`, with the
+/// early upload (`--early-upload`).
+async fn deploy(port: u16, pages: usize) -> std::process::Output {
     let site = tempfile::tempdir().expect("temp dir");
-    let pages = 12;
     for i in 0..pages {
         std::fs::write(
             site.path().join(format!("page-{i}.html")),
@@ -109,16 +134,28 @@ async fn a_server_without_the_bulk_route_gets_one_put_per_file() {
     std::fs::write(site.path().join("index.html"), "<h1>home</h1>").expect("write");
     let dir = site.path().to_str().expect("utf-8 path").to_owned();
     let server = format!("http://localhost:{port}");
-    let output = tokio::task::spawn_blocking(move || {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let cache_home = cache.path().to_owned();
+    tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_hostctl"))
-            .args(["deploy", &dir, "--site", "old"])
+            .args(["deploy", &dir, "--site", "old", "--early-upload"])
             .env("HOSTCTL_SERVER", server)
             .env("HOSTCTL_TOKEN", ADMIN_TOKEN)
+            .env("XDG_CACHE_HOME", cache_home)
             .output()
             .expect("hostctl runs")
     })
     .await
-    .expect("join");
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_current_server_gets_the_files_before_the_deploy_and_nothing_after() {
+    let (port, proxy, _stop, _data) = serve(false).await;
+    let pages = 12;
+
+    let output = deploy(port, pages).await;
+
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -129,7 +166,43 @@ async fn a_server_without_the_bulk_route_gets_one_put_per_file() {
         stdout.contains(&format!("({} uploaded, 0 unchanged)", pages + 1)),
         "{stdout}"
     );
-    assert!(proxy.seen.bulk_refused.load(Ordering::Relaxed) >= 1);
+    // One "missing" call and one batch: the folder is one chunk.
+    assert_eq!(proxy.seen.early.load(Ordering::Relaxed), 2);
+    assert_eq!(proxy.seen.deploy_batches.load(Ordering::Relaxed), 0);
+    assert_eq!(proxy.seen.puts.load(Ordering::Relaxed), 0);
+    let client = reqwest::Client::new();
+    for i in 0..pages {
+        let response = client
+            .get(format!("http://127.0.0.1:{}/page-{i}.html", proxy.upstream))
+            .header("host", "old.localhost")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.expect("body"), format!("<p>{i}</p>"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_the_bulk_routes_gets_one_put_per_file() {
+    let (port, proxy, _stop, _data) = serve(true).await;
+    let upstream = proxy.upstream;
+    let pages = 12;
+
+    let output = deploy(port, pages).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "deploy failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("({} uploaded, 0 unchanged)", pages + 1)),
+        "{stdout}"
+    );
+    // The early upload's first "missing" call was refused, then the deploy's batch.
+    assert_eq!(proxy.seen.early.load(Ordering::Relaxed), 1);
+    assert!(proxy.seen.bulk_refused.load(Ordering::Relaxed) >= 2);
     assert_eq!(proxy.seen.puts.load(Ordering::Relaxed), pages + 1);
 
     // Served from the real server: every file arrived through its PUT.

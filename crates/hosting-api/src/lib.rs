@@ -302,6 +302,32 @@ pub struct CreatedDeploy {
     pub required: Vec<String>,
 }
 
+/// Most digests one `POST /api/v1/blobs/missing` may ask about.
+pub const MAX_MISSING_QUERY: usize = 5_000;
+
+/// `POST /api/v1/blobs/missing`: which of these digests must the caller still upload
+/// (the "which of these are missing" call a client makes per chunk of hashed files,
+/// before the deploy exists).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MissingQuery {
+    /// At most [`MAX_MISSING_QUERY`] digests.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Vec<schema::Sha256>, max_items = 5000)
+    )]
+    pub digests: Vec<String>,
+}
+
+/// Response to [`MissingQuery`]: the digests this owner has not uploaded, sorted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Missing {
+    /// Upload these with `POST /api/v1/blobs` (or, once the deploy exists, to the deploy).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<schema::Sha256>))]
+    pub missing: Vec<String>,
+}
+
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct List<T> {

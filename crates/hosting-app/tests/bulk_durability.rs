@@ -1,5 +1,6 @@
 //! Bulk uploads against `kill -9`, with the real binary as a subprocess: a batch the
-//! server acknowledged is there after a restart, every blob hash-valid; a server killed
+//! server acknowledged (to a deploy, or before it, `POST /blobs`) is there after a
+//! restart, every blob hash-valid; a server killed
 //! in the middle of a batch restarts with the deploy resumable (its missing list is what
 //! was not acknowledged) and no blob that does not match its name. Embedded mode (blob
 //! folder) by default; `HOSTING_TEST_BACKEND=cluster` runs the same tests on PostgreSQL
@@ -387,6 +388,42 @@ async fn an_acknowledged_batch_survives_kill_9_with_every_blob_present_and_valid
         );
     }
     for (name, actual) in &blobs {
+        assert_eq!(name, actual, "a blob file does not match its name");
+    }
+    publish_and_check(&client, &server, &created.deploy.id, &files).await;
+}
+
+#[tokio::test]
+async fn an_acknowledged_early_upload_survives_kill_9_and_its_deploy_requires_nothing() {
+    // Arrange
+    let data = tempfile::tempdir().expect("temp dir");
+    let backend = Backend::for_test().await;
+    let client = reqwest::Client::new();
+    let server = Server::start(data.path(), &backend);
+    let files = pages(300, "early");
+
+    // Act: the files go up before any deploy names them, then the server is killed at once
+    let status = client
+        .post(server.api("/blobs"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/x-tar")
+        .body(tar_of(&files))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert_eq!(status, 204);
+    server.kill();
+    let server = Server::start(data.path(), &backend);
+
+    // Assert: recorded for the owner, every blob valid, the deploy ready and served
+    let created = create_deploy(&client, &server, &files, "early-1").await;
+    assert!(
+        created.required.is_empty(),
+        "required after restart: {:?}",
+        created.required
+    );
+    for (name, actual) in &backend.blobs(data.path()).await {
         assert_eq!(name, actual, "a blob file does not match its name");
     }
     publish_and_check(&client, &server, &created.deploy.id, &files).await;

@@ -8,16 +8,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use backon::Retryable;
-use hosting_api::{CreateDeploy, CreatedDeploy, Deploy, MAX_DEPLOY_MESSAGE_CHARS};
+use hosting_api::{CreateDeploy, CreatedDeploy, Deploy, Limits, MAX_DEPLOY_MESSAGE_CHARS};
+use indicatif::MultiProgress;
 use reqwest::StatusCode;
 use serde::Serialize;
 
 use super::{live_url, Context};
 use crate::cli::DeployArgs;
 use crate::client::{self, ApiError, Client};
-use crate::deploy::bulk::upload_in_batches;
+use crate::deploy::bulk::{upload_early, upload_in_batches};
 use crate::deploy::cache::DigestCache;
-use crate::deploy::hashing::{hash_folder, CacheSaved};
+use crate::deploy::hashing::{hash_folder_with, CacheSaved};
 use crate::deploy::progress::{self, bars_on_terminal};
 use crate::deploy::timings::Timings;
 use crate::deploy::upload::files_for;
@@ -55,25 +56,43 @@ pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
     }
     let bars = bars_on_terminal();
 
-    let files = find_and_hash(ctx, &args.dir, !args.no_cache, bars, &mut timings).await?;
+    let server_limits = match client.limits().await {
+        Ok(server) => Some(server),
+        // A server from before `GET /limits`: it still refuses oversized files itself.
+        Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => None,
+        Err(e) => return Err(e.into()),
+    };
+    timings.step("limits", String::new);
+    let early = args.early_upload.then_some(Early {
+        client: &client,
+        limits: server_limits,
+    });
+    let hashing = Hashing {
+        dir: &args.dir,
+        cached: !args.no_cache,
+        bars,
+    };
+    let (files, uploaded_early) = find_and_hash(ctx, hashing, early, &mut timings).await?;
     if !files.iter().any(|f| f.site_path == "/index.html") {
         eprintln!(
             "warning: {} has no index.html, so the site's front page will be a 404",
             args.dir.display()
         );
     }
-    match client.limits().await {
-        Ok(server) => limits::check(&files, &server)?,
-        // A server from before `GET /limits`: it still refuses oversized files itself.
-        Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {}
-        Err(e) => return Err(e.into()),
+    if let Some(server) = &server_limits {
+        limits::check(&files, server)?;
     }
-    timings.step("limits", String::new);
 
     let site_created = ensure_site(ctx, &client, &args.site).await?;
     timings.step("site", String::new);
     let body = digest_map(&files, args.message.clone());
-    let result = upload_and_publish(ctx, &client, &args, &files, &body, bars, &mut timings).await;
+    let upload = Upload {
+        files: &files,
+        body: &body,
+        uploaded_early: &uploaded_early,
+        bars,
+    };
+    let result = upload_and_publish(ctx, &client, &args, upload, &mut timings).await;
     let (deploy, counts) = match result {
         Ok(done) => done,
         Err(error) if site_created => {
@@ -125,15 +144,31 @@ pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Walks and hashes the folder off the async runtime (blocking disk work), reading only
-/// the files the digest cache cannot vouch for when `cached`, and saves the cache.
-async fn find_and_hash(
-    ctx: &Context,
-    dir: &Path,
+/// What to hash and how to show it.
+struct Hashing<'a> {
+    dir: &'a Path,
+    /// Trust the digest cache for unchanged files.
     cached: bool,
     bars: bool,
+}
+
+/// The early upload's server, and its limits when it tells them.
+struct Early<'a> {
+    client: &'a Client,
+    limits: Option<Limits>,
+}
+
+/// Walks and hashes the folder off the async runtime (blocking disk work), reading only
+/// the files the digest cache cannot vouch for when `cached`, and saves the cache. With
+/// `early`, the files it reads are uploaded while it reads the rest (`upload_early`);
+/// their digests come back with the files.
+async fn find_and_hash(
+    ctx: &Context,
+    hashing: Hashing<'_>,
+    early: Option<Early<'_>>,
     timings: &mut Timings,
-) -> anyhow::Result<Vec<HashedFile>> {
+) -> anyhow::Result<(Vec<HashedFile>, Vec<String>)> {
+    let Hashing { dir, cached, bars } = hashing;
     let root = dir.to_owned();
     let cache = tokio::task::spawn_blocking(move || match cached {
         true => DigestCache::for_folder(&root),
@@ -154,17 +189,51 @@ async fn find_and_hash(
     if !bars {
         ctx.note(&format!("Hashing {}", progress::files(found.len())));
     }
-    let bar = progress::hashing_bar(found.len(), bars);
+    // A folder over the file limit is refused after hashing: nothing to send early.
+    let early = early.filter(|early| {
+        early
+            .limits
+            .is_none_or(|limits| found.len() as u64 <= limits.max_files)
+    });
+    let bars_shown = MultiProgress::new();
+    let bar = bars_shown.add(progress::hashing_bar(found.len(), bars));
     let threads = std::thread::available_parallelism()
         .map_or(4, |n| n.get())
         .min(16);
     let hashing = bar.clone();
-    let hashed = tokio::task::spawn_blocking(move || hash_folder(found, threads, &hashing, &cache))
-        .await
-        .context("hashing was interrupted")?;
+    let (fresh, read) = tokio::sync::mpsc::unbounded_channel();
+    let sending = early.is_some().then_some(fresh);
+    let hashed = tokio::task::spawn_blocking(move || {
+        let on_read = move |file: &HashedFile| {
+            if let Some(fresh) = &sending {
+                // The early upload stopped (an old server): the files go after the create.
+                let _ = fresh.send(file.clone());
+            }
+        };
+        hash_folder_with(found, threads, &hashing, &cache, &on_read)
+    });
+    let hashed = async {
+        let hashed = hashed.await;
+        (hashed, Instant::now())
+    };
+    let early_bar = bars_shown.add(progress::upload_bar(0, bars && early.is_some()));
+    let uploading = async {
+        match &early {
+            Some(early) => {
+                let max_file_bytes = early.limits.map_or(u64::MAX, |l| l.max_file_bytes);
+                upload_early(early.client, read, max_file_bytes, &early_bar)
+                    .await
+                    .map(Some)
+            }
+            None => Ok(None),
+        }
+    };
+    let ((hashed, hashed_at), uploaded) = tokio::join!(hashed, uploading);
+    let hashed = hashed.context("hashing was interrupted")?;
     bar.finish_and_clear();
+    early_bar.finish_and_clear();
     let (Hashed { files, read, .. }, saved) = hashed?;
-    timings.step("hash", || {
+    timings.step_at("hash", hashed_at, || {
         let saved = match &saved {
             CacheSaved::Off => "",
             CacheSaved::Saved => ", cache saved",
@@ -177,7 +246,23 @@ async fn find_and_hash(
             "warning: could not save the digest cache ({e}); the next deploy reads every file"
         );
     }
-    Ok(files)
+    let uploaded = uploaded?;
+    if let Some(early) = &uploaded {
+        timings.step("early", || match early.supported {
+            false => "not supported by the server".to_owned(),
+            true => format!(
+                "{} asked, {} uploaded in {} batches, {} (after hashing ended)",
+                early.asked,
+                early.uploaded,
+                early.batches,
+                human_size(early.bytes)
+            ),
+        });
+    }
+    Ok((
+        files,
+        uploaded.map(|early| early.digests).unwrap_or_default(),
+    ))
 }
 
 /// Creates the site when it does not exist yet; true when this run created it.
@@ -198,19 +283,38 @@ async fn ensure_site(ctx: &Context, client: &Client, site: &str) -> anyhow::Resu
     }
 }
 
+/// What the deploy holds and what was uploaded already.
+struct Upload<'a> {
+    files: &'a [HashedFile],
+    body: &'a CreateDeploy,
+    /// Digests uploaded before the deploy was created.
+    uploaded_early: &'a [String],
+    bars: bool,
+}
+
 /// Creates the deploy, uploads what the server lacks, and publishes unless told not to.
 async fn upload_and_publish(
     ctx: &Context,
     client: &Client,
     args: &DeployArgs,
-    files: &[HashedFile],
-    body: &CreateDeploy,
-    bars: bool,
+    upload: Upload<'_>,
     timings: &mut Timings,
 ) -> anyhow::Result<(Deploy, FileCounts)> {
+    let Upload {
+        files,
+        body,
+        uploaded_early,
+        bars,
+    } = upload;
     let created = create_deploy(client, &args.dir, &args.site, body).await?;
     let deploy_id = created.deploy.id.clone();
-    let counts = FileCounts::new(files, &created.required);
+    let uploaded: Vec<String> = created
+        .required
+        .iter()
+        .chain(uploaded_early)
+        .cloned()
+        .collect();
+    let counts = FileCounts::new(files, &uploaded);
     timings.step("create", || {
         format!(
             "{} in the file list, {} required",
@@ -222,11 +326,13 @@ async fn upload_and_publish(
     let to_upload = files_for(&created.required, files)?;
     let bytes: u64 = to_upload.iter().map(|f| f.size).sum();
     if !bars {
+        // The whole upload: what went up while hashing and what the deploy still needs.
+        let all = files_for(&uploaded, files)?;
         ctx.note(&format!(
             "Uploading {} of {} ({})",
-            to_upload.len(),
+            all.len(),
             progress::files(files.len()),
-            human_size(bytes)
+            human_size(all.iter().map(|f| f.size).sum())
         ));
     }
     let bar = progress::upload_bar(bytes, bars);

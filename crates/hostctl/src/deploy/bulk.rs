@@ -4,6 +4,7 @@
 //! progress bar counts bytes and files. A server without the bulk route (404/405) gets
 //! the per-file `PUT`s instead, and so does a batch it finds too large (413).
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -75,7 +76,7 @@ pub async fn upload_in_batches(
     let count = &count;
     let result = futures::stream::iter(batches(files, BATCH_FILES, BATCH_BYTES))
         .map(|batch| async move {
-            match send_with_retries(client, deploy_id, &batch, progress).await {
+            match send_with_retries(client, Some(deploy_id), &batch, progress).await {
                 Err(e) if e.status() == Some(StatusCode::PAYLOAD_TOO_LARGE) => {
                     // This server takes less per request than we send: one by one it is.
                     upload_all(client, deploy_id, &batch, concurrency, progress).await?;
@@ -94,6 +95,106 @@ pub async fn upload_in_batches(
             upload_all(client, deploy_id, files, concurrency, progress).await?;
             count(files.len());
             Ok(())
+        }
+        Err(BatchFailure::Upload(e)) => Err(e),
+    }
+}
+
+/// What the early upload (before the deploy exists) did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Early {
+    /// False when the server has no `POST /blobs/missing`: everything goes after the
+    /// deploy is created, as before.
+    pub supported: bool,
+    /// Files (distinct digests) asked about, and of those uploaded.
+    pub asked: usize,
+    pub uploaded: usize,
+    pub bytes: u64,
+    pub batches: usize,
+    /// The digests uploaded (they count as uploaded in the deploy's summary).
+    pub digests: Vec<String>,
+}
+
+/// Uploads the files hashing reads, while it reads the rest: per chunk of up to
+/// [`BATCH_FILES`] files (or [`BATCH_BYTES`]) one "which of these are missing" call, then
+/// the missing files in batches (`POST /blobs`), [`IN_FLIGHT`] chunks at a time. The deploy
+/// created afterwards then requires nothing, or only what this left out: files over
+/// `max_file_bytes` or a batch the server found too large (413), which go to the deploy
+/// as before. Stops early, and says so, on a server without the route.
+pub async fn upload_early(
+    client: &Client,
+    fresh: tokio::sync::mpsc::UnboundedReceiver<HashedFile>,
+    max_file_bytes: u64,
+    progress: &ProgressBar,
+) -> Result<Early, UploadError> {
+    let early = std::sync::Mutex::new(Early {
+        supported: true,
+        ..Early::default()
+    });
+    let chunks = futures::stream::unfold(
+        (fresh, HashSet::<String>::new()),
+        move |(mut fresh, mut seen)| async move {
+            let mut chunk = Vec::new();
+            let mut bytes = 0u64;
+            while chunk.len() < BATCH_FILES && bytes < BATCH_BYTES {
+                let Some(file) = fresh.recv().await else {
+                    break;
+                };
+                if file.size <= max_file_bytes && seen.insert(file.sha256.clone()) {
+                    bytes += file.size;
+                    chunk.push(file);
+                }
+            }
+            (!chunk.is_empty()).then_some((chunk, (fresh, seen)))
+        },
+    );
+    let early_ref = &early;
+    let result = chunks
+        .map(|chunk| async move {
+            let digests = chunk.iter().map(|f| f.sha256.clone()).collect::<Vec<_>>();
+            let missing = (|| client.missing_blobs(digests.clone()))
+                .retry(client::backoff())
+                .when(ApiError::is_retryable)
+                .await
+                .map_err(|source| batch_error(&chunk.iter().collect::<Vec<_>>(), source))?;
+            let missing: HashSet<String> = missing.into_iter().collect();
+            let files: Vec<&HashedFile> = chunk
+                .iter()
+                .filter(|f| missing.contains(&f.sha256))
+                .collect();
+            let bytes: u64 = files.iter().map(|f| f.size).sum();
+            progress.inc_length(bytes);
+            for batch in batches(&files, BATCH_FILES, BATCH_BYTES) {
+                match send_with_retries(client, None, &batch, progress).await {
+                    // Too large for this server: left for the deploy, which requires it.
+                    Err(e) if e.status() == Some(StatusCode::PAYLOAD_TOO_LARGE) => {
+                        progress.dec_length(batch.iter().map(|f| f.size).sum());
+                        continue;
+                    }
+                    sent => sent.map_err(|source| batch_error(&batch, source))?,
+                }
+                if let Ok(mut early) = early_ref.lock() {
+                    early.uploaded += batch.len();
+                    early.digests.extend(batch.iter().map(|f| f.sha256.clone()));
+                    early.bytes += batch.iter().map(|f| f.size).sum::<u64>();
+                    early.batches += 1;
+                    progress.set_message(format!("{} files", early.uploaded));
+                }
+            }
+            if let Ok(mut early) = early_ref.lock() {
+                early.asked += chunk.len();
+            }
+            Ok::<(), BatchFailure>(())
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .try_collect::<()>()
+        .await;
+    let mut early = early.into_inner().unwrap_or_default();
+    match result {
+        Ok(()) => Ok(early),
+        Err(BatchFailure::Unsupported) => {
+            early.supported = false;
+            Ok(early)
         }
         Err(BatchFailure::Upload(e)) => Err(e),
     }
@@ -126,11 +227,12 @@ fn batch_error(batch: &[&HashedFile], source: ApiError) -> BatchFailure {
     }
 }
 
-/// Sends the batch as a tar streamed from disk while it is read, again on transient
-/// failures (each attempt reads the files again: nothing of the batch is held whole).
+/// Sends the batch as a tar streamed from disk while it is read, to the deploy or, with
+/// `None`, to the caller's uploads (`POST /blobs`), again on transient failures (each
+/// attempt reads the files again: nothing of the batch is held whole).
 async fn send_with_retries(
     client: &Client,
-    deploy_id: &str,
+    deploy_id: Option<&str>,
     batch: &[&HashedFile],
     progress: &ProgressBar,
 ) -> Result<(), ApiError> {
@@ -138,7 +240,11 @@ async fn send_with_retries(
     let attempt = || async {
         let sent = Arc::new(AtomicU64::new(0));
         let body = tar_body(Arc::clone(&owned), progress, &sent);
-        client.upload_batch(deploy_id, body).await.inspect_err(|_| {
+        let sending = match deploy_id {
+            Some(id) => client.upload_batch(id, body).await,
+            None => client.upload_blobs(body).await,
+        };
+        sending.inspect_err(|_| {
             // Whatever this attempt counted will be sent again (or never count).
             progress.dec(sent.load(Ordering::Relaxed));
         })

@@ -6,7 +6,7 @@ use std::io;
 use indicatif::ProgressBar;
 
 use super::cache::DigestCache;
-use super::walk::{hash_all, FoundFile, Hashed, WalkError};
+use super::walk::{hash_all_with, FoundFile, Hashed, HashedFile, WalkError};
 
 /// What became of the digest cache.
 #[derive(Debug)]
@@ -19,7 +19,7 @@ pub enum CacheSaved {
     Failed(io::Error),
 }
 
-/// Hashes `found` (see [`hash_all`]) with `cache`, then saves the digests for the next
+/// Hashes `found` (see [`hash_all`](super::walk::hash_all)) with `cache`, then saves the digests for the next
 /// deploy of the folder, unless hashing failed.
 pub fn hash_folder(
     found: Vec<FoundFile>,
@@ -27,16 +27,29 @@ pub fn hash_folder(
     progress: &ProgressBar,
     cache: &DigestCache,
 ) -> Result<(Hashed, CacheSaved), WalkError> {
+    hash_folder_with(found, threads, progress, cache, &|_| {})
+}
+
+/// [`hash_folder`], calling `on_read` with each file read as it is hashed (see
+/// [`hash_all_with`]).
+pub fn hash_folder_with(
+    found: Vec<FoundFile>,
+    threads: usize,
+    progress: &ProgressBar,
+    cache: &DigestCache,
+    on_read: &(dyn Fn(&HashedFile) + Sync),
+) -> Result<(Hashed, CacheSaved), WalkError> {
     if !cache.enabled() {
-        return Ok((hash_all(found, threads, progress, cache)?, CacheSaved::Off));
+        let hashed = hash_all_with(found, threads, progress, cache, on_read)?;
+        return Ok((hashed, CacheSaved::Off));
     }
     // Begun before any file is looked at: its time is the scan's start.
     let Some(pending) = cache.begin() else {
-        let hashed = hash_all(found, threads, progress, cache)?;
+        let hashed = hash_all_with(found, threads, progress, cache, on_read)?;
         let why = io::Error::other("the cache folder cannot be written");
         return Ok((hashed, CacheSaved::Failed(why)));
     };
-    let hashed = match hash_all(found, threads, progress, cache) {
+    let hashed = match hash_all_with(found, threads, progress, cache, on_read) {
         Ok(hashed) => hashed,
         Err(e) => {
             pending.abandon();
@@ -67,7 +80,7 @@ mod tests {
 
     use super::*;
     use crate::deploy::cache::Unusable;
-    use crate::deploy::walk::walk;
+    use crate::deploy::walk::{hash_all, walk};
 
     /// A site folder and a cache folder, both temporary.
     struct Fixture {

@@ -34,6 +34,16 @@ impl Timings {
         self.last = now;
     }
 
+    /// [`Timings::step`] for a step that ended at `at` (a step that overlapped another and
+    /// ended before it); `at` must not be before the previous step's end.
+    pub fn step_at(&mut self, name: &str, at: Instant, detail: impl FnOnce() -> String) {
+        if self.on {
+            let secs = at.saturating_duration_since(self.last).as_secs_f64();
+            eprintln!("{}", line(name, secs, &detail()));
+        }
+        self.last = self.last.max(at);
+    }
+
     /// Prints the time since the start.
     pub fn total(&self) {
         if self.on {

@@ -244,6 +244,19 @@ pub fn hash_all(
     progress: &ProgressBar,
     cache: &DigestCache,
 ) -> Result<Hashed, WalkError> {
+    hash_all_with(files, threads, progress, cache, &|_| {})
+}
+
+/// [`hash_all`], calling `on_read` with each file read (not taken from the cache) as
+/// soon as it is hashed, from the hashing thread: the early upload starts on those while
+/// the rest of the folder is hashed.
+pub fn hash_all_with(
+    files: Vec<FoundFile>,
+    threads: usize,
+    progress: &ProgressBar,
+    cache: &DigestCache,
+    on_read: &(dyn Fn(&HashedFile) + Sync),
+) -> Result<Hashed, WalkError> {
     let threads = threads.clamp(1, files.len().max(1));
     let next = AtomicUsize::new(0);
     type Slot = Mutex<Option<Result<(HashedFile, Option<Stamp>, bool), WalkError>>>;
@@ -258,6 +271,9 @@ pub fn hash_all(
                         break;
                     };
                     let hashed = hash_one(file, cache, &mut buffer);
+                    if let Ok((file, _, true)) = &hashed {
+                        on_read(file);
+                    }
                     if let Ok(mut slot) = results[index].lock() {
                         *slot = Some(hashed);
                     }

@@ -594,6 +594,16 @@ pub trait Store: Send + Sync {
         blobs: &[(Sha256, u64)],
         quotas: &dyn QuotaPolicy,
     ) -> StoreResult<UploadOutcome>;
+    /// Records blobs the owner uploaded before any deploy names them (`POST /blobs`), in
+    /// one transaction: `quotas` must admit the bytes new to the owner. They start counting
+    /// towards the owner's stored bytes when a deploy references them (`create_deploy`);
+    /// until then garbage collection may take them after its grace period.
+    async fn record_owned_uploads(
+        &self,
+        owner_id: i64,
+        blobs: &[(Sha256, u64)],
+        quotas: &dyn QuotaPolicy,
+    ) -> StoreResult<()>;
     /// [`Store::touch_blob`] for many blobs, in one statement per chunk.
     async fn touch_blobs(&self, blobs: &[(Sha256, u64)]) -> StoreResult<()>;
     // Deploy aliases and visitor access (`aliases.rs`).

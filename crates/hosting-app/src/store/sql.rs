@@ -1427,6 +1427,29 @@ impl Store for This {
         Ok(UploadOutcome::Accepted { now_ready })
     }
 
+    async fn record_owned_uploads(
+        &self,
+        owner_id: i64,
+        blobs: &[(Sha256, u64)],
+        quotas: &dyn QuotaPolicy,
+    ) -> StoreResult<()> {
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        let quota = quota_in_tx(&mut tx, owner_id).await?;
+        let hashes: Vec<&Sha256> = blobs.iter().map(|(sha, _)| sha).collect();
+        let owned = owned_sizes(&mut tx, owner_id, &hashes).await?;
+        let mut counted = HashSet::new();
+        let adding: u64 = blobs
+            .iter()
+            .filter(|(sha, _)| !owned.contains_key(sha) && counted.insert(sha))
+            .map(|(_, size)| size)
+            .sum();
+        quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
+        let sized: Vec<(&Sha256, u64)> = blobs.iter().map(|(sha, size)| (sha, *size)).collect();
+        record_owned_blobs(&mut tx, owner_id, &sized).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
     async fn touch_blobs(&self, blobs: &[(Sha256, u64)]) -> StoreResult<()> {
         let now = now_ms();
         let mut sorted: Vec<(&str, i64)> = blobs

@@ -12,6 +12,7 @@ use crate::helpers::{assert_problem, sha256_hex, TestApp, ADMIN_TOKEN};
 mod archives;
 #[path = "deploys/bulk.rs"]
 mod bulk;
+mod early;
 #[path = "deploys/lifecycle.rs"]
 mod lifecycle;
 

@@ -106,6 +106,43 @@ async fn receive(
             return Err(refused);
         }
     };
+    let started = std::time::Instant::now();
+    let _upload = state.blob_gc_lock.read().await;
+    let (published, read) = stage(state, Some(wanted), budget, body).await?;
+    let flushed = started.elapsed();
+    let quotas = Quotas::from_config(&state.config);
+    let recorded = state
+        .store
+        .record_uploads(owner_id, &deploy_id, &published, &quotas)
+        .await;
+    if let Err(StoreError::QuotaExceeded(_)) = &recorded {
+        // Another upload of this owner took the room first: the bytes are left to
+        // garbage collection, as for files no deploy wants.
+        state.store.touch_blobs(&published).await?;
+    }
+    let recorded = recorded?;
+    tracing::debug!(
+        files = published.len(),
+        read_ms = read.as_millis(),
+        publish_ms = (flushed.saturating_sub(read)).as_millis(),
+        record_ms = (started.elapsed() - flushed).as_millis(),
+        "bulk upload stored"
+    );
+    match recorded {
+        UploadOutcome::Accepted { .. } => Ok(StatusCode::NO_CONTENT),
+        UploadOutcome::NotInDeploy => Err(ApiError::bug("a batch entry outside its deploy")),
+    }
+}
+
+/// Reads the tar `body` into a blob batch and publishes it (one flush for the batch):
+/// the stored blobs and how long reading took. With `wanted`, every entry must be one of
+/// those digests. The caller holds `blob_gc_lock` until the blobs are recorded.
+pub(super) async fn stage(
+    state: &AppState,
+    wanted: Option<HashSet<Sha256>>,
+    budget: Option<StorageBudget>,
+    body: Body,
+) -> ApiResult<(Vec<(Sha256, u64)>, std::time::Duration)> {
     let limits = BatchLimits {
         files: state.config.limits.max_batch_files,
         bytes: state.config.limits.max_batch_bytes,
@@ -113,7 +150,6 @@ async fn receive(
     };
     let started = std::time::Instant::now();
     let batch = blobs::batch::start(&state.blobs, None)?;
-    let _upload = state.blob_gc_lock.read().await;
     let reader = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
     let handle = tokio::runtime::Handle::current();
     let staged = tokio::task::spawn_blocking(move || {
@@ -137,31 +173,7 @@ async fn receive(
     .map_err(|e| ApiError::internal("the upload task failed", e))?;
     let staged = staged?;
     let read = started.elapsed();
-    let published = staged.publish().await?;
-    let flushed = started.elapsed();
-
-    let quotas = Quotas::from_config(&state.config);
-    let recorded = state
-        .store
-        .record_uploads(owner_id, &deploy_id, &published, &quotas)
-        .await;
-    if let Err(StoreError::QuotaExceeded(_)) = &recorded {
-        // Another upload of this owner took the room first: the bytes are left to
-        // garbage collection, as for files no deploy wants.
-        state.store.touch_blobs(&published).await?;
-    }
-    let recorded = recorded?;
-    tracing::debug!(
-        files = published.len(),
-        read_ms = read.as_millis(),
-        publish_ms = (flushed - read).as_millis(),
-        record_ms = (started.elapsed() - flushed).as_millis(),
-        "bulk upload stored"
-    );
-    match recorded {
-        UploadOutcome::Accepted { .. } => Ok(StatusCode::NO_CONTENT),
-        UploadOutcome::NotInDeploy => Err(ApiError::bug("a batch entry outside its deploy")),
-    }
+    Ok((staged.publish().await?, read))
 }
 
 /// Checks before the body is read: the caller's deploy, still taking files, the media
@@ -258,7 +270,8 @@ impl From<BatchError> for ApiError {
 /// One request being read into a batch, on a blocking thread.
 struct Staging {
     batch: Box<dyn BlobBatch>,
-    wanted: HashSet<Sha256>,
+    /// The deploy's digests (`None`: any digest, for `POST /blobs`).
+    wanted: Option<HashSet<Sha256>>,
     limits: BatchLimits,
     budget: Option<StorageBudget>,
     names: HashSet<Sha256>,
@@ -297,7 +310,11 @@ impl Staging {
         if !(kind.is_file() || kind.is_contiguous()) {
             return Err(BatchError::NotAFile(name));
         }
-        if !self.wanted.contains(&sha256) {
+        if self
+            .wanted
+            .as_ref()
+            .is_some_and(|wanted| !wanted.contains(&sha256))
+        {
             return Err(BatchError::NotInDeploy(sha256));
         }
         if !self.names.insert(sha256.clone()) {

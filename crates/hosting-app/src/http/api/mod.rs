@@ -3,6 +3,7 @@
 pub(crate) mod aliases;
 mod analytics;
 pub(crate) mod audit;
+mod blobs;
 mod bulk;
 pub(crate) mod deploys;
 pub(crate) mod domains;

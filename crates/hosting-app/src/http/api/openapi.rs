@@ -24,8 +24,8 @@ use utoipa_axum::routes;
 
 use super::hsts;
 use super::{
-    aliases, analytics, audit, bulk, deploys, domains, limits, protection, sites, tokens, upload,
-    users, webhooks,
+    aliases, analytics, audit, blobs, bulk, deploys, domains, limits, protection, sites, tokens,
+    upload, users, webhooks,
 };
 use crate::state::AppState;
 
@@ -77,6 +77,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deploys::publish))
         .routes(routes!(analytics::get))
         .routes(routes!(bulk::upload_files))
+        .routes(routes!(blobs::missing))
+        .routes(routes!(blobs::upload))
         .routes(routes!(aliases::list))
         .routes(routes!(aliases::put, aliases::remove))
         .routes(routes!(
