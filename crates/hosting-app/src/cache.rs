@@ -2,10 +2,12 @@
 //!
 //! Deploy manifests and file bytes are immutable (keyed by deploy id and content hash)
 //! and never need invalidation. Only host -> live deploy changes: publish invalidates it
-//! directly, and a short TTL bounds staleness should an invalidation ever be missed.
+//! directly, and a TTL bounds staleness should an invalidation ever be missed (five
+//! minutes embedded, where invalidation is in-process; five seconds in cluster mode).
 //!
 //! A host entry outlives its TTL: past it, the entry is still served while one lookup
-//! refreshes it in the background (see [`SiteCache::begin_refresh`]). With a plain TTL,
+//! refreshes it in the background (see [`SiteCache::begin_refresh`]); the refresher
+//! looks up the site hosts gathered meanwhile in one query. With a plain TTL,
 //! a uniform mix over thousands of sites expired every host every few seconds and each
 //! expiry made its requests wait for the database (issue 23). The entry holds the host's
 //! visitor access too, looked up, refreshed and invalidated with its deploy: kept in a
@@ -116,12 +118,22 @@ pub mod weigh {
     }
 }
 
+/// The refresher's queue: hosts to look up again, and whether a refresher runs.
+#[derive(Default)]
+struct PendingRefreshes {
+    hosts: Vec<String>,
+    running: bool,
+}
+
 pub struct SiteCache {
     /// Host -> deploy to serve and visitor access; refreshed once older than `host_ttl`.
     pub hosts: Cache<String, HostEntry>,
     host_ttl: Duration,
     /// Hosts whose refresh is under way (one lookup per host at a time).
     refreshing: Mutex<HashSet<String>>,
+    /// Hosts past the TTL waiting for the background refresher, which looks them up in
+    /// batches (see `http::serve::refresh`).
+    pending: Mutex<PendingRefreshes>,
     /// Counts host invalidations. An invalidation does not stop a lookup already under way,
     /// which may have read the old mapping: the lookup compares this count before and after
     /// and reads again rather than cache what may be stale until the TTL.
@@ -151,6 +163,7 @@ impl SiteCache {
                 .build(),
             host_ttl,
             refreshing: Mutex::new(HashSet::new()),
+            pending: Mutex::new(PendingRefreshes::default()),
             host_invalidations: AtomicU64::new(0),
             manifests: Cache::builder()
                 .max_capacity(manifest_bytes)
@@ -217,6 +230,36 @@ impl SiteCache {
             Ok(mut refreshing) => refreshing.insert(host.to_owned()),
             Err(_) => false,
         }
+    }
+
+    /// Queues a host that [`SiteCache::begin_refresh`] handed to this caller for the
+    /// background refresher; true when no refresher runs, and the caller must start one
+    /// (which then calls [`SiteCache::take_refreshes`] until it gets none).
+    pub fn queue_refresh(&self, host: &str) -> bool {
+        let Ok(mut pending) = self.pending.lock() else {
+            return false;
+        };
+        pending.hosts.push(host.to_owned());
+        !std::mem::replace(&mut pending.running, true)
+    }
+
+    /// Up to `max` queued hosts. None means the refresher stops: the next queued host
+    /// starts another (the check and the stop are one step, so no host waits unseen).
+    pub fn take_refreshes(&self, max: usize) -> Vec<String> {
+        let Ok(mut pending) = self.pending.lock() else {
+            return Vec::new();
+        };
+        if pending.hosts.is_empty() {
+            pending.running = false;
+            return Vec::new();
+        }
+        let from = pending.hosts.len().saturating_sub(max);
+        pending.hosts.split_off(from)
+    }
+
+    /// The safety-net TTL of host entries.
+    pub fn host_ttl(&self) -> Duration {
+        self.host_ttl
     }
 
     pub fn end_refresh(&self, host: &str) {
