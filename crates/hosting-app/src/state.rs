@@ -52,7 +52,8 @@ impl App {
         blobs: Arc<dyn BlobStore>,
         shared: Arc<dyn SharedState>,
     ) -> App {
-        let cache = SiteCache::new(config.cache.cache_bytes, config.cache.host_cache_ttl);
+        let host_ttl = config.cache.host_ttl(config.is_cluster());
+        let cache = SiteCache::new(config.cache.cache_bytes, host_ttl);
         let routing = crate::routing::SiteRouting::new(&config);
         let site_cache_control =
             crate::freshness::site_cache_control(config.cache.proxy_cache_seconds.as_secs());

@@ -77,6 +77,14 @@ pub trait BlobStore: Send + Sync {
         }
     }
 
+    /// A small blob's bytes read on the calling thread, where that costs less than a
+    /// hand-off to the blocking pool: a local folder, whose read of a small file is a few
+    /// system calls on the page cache (as nginx's workers read). `None`: this backend
+    /// cannot; use [`BlobStore::read`].
+    fn read_now(&self, _sha256: &Sha256) -> Option<Result<Option<Bytes>, BlobError>> {
+        None
+    }
+
     /// `range` of a blob (clamped to its end), for a Range request on a file too large
     /// to cache; an object store sends only those bytes.
     async fn read_range(
@@ -188,6 +196,17 @@ fn open_blob(root: &Path, sha256: &Sha256) -> io::Result<Option<std::fs::File>> 
         Some(file) => Ok(Some(file)),
         None => open_if_present(&legacy_blob_path(root, sha256)),
     }
+}
+
+/// A blob's bytes in one go: open, size, read (blocking).
+fn read_whole(root: &Path, sha256: &Sha256) -> io::Result<Option<Bytes>> {
+    let Some(mut file) = open_blob(root, sha256)? else {
+        return Ok(None);
+    };
+    let len = file.metadata()?.len();
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    std::io::Read::read_to_end(&mut file, &mut bytes)?;
+    Ok(Some(Bytes::from(bytes)))
 }
 
 struct FolderBlobWriter {
@@ -305,18 +324,14 @@ impl BlobStore for FolderBlobStore {
     /// a many-sites mix (issue 23).
     async fn read(&self, sha256: &Sha256) -> Result<Option<Bytes>, BlobError> {
         let (root, sha) = (self.root.clone(), sha256.clone());
-        tokio::task::spawn_blocking(move || -> io::Result<Option<Bytes>> {
-            let Some(mut file) = open_blob(&root, &sha)? else {
-                return Ok(None);
-            };
-            let len = file.metadata()?.len();
-            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-            std::io::Read::read_to_end(&mut file, &mut bytes)?;
-            Ok(Some(Bytes::from(bytes)))
-        })
-        .await
-        .map_err(io::Error::other)?
-        .map_err(BlobError::from)
+        tokio::task::spawn_blocking(move || read_whole(&root, &sha))
+            .await
+            .map_err(io::Error::other)?
+            .map_err(BlobError::from)
+    }
+
+    fn read_now(&self, sha256: &Sha256) -> Option<Result<Option<Bytes>, BlobError>> {
+        Some(read_whole(&self.root, sha256).map_err(BlobError::from))
     }
 
     /// Removes the blob in either layout (uploading again a blob stored in the older one

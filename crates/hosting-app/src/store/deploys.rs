@@ -3,7 +3,8 @@
 //! deploys by insertion (`seq` on PostgreSQL, `rowid` on SQLite).
 
 use super::columns::{count, opt_time, parse_state, time};
-use super::{DeployRecord, LiveDeploy, ManifestEntry, StoreError};
+use super::{DeployRecord, LiveDeploy, ManifestEntry, ProtectionRecord, SiteServing, StoreError};
+use hosting_api::ProtectionScope;
 
 /// `live` is true for the site's live deploy (false, not NULL, when the site has none).
 /// A macro so that `concat!` can extend it into constants.
@@ -65,6 +66,13 @@ pub(super) const MARK_READY: &str = "UPDATE deploys SET state = 'ready', total_b
 pub(super) const SET_PUBLISHED: &str = "UPDATE deploys SET published_at = $1 WHERE id = $2";
 pub(super) const LIVE_OF_SITE: &str = "SELECT s.id AS site_id, d.id AS deploy_id, d.created_at \
      FROM sites s JOIN deploys d ON d.id = s.live_deploy_id WHERE s.name = $1";
+/// The live deploy and visitor access of many sites at once (a [`ServingRow`] per site
+/// found): the host cache's background refresh; the caller closes the `IN (` list.
+pub(super) const SERVING_OF_SITES: &str = "SELECT s.name, s.id AS site_id, \
+     d.id AS deploy_id, d.created_at, p.scope, p.password_hash, p.cookie_key, \
+     p.updated_at AS protection_updated_at \
+     FROM sites s LEFT JOIN deploys d ON d.id = s.live_deploy_id \
+     LEFT JOIN site_protection p ON p.site_id = s.id WHERE s.name IN (";
 pub(super) const PREVIEW: &str = "SELECT s.id AS site_id, d.id AS deploy_id, d.created_at \
      FROM deploys d JOIN sites s ON s.id = d.site_id \
      WHERE s.name = $1 AND d.id = $2 AND d.state = 'ready'";
@@ -134,6 +142,53 @@ impl From<LiveRow> for LiveDeploy {
             site_id: row.site_id,
             deploy_id: row.deploy_id,
             created_at: time(row.created_at),
+        }
+    }
+}
+
+/// One [`SERVING_OF_SITES`] row: what [`LIVE_OF_SITE`] and the site's protection row
+/// would give, joined.
+#[derive(sqlx::FromRow)]
+pub(super) struct ServingRow {
+    name: String,
+    site_id: i64,
+    deploy_id: Option<String>,
+    created_at: Option<i64>,
+    scope: Option<String>,
+    password_hash: Option<String>,
+    cookie_key: Option<String>,
+    protection_updated_at: Option<i64>,
+}
+
+impl From<ServingRow> for SiteServing {
+    fn from(row: ServingRow) -> SiteServing {
+        let deploy = match (row.deploy_id, row.created_at) {
+            (Some(deploy_id), Some(created_at)) => Some(LiveDeploy {
+                site_id: row.site_id,
+                deploy_id,
+                created_at: time(created_at),
+            }),
+            _ => None,
+        };
+        let protection = match (row.scope, row.password_hash, row.cookie_key) {
+            (Some(scope), Some(password_hash), Some(cookie_key)) => Some(ProtectionRecord {
+                site_id: row.site_id,
+                // As `ProtectionRow`: an unknown word protects everything.
+                scope: if scope == "previews" {
+                    ProtectionScope::Previews
+                } else {
+                    ProtectionScope::All
+                },
+                password_hash,
+                cookie_key,
+                updated_at: time(row.protection_updated_at.unwrap_or(0)),
+            }),
+            _ => None,
+        };
+        SiteServing {
+            name: row.name,
+            deploy,
+            protection,
         }
     }
 }

@@ -188,6 +188,14 @@ pub struct LiveDeploy {
     pub created_at: DateTime<Utc>,
 }
 
+/// What serving a site's own host needs: its live deploy and its visitor access.
+#[derive(Debug, Clone)]
+pub struct SiteServing {
+    pub name: String,
+    pub deploy: Option<LiveDeploy>,
+    pub protection: Option<ProtectionRecord>,
+}
+
 /// A custom domain of a site; the owner is the site's.
 #[derive(Debug, Clone)]
 pub struct DomainRecord {
@@ -450,6 +458,9 @@ pub trait Store: Send + Sync {
 
     /// The live deploy of the site named `site`.
     async fn live_deploy(&self, site: &str) -> StoreResult<Option<LiveDeploy>>;
+    /// The live deploy and visitor access of each named site that exists, in one query
+    /// per few thousand names: the host cache refreshes many site hosts at once with it.
+    async fn sites_serving(&self, sites: &[String]) -> StoreResult<Vec<SiteServing>>;
     /// A deploy of `site` by id, for preview hosts (any state but expired or failed).
     async fn preview_deploy(&self, site: &str, deploy_id: &str) -> StoreResult<Option<LiveDeploy>>;
 

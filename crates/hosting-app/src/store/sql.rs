@@ -25,7 +25,7 @@ use crate::store::certificates::{self as cert_sql, certificate_status_str};
 use crate::store::columns::{
     count, map_err, now_ms, other, role_str, state_str, time, unavailable,
 };
-use crate::store::deploys::{self as deploy_sql, DeployRow, EarlierRow, LiveRow};
+use crate::store::deploys::{self as deploy_sql, DeployRow, EarlierRow, LiveRow, ServingRow};
 use crate::store::domains::{self as domain_sql, domain_status_str, ClaimRow, DomainRow};
 use crate::store::quotas::{self as quota_sql, hour_ago_ms, QuotaRow};
 use crate::store::tokens::{self as token_sql, AuthRow, TokenRow};
@@ -43,7 +43,7 @@ use crate::store::{
     LiveDeploy, ManifestEntry, NewDeploy, NewDomain, SessionRecord, SiteRecord, Store, StoreError,
     StoreResult, TokenRecord, UploadOutcome, UserRecord,
 };
-use crate::store::{AliasRecord, ProtectionRecord};
+use crate::store::{AliasRecord, ProtectionRecord, SiteServing};
 use crate::store::{
     AnalyticsBatch, AnalyticsCutoffs, BucketIncrement, BucketRecord, Granularity, TopIncrement,
     TopKind,
@@ -792,6 +792,24 @@ impl Store for This {
                 .await)
             .map_err(map_err)?;
         Ok(row.map(LiveDeploy::from))
+    }
+
+    async fn sites_serving(&self, sites: &[String]) -> StoreResult<Vec<SiteServing>> {
+        let mut found = Vec::with_capacity(sites.len());
+        for chunk in sites.chunks(BIND_LIMIT) {
+            let rows: Vec<ServingRow> = routed_read!(self, |pool| {
+                let mut query = QueryBuilder::<Db>::new(deploy_sql::SERVING_OF_SITES);
+                let mut separated = query.separated(", ");
+                for site in chunk {
+                    separated.push_bind(site.as_str());
+                }
+                query.push(")");
+                query.build_query_as().fetch_all(pool).await
+            })
+            .map_err(map_err)?;
+            found.extend(rows.into_iter().map(SiteServing::from));
+        }
+        Ok(found)
     }
 
     async fn preview_deploy(&self, site: &str, deploy_id: &str) -> StoreResult<Option<LiveDeploy>> {

@@ -54,7 +54,7 @@ async fn an_alias_move_and_a_protection_reach_another_instance_at_once() {
     // Arrange: B caches hosts for an hour, so only the invalidation message can update it.
     let a = TestApp::spawn().await;
     let b = a
-        .another_instance(|c| c.cache.host_cache_ttl = Duration::from_secs(3600))
+        .another_instance(|c| c.cache.host_cache_ttl = Some(Duration::from_secs(3600)))
         .await;
     a.create_site(ADMIN_TOKEN, "blog").await;
     let first = unpublished(&a, b"first").await;

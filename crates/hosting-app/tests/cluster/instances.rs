@@ -62,7 +62,7 @@ async fn an_instance_serves_what_another_published_within_a_second() {
     // Arrange: B caches hosts for an hour, so only the invalidation message can update it.
     let a = TestApp::spawn().await;
     let b = a
-        .another_instance(|c| c.cache.host_cache_ttl = Duration::from_secs(3600))
+        .another_instance(|c| c.cache.host_cache_ttl = Some(Duration::from_secs(3600)))
         .await;
     a.create_site(ADMIN_TOKEN, "blog").await;
     a.deploy_archive(ADMIN_TOKEN, "blog", &[("index.html", b"v1")])
@@ -96,7 +96,7 @@ async fn without_pub_sub_an_instance_catches_up_within_the_host_ttl() {
             c.redis.redis_url = Some(hosting_app::config::SecretUrl::from(
                 "redis://127.0.0.1:1/0",
             ));
-            c.cache.host_cache_ttl = Duration::from_secs(2);
+            c.cache.host_cache_ttl = Some(Duration::from_secs(2));
         })
         .await;
     a.create_site(ADMIN_TOKEN, "blog").await;

@@ -7,6 +7,7 @@ mod content;
 mod error;
 pub mod path;
 mod proxy;
+mod refresh;
 mod respond;
 mod tiers;
 
@@ -277,9 +278,9 @@ fn unavailable(cause: &ServeError) -> Response {
 }
 
 /// The deploy a host points at and its visitor access, through the host cache. An entry
-/// past the TTL is still answered from while one background lookup refreshes it: a
-/// missed invalidation is corrected within the TTL plus one lookup, and no request whose
-/// host is cached waits for the database, whether the entry is fresh or stale.
+/// past the TTL is still answered from while the background refresher looks it up again
+/// ([`refresh`]): a missed invalidation is corrected within the TTL plus one lookup, and
+/// no request whose host is cached waits for the database, fresh or stale.
 pub async fn host_entry(
     state: &AppState,
     host: &str,
@@ -288,24 +289,22 @@ pub async fn host_entry(
     if let Some(entry) = state.cache.hosts.get(host).await {
         crate::telemetry::record_cache_lookup("l1", "host", true);
         if state.cache.begin_refresh(host, &entry) {
-            let state = state.clone();
-            let host = host.to_owned();
-            let kind = kind.clone();
-            tokio::spawn(async move {
-                match fresh_host_entry(&state, &host, &kind).await {
-                    Ok(fresh) => state.cache.hosts.insert(host.clone(), fresh).await,
-                    // The entry is kept; the next request past the TTL tries again.
-                    Err(e) => tracing::warn!(error = %e, host = %host, "refreshing a host failed"),
-                }
-                state.cache.end_refresh(&host);
-            });
+            refresh::refresh_later(state, host);
         }
         return Ok(entry);
     }
-    tiers::l1(&state.cache.hosts, "host", &host.to_owned(), || async {
+    let invalidations = state.cache.host_invalidations();
+    let entry = tiers::l1(&state.cache.hosts, "host", &host.to_owned(), || async {
         fresh_host_entry(state, host, kind).await
     })
-    .await
+    .await?;
+    // An invalidation that arrived after the lookup read its rows but before the cache
+    // took the entry found nothing to drop: drop what may be stale now, rather than keep
+    // it until the TTL (five minutes embedded).
+    if state.cache.host_invalidations() != invalidations {
+        state.cache.hosts.invalidate(host).await;
+    }
+    Ok(entry)
 }
 
 /// The host's deploy from the tiers below L1 and its visitor access from the store,
@@ -372,7 +371,7 @@ async fn look_up_host(
         shared: &state.shared,
         kind: "host",
         key: host_key(host),
-        ttl: state.config.cache.host_cache_ttl,
+        ttl: state.cache.host_ttl(),
     };
     let found = tiers::l2(l2, |_| true, async {
         let store = &state.store;

@@ -18,8 +18,8 @@ use crate::shared::{count_l2, SharedState};
 /// `key` from L1, else from the future `load` makes (run once per key however many
 /// requests wait for it), which fills L1. A hit builds nothing: no owned key, no loader
 /// (they cost an allocation or two per request on the hot path, issue 17).
-pub async fn l1<K, V, F>(
-    cache: &Cache<K, V>,
+pub async fn l1<K, V, S, F>(
+    cache: &Cache<K, V, S>,
     kind: &'static str,
     key: &K,
     load: impl FnOnce() -> F,
@@ -27,6 +27,7 @@ pub async fn l1<K, V, F>(
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
+    S: std::hash::BuildHasher + Clone + Send + Sync + 'static,
     F: Future<Output = Result<V, ServeError>>,
 {
     if let Some(found) = cache.get(key).await {
