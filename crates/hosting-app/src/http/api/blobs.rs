@@ -42,6 +42,8 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "The digests to upload, sorted", body = hosting_api::Missing),
         (status = 400, description = "Not a list of at most 5,000 SHA-256 digests"),
+        (status = 413, description = "The body is too large"),
+        (status = 415, description = "The body is not `application/json`"),
     ))]
 pub async fn missing(
     State(state): State<AppState>,
