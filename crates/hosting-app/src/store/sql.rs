@@ -202,6 +202,29 @@ async fn record_owned_blobs(
     Ok(())
 }
 
+/// Records uploaded blobs as the owner's once `quotas` admits the bytes new to them, and
+/// returns those bytes (`blobs` may name a digest twice; it counts once).
+async fn admit_owned_uploads(
+    tx: &mut Tx<'_>,
+    owner_id: i64,
+    blobs: &[(Sha256, u64)],
+    quotas: &dyn QuotaPolicy,
+) -> StoreResult<u64> {
+    let quota = quota_in_tx(tx, owner_id).await?;
+    let hashes: Vec<&Sha256> = blobs.iter().map(|(sha, _)| sha).collect();
+    let owned = owned_sizes(tx, owner_id, &hashes).await?;
+    let mut counted = HashSet::new();
+    let adding: u64 = blobs
+        .iter()
+        .filter(|(sha, _)| !owned.contains_key(sha) && counted.insert(sha))
+        .map(|(_, size)| size)
+        .sum();
+    quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
+    let sized: Vec<(&Sha256, u64)> = blobs.iter().map(|(sha, size)| (sha, *size)).collect();
+    record_owned_blobs(tx, owner_id, &sized).await?;
+    Ok(adding)
+}
+
 /// Sizes of the blobs `owner_id` has among `hashes`; on PostgreSQL their rows are
 /// share-locked, so garbage collection cannot delete them before this transaction commits.
 async fn owned_sizes(
@@ -1398,18 +1421,8 @@ impl Store for This {
         quotas: &dyn QuotaPolicy,
     ) -> StoreResult<UploadOutcome> {
         let mut tx = self.writer().begin().await.map_err(map_err)?;
-        let quota = quota_in_tx(&mut tx, owner_id).await?;
+        let adding = admit_owned_uploads(&mut tx, owner_id, blobs, quotas).await?;
         let hashes: Vec<&Sha256> = blobs.iter().map(|(sha, _)| sha).collect();
-        let owned = owned_sizes(&mut tx, owner_id, &hashes).await?;
-        let mut counted = HashSet::new();
-        let adding: u64 = blobs
-            .iter()
-            .filter(|(sha, _)| !owned.contains_key(sha) && counted.insert(sha))
-            .map(|(_, size)| size)
-            .sum();
-        quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
-        let sized: Vec<(&Sha256, u64)> = blobs.iter().map(|(sha, size)| (sha, *size)).collect();
-        record_owned_blobs(&mut tx, owner_id, &sized).await?;
         if adding > 0 {
             let query = sqlx::query(quota_sql::ADD_STORAGE)
                 .bind(owner_id)
@@ -1452,18 +1465,7 @@ impl Store for This {
         quotas: &dyn QuotaPolicy,
     ) -> StoreResult<()> {
         let mut tx = self.writer().begin().await.map_err(map_err)?;
-        let quota = quota_in_tx(&mut tx, owner_id).await?;
-        let hashes: Vec<&Sha256> = blobs.iter().map(|(sha, _)| sha).collect();
-        let owned = owned_sizes(&mut tx, owner_id, &hashes).await?;
-        let mut counted = HashSet::new();
-        let adding: u64 = blobs
-            .iter()
-            .filter(|(sha, _)| !owned.contains_key(sha) && counted.insert(sha))
-            .map(|(_, size)| size)
-            .sum();
-        quotas.admit(&quota, QuotaKind::StorageBytes, adding)?;
-        let sized: Vec<(&Sha256, u64)> = blobs.iter().map(|(sha, size)| (sha, *size)).collect();
-        record_owned_blobs(&mut tx, owner_id, &sized).await?;
+        admit_owned_uploads(&mut tx, owner_id, blobs, quotas).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
     }
