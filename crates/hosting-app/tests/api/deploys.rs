@@ -105,6 +105,20 @@ pub(crate) async fn page(app: &TestApp, site: &str, path: &str) -> (u16, String)
     (status, response.text().await.expect("site body"))
 }
 
+/// The deploy `id` of site "blog" is ready with every byte of `files`, publishes, and
+/// then serves each file at its path.
+pub(crate) async fn assert_ready_then_served(app: &TestApp, id: &str, files: &[(&str, &[u8])]) {
+    let deploy = get_deploy(app, ADMIN_TOKEN, id).await;
+    assert_eq!(deploy.state, api::DeployState::Ready);
+    let expected_bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(deploy.total_bytes, expected_bytes as u64);
+    assert_eq!(publish(app, ADMIN_TOKEN, id).await.status(), 200);
+    for (path, bytes) in files {
+        let (status, body) = page(app, "blog", path).await;
+        assert_eq!((status, body.as_bytes()), (200, *bytes), "{path}");
+    }
+}
+
 #[tokio::test]
 async fn a_digest_deploy_asks_for_every_file_then_only_for_what_changed() {
     // Arrange

@@ -2,7 +2,7 @@
 //! makes a deploy ready and servable, a bad entry is named and leaves nothing of its
 //! batch stored, and the per-request limits answer problem+json.
 
-use super::{create_digest, get_deploy, page, post_manifest, publish};
+use super::{assert_ready_then_served, create_digest, page, post_manifest, publish};
 use crate::helpers::{assert_problem, sha256_hex, TestApp, ADMIN_TOKEN};
 
 /// An uncompressed tar of `(entry name, bytes)`.
@@ -80,20 +80,7 @@ async fn a_bulk_upload_makes_the_deploy_ready_and_publish_serves_every_file() {
     }
 
     // Assert
-    let deploy = get_deploy(&app, ADMIN_TOKEN, &created.deploy.id).await;
-    assert_eq!(deploy.state, hosting_api::DeployState::Ready);
-    let expected_bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
-    assert_eq!(deploy.total_bytes, expected_bytes as u64);
-    assert_eq!(
-        publish(&app, ADMIN_TOKEN, &created.deploy.id)
-            .await
-            .status(),
-        200
-    );
-    for (path, bytes) in &files {
-        let (status, body) = page(&app, "blog", path).await;
-        assert_eq!((status, body.as_bytes()), (200, *bytes), "{path}");
-    }
+    assert_ready_then_served(&app, &created.deploy.id, &files).await;
 }
 
 #[tokio::test]

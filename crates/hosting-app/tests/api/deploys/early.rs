@@ -4,7 +4,7 @@
 //! stored.
 
 use super::bulk::tar_of;
-use super::{create_digest, get_deploy, page, publish};
+use super::{assert_ready_then_served, create_digest};
 use crate::helpers::{assert_problem, sha256_hex, TestApp, ADMIN_TOKEN};
 
 async fn missing(app: &TestApp, token: &str, digests: &[String]) -> reqwest::Response {
@@ -72,20 +72,7 @@ async fn files_uploaded_before_their_deploy_make_it_ready_at_once_and_are_served
     // Assert
     assert!(still_missing.is_empty(), "{still_missing:?}");
     assert!(created.required.is_empty(), "{:?}", created.required);
-    let deploy = get_deploy(&app, ADMIN_TOKEN, &created.deploy.id).await;
-    assert_eq!(deploy.state, hosting_api::DeployState::Ready);
-    let expected: usize = files.iter().map(|(_, b)| b.len()).sum();
-    assert_eq!(deploy.total_bytes, expected as u64);
-    assert_eq!(
-        publish(&app, ADMIN_TOKEN, &created.deploy.id)
-            .await
-            .status(),
-        200
-    );
-    for (path, bytes) in &files {
-        let (status, body) = page(&app, "blog", path).await;
-        assert_eq!((status, body.as_bytes()), (200, *bytes), "{path}");
-    }
+    assert_ready_then_served(&app, &created.deploy.id, &files).await;
 }
 
 #[tokio::test]
