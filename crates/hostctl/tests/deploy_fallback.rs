@@ -149,13 +149,9 @@ async fn deploy(port: u16, pages: usize) -> std::process::Output {
     .expect("join")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_current_server_gets_the_files_before_the_deploy_and_nothing_after() {
-    let (port, proxy, _stop, _data) = serve(false).await;
-    let pages = 12;
-
-    let output = deploy(port, pages).await;
-
+/// hostctl succeeded and uploaded every file of a first deploy of `pages` pages (and the
+/// index).
+fn assert_uploaded_all(output: &std::process::Output, pages: usize) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -166,46 +162,10 @@ async fn a_current_server_gets_the_files_before_the_deploy_and_nothing_after() {
         stdout.contains(&format!("({} uploaded, 0 unchanged)", pages + 1)),
         "{stdout}"
     );
-    // One "missing" call and one batch: the folder is one chunk.
-    assert_eq!(proxy.seen.early.load(Ordering::Relaxed), 2);
-    assert_eq!(proxy.seen.deploy_batches.load(Ordering::Relaxed), 0);
-    assert_eq!(proxy.seen.puts.load(Ordering::Relaxed), 0);
-    let client = reqwest::Client::new();
-    for i in 0..pages {
-        let response = client
-            .get(format!("http://127.0.0.1:{}/page-{i}.html", proxy.upstream))
-            .header("host", "old.localhost")
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.text().await.expect("body"), format!("<p>{i}</p>"));
-    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_without_the_bulk_routes_gets_one_put_per_file() {
-    let (port, proxy, _stop, _data) = serve(true).await;
-    let upstream = proxy.upstream;
-    let pages = 12;
-
-    let output = deploy(port, pages).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "deploy failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains(&format!("({} uploaded, 0 unchanged)", pages + 1)),
-        "{stdout}"
-    );
-    // The early upload's first "missing" call was refused, then the deploy's batch.
-    assert_eq!(proxy.seen.early.load(Ordering::Relaxed), 1);
-    assert!(proxy.seen.bulk_refused.load(Ordering::Relaxed) >= 2);
-    assert_eq!(proxy.seen.puts.load(Ordering::Relaxed), pages + 1);
-
-    // Served from the real server: every file arrived through its PUT.
+/// The real server behind the proxy serves every page of site "old".
+async fn assert_pages_served(upstream: u16, pages: usize) {
     let client = reqwest::Client::new();
     for i in 0..pages {
         let response = client
@@ -217,4 +177,35 @@ async fn a_server_without_the_bulk_routes_gets_one_put_per_file() {
         assert_eq!(response.status(), 200);
         assert_eq!(response.text().await.expect("body"), format!("<p>{i}</p>"));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_current_server_gets_the_files_before_the_deploy_and_nothing_after() {
+    let (port, proxy, _stop, _data) = serve(false).await;
+    let pages = 12;
+
+    let output = deploy(port, pages).await;
+
+    assert_uploaded_all(&output, pages);
+    // One "missing" call and one batch: the folder is one chunk.
+    assert_eq!(proxy.seen.early.load(Ordering::Relaxed), 2);
+    assert_eq!(proxy.seen.deploy_batches.load(Ordering::Relaxed), 0);
+    assert_eq!(proxy.seen.puts.load(Ordering::Relaxed), 0);
+    assert_pages_served(proxy.upstream, pages).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_the_bulk_routes_gets_one_put_per_file() {
+    let (port, proxy, _stop, _data) = serve(true).await;
+    let pages = 12;
+
+    let output = deploy(port, pages).await;
+    assert_uploaded_all(&output, pages);
+    // The early upload's first "missing" call was refused, then the deploy's batch.
+    assert_eq!(proxy.seen.early.load(Ordering::Relaxed), 1);
+    assert!(proxy.seen.bulk_refused.load(Ordering::Relaxed) >= 2);
+    assert_eq!(proxy.seen.puts.load(Ordering::Relaxed), pages + 1);
+
+    // Served from the real server: every file arrived through its PUT.
+    assert_pages_served(proxy.upstream, pages).await;
 }
