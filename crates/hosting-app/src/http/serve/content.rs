@@ -165,14 +165,12 @@ const READ_NOW_MAX_BYTES: u64 = 64 * 1024;
 
 async fn load_identity(state: &AppState, digest: &Digest, size: u64) -> Result<Bytes, ServeError> {
     let key = (*digest, Encoding::Identity);
+    if let Some(found) = tiers::l1_get(&state.cache.files, "file", &key).await {
+        return Ok(found);
+    }
     if size <= READ_NOW_MAX_BYTES && !state.config.is_cluster() {
-        if let Some(found) = state.cache.files.get(&key).await {
-            crate::telemetry::record_cache_lookup("l1", "file", true);
-            return Ok(found);
-        }
         let sha256 = Sha256::from_digest(digest);
         if let Some(read) = state.blobs.read_now(&sha256) {
-            crate::telemetry::record_cache_lookup("l1", "file", false);
             // No await between the miss and the read: nothing to wait for together, so
             // a plain insert, without the waiters `try_get_with` keeps per key.
             let bytes = read?.ok_or(ServeError::MissingBlob(sha256))?;
@@ -180,7 +178,7 @@ async fn load_identity(state: &AppState, digest: &Digest, size: u64) -> Result<B
             return Ok(bytes);
         }
     }
-    tiers::l1(&state.cache.files, "file", &key, || async {
+    tiers::l1_fill(&state.cache.files, &key, || async {
         let sha256 = &Sha256::from_digest(digest);
         let from_store = async {
             state

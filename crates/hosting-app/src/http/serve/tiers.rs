@@ -3,7 +3,7 @@
 //! cluster mode; absent in embedded mode). A tier that fails is a miss, never an error.
 
 use std::future::Future;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,14 +27,40 @@ pub async fn l1<K, V, S, F>(
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    S: std::hash::BuildHasher + Clone + Send + Sync + 'static,
+    S: BuildHasher + Clone + Send + Sync + 'static,
     F: Future<Output = Result<V, ServeError>>,
 {
-    if let Some(found) = cache.get(key).await {
-        crate::telemetry::record_cache_lookup("l1", kind, true);
-        return Ok(found);
+    match l1_get(cache, kind, key).await {
+        Some(found) => Ok(found),
+        None => l1_fill(cache, key, load).await,
     }
-    crate::telemetry::record_cache_lookup("l1", kind, false);
+}
+
+/// `key` from L1, the lookup counted as a hit or a miss.
+pub async fn l1_get<K, V, S>(cache: &Cache<K, V, S>, kind: &'static str, key: &K) -> Option<V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Clone + Send + Sync + 'static,
+{
+    let found = cache.get(key).await;
+    crate::telemetry::record_cache_lookup("l1", kind, found.is_some());
+    found
+}
+
+/// After an [`l1_get`] miss: `key` from the future `load` makes, run once per key however
+/// many requests wait for it, which fills L1.
+pub async fn l1_fill<K, V, S, F>(
+    cache: &Cache<K, V, S>,
+    key: &K,
+    load: impl FnOnce() -> F,
+) -> Result<V, ServeError>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<V, ServeError>>,
+{
     cache
         .try_get_with_by_ref(key, load())
         .await
