@@ -26,7 +26,6 @@ pub struct Representation {
     pub encoding: Encoding,
     /// True when the bytes are compressed here rather than stored compressed.
     pub on_the_fly: bool,
-    pub etag: HeaderValue,
     /// The response depends on `Accept-Encoding`.
     pub vary: bool,
 }
@@ -38,7 +37,6 @@ impl Representation {
             size: file.size,
             encoding: Encoding::Identity,
             on_the_fly: false,
-            etag: file.etag(),
             vary: false,
         }
     }
@@ -46,6 +44,18 @@ impl Representation {
     /// The blob's name in the store (made when the store is asked, not per request).
     pub fn sha256(&self) -> Sha256 {
         Sha256::from_digest(&self.digest)
+    }
+
+    /// The strong validator: the stored blob's hash (identity or precompressed sibling),
+    /// or the identity's hash and the encoding for bytes compressed here. Made when a
+    /// file's headers are prebuilt, not per request.
+    pub fn etag(&self) -> HeaderValue {
+        let suffix = if self.on_the_fly {
+            self.encoding.header_value()
+        } else {
+            None
+        };
+        manifest::etag(&self.digest, suffix)
     }
 }
 
@@ -114,14 +124,12 @@ pub fn choose(
                 rep.digest = *sibling.digest();
                 rep.size = sibling.size;
                 rep.encoding = encoding;
-                rep.etag = sibling.etag();
                 return rep;
             }
         }
         if can_compress {
             rep.encoding = encoding;
             rep.on_the_fly = true;
-            rep.etag = manifest::etag(file.digest(), encoding.header_value());
             return rep;
         }
     }
