@@ -59,43 +59,54 @@ impl Representation {
     }
 }
 
-/// Encodings the client accepts, best first (q-values honoured, `q=0` refuses).
-fn accepted(request: &HeaderMap) -> Vec<Encoding> {
-    let Some(value) = request
+/// Encodings the client accepts, best first (q-values honoured, `q=0` refuses; an
+/// encoding named explicitly is not also taken from `*`). Without allocating: we serve
+/// two encodings, so each gets its best weight and the two are put in order.
+fn accepted(request: &HeaderMap) -> impl Iterator<Item = Encoding> {
+    let value = request
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-    else {
-        return Vec::new();
-    };
-    let mut found: Vec<(Encoding, u32)> = Vec::new();
+        .unwrap_or("");
+    // (named explicitly, best weight) of brotli and gzip.
+    let mut br = (false, 0u32);
+    let mut gzip = (false, 0u32);
     let mut wildcard = None;
-    for item in value.split(',') {
+    for item in value.split(',').filter(|item| !item.trim().is_empty()) {
         let mut parts = item.split(';');
-        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let name = parts.next().unwrap_or("").trim();
         let q = parts
             .filter_map(|p| p.trim().strip_prefix("q="))
             .filter_map(|q| q.trim().parse::<f32>().ok())
             .next()
             .unwrap_or(1.0);
         let weight = (q.clamp(0.0, 1.0) * 1000.0) as u32;
-        match name.as_str() {
-            "br" => found.push((Encoding::Brotli, weight)),
-            "gzip" | "x-gzip" => found.push((Encoding::Gzip, weight)),
-            "*" => wildcard = Some(weight),
-            _ => {}
-        }
-    }
-    if let Some(weight) = wildcard {
-        for encoding in [Encoding::Brotli, Encoding::Gzip] {
-            if !found.iter().any(|(e, _)| *e == encoding) {
-                found.push((encoding, weight));
+        let seen = if name.eq_ignore_ascii_case("br") {
+            &mut br
+        } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            &mut gzip
+        } else {
+            if name == "*" {
+                wildcard = Some(weight);
             }
-        }
+            continue;
+        };
+        *seen = (true, seen.1.max(weight));
     }
-    found.retain(|(_, w)| *w > 0);
-    // Stable sort: at equal weight brotli (smaller) beats gzip.
-    found.sort_by_key(|(e, w)| (std::cmp::Reverse(*w), matches!(e, Encoding::Gzip)));
-    found.into_iter().map(|(e, _)| e).collect()
+    let weight = |(named, best): (bool, u32)| match wildcard {
+        Some(any) if !named => any,
+        _ => best,
+    };
+    let (br, gzip) = (weight(br), weight(gzip));
+    // At equal weight brotli (smaller) comes first.
+    let order = if br >= gzip {
+        [(Encoding::Brotli, br), (Encoding::Gzip, gzip)]
+    } else {
+        [(Encoding::Gzip, gzip), (Encoding::Brotli, br)]
+    };
+    order
+        .into_iter()
+        .filter(|(_, weight)| *weight > 0)
+        .map(|(encoding, _)| encoding)
 }
 
 /// Picks the representation: ranges always get identity bytes, so offsets mean one thing.
@@ -288,7 +299,7 @@ mod tests {
             header::ACCEPT_ENCODING,
             HeaderValue::from_str(value).expect("value"),
         );
-        accepted(&headers)
+        accepted(&headers).collect()
     }
 
     #[test]
@@ -304,6 +315,14 @@ mod tests {
         assert_eq!(accept("br;q=0, gzip"), vec![Encoding::Gzip]);
         assert_eq!(accept("identity"), vec![]);
         assert_eq!(accept("*"), vec![Encoding::Brotli, Encoding::Gzip]);
+        assert_eq!(accept("*;q=0.5, br;q=0"), vec![Encoding::Gzip]);
+        assert_eq!(
+            accept("br;q=0.2, *;q=0.5"),
+            vec![Encoding::Gzip, Encoding::Brotli]
+        );
+        assert_eq!(accept("GZIP, gzip;q=0"), vec![Encoding::Gzip]);
+        assert_eq!(accept("x-gzip;q=0.3, br;q=0.3"), vec![Encoding::Brotli, Encoding::Gzip]);
+        assert_eq!(accept(""), vec![]);
     }
 
     #[test]
