@@ -164,14 +164,12 @@ pub async fn cached_bytes(
     let key = (rep.digest, rep.encoding);
     let encoding = rep.encoding;
     // Compressed variants are counted with the files they come from.
-    let compressed = state
-        .cache
-        .files
-        .try_get_with(key, async move {
-            tokio::task::spawn_blocking(move || compress(&identity, encoding)).await?
-        })
-        .await
-        .map_err(ServeError::Shared)?;
+    // Boxed, as every path a hit of identity bytes does not take: see `tiers::l1`.
+    let compressed = Box::pin(state.cache.files.try_get_with(key, async move {
+        tokio::task::spawn_blocking(move || compress(&identity, encoding)).await?
+    }))
+    .await
+    .map_err(ServeError::Shared)?;
     Ok(Some(compressed))
 }
 
@@ -187,6 +185,14 @@ async fn load_identity(state: &AppState, digest: &Digest, size: u64) -> Result<B
     if let Some(found) = tiers::l1_get(&state.cache.files, "file", &key).await {
         return Ok(found);
     }
+    // Boxed, as every path a hit does not take: see `tiers::l1`.
+    Box::pin(load_missing(state, digest, size)).await
+}
+
+/// After a miss of the file cache: the bytes from the store (or the shared cache),
+/// put in the file cache.
+async fn load_missing(state: &AppState, digest: &Digest, size: u64) -> Result<Bytes, ServeError> {
+    let key = (*digest, Encoding::Identity);
     if size <= READ_NOW_MAX_BYTES && !state.config.is_cluster() {
         let sha256 = Sha256::from_digest(digest);
         if let Some(read) = state.blobs.read_now(&sha256) {
@@ -321,7 +327,10 @@ mod tests {
             vec![Encoding::Gzip, Encoding::Brotli]
         );
         assert_eq!(accept("GZIP, gzip;q=0"), vec![Encoding::Gzip]);
-        assert_eq!(accept("x-gzip;q=0.3, br;q=0.3"), vec![Encoding::Brotli, Encoding::Gzip]);
+        assert_eq!(
+            accept("x-gzip;q=0.3, br;q=0.3"),
+            vec![Encoding::Brotli, Encoding::Gzip]
+        );
         assert_eq!(accept(""), vec![]);
     }
 

@@ -107,7 +107,8 @@ async fn route(
             target: &rule.target,
             protected,
         };
-        return proxy::forward(state, to, req).await;
+        // Boxed: the proxy's client future would make every request's future large.
+        return Box::pin(proxy::forward(state, to, req)).await;
     }
     // Only proxy rules pass other methods on; the deploy's own files are read-only.
     if !readable {
@@ -297,6 +298,16 @@ pub async fn host_entry(
         }
         return Ok(entry);
     }
+    // Boxed, as every path a hit does not take: see `tiers::l1`.
+    Box::pin(missing_host_entry(state, host, kind)).await
+}
+
+/// A host entry the cache does not hold: looked up through the tiers and cached.
+async fn missing_host_entry(
+    state: &AppState,
+    host: &str,
+    kind: &HostKind,
+) -> Result<HostEntry, ServeError> {
     let invalidations = state.cache.host_invalidations();
     let entry = tiers::l1(&state.cache.hosts, "host", &host.to_owned(), || async {
         fresh_host_entry(state, host, kind).await

@@ -171,11 +171,14 @@ async fn prebuilt(
         built.clone(),
     ) {
         let deploy = target.deploy;
-        state
-            .cache
-            .manifests
-            .insert(deploy.manifest.deploy_id.clone(), deploy.clone())
-            .await;
+        // Boxed, as every path a hit does not take: see `tiers::l1`.
+        Box::pin(
+            state
+                .cache
+                .manifests
+                .insert(deploy.manifest.deploy_id.clone(), deploy.clone()),
+        )
+        .await;
     }
     built
 }
@@ -283,6 +286,16 @@ async fn body_of(
         let (start, end) = (to_usize(span.start), to_usize(span.end));
         return Ok(Body::from(bytes.slice(start..end)));
     }
+    // Boxed, as every path a hit does not take: see `tiers::l1`.
+    Box::pin(uncached_body(state, rep, span)).await
+}
+
+/// The body of a file too large for the cache, read from the blob store.
+async fn uncached_body(
+    state: &AppState,
+    rep: &Representation,
+    span: std::ops::Range<u64>,
+) -> Result<Body, ServeError> {
     // Too large for the cache: an object store sends just the span.
     if state.blobs.ranged_reads() {
         let bytes = state.blobs.read_range(&rep.sha256(), span.clone()).await?;
