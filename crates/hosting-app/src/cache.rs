@@ -14,12 +14,13 @@
 //! cache of its own with a plain TTL, it made 61 % of the requests of that mix wait for a
 //! `site_protection` query.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::mem::size_of;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::http::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use moka::future::Cache;
 
@@ -41,6 +42,124 @@ impl Encoding {
             Encoding::Gzip => Some("gzip"),
             Encoding::Brotli => Some("br"),
         }
+    }
+
+    /// A small index, one per encoding (slots of [`PathHeaders`]).
+    fn slot(self) -> usize {
+        match self {
+            Encoding::Identity => 0,
+            Encoding::Gzip => 1,
+            Encoding::Brotli => 2,
+        }
+    }
+}
+
+/// A deploy as the manifest cache keeps it: the manifest, and the response headers of
+/// its files as they get served.
+#[derive(Debug)]
+pub struct CachedDeploy {
+    pub manifest: SiteManifest,
+    pub responses: ResponseHeaders,
+}
+
+impl CachedDeploy {
+    pub fn new(manifest: SiteManifest) -> CachedDeploy {
+        CachedDeploy {
+            manifest,
+            responses: ResponseHeaders::default(),
+        }
+    }
+}
+
+/// The fixed headers of one representation of a file, built once on its first response
+/// and copied by every later one: content type, ETag, Last-Modified, Cache-Control,
+/// `Vary`, `Content-Encoding` or `Accept-Ranges`, the security headers, the `_headers`
+/// values of the path and the full `Content-Length` (issue 17: copying the block costs
+/// a fraction of inserting a dozen headers one by one and making the ETag per request).
+#[derive(Debug)]
+pub struct Prebuilt {
+    pub headers: HeaderMap,
+    /// The representation's own ETag (a `_headers` rule may have replaced the header),
+    /// which conditional requests are compared with.
+    pub etag: HeaderValue,
+}
+
+/// What [`ResponseHeaders`] holds for one request path: the file it resolved to and a
+/// prebuilt block per encoding.
+#[derive(Debug)]
+struct PathHeaders {
+    file_path: Box<str>,
+    slots: [Option<Arc<Prebuilt>>; 3],
+}
+
+/// The prebuilt headers of a deploy's responses, by the path whose `_headers` rules apply
+/// (the request path, a rewrite's target or `/404.html`). Those are normalized paths that
+/// resolve to a file, so the table is bounded by the deploy's files (a few paths each:
+/// `/a.html`, `/a`, `/a/`) times three encodings. Filled on first serve: the manifest
+/// cache reweighs the entry then (see [`ResponseHeaders::bytes`]).
+#[derive(Debug, Default)]
+pub struct ResponseHeaders {
+    by_path: RwLock<HashMap<Box<str>, PathHeaders, KeyHasher>>,
+    /// Heap bytes of the table, for the manifest cache's weigher.
+    bytes: AtomicU64,
+}
+
+impl ResponseHeaders {
+    /// The block built for `rules_path` served from `file_path` in `encoding`.
+    pub fn get(
+        &self,
+        rules_path: &str,
+        file_path: &str,
+        encoding: Encoding,
+    ) -> Option<Arc<Prebuilt>> {
+        let table = self.by_path.read().ok()?;
+        let found = table.get(rules_path)?;
+        if &*found.file_path != file_path {
+            return None;
+        }
+        found.slots[encoding.slot()].clone()
+    }
+
+    /// Keeps `prebuilt` for later requests; true when it was new (the caller then has
+    /// the manifest cache weigh the entry again).
+    pub fn keep(
+        &self,
+        rules_path: &str,
+        file_path: &str,
+        encoding: Encoding,
+        prebuilt: Arc<Prebuilt>,
+    ) -> bool {
+        let Ok(mut table) = self.by_path.write() else {
+            return false;
+        };
+        let mut added = weigh::prebuilt(&prebuilt);
+        let entry = match table.get_mut(rules_path) {
+            Some(entry) => entry,
+            None => {
+                added += weigh::path_headers(rules_path, file_path);
+                table.entry(rules_path.into()).or_insert(PathHeaders {
+                    file_path: file_path.into(),
+                    slots: [None, None, None],
+                })
+            }
+        };
+        // Paths resolve the same way for the life of a deploy: a different file here
+        // would be a bug, and the block is then simply not kept.
+        if &*entry.file_path != file_path {
+            return false;
+        }
+        let slot = &mut entry.slots[encoding.slot()];
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(prebuilt);
+        self.bytes.fetch_add(added, Ordering::Relaxed);
+        true
+    }
+
+    /// The bytes the table holds (its own growth included, estimated per entry).
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -104,8 +223,44 @@ pub mod weigh {
         CACHE_ENTRY_BYTES + string_bytes(host) + size_of::<HostEntry>() as u64 + deploy + protection
     }
 
-    pub fn manifest(deploy_id: &str, manifest: &SiteManifest) -> u64 {
-        CACHE_ENTRY_BYTES + string_bytes(deploy_id) + manifest.weight()
+    pub fn manifest(deploy_id: &str, deploy: &CachedDeploy) -> u64 {
+        CACHE_ENTRY_BYTES
+            + string_bytes(deploy_id)
+            + deploy.manifest.weight()
+            + size_of::<ResponseHeaders>() as u64
+            + deploy.responses.bytes()
+    }
+
+    /// What a header map entry takes in its vector (name, value, hash and links), and
+    /// per entry in the index table (which keeps room for a quarter more).
+    const HEADER_ENTRY_BYTES: u64 = 112;
+    const HEADER_INDEX_BYTES: u64 = 8;
+
+    /// A prebuilt header block: the map's two allocations at their capacity, the bytes of
+    /// its names and values (counted as if each were its own: some are static or shared
+    /// with the manifest, so this errs high), the `Arc`.
+    pub fn prebuilt(prebuilt: &Prebuilt) -> u64 {
+        let headers = &prebuilt.headers;
+        let capacity = headers.capacity() as u64;
+        let text: u64 = headers
+            .iter()
+            .map(|(name, value)| string_bytes(name.as_str()) + value.len() as u64)
+            .sum();
+        2 * size_of::<usize>() as u64
+            + size_of::<Prebuilt>() as u64
+            + capacity * (HEADER_ENTRY_BYTES + HEADER_INDEX_BYTES)
+            + text
+            + string_bytes(prebuilt.etag.to_str().unwrap_or_default())
+            + 3 * ALLOCATION_SLACK
+    }
+
+    /// A request path's row of the table: its key, the file path, the slots, the
+    /// hash table's share.
+    pub fn path_headers(rules_path: &str, file_path: &str) -> u64 {
+        string_bytes(rules_path)
+            + string_bytes(file_path)
+            + size_of::<PathHeaders>() as u64
+            + 2 * size_of::<usize>() as u64
     }
 
     pub fn file(_key: &(Digest, Encoding), bytes: &Bytes) -> u64 {
@@ -144,7 +299,7 @@ pub struct SiteCache {
     /// which may have read the old mapping: the lookup compares this count before and after
     /// and reads again rather than cache what may be stale until the TTL.
     host_invalidations: AtomicU64,
-    pub manifests: Cache<String, Arc<SiteManifest>, KeyHasher>,
+    pub manifests: Cache<String, Arc<CachedDeploy>, KeyHasher>,
     /// File bytes, identity and compressed variants alike, by content hash.
     pub files: Cache<(Digest, Encoding), Bytes, KeyHasher>,
     /// The byte budget of hosts, manifests and files.
@@ -173,8 +328,8 @@ impl SiteCache {
             host_invalidations: AtomicU64::new(0),
             manifests: Cache::builder()
                 .max_capacity(manifest_bytes)
-                .weigher(|id: &String, manifest: &Arc<SiteManifest>| {
-                    weigh::clamp(weigh::manifest(id, manifest))
+                .weigher(|id: &String, deploy: &Arc<CachedDeploy>| {
+                    weigh::clamp(weigh::manifest(id, deploy))
                 })
                 .build_with_hasher(KeyHasher::default()),
             files: Cache::builder()

@@ -15,10 +15,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{header, HeaderMap, HeaderValue};
 use bytes::Bytes;
 use chrono::Utc;
 use hosting_api::ProtectionScope;
-use hosting_app::cache::{Encoding, HostEntry, SiteCache};
+use hosting_app::cache::{CachedDeploy, Encoding, HostEntry, Prebuilt, SiteCache};
 use hosting_app::domain::manifest::{digest_of, SiteManifest};
 use hosting_app::domain::names::Sha256;
 use hosting_app::store::{LiveDeploy, ManifestEntry, ProtectionRecord};
@@ -245,13 +246,47 @@ fn each_caches_weight_covers_the_memory_its_entries_hold() {
                     HeaderRules::default(),
                 );
                 let id = manifest.deploy_id.clone();
-                cache.manifests.insert(id, Arc::new(manifest)).await;
+                cache
+                    .manifests
+                    .insert(id, Arc::new(CachedDeploy::new(manifest)))
+                    .await;
             },
             |c| c.manifests.weighted_size(),
             &mut caches,
         )
         .await;
         assert_covers("manifest entry of 10 small pages", held, weighed);
+
+        let (held, weighed) = measure_cache(
+            20_000,
+            |cache, n| async move {
+                let manifest = SiteManifest::new(
+                    format!("{n:016x}"),
+                    Utc::now(),
+                    small_site(n),
+                    Redirects::default(),
+                    HeaderRules::default(),
+                );
+                let id = manifest.deploy_id.clone();
+                let deploy = Arc::new(CachedDeploy::new(manifest));
+                for entry in small_site(n) {
+                    let prebuilt = Arc::new(prebuilt_headers(&deploy, &entry));
+                    let path = entry.path.as_str();
+                    deploy
+                        .responses
+                        .keep(path, path, Encoding::Identity, prebuilt);
+                }
+                cache.manifests.insert(id, deploy).await;
+            },
+            |c| c.manifests.weighted_size(),
+            &mut caches,
+        )
+        .await;
+        assert_covers(
+            "manifest entry of 10 small pages, every page's headers prebuilt",
+            held,
+            weighed,
+        );
 
         let (held, weighed) = measure_cache(
             40_000,
@@ -266,4 +301,36 @@ fn each_caches_weight_covers_the_memory_its_entries_hold() {
         .await;
         assert_covers("file entry of 1,000 bytes", held, weighed);
     });
+}
+
+/// A file's prebuilt response headers as the serving path makes them (`http/serve/respond.rs`):
+/// the same headers, values owned or shared the same way.
+fn prebuilt_headers(deploy: &CachedDeploy, entry: &ManifestEntry) -> Prebuilt {
+    let manifest = &deploy.manifest;
+    let file = manifest.file(&entry.path).expect("file of the manifest");
+    let etag = file.etag();
+    let mut headers = HeaderMap::with_capacity(12);
+    headers.insert(header::CONTENT_TYPE, manifest.content_type(file));
+    headers.insert(header::ETAG, etag.clone());
+    headers.insert(header::LAST_MODIFIED, manifest.last_modified_header.clone());
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=0, s-maxage=2, must-revalidate"),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(entry.size));
+    Prebuilt { headers, etag }
 }

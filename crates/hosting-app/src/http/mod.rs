@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -38,7 +38,8 @@ use self::error::problem_response;
 use self::host::{classify, request_host, HostKind};
 use crate::state::AppState;
 
-const REQUEST_ID: &str = "x-request-id";
+/// A name made once: a `&str` name is parsed and hashed as text on every use.
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The public listener's handler: dispatch by host at the connection's service, before
 /// any router. Site requests (the hot path) go straight to serving; the API's router and
@@ -147,7 +148,9 @@ impl listener::Handler for PublicService {
                     duration: elapsed,
                 });
             }
-            response.headers_mut().insert(REQUEST_ID, request_id);
+            response
+                .headers_mut()
+                .insert(REQUEST_ID.clone(), request_id);
             response
         })
     }
@@ -156,7 +159,7 @@ impl listener::Handler for PublicService {
 /// The request's id: the one a proxy sent, else 16 random hex characters (set on the
 /// request too, for the handlers' logs).
 fn request_id(req: &mut Request<Body>) -> HeaderValue {
-    if let Some(id) = req.headers().get(REQUEST_ID) {
+    if let Some(id) = req.headers().get(&REQUEST_ID) {
         return id.clone();
     }
     let mut bytes = [0u8; 8];
@@ -164,7 +167,7 @@ fn request_id(req: &mut Request<Body>) -> HeaderValue {
     let mut text = [0u8; 16];
     let _ = hex::encode_to_slice(bytes, &mut text);
     let id = HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("0"));
-    req.headers_mut().insert(REQUEST_ID, id.clone());
+    req.headers_mut().insert(REQUEST_ID.clone(), id.clone());
     id
 }
 
@@ -244,7 +247,7 @@ async fn dispatch(public: &Public, req: Request) -> (&'static str, String, Respo
                 deploy,
                 private,
             } => {
-                let response = serve::serve_site(state.clone(), host.clone(), deploy, req).await;
+                let response = serve::serve_site(state, &host, deploy, req).await;
                 (
                     "site",
                     if private {

@@ -26,7 +26,6 @@ pub struct Representation {
     pub encoding: Encoding,
     /// True when the bytes are compressed here rather than stored compressed.
     pub on_the_fly: bool,
-    pub etag: HeaderValue,
     /// The response depends on `Accept-Encoding`.
     pub vary: bool,
 }
@@ -38,7 +37,6 @@ impl Representation {
             size: file.size,
             encoding: Encoding::Identity,
             on_the_fly: false,
-            etag: file.etag(),
             vary: false,
         }
     }
@@ -47,45 +45,68 @@ impl Representation {
     pub fn sha256(&self) -> Sha256 {
         Sha256::from_digest(&self.digest)
     }
+
+    /// The strong validator: the stored blob's hash (identity or precompressed sibling),
+    /// or the identity's hash and the encoding for bytes compressed here. Made when a
+    /// file's headers are prebuilt, not per request.
+    pub fn etag(&self) -> HeaderValue {
+        let suffix = if self.on_the_fly {
+            self.encoding.header_value()
+        } else {
+            None
+        };
+        manifest::etag(&self.digest, suffix)
+    }
 }
 
-/// Encodings the client accepts, best first (q-values honoured, `q=0` refuses).
-fn accepted(request: &HeaderMap) -> Vec<Encoding> {
-    let Some(value) = request
+/// Encodings the client accepts, best first (q-values honoured, `q=0` refuses; an
+/// encoding named explicitly is not also taken from `*`). Without allocating: we serve
+/// two encodings, so each gets its best weight and the two are put in order.
+fn accepted(request: &HeaderMap) -> impl Iterator<Item = Encoding> {
+    let value = request
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-    else {
-        return Vec::new();
-    };
-    let mut found: Vec<(Encoding, u32)> = Vec::new();
+        .unwrap_or("");
+    // (named explicitly, best weight) of brotli and gzip.
+    let mut br = (false, 0u32);
+    let mut gzip = (false, 0u32);
     let mut wildcard = None;
-    for item in value.split(',') {
+    for item in value.split(',').filter(|item| !item.trim().is_empty()) {
         let mut parts = item.split(';');
-        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let name = parts.next().unwrap_or("").trim();
         let q = parts
             .filter_map(|p| p.trim().strip_prefix("q="))
             .filter_map(|q| q.trim().parse::<f32>().ok())
             .next()
             .unwrap_or(1.0);
         let weight = (q.clamp(0.0, 1.0) * 1000.0) as u32;
-        match name.as_str() {
-            "br" => found.push((Encoding::Brotli, weight)),
-            "gzip" | "x-gzip" => found.push((Encoding::Gzip, weight)),
-            "*" => wildcard = Some(weight),
-            _ => {}
-        }
-    }
-    if let Some(weight) = wildcard {
-        for encoding in [Encoding::Brotli, Encoding::Gzip] {
-            if !found.iter().any(|(e, _)| *e == encoding) {
-                found.push((encoding, weight));
+        let seen = if name.eq_ignore_ascii_case("br") {
+            &mut br
+        } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            &mut gzip
+        } else {
+            if name == "*" {
+                wildcard = Some(weight);
             }
-        }
+            continue;
+        };
+        *seen = (true, seen.1.max(weight));
     }
-    found.retain(|(_, w)| *w > 0);
-    // Stable sort: at equal weight brotli (smaller) beats gzip.
-    found.sort_by_key(|(e, w)| (std::cmp::Reverse(*w), matches!(e, Encoding::Gzip)));
-    found.into_iter().map(|(e, _)| e).collect()
+    let weight = |(named, best): (bool, u32)| match wildcard {
+        Some(any) if !named => any,
+        _ => best,
+    };
+    let (br, gzip) = (weight(br), weight(gzip));
+    // At equal weight brotli (smaller) comes first.
+    let order = if br >= gzip {
+        [(Encoding::Brotli, br), (Encoding::Gzip, gzip)]
+    } else {
+        [(Encoding::Gzip, gzip), (Encoding::Brotli, br)]
+    };
+    order
+        .into_iter()
+        .filter(|(_, weight)| *weight > 0)
+        .map(|(encoding, _)| encoding)
 }
 
 /// Picks the representation: ranges always get identity bytes, so offsets mean one thing.
@@ -114,14 +135,12 @@ pub fn choose(
                 rep.digest = *sibling.digest();
                 rep.size = sibling.size;
                 rep.encoding = encoding;
-                rep.etag = sibling.etag();
                 return rep;
             }
         }
         if can_compress {
             rep.encoding = encoding;
             rep.on_the_fly = true;
-            rep.etag = manifest::etag(file.digest(), encoding.header_value());
             return rep;
         }
     }
@@ -145,14 +164,12 @@ pub async fn cached_bytes(
     let key = (rep.digest, rep.encoding);
     let encoding = rep.encoding;
     // Compressed variants are counted with the files they come from.
-    let compressed = state
-        .cache
-        .files
-        .try_get_with(key, async move {
-            tokio::task::spawn_blocking(move || compress(&identity, encoding)).await?
-        })
-        .await
-        .map_err(ServeError::Shared)?;
+    // Boxed, as every path a hit of identity bytes does not take: see `tiers::l1`.
+    let compressed = Box::pin(state.cache.files.try_get_with(key, async move {
+        tokio::task::spawn_blocking(move || compress(&identity, encoding)).await?
+    }))
+    .await
+    .map_err(ServeError::Shared)?;
     Ok(Some(compressed))
 }
 
@@ -168,6 +185,14 @@ async fn load_identity(state: &AppState, digest: &Digest, size: u64) -> Result<B
     if let Some(found) = tiers::l1_get(&state.cache.files, "file", &key).await {
         return Ok(found);
     }
+    // Boxed, as every path a hit does not take: see `tiers::l1`.
+    Box::pin(load_missing(state, digest, size)).await
+}
+
+/// After a miss of the file cache: the bytes from the store (or the shared cache),
+/// put in the file cache.
+async fn load_missing(state: &AppState, digest: &Digest, size: u64) -> Result<Bytes, ServeError> {
+    let key = (*digest, Encoding::Identity);
     if size <= READ_NOW_MAX_BYTES && !state.config.is_cluster() {
         let sha256 = Sha256::from_digest(digest);
         if let Some(read) = state.blobs.read_now(&sha256) {
@@ -280,7 +305,7 @@ mod tests {
             header::ACCEPT_ENCODING,
             HeaderValue::from_str(value).expect("value"),
         );
-        accepted(&headers)
+        accepted(&headers).collect()
     }
 
     #[test]
@@ -296,6 +321,17 @@ mod tests {
         assert_eq!(accept("br;q=0, gzip"), vec![Encoding::Gzip]);
         assert_eq!(accept("identity"), vec![]);
         assert_eq!(accept("*"), vec![Encoding::Brotli, Encoding::Gzip]);
+        assert_eq!(accept("*;q=0.5, br;q=0"), vec![Encoding::Gzip]);
+        assert_eq!(
+            accept("br;q=0.2, *;q=0.5"),
+            vec![Encoding::Gzip, Encoding::Brotli]
+        );
+        assert_eq!(accept("GZIP, gzip;q=0"), vec![Encoding::Gzip]);
+        assert_eq!(
+            accept("x-gzip;q=0.3, br;q=0.3"),
+            vec![Encoding::Brotli, Encoding::Gzip]
+        );
+        assert_eq!(accept(""), vec![]);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use self::respond::{file_response, identity_bytes, FileToServe};
 use super::host::HostKind;
 use super::pages::{not_found, platform_page};
 use super::ratelimit::client_ip_of;
-use crate::cache::HostEntry;
+use crate::cache::{CachedDeploy, HostEntry};
 use crate::domain::manifest::{
     Resolved, SiteManifest, HEADERS_FILE, NOT_FOUND_FILE, REDIRECTS_FILE,
 };
@@ -39,8 +39,8 @@ const MAX_RULES_FILE_BYTES: u64 = 1024 * 1024;
 /// Serves one request for a site or preview host, whose deploy `deploy` was found in the
 /// host entry that the visitor check read ([`host_entry`]).
 pub async fn serve_site(
-    state: AppState,
-    host: String,
+    state: &AppState,
+    host: &str,
     deploy: Option<Arc<LiveDeploy>>,
     req: Request<Body>,
 ) -> Response {
@@ -50,23 +50,26 @@ pub async fn serve_site(
         None if readable => return not_found(),
         None => return method_not_allowed(),
     };
-    let manifest = match manifest_for(&state, &target).await {
-        Ok(manifest) => manifest,
+    let deploy = match manifest_for(state, &target).await {
+        Ok(deploy) => deploy,
         Err(e) => return unavailable(&e),
     };
-    let path = match path::decode_path(req.uri().path()) {
+    // The request moves on below; its path is borrowed from a clone of the URI (a
+    // reference count), so a normal path is never copied.
+    let uri = req.uri().clone();
+    let path = match path::decode_path(uri.path()) {
         Ok(path) => path,
         Err(reason) => return platform_page(StatusCode::BAD_REQUEST, "Bad request", reason),
     };
-    let request = access::check(&manifest, &path, req.headers());
+    let request = access::check(&deploy.manifest, &path, req.headers());
     if matches!(request, Access::Denied) {
         return access::unauthorized();
     }
     let mut response = route(
-        &state,
+        state,
         &target,
-        &manifest,
-        &host,
+        &deploy,
+        host,
         &path,
         req,
         request.protected(),
@@ -82,13 +85,14 @@ pub async fn serve_site(
 /// a trailing-slash redirect or the 404 page.
 async fn route(
     state: &AppState,
-    deploy: &LiveDeploy,
-    manifest: &SiteManifest,
+    live: &LiveDeploy,
+    deploy: &Arc<CachedDeploy>,
     host: &str,
     path: &str,
     req: Request<Body>,
     protected: bool,
 ) -> Response {
+    let manifest = &deploy.manifest;
     let is_head = req.method() == Method::HEAD;
     let readable = is_head || req.method() == Method::GET;
     let query = req.uri().query();
@@ -98,12 +102,13 @@ async fn route(
         .find_for(path, query, &visitor, |p| manifest.exists(p));
     if let Some(rule) = rule.as_ref().filter(|r| r.kind == MatchKind::Proxy) {
         let to = proxy::Forward {
-            site_id: deploy.site_id,
+            site_id: live.site_id,
             host,
             target: &rule.target,
             protected,
         };
-        return proxy::forward(state, to, req).await;
+        // Boxed: the proxy's client future would make every request's future large.
+        return Box::pin(proxy::forward(state, to, req)).await;
     }
     // Only proxy rules pass other methods on; the deploy's own files are read-only.
     if !readable {
@@ -120,7 +125,7 @@ async fn route(
             MatchKind::Rewrite | MatchKind::Custom | MatchKind::Proxy => {
                 let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::OK);
                 let Ok(rewritten) = path::normalize_path(&rule.target) else {
-                    return not_found_response(state, manifest, headers, is_head).await;
+                    return not_found_response(state, deploy, headers, is_head).await;
                 };
                 // A rewrite may not reach a protected file from an open path.
                 let target_access = access::check(manifest, &rewritten, headers);
@@ -130,7 +135,7 @@ async fn route(
                 let mut response = match resolve_rewrite(manifest, &rewritten) {
                     Some((file_path, file)) => {
                         let target = FileToServe {
-                            manifest,
+                            deploy,
                             rules_path: &rewritten,
                             file_path: &file_path,
                             file: &file,
@@ -138,7 +143,7 @@ async fn route(
                         };
                         file_response(state, headers, is_head, target).await
                     }
-                    None => not_found_response(state, manifest, headers, is_head).await,
+                    None => not_found_response(state, deploy, headers, is_head).await,
                 };
                 if target_access.protected() {
                     access::mark_private(&mut response);
@@ -154,7 +159,7 @@ async fn route(
             file,
         } => {
             let target = FileToServe {
-                manifest,
+                deploy,
                 rules_path: path,
                 file_path: &file_path,
                 file,
@@ -169,7 +174,7 @@ async fn route(
             };
             redirect(state, StatusCode::MOVED_PERMANENTLY, &location)
         }
-        Resolved::Missing => not_found_response(state, manifest, headers, is_head).await,
+        Resolved::Missing => not_found_response(state, deploy, headers, is_head).await,
     }
 }
 
@@ -220,14 +225,14 @@ fn resolve_rewrite(
 
 async fn not_found_response(
     state: &AppState,
-    manifest: &SiteManifest,
+    deploy: &Arc<CachedDeploy>,
     headers: &axum::http::HeaderMap,
     is_head: bool,
 ) -> Response {
-    match manifest.file(NOT_FOUND_FILE) {
+    match deploy.manifest.file(NOT_FOUND_FILE) {
         Some(file) => {
             let target = FileToServe {
-                manifest,
+                deploy,
                 rules_path: NOT_FOUND_FILE,
                 file_path: NOT_FOUND_FILE,
                 file,
@@ -293,6 +298,16 @@ pub async fn host_entry(
         }
         return Ok(entry);
     }
+    // Boxed, as every path a hit does not take: see `tiers::l1`.
+    Box::pin(missing_host_entry(state, host, kind)).await
+}
+
+/// A host entry the cache does not hold: looked up through the tiers and cached.
+async fn missing_host_entry(
+    state: &AppState,
+    host: &str,
+    kind: &HostKind,
+) -> Result<HostEntry, ServeError> {
     let invalidations = state.cache.host_invalidations();
     let entry = tiers::l1(&state.cache.hosts, "host", &host.to_owned(), || async {
         fresh_host_entry(state, host, kind).await
@@ -391,16 +406,21 @@ async fn look_up_host(
     Ok(found.0)
 }
 
-/// A deploy's manifest and rules, through the manifest cache.
+/// A deploy's manifest and rules, through the manifest cache (with the headers
+/// prebuilt for its files as they get served).
 async fn manifest_for(
     state: &AppState,
     target: &LiveDeploy,
-) -> Result<Arc<SiteManifest>, ServeError> {
+) -> Result<Arc<CachedDeploy>, ServeError> {
     tiers::l1(
         &state.cache.manifests,
         "manifest",
         &target.deploy_id,
-        || async { load_manifest(state, target).await.map(Arc::new) },
+        || async {
+            load_manifest(state, target)
+                .await
+                .map(|manifest| Arc::new(CachedDeploy::new(manifest)))
+        },
     )
     .await
 }

@@ -9,7 +9,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use headers::{ETag, HeaderMapExt, IfModifiedSince, IfNoneMatch, IfRange, LastModified};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
@@ -17,12 +17,14 @@ use tokio_util::io::ReaderStream;
 use super::content::{self, Representation};
 use super::error::ServeError;
 use crate::blobs::Blob;
-use crate::domain::manifest::{FileRef, SiteManifest};
+use crate::cache::{CachedDeploy, Prebuilt};
+use crate::domain::manifest::FileRef;
 use crate::state::AppState;
 
 /// What to send: a file of a deploy, with the status it is sent with.
 pub struct FileToServe<'a> {
-    pub manifest: &'a SiteManifest,
+    /// The deploy (its manifest, and the headers prebuilt for its files).
+    pub deploy: &'a Arc<CachedDeploy>,
     /// The path whose `_headers` blocks apply: the path of the content served (the
     /// request path, a rewrite's target, `/404.html`), so headers follow the content.
     pub rules_path: &'a str,
@@ -74,6 +76,7 @@ async fn build(
     is_head: bool,
     target: FileToServe<'_>,
 ) -> Result<Response, ServeError> {
+    let manifest = &target.deploy.manifest;
     let range = if target.status == StatusCode::OK {
         request.get(header::RANGE)
     } else {
@@ -82,53 +85,18 @@ async fn build(
     let rep = content::choose(
         state,
         request,
-        target.manifest,
+        manifest,
         target.file_path,
         target.file,
         range.is_some(),
     );
+    let prebuilt = prebuilt(state, &target, &rep).await;
+    let mut headers = prebuilt.headers.clone();
+    let etag = prebuilt.etag.to_str().unwrap_or("");
 
-    let mut headers = HeaderMap::with_capacity(12);
-    headers.insert(
-        header::CONTENT_TYPE,
-        target.manifest.content_type(target.file),
-    );
-    headers.insert(header::ETAG, rep.etag.clone());
-    headers.insert(
-        header::LAST_MODIFIED,
-        target.manifest.last_modified_header.clone(),
-    );
-    headers.insert(header::CACHE_CONTROL, state.site_cache_control.clone());
-    if rep.vary {
-        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    }
-    if let Some(encoding) = rep.encoding.header_value() {
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
-    } else {
-        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    }
-    for (name, val) in DEFAULT_SECURITY_HEADERS {
-        headers.insert(name, val);
-    }
-    if !target.manifest.headers.is_empty() {
-        for (name, val) in target.manifest.headers.for_path(target.rules_path) {
-            if let (Ok(name), Ok(val)) = (
-                HeaderName::try_from(name.as_str()),
-                HeaderValue::try_from(val.as_str()),
-            ) {
-                headers.insert(name, val);
-            }
-        }
-    }
-
-    if target.status == StatusCode::OK
-        && not_modified(
-            request,
-            rep.etag.to_str().unwrap_or(""),
-            target.manifest.last_modified,
-        )
-    {
+    if target.status == StatusCode::OK && not_modified(request, etag, manifest.last_modified) {
         headers.remove(header::CONTENT_TYPE);
+        headers.remove(header::CONTENT_LENGTH);
         return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
     }
 
@@ -145,13 +113,7 @@ async fn build(
     let size = compressed.as_ref().map_or(rep.size, |b| b.len() as u64);
     let mut status = target.status;
     let mut span = 0..size;
-    if let Some(range) = range.filter(|_| {
-        if_range_allows(
-            request,
-            rep.etag.to_str().unwrap_or(""),
-            target.manifest.last_modified,
-        )
-    }) {
+    if let Some(range) = range.filter(|_| if_range_allows(request, etag, manifest.last_modified)) {
         match content::parse_range(range, size) {
             content::RangeRequest::Satisfiable(start, end) => {
                 status = StatusCode::PARTIAL_CONTENT;
@@ -164,6 +126,7 @@ async fn build(
             content::RangeRequest::Unsatisfiable => {
                 headers.insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
                 headers.remove(header::CONTENT_TYPE);
+                headers.remove(header::CONTENT_LENGTH);
                 return Ok(respond(
                     StatusCode::RANGE_NOT_SATISFIABLE,
                     headers,
@@ -174,7 +137,10 @@ async fn build(
         }
     }
     let length = span.end - span.start;
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    // The prebuilt block has the whole stored representation's length.
+    if compressed.is_some() || length != size {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     if is_head {
         return Ok(respond(status, headers, Body::empty()));
     }
@@ -184,6 +150,75 @@ async fn build(
         None => body_of(state, &rep, span).await?,
     };
     Ok(respond(status, headers, body))
+}
+
+/// The fixed headers of `rep` served for `target`, built on the first request and
+/// kept with the deploy in the manifest cache, which then weighs the entry again.
+async fn prebuilt(
+    state: &AppState,
+    target: &FileToServe<'_>,
+    rep: &Representation,
+) -> Arc<Prebuilt> {
+    let responses = &target.deploy.responses;
+    if let Some(found) = responses.get(target.rules_path, target.file_path, rep.encoding) {
+        return found;
+    }
+    let built = Arc::new(prebuild(state, target, rep));
+    if responses.keep(
+        target.rules_path,
+        target.file_path,
+        rep.encoding,
+        built.clone(),
+    ) {
+        let deploy = target.deploy;
+        // Boxed, as every path a hit does not take: see `tiers::l1`.
+        Box::pin(
+            state
+                .cache
+                .manifests
+                .insert(deploy.manifest.deploy_id.clone(), deploy.clone()),
+        )
+        .await;
+    }
+    built
+}
+
+/// The headers every response of `rep` for `target` carries, in the order they were
+/// always inserted: `_headers` values override the defaults, and the length is last so
+/// no rule can change it.
+fn prebuild(state: &AppState, target: &FileToServe<'_>, rep: &Representation) -> Prebuilt {
+    let manifest = &target.deploy.manifest;
+    let etag = rep.etag();
+    let rules = if manifest.headers.is_empty() {
+        Vec::new()
+    } else {
+        manifest.headers.for_path(target.rules_path)
+    };
+    let mut headers = HeaderMap::with_capacity(12 + rules.len());
+    headers.insert(header::CONTENT_TYPE, manifest.content_type(target.file));
+    headers.insert(header::ETAG, etag.clone());
+    headers.insert(header::LAST_MODIFIED, manifest.last_modified_header.clone());
+    headers.insert(header::CACHE_CONTROL, state.site_cache_control.clone());
+    if rep.vary {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    if let Some(encoding) = rep.encoding.header_value() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    } else {
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
+    for (name, val) in DEFAULT_SECURITY_HEADERS {
+        headers.insert(name, val);
+    }
+    for (name, val) in rules {
+        if let (Ok(name), Ok(val)) = (HeaderName::try_from(name), HeaderValue::try_from(val)) {
+            headers.insert(name, val);
+        }
+    }
+    if !rep.on_the_fly {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(rep.size));
+    }
+    Prebuilt { headers, etag }
 }
 
 /// Registered once: a look-up by name per request costs a registry search (issue 17).
@@ -251,6 +286,16 @@ async fn body_of(
         let (start, end) = (to_usize(span.start), to_usize(span.end));
         return Ok(Body::from(bytes.slice(start..end)));
     }
+    // Boxed, as every path a hit does not take: see `tiers::l1`.
+    Box::pin(uncached_body(state, rep, span)).await
+}
+
+/// The body of a file too large for the cache, read from the blob store.
+async fn uncached_body(
+    state: &AppState,
+    rep: &Representation,
+    span: std::ops::Range<u64>,
+) -> Result<Body, ServeError> {
     // Too large for the cache: an object store sends just the span.
     if state.blobs.ranged_reads() {
         let bytes = state.blobs.read_range(&rep.sha256(), span.clone()).await?;
