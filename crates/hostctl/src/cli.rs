@@ -137,7 +137,8 @@ pub struct DeployArgs {
 
     /// Upload the files hashing reads while the rest of the folder is still being hashed
     /// (`POST /blobs`), before the deploy is created. Off by default: on the benchmark
-    /// machine it was slower, not faster (BENCHMARKS.md, "Uploading while hashing").
+    /// machine it was not consistently faster (BENCHMARKS.md, "Uploading while hashing"
+    /// and "Where a bulk upload's server time goes").
     #[arg(long, env = "HOSTCTL_EARLY_UPLOAD", value_parser = clap::builder::BoolishValueParser::new())]
     pub early_upload: bool,
 
