@@ -135,8 +135,8 @@ pub struct Early {
 }
 
 /// Uploads the files hashing reads, while it reads the rest: per chunk of up to
-/// [`BATCH_FILES`] files (or [`BATCH_BYTES`]) one "which of these are missing" call, then
-/// the missing files in batches (`POST /blobs`), [`IN_FLIGHT`] chunks at a time. The deploy
+/// `shape.files` files (or [`BATCH_BYTES`]) one "which of these are missing" call, then
+/// the missing files in batches (`POST /blobs`), `shape.in_flight` chunks at a time. The deploy
 /// created afterwards then requires nothing, or only what this left out: files over
 /// `max_file_bytes` or a batch the server found too large (413), which go to the deploy
 /// as before. Stops early, and says so, on a server without the route.
