@@ -116,6 +116,19 @@ pub struct DeployArgs {
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 
+    /// Files per upload request (the server takes up to `HOSTING_MAX_BATCH_FILES`, 5,000
+    /// by default; each request also stays under 32 MiB of files).
+    #[arg(long, env = "HOSTCTL_BATCH_FILES", value_name = "N",
+          default_value_t = crate::deploy::bulk::BATCH_FILES as u16,
+          value_parser = clap::value_parser!(u16).range(1..=5_000))]
+    pub batch_files: u16,
+
+    /// Upload requests in flight at the same time.
+    #[arg(long, env = "HOSTCTL_BATCHES_IN_FLIGHT", value_name = "N",
+          default_value_t = crate::deploy::bulk::IN_FLIGHT as u8,
+          value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub batches_in_flight: u8,
+
     /// Read and hash every file instead of trusting the digest cache, which keeps each
     /// file's digest with its size, times and inode from the previous deploy of this
     /// folder (`$XDG_CACHE_HOME/hostctl/digests/`); the cache is neither read nor written.
@@ -124,7 +137,8 @@ pub struct DeployArgs {
 
     /// Upload the files hashing reads while the rest of the folder is still being hashed
     /// (`POST /blobs`), before the deploy is created. Off by default: on the benchmark
-    /// machine it was slower, not faster (BENCHMARKS.md, "Uploading while hashing").
+    /// machine it was not consistently faster (BENCHMARKS.md, "Uploading while hashing"
+    /// and "Where a bulk upload's server time goes").
     #[arg(long, env = "HOSTCTL_EARLY_UPLOAD", value_parser = clap::builder::BoolishValueParser::new())]
     pub early_upload: bool,
 
@@ -132,6 +146,16 @@ pub struct DeployArgs {
     /// publishing) on stderr.
     #[arg(long, env = "HOSTCTL_TIMINGS", value_parser = clap::builder::BoolishValueParser::new())]
     pub timings: bool,
+}
+
+impl DeployArgs {
+    /// How the upload is cut into requests (`--batch-files`, `--batches-in-flight`).
+    pub fn batching(&self) -> crate::deploy::bulk::Batching {
+        crate::deploy::bulk::Batching {
+            files: usize::from(self.batch_files),
+            in_flight: usize::from(self.batches_in_flight),
+        }
+    }
 }
 
 /// `--since`: a positive number with a unit `m`, `h`, `d` or `w`.

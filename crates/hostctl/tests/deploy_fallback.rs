@@ -2,7 +2,8 @@
 //! from before the bulk routes (`POST /blobs/missing`, `POST /blobs` and
 //! `POST /deploys/{id}/files` answer 404): hostctl falls back to one `PUT` per file and
 //! the deploy is complete. A current server, with `--early-upload`: the files go up before
-//! the deploy is created (`POST /blobs`), and nothing is uploaded to the deploy afterwards.
+//! the deploy is created (`POST /blobs`), and nothing is uploaded to the deploy afterwards;
+//! with `--batch-files N`, requests of at most N files.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -123,6 +124,12 @@ async fn serve(
 /// Deploys a folder of `pages` pages and an index through the proxy at `port`, with the
 /// early upload (`--early-upload`).
 async fn deploy(port: u16, pages: usize) -> std::process::Output {
+    deploy_with(port, pages, &["--early-upload"]).await
+}
+
+/// Deploys a folder of `pages` pages and an index through the proxy at `port` with
+/// `flags`.
+async fn deploy_with(port: u16, pages: usize, flags: &[&str]) -> std::process::Output {
     let site = tempfile::tempdir().expect("temp dir");
     for i in 0..pages {
         std::fs::write(
@@ -136,9 +143,11 @@ async fn deploy(port: u16, pages: usize) -> std::process::Output {
     let server = format!("http://localhost:{port}");
     let cache = tempfile::tempdir().expect("temp dir");
     let cache_home = cache.path().to_owned();
+    let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_hostctl"))
-            .args(["deploy", &dir, "--site", "old", "--early-upload"])
+            .args(["deploy", &dir, "--site", "old"])
+            .args(&flags)
             .env("HOSTCTL_SERVER", server)
             .env("HOSTCTL_TOKEN", ADMIN_TOKEN)
             .env("XDG_CACHE_HOME", cache_home)
@@ -207,5 +216,25 @@ async fn a_server_without_the_bulk_routes_gets_one_put_per_file() {
     assert_eq!(proxy.seen.puts.load(Ordering::Relaxed), pages + 1);
 
     // Served from the real server: every file arrived through its PUT.
+    assert_pages_served(proxy.upstream, pages).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_files_cuts_the_upload_into_requests_of_that_many_files() {
+    let (port, proxy, _stop, _data) = serve(false).await;
+    let pages = 12;
+
+    let output = deploy_with(
+        port,
+        pages,
+        &["--batch-files", "5", "--batches-in-flight", "2"],
+    )
+    .await;
+
+    assert_uploaded_all(&output, pages);
+    // 13 files in requests of at most 5: 5, 5 and 3.
+    assert_eq!(proxy.seen.deploy_batches.load(Ordering::Relaxed), 3);
+    assert_eq!(proxy.seen.early.load(Ordering::Relaxed), 0);
+    assert_eq!(proxy.seen.puts.load(Ordering::Relaxed), 0);
     assert_pages_served(proxy.upstream, pages).await;
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::{live_url, Context};
 use crate::cli::DeployArgs;
 use crate::client::{self, ApiError, Client};
-use crate::deploy::bulk::{upload_early, upload_in_batches};
+use crate::deploy::bulk::{upload_early, upload_in_batches, Batching};
 use crate::deploy::cache::DigestCache;
 use crate::deploy::hashing::{hash_folder_with, CacheSaved};
 use crate::deploy::progress::{self, bars_on_terminal};
@@ -66,6 +66,7 @@ pub async fn run(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
     let early = args.early_upload.then_some(Early {
         client: &client,
         limits: server_limits,
+        shape: args.batching(),
     });
     let hashing = Hashing {
         dir: &args.dir,
@@ -156,6 +157,7 @@ struct Hashing<'a> {
 struct Early<'a> {
     client: &'a Client,
     limits: Option<Limits>,
+    shape: Batching,
 }
 
 /// Walks and hashes the folder off the async runtime (blocking disk work), reading only
@@ -221,7 +223,7 @@ async fn find_and_hash(
         match &early {
             Some(early) => {
                 let max_file_bytes = early.limits.map_or(u64::MAX, |l| l.max_file_bytes);
-                upload_early(early.client, read, max_file_bytes, &early_bar)
+                upload_early(early.client, read, max_file_bytes, early.shape, &early_bar)
                     .await
                     .map(Some)
             }
@@ -340,6 +342,7 @@ async fn upload_and_publish(
         client,
         &deploy_id,
         &to_upload,
+        args.batching(),
         usize::from(args.concurrency),
         &bar,
     )

@@ -19,16 +19,34 @@ use super::upload::{upload_all, UploadError};
 use super::walk::HashedFile;
 use crate::client::{self, ApiError, Client};
 
-/// Files per request: well under the server's default (5,000). Smaller batches keep the
-/// server's stages busy together (one batch is placed while the next ones are read): a
-/// 10,000-file first deploy took 3.2 s in batches of 1,000, four in flight, against 4.3 s
-/// in batches of 2,500, three in flight (issue 18, same busy machine).
-pub const BATCH_FILES: usize = 1_000;
+/// Files per request: half the server's default (5,000). Each batch costs the server a
+/// database transaction whose commit rewrites every index page the batch's random
+/// digests touch, and two flushes: a 10,001-file first deploy spent 1.17-1.25 s
+/// uploading in batches of 1,000 and 1.04-1.14 s in batches of 2,500, four in flight
+/// (issue 18, fourth session; BENCHMARKS.md).
+pub const BATCH_FILES: usize = 2_500;
 /// File bytes per request: well under the server's default (64 MiB). The tar is
 /// streamed from disk, so hostctl holds a few chunks per batch in flight, not the batch.
 pub const BATCH_BYTES: u64 = 32 * 1024 * 1024;
 /// Batches in flight: one being placed by the server while the next ones stream.
 pub const IN_FLIGHT: usize = 4;
+/// How the files are cut into requests: files per batch (and at most [`BATCH_BYTES`]
+/// bytes) and batches in flight (`--batch-files`, `--batches-in-flight`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    pub files: usize,
+    pub in_flight: usize,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching {
+            files: BATCH_FILES,
+            in_flight: IN_FLIGHT,
+        }
+    }
+}
+
 /// Bytes per chunk of a streamed request body (progress moves at this grain).
 const CHUNK: usize = 64 * 1024;
 
@@ -63,6 +81,7 @@ pub async fn upload_in_batches(
     client: &Client,
     deploy_id: &str,
     files: &[&HashedFile],
+    shape: Batching,
     concurrency: usize,
     progress: &ProgressBar,
 ) -> Result<(), UploadError> {
@@ -74,7 +93,7 @@ pub async fn upload_in_batches(
     };
     count(0);
     let count = &count;
-    let result = futures::stream::iter(batches(files, BATCH_FILES, BATCH_BYTES))
+    let result = futures::stream::iter(batches(files, shape.files, BATCH_BYTES))
         .map(|batch| async move {
             match send_with_retries(client, Some(deploy_id), &batch, progress).await {
                 Err(e) if e.status() == Some(StatusCode::PAYLOAD_TOO_LARGE) => {
@@ -86,7 +105,7 @@ pub async fn upload_in_batches(
             count(batch.len());
             Ok::<(), BatchFailure>(())
         })
-        .buffer_unordered(IN_FLIGHT)
+        .buffer_unordered(shape.in_flight)
         .try_collect::<()>()
         .await;
     match result {
@@ -116,8 +135,8 @@ pub struct Early {
 }
 
 /// Uploads the files hashing reads, while it reads the rest: per chunk of up to
-/// [`BATCH_FILES`] files (or [`BATCH_BYTES`]) one "which of these are missing" call, then
-/// the missing files in batches (`POST /blobs`), [`IN_FLIGHT`] chunks at a time. The deploy
+/// `shape.files` files (or [`BATCH_BYTES`]) one "which of these are missing" call, then
+/// the missing files in batches (`POST /blobs`), `shape.in_flight` chunks at a time. The deploy
 /// created afterwards then requires nothing, or only what this left out: files over
 /// `max_file_bytes` or a batch the server found too large (413), which go to the deploy
 /// as before. Stops early, and says so, on a server without the route.
@@ -125,6 +144,7 @@ pub async fn upload_early(
     client: &Client,
     fresh: tokio::sync::mpsc::UnboundedReceiver<HashedFile>,
     max_file_bytes: u64,
+    shape: Batching,
     progress: &ProgressBar,
 ) -> Result<Early, UploadError> {
     let early = std::sync::Mutex::new(Early {
@@ -136,7 +156,7 @@ pub async fn upload_early(
         move |(mut fresh, mut seen)| async move {
             let mut chunk = Vec::new();
             let mut bytes = 0u64;
-            while chunk.len() < BATCH_FILES && bytes < BATCH_BYTES {
+            while chunk.len() < shape.files && bytes < BATCH_BYTES {
                 let Some(file) = fresh.recv().await else {
                     break;
                 };
@@ -164,7 +184,7 @@ pub async fn upload_early(
                 .collect();
             let bytes: u64 = files.iter().map(|f| f.size).sum();
             progress.inc_length(bytes);
-            for batch in batches(&files, BATCH_FILES, BATCH_BYTES) {
+            for batch in batches(&files, shape.files, BATCH_BYTES) {
                 match send_with_retries(client, None, &batch, progress).await {
                     // Too large for this server: left for the deploy, which requires it.
                     Err(e) if e.status() == Some(StatusCode::PAYLOAD_TOO_LARGE) => {
@@ -186,7 +206,7 @@ pub async fn upload_early(
             }
             Ok::<(), BatchFailure>(())
         })
-        .buffer_unordered(IN_FLIGHT)
+        .buffer_unordered(shape.in_flight)
         .try_collect::<()>()
         .await;
     let mut early = early.into_inner().unwrap_or_default();
