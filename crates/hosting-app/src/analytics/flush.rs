@@ -46,8 +46,11 @@ pub async fn run(state: AppState, tally: Arc<Tally>, mut stop: tokio::sync::ones
                 Err(e) => tracing::warn!(error = %e, "pruning analytics failed"),
             }
         }
+        // Early when the tally holds its most hosts (`tally::MAX_HOSTS`): memory stays
+        // bounded however many sites see traffic, and what is written sooner is not lost.
         let stopping = tokio::select! {
             _ = tokio::time::sleep(interval) => false,
+            _ = tally.full() => false,
             _ = &mut stop => true,
         };
         flush(&state, &tally).await;

@@ -36,6 +36,11 @@ pub const KEYS_PER_MINUTE: usize = 1_000;
 pub const TOP_PER_FLUSH: usize = 100;
 /// Longest key kept (a path or a host); longer ones are cut.
 pub const MAX_KEY_BYTES: usize = 256;
+/// Hosts first counted since the last take after which the tally asks for an early
+/// flush ([`Tally::full`]): a host costs ~1 KiB while counted (its entry, a minute's
+/// record, a top list of its pages), and with a map being written while the next fills,
+/// this bounds the tally near 2 x 16 MiB however many sites see traffic in an interval.
+pub const MAX_HOSTS: usize = 16_384;
 
 /// The maps of the tally: keys are hosts and request paths, which clients choose, so
 /// the hasher is seeded per process (foldhash's `RandomState`), not fixed.
@@ -152,6 +157,10 @@ pub struct Tally {
     shards: Box<[CachePadded<Mutex<Shard>>]>,
     /// The shard that held the most hosts at the last take: the one a recycled map goes back to.
     busiest: AtomicUsize,
+    /// Hosts first counted (a new entry in a shard) since the last take.
+    new_hosts: AtomicUsize,
+    max_hosts: usize,
+    full: tokio::sync::Notify,
 }
 
 impl Tally {
@@ -170,7 +179,24 @@ impl Tally {
         Tally {
             shards,
             busiest: AtomicUsize::new(0),
+            new_hosts: AtomicUsize::new(0),
+            max_hosts: MAX_HOSTS,
+            full: tokio::sync::Notify::new(),
         }
+    }
+
+    /// A tally that asks for an early flush after `max_hosts` new hosts instead of [`MAX_HOSTS`].
+    pub fn with_max_hosts(max_hosts: usize) -> Tally {
+        Tally {
+            max_hosts,
+            ..Tally::new()
+        }
+    }
+
+    /// Completes once [`MAX_HOSTS`] hosts were first counted since the last take (at
+    /// once if that happened while nobody waited): the flusher then writes early.
+    pub async fn full(&self) {
+        self.full.notified().await;
     }
 
     /// Counts one request.
@@ -184,7 +210,12 @@ impl Tally {
             .hash_with(&mut shard.scratch, hit.unix_seconds, hit.visitor);
         let minutes = match shard.hosts.get_mut(hit.host) {
             Some(minutes) => minutes,
-            None => shard.hosts.entry(hit.host.into()).or_default(),
+            None => {
+                if self.new_hosts.fetch_add(1, Ordering::Relaxed) + 1 == self.max_hosts {
+                    self.full.notify_one();
+                }
+                shard.hosts.entry(hit.host.into()).or_default()
+            }
         };
         let minute = hit.unix_seconds.div_euclid(60) * 60;
         let at = minutes
@@ -214,6 +245,7 @@ impl Tally {
     /// nothing may be in it, zeroed: see [`MinuteTally`]). Give it back with
     /// [`Tally::recycle`] once written.
     pub fn take(&self) -> Taken {
+        self.new_hosts.store(0, Ordering::Relaxed);
         let mut maps: Vec<(usize, Taken)> = Vec::new();
         for (i, shard) in self.shards.iter().enumerate() {
             let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -423,6 +455,24 @@ mod tests {
             KEYS_PER_MINUTE
         );
         assert_eq!(minute.top(TopKind::NotFound).len(), TOP_PER_FLUSH);
+    }
+
+    #[test]
+    fn a_tally_asks_for_an_early_flush_once_it_holds_its_most_hosts() {
+        use futures::FutureExt;
+        let tally = Tally::with_max_hosts(3);
+        for host in ["a.example", "b.example", "a.example"] {
+            tally.add(&hit(host, 0, 200, "/"));
+        }
+        assert!(tally.full().now_or_never().is_none(), "two hosts: not full");
+        tally.add(&hit("c.example", 0, 200, "/"));
+        assert!(tally.full().now_or_never().is_some(), "three hosts: full");
+        // A take starts the count again.
+        tally.recycle(tally.take());
+        for host in ["d.example", "e.example"] {
+            tally.add(&hit(host, 0, 200, "/"));
+        }
+        assert!(tally.full().now_or_never().is_none());
     }
 
     /// One host's minute: host, minute, counts, and the three top lists.
