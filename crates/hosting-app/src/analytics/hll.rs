@@ -124,6 +124,15 @@ impl Sketch {
         }
     }
 
+    /// Forgets every item: a sparse sketch keeps its allocation for reuse, a dense one
+    /// gives its registers back.
+    pub fn clear(&mut self) {
+        match &mut self.registers {
+            Registers::Sparse(pairs) => pairs.clear(),
+            Registers::Dense(_) => self.registers = Registers::Sparse(Vec::new()),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.set().next().is_none()
     }

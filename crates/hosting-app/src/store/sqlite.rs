@@ -59,7 +59,13 @@ impl SqliteStore {
             // FULL: an acknowledged write survives power loss, not only a process crash.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Rows a query's worker thread may send ahead of the task reading them (sqlx's
+            // default: 50). Past that it blocks on every row the task takes, and on one
+            // core the two threads switch once per row: an analytics flush reading 1,000
+            // sketches per statement spent 6 % of the app's CPU in context switches
+            // (BENCHMARKS.md, issue 23).
+            .row_buffer_size(1_024);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
