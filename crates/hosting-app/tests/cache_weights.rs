@@ -238,13 +238,7 @@ fn each_caches_weight_covers_the_memory_its_entries_hold() {
         let (held, weighed) = measure_cache(
             40_000,
             |cache, n| async move {
-                let manifest = SiteManifest::new(
-                    format!("{n:016x}"),
-                    Utc::now(),
-                    small_site(n),
-                    Redirects::default(),
-                    HeaderRules::default(),
-                );
+                let manifest = small_manifest(n);
                 let id = manifest.deploy_id.clone();
                 cache
                     .manifests
@@ -260,13 +254,7 @@ fn each_caches_weight_covers_the_memory_its_entries_hold() {
         let (held, weighed) = measure_cache(
             20_000,
             |cache, n| async move {
-                let manifest = SiteManifest::new(
-                    format!("{n:016x}"),
-                    Utc::now(),
-                    small_site(n),
-                    Redirects::default(),
-                    HeaderRules::default(),
-                );
+                let manifest = small_manifest(n);
                 let id = manifest.deploy_id.clone();
                 let deploy = Arc::new(CachedDeploy::new(manifest));
                 for entry in small_site(n) {
@@ -301,6 +289,17 @@ fn each_caches_weight_covers_the_memory_its_entries_hold() {
         .await;
         assert_covers("file entry of 1,000 bytes", held, weighed);
     });
+}
+
+/// The manifest of site `n`'s ten small pages, no rules.
+fn small_manifest(n: usize) -> SiteManifest {
+    SiteManifest::new(
+        format!("{n:016x}"),
+        Utc::now(),
+        small_site(n),
+        Redirects::default(),
+        HeaderRules::default(),
+    )
 }
 
 /// A file's prebuilt response headers as the serving path makes them (`http/serve/respond.rs`):
