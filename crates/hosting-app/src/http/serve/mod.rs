@@ -419,7 +419,7 @@ async fn manifest_for(
         || async {
             load_manifest(state, target)
                 .await
-                .map(|manifest| Arc::new(CachedDeploy::new(manifest)))
+                .map(|manifest| Arc::new(state.cache.deploy(manifest)))
         },
     )
     .await
